@@ -1,0 +1,223 @@
+"""Registers declared as data: fields, access kinds and the rules derived from them.
+
+A register is declared once (name, address, fields as inclusive ``msb:lsb`` exactly as the
+manuals print them, access kind per field, reset value, feature gate). Everything else is
+derived here: the mask of writable bits, the reserved bits whose setting faults, what a read
+returns, and how a write lands in storage. The hardware model never special-cases a register
+by name for these rules; a register whose semantics differ has a different access kind.
+
+Vocabulary
+----------
+- *storage*: the architectural state a register reads or writes. Two MSRs that alias the same
+  state (legacy ``IA32_PMCx`` at 0xC1 and full-width ``IA32_A_PMCx`` at 0x4C1) name the same
+  storage key and differ only in access kind.
+- *reserved bits*: every bit not covered by a field. Writing 1 to one faults (``#GP`` on x86);
+  reading returns 0.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+class Access(enum.Enum):
+    """How a field behaves on read and write. Each member's docstring fixes the behaviour.
+
+    The kinds are named after amaranth-soc's ``csr.action`` classes and the SDM's table
+    notation; ``W1C``/``W1S`` act on the register named by ``RegisterSpec.target``.
+    """
+
+    RW = "rw"
+    """Read/write storage: a write stores the field, a read returns it."""
+
+    RO = "ro"
+    """Read-only: a read returns storage; a WRMSR that would change a bit faults.
+
+    A register made only of RO fields faults on every write (``IA32_PERF_GLOBAL_STATUS``,
+    ``IA32_PERF_CAPABILITIES``), whatever the value, as the SDM specifies for them.
+    """
+
+    W1C = "w1c"
+    """Write-1-to-clear on ``target``: each written 1 clears that bit there; reads return 0.
+
+    ``IA32_PERF_GLOBAL_OVF_CTRL`` / ``STATUS_RESET`` and AMD ``PerfCntrGlobalStatusClr``.
+    When a clear and a hardware set of the same bit meet in one instant, the set wins: the
+    overflow happened after the write was observed (the SDM's ordering for status bits).
+    """
+
+    W1S = "w1s"
+    """Write-1-to-set on ``target``: each written 1 sets that bit there; reads return 0.
+
+    ``IA32_PERF_GLOBAL_STATUS_SET`` (v4+) and AMD ``PerfCntrGlobalStatusSet``. Setting an
+    overflow bit this way does not raise a PMI (assumption: the SDM describes the MSR as a
+    way to restore state, not to signal).
+    """
+
+    RW_SEXT32 = "rw_sext32"
+    """Counter written through a legacy 32-bit alias: bits 31:0 of the value are sign-extended
+    to the field width and bits 63:32 are ignored (SDM 18.2.6: writes to IA32_PMCx at 0xC1
+    "sign-extend bit 31"). Reads return the full-width value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One named bit range ``msb:lsb`` (inclusive, as printed in the manuals)."""
+
+    name: str
+    msb: int
+    lsb: int
+    access: Access = Access.RW
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.lsb <= self.msb <= 63:
+            raise ValueError(f"field {self.name} must satisfy 0 <= lsb <= msb <= 63, "
+                             f"not {self.msb}:{self.lsb}")
+
+    @property
+    def width(self) -> int:
+        """Number of bits in the field."""
+        return self.msb - self.lsb + 1
+
+    @property
+    def mask(self) -> int:
+        """The field's bits in register position."""
+        return ((1 << self.width) - 1) << self.lsb
+
+    def get(self, value: int) -> int:
+        """Extract the field from a register value."""
+        return (value >> self.lsb) & ((1 << self.width) - 1)
+
+    def put(self, value: int, field_value: int) -> int:
+        """Return ``value`` with the field replaced by ``field_value`` (masked to width)."""
+        return (value & ~self.mask) | ((field_value << self.lsb) & self.mask)
+
+
+def bits(msb: int, lsb: int) -> int:
+    """The mask of bits ``msb:lsb`` inclusive: the one helper that turns ranges into masks."""
+    return ((1 << (msb - lsb + 1)) - 1) << lsb
+
+
+def bit(n: int) -> int:
+    """The mask of bit ``n``."""
+    return 1 << n
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterSpec:
+    """One register: the declaration all decoding and fault rules are derived from.
+
+    ``storage`` names the architectural state the register reads and writes (defaults to the
+    register's own name); aliases share it. ``target`` names the register a W1C/W1S write acts
+    on. ``gate`` names the feature that makes the register exist (see the vendor's gate table).
+    ``index`` is the counter index for per-counter registers, -1 otherwise.
+    """
+
+    name: str
+    addr: int
+    fields: tuple[Field, ...]
+    reset: int = 0
+    gate: str = "always"
+    storage: str = ""
+    target: str = ""
+    index: int = -1
+    doc: str = ""
+    defined_mask: int = field(init=False)
+    access_kinds: frozenset[Access] = field(init=False)
+
+    def __post_init__(self) -> None:
+        mask = 0
+        for f in self.fields:
+            if mask & f.mask:
+                raise ValueError(f"{self.name}: field {f.name} overlaps another field")
+            mask |= f.mask
+        object.__setattr__(self, "defined_mask", mask)
+        object.__setattr__(self, "access_kinds", frozenset(f.access for f in self.fields))
+        if not self.storage:
+            object.__setattr__(self, "storage", self.name)
+        if self.reset & ~mask:
+            raise ValueError(f"{self.name}: reset value {self.reset:#x} sets reserved bits")
+
+    @property
+    def reserved_mask(self) -> int:
+        """Bits not covered by any field: writing 1 faults, reads return 0."""
+        return ~self.defined_mask & bits(63, 0)
+
+    def mask_of(self, *kinds: Access) -> int:
+        """The union of the masks of fields with one of the given access kinds."""
+        return sum(f.mask for f in self.fields if f.access in kinds)
+
+    def field(self, name: str) -> Field:
+        """Look a field up by name (KeyError names the register)."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"{self.name} has no field {name!r}")
+
+    def decode(self, value: int) -> dict[str, int]:
+        """Split a value into named fields, for docs, traces and error messages."""
+        return {f.name: f.get(value) for f in self.fields}
+
+    def __repr__(self) -> str:
+        return f"RegisterSpec(name={self.name!r}, addr={self.addr:#x}, reset={self.reset:#x})"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """The outcome of applying a write to a register: what lands where, or a fault.
+
+    ``store`` is the new value of the register's storage (None: storage unchanged);
+    ``clear``/``set`` are bit masks to clear/set in the ``target`` register's storage.
+    """
+
+    fault: bool = False
+    store: int | None = None
+    clear: int = 0
+    set: int = 0
+
+
+FAULT = WriteResult(fault=True)
+
+
+def apply_write(spec: RegisterSpec, old: int, value: int) -> WriteResult:
+    """Derive the effect of writing ``value`` over storage ``old`` from the access kinds alone.
+
+    This is the single place where WRMSR semantics are decided; the hardware model applies
+    the result. Rules, in order: a value that does not fit in 64 bits faults; a sign-extending
+    alias ignores bits 63:32 and extends bit 31 before any other check; reserved bits set fault;
+    a change to an RO field faults (an RO-only register faults on any write).
+    """
+    if not 0 <= value < (1 << 64):
+        return FAULT
+    if Access.RW_SEXT32 in spec.access_kinds:
+        f = next(f for f in spec.fields if f.access is Access.RW_SEXT32)
+        low = value & 0xFFFF_FFFF
+        signed = low - (1 << 32) if low & 0x8000_0000 else low
+        return WriteResult(store=f.put(0, signed & ((1 << f.width) - 1)))
+    if value & spec.reserved_mask:
+        return FAULT
+    ro = spec.mask_of(Access.RO)
+    if ro and (spec.access_kinds == {Access.RO} or (value ^ old) & ro):
+        return FAULT
+    if spec.access_kinds & {Access.W1C, Access.W1S}:
+        return WriteResult(clear=value & spec.mask_of(Access.W1C),
+                           set=value & spec.mask_of(Access.W1S))
+    return WriteResult(store=(old & ro) | (value & spec.mask_of(Access.RW)))
+
+
+def read_value(spec: RegisterSpec, stored: int) -> int:
+    """What a read returns given storage: W1C/W1S fields read 0, reserved bits read 0."""
+    readable = spec.mask_of(Access.RW, Access.RO, Access.RW_SEXT32)
+    return stored & readable
+
+
+def by_address(specs: Iterable[RegisterSpec]) -> dict[int, RegisterSpec]:
+    """Index specs by address, refusing duplicates (two declarations of one MSR is our bug)."""
+    table: dict[int, RegisterSpec] = {}
+    for s in specs:
+        if s.addr in table:
+            raise ValueError(f"MSR {s.addr:#x} declared twice: {table[s.addr].name} and {s.name}")
+        table[s.addr] = s
+    return table

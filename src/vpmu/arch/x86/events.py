@@ -1,0 +1,117 @@
+"""x86 event encodings and the model's event keys.
+
+A workload describes execution as counts of *event keys* (``"instructions"``,
+``"branches"``...). An event select (event code + unit mask) names which key a counter counts.
+The Intel architectural events are listed by their CPUID.0xA:EBX bit, in the order of the
+selftests' ``include/x86/pmu.h`` (reference/conformance_suites.md 2.1). Encodings the model has
+no key for count nothing (documented in docs/hardware.md): the model only knows events whose
+rates a workload provides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Event keys: the columns a workload stream provides.
+CYCLES = "cycles"
+INSTRUCTIONS = "instructions"
+REF_CYCLES = "ref_cycles"
+LLC_REFERENCES = "llc_references"
+LLC_MISSES = "llc_misses"
+BRANCHES = "branches"
+BRANCH_MISSES = "branch_misses"
+SLOTS = "slots"
+TOPDOWN_BACKEND_BOUND = "topdown_backend_bound"
+TOPDOWN_BAD_SPEC = "topdown_bad_spec"
+TOPDOWN_FRONTEND_BOUND = "topdown_frontend_bound"
+TOPDOWN_RETIRING = "topdown_retiring"
+LBR_INSERTS = "lbr_inserts"
+LOADS = "loads"
+STORES = "stores"
+
+EVENT_KEYS = (CYCLES, INSTRUCTIONS, REF_CYCLES, LLC_REFERENCES, LLC_MISSES, BRANCHES,
+              BRANCH_MISSES, SLOTS, TOPDOWN_BACKEND_BOUND, TOPDOWN_BAD_SPEC,
+              TOPDOWN_FRONTEND_BOUND, TOPDOWN_RETIRING, LBR_INSERTS, LOADS, STORES)
+"""Every event key a workload may provide; streams are validated against it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArchEvent:
+    """An Intel architectural event: its CPUID.0xA:EBX bit, encoding and model key."""
+
+    ebx_bit: int
+    name: str
+    event: int
+    umask: int
+    key: str
+
+    @property
+    def encoding(self) -> int:
+        """``umask << 8 | event``, as the selftests write it."""
+        return self.umask << 8 | self.event
+
+
+INTEL_ARCH_EVENTS: tuple[ArchEvent, ...] = (
+    ArchEvent(0, "cycles", 0x3C, 0x00, CYCLES),
+    ArchEvent(1, "instructions", 0xC0, 0x00, INSTRUCTIONS),
+    ArchEvent(2, "ref cycles", 0x3C, 0x01, REF_CYCLES),
+    ArchEvent(3, "LLC references", 0x2E, 0x4F, LLC_REFERENCES),
+    ArchEvent(4, "LLC misses", 0x2E, 0x41, LLC_MISSES),
+    ArchEvent(5, "branches", 0xC4, 0x00, BRANCHES),
+    ArchEvent(6, "branch misses", 0xC5, 0x00, BRANCH_MISSES),
+    ArchEvent(7, "topdown slots", 0xA4, 0x01, SLOTS),
+    ArchEvent(8, "topdown backend bound", 0xA4, 0x02, TOPDOWN_BACKEND_BOUND),
+    ArchEvent(9, "topdown bad speculation", 0x73, 0x00, TOPDOWN_BAD_SPEC),
+    ArchEvent(10, "topdown frontend bound", 0x9C, 0x01, TOPDOWN_FRONTEND_BOUND),
+    ArchEvent(11, "topdown retiring", 0xC2, 0x02, TOPDOWN_RETIRING),
+    ArchEvent(12, "LBR inserts", 0xE4, 0x01, LBR_INSERTS),
+)
+"""selftests ``include/x86/pmu.h`` (13 events in newer trees, 8 in older ones)."""
+
+INTEL_FIXED_EVENTS: tuple[str, ...] = (INSTRUCTIONS, CYCLES, REF_CYCLES, SLOTS)
+"""What fixed counter i counts: INST_RETIRED.ANY, CPU_CLK_UNHALTED.THREAD, .REF_TSC,
+TOPDOWN.SLOTS (SDM table 20-2)."""
+
+INTEL_FIXED_PSEUDO_ENCODING: tuple[int, ...] = (0x00C0, 0x003C, 0x0300, 0x0400)
+"""Linux's pseudo-encodings for the fixed counters (``0x0300`` ref-TSC, ``0x0400`` slots)."""
+
+_INTEL_OTHER: dict[tuple[int, int], str] = {
+    (0xD0, 0x81): LOADS,   # MEM_INST_RETIRED.ALL_LOADS (ICX/SPR event tables)
+    (0xD0, 0x82): STORES,  # MEM_INST_RETIRED.ALL_STORES
+    (0x00, 0x01): INSTRUCTIONS,  # INST_RETIRED.ANY fixed pseudo-encoding
+}
+
+AMD_EVENTS: dict[int, str] = {
+    0x076: CYCLES,          # ls_not_halted_cyc (Zen PPR)
+    0x0C0: INSTRUCTIONS,    # ex_ret_instr
+    0x0C2: BRANCHES,        # ex_ret_brn
+    0x0C3: BRANCH_MISSES,   # ex_ret_brn_misp
+}
+"""AMD Zen core events the model counts (12-bit select: bits 35:32 and 7:0)."""
+
+AMD_LS_DISPATCH = 0x029
+"""ls_dispatch: umask bit 0 loads, bit 1 stores, bit 2 load-op-store (Zen PPR)."""
+
+
+def intel_event_keys(event: int, umask: int) -> tuple[str, ...]:
+    """The keys an Intel GP counter programmed with (event, umask) counts.
+
+    ``MEM_INST_RETIRED.ANY`` (0xD0/0x83) counts loads and stores: the masked-events filter
+    test programs it as "loads+stores".
+    """
+    for ev in INTEL_ARCH_EVENTS:
+        if ev.event == event and ev.umask == umask:
+            return (ev.key,)
+    if (event, umask) == (0xD0, 0x83):
+        return (LOADS, STORES)
+    key = _INTEL_OTHER.get((event, umask))
+    return (key,) if key else ()
+
+
+def amd_event_keys(event12: int, umask: int) -> tuple[str, ...]:
+    """The keys an AMD counter programmed with a 12-bit event select and umask counts."""
+    if event12 == AMD_LS_DISPATCH:
+        # Assumption: load-op-store dispatches (bit 2) are not modelled separately.
+        return tuple(k for b, k in ((0b01, LOADS), (0b10, STORES)) if umask & b)
+    key = AMD_EVENTS.get(event12)
+    return (key,) if key else ()

@@ -1,0 +1,262 @@
+"""x86 PMU MSRs declared as data (Intel SDM Vol. 3B ch. 20 / Vol. 4; AMD APM Vol. 2 ch. 13).
+
+One declaration per MSR. Which MSRs exist, which bits are fields and which are reserved
+depends on the PMU's capabilities (counter counts, widths, version), so each declaration is
+built from an ``X86PmuCaps`` by a small function below; the field lists are copied from the
+manuals' bit tables. Decoding and fault rules are derived from the declarations by
+``vpmu.arch._regs``.
+
+Storage keys: ``gp_ctr[i]``/``gp_sel[i]`` for GP counter ``i`` (Intel and AMD), ``fixed_ctr[i]``,
+``FIXED_CTR_CTRL``, ``GLOBAL_CTRL``, ``GLOBAL_STATUS``, and the register names otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from vpmu.arch._regs import Access, Field, RegisterSpec, bits
+from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
+
+# Intel architectural MSR addresses (SDM Vol. 4, table 2-2).
+IA32_PMC0 = 0xC1
+IA32_PERFEVTSEL0 = 0x186
+IA32_A_PMC0 = 0x4C1
+IA32_FIXED_CTR0 = 0x309
+IA32_PERF_CAPABILITIES = 0x345
+IA32_FIXED_CTR_CTRL = 0x38D
+IA32_PERF_GLOBAL_STATUS = 0x38E
+IA32_PERF_GLOBAL_CTRL = 0x38F
+IA32_PERF_GLOBAL_OVF_CTRL = 0x390
+IA32_PERF_GLOBAL_STATUS_SET = 0x391
+IA32_DEBUGCTL = 0x1D9
+MSR_LBR_SELECT = 0x1C8
+MSR_LBR_TOS = 0x1C9
+MSR_LBR_NHM_FROM = 0x680
+MSR_LBR_NHM_TO = 0x6C0
+MSR_LBR_INFO_0 = 0xDC0
+X2APIC_LVTPC = 0x834
+"""x2APIC LVT Performance Monitoring register (SDM 11.12.1.2: 0x800 + 0x340/16)."""
+
+# AMD (APM Vol. 2, 13.2).
+MSR_K7_EVNTSEL0 = 0xC001_0000
+MSR_K7_PERFCTR0 = 0xC001_0004
+MSR_F15H_PERF_CTL0 = 0xC001_0200
+MSR_F15H_PERF_CTR0 = 0xC001_0201
+MSR_AMD64_PERF_CNTR_GLOBAL_STATUS = 0xC000_0300
+MSR_AMD64_PERF_CNTR_GLOBAL_CTL = 0xC000_0301
+MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR = 0xC000_0302
+MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET = 0xC000_0303
+
+# GLOBAL_STATUS bits above the counters (SDM table 2-2, IA32_PERF_GLOBAL_STATUS).
+STATUS_TRACE_TOPA_PMI = 55
+STATUS_LBR_FRZ = 58
+STATUS_CTR_FRZ = 59
+STATUS_ASCI = 60
+STATUS_OVF_UNCORE = 61
+STATUS_OVF_BUF = 62
+STATUS_COND_CHGD = 63
+
+# DEBUGCTL bits (SDM 18.4.1).
+DEBUGCTL_LBR = 0
+DEBUGCTL_FREEZE_LBRS_ON_PMI = 11
+DEBUGCTL_FREEZE_PERFMON_ON_PMI = 12
+
+# LVT entry bits (SDM 11.5.1).
+LVT_MASKED = 16
+LVT_DELIVERY_NMI = 0b100
+
+
+def _evtsel_fields(caps: X86PmuCaps) -> tuple[Field, ...]:
+    """IA32_PERFEVTSELx / AMD PERF_CTLx fields (SDM figure 20-6; APM figure 13-7)."""
+    common = [
+        Field("EVENT_SELECT", 7, 0), Field("UMASK", 15, 8), Field("USR", 16, 16),
+        Field("OS", 17, 17), Field("EDGE", 18, 18), Field("INT", 20, 20),
+        Field("EN", 22, 22), Field("INV", 23, 23), Field("CMASK", 31, 24),
+    ]
+    if caps.is_intel:
+        common.append(Field("PC", 19, 19, doc="pin control"))
+        if caps.version >= 3 and not caps.anythread_deprecated:
+            common.append(Field("ANY", 21, 21, doc="AnyThread (v3+, until deprecated)"))
+        if caps.tsx:
+            common += [Field("IN_TX", 32, 32), Field("IN_TXCP", 33, 33)]
+    else:
+        common += [Field("EVENT_SELECT_HI", 35, 32, doc="event select bits 11:8"),
+                   Field("GUEST_ONLY", 40, 40), Field("HOST_ONLY", 41, 41)]
+    return tuple(common)
+
+
+def _counter(name: str, addr: int, storage: str, index: int, width: int, gate: str,
+             access: Access = Access.RW) -> RegisterSpec:
+    return RegisterSpec(name, addr, (Field("COUNT", width - 1, 0, access),), gate=gate,
+                        storage=storage, index=index)
+
+
+def intel_counter_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
+    """GP counters and selectors, legacy and full-width counter aliases, fixed counters."""
+    sel = _evtsel_fields(caps)
+    for i in range(caps.n_gp):
+        yield RegisterSpec(f"IA32_PERFEVTSEL{i}", IA32_PERFEVTSEL0 + i, sel,
+                           gate="arch_pmu", storage=f"gp_sel[{i}]", index=i)
+        yield _counter(f"IA32_PMC{i}", IA32_PMC0 + i, f"gp_ctr[{i}]", i, caps.gp_width,
+                       "arch_pmu", Access.RW_SEXT32)
+        if caps.fw_write:
+            yield _counter(f"IA32_A_PMC{i}", IA32_A_PMC0 + i, f"gp_ctr[{i}]", i, caps.gp_width,
+                           "fw_write")
+    for i in caps.fixed_indices:
+        yield _counter(f"IA32_FIXED_CTR{i}", IA32_FIXED_CTR0 + i, f"fixed_ctr[{i}]",
+                       FIXED_IDX_BASE + i, caps.fixed_width, "v2")
+
+
+def _fixed_ctr_ctrl(caps: X86PmuCaps) -> RegisterSpec:
+    """IA32_FIXED_CTR_CTRL: a 4-bit field per fixed counter (SDM figure 20-2)."""
+    fields: list[Field] = []
+    any_ok = caps.version >= 3 and not caps.anythread_deprecated
+    for i in caps.fixed_indices:
+        b = 4 * i
+        fields += [Field(f"EN{i}_OS", b, b), Field(f"EN{i}_USR", b + 1, b + 1),
+                   Field(f"PMI{i}", b + 3, b + 3)]
+        if any_ok:
+            fields.append(Field(f"ANY{i}", b + 2, b + 2))
+    return RegisterSpec("IA32_FIXED_CTR_CTRL", IA32_FIXED_CTR_CTRL, tuple(fields), gate="v2",
+                        storage="FIXED_CTR_CTRL")
+
+
+def _status_extra_bits(caps: X86PmuCaps) -> tuple[int, ...]:
+    """GLOBAL_STATUS bits above the counters that the version defines (SDM table 2-2)."""
+    if caps.version >= 4:
+        return (STATUS_TRACE_TOPA_PMI, STATUS_LBR_FRZ, STATUS_CTR_FRZ, STATUS_ASCI,
+                STATUS_OVF_UNCORE, STATUS_OVF_BUF, STATUS_COND_CHGD)
+    if caps.version == 3:
+        return (STATUS_OVF_UNCORE, STATUS_OVF_BUF, STATUS_COND_CHGD)
+    return (STATUS_OVF_BUF, STATUS_COND_CHGD)
+
+
+def _counter_bit_fields(caps: X86PmuCaps, access: Access) -> list[Field]:
+    fields = [Field(f"PMC{i}", i, i, access) for i in range(caps.n_gp)]
+    fields += [Field(f"FIXED_CTR{i}", FIXED_IDX_BASE + i, FIXED_IDX_BASE + i, access)
+               for i in caps.fixed_indices]
+    return fields
+
+
+def intel_global_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
+    """GLOBAL_CTRL, GLOBAL_STATUS, OVF_CTRL (STATUS_RESET on v4), STATUS_SET (v4+)."""
+    yield RegisterSpec("IA32_PERF_GLOBAL_CTRL", IA32_PERF_GLOBAL_CTRL,
+                       tuple(_counter_bit_fields(caps, Access.RW)), reset=caps.gp_mask,
+                       gate="v2", storage="GLOBAL_CTRL")
+    extra = _status_extra_bits(caps)
+    for name, addr, access, gate in (
+        ("IA32_PERF_GLOBAL_STATUS", IA32_PERF_GLOBAL_STATUS, Access.RO, "v2"),
+        ("IA32_PERF_GLOBAL_OVF_CTRL", IA32_PERF_GLOBAL_OVF_CTRL, Access.W1C, "v2"),
+        ("IA32_PERF_GLOBAL_STATUS_SET", IA32_PERF_GLOBAL_STATUS_SET, Access.W1S, "v4"),
+    ):
+        if gate == "v4" and caps.version < 4:
+            continue
+        fields = _counter_bit_fields(caps, access)
+        fields += [Field(f"STATUS{b}", b, b, access) for b in extra]
+        if gate == "v4":
+            # Assumption: STATUS_SET sets every status bit except CondChgd (63), which only
+            # hardware raises; the SDM's table for 0x391 omits it.
+            fields = [f for f in fields if f.lsb != STATUS_COND_CHGD]
+        yield RegisterSpec(name, addr, tuple(fields), gate=gate,
+                           storage=name if access is not Access.RO else "GLOBAL_STATUS",
+                           target="" if access is Access.RO else "GLOBAL_STATUS")
+
+
+def intel_misc_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
+    """FIXED_CTR_CTRL, PERF_CAPABILITIES, DEBUGCTL, legacy LBR registers, x2APIC LVTPC."""
+    if caps.version >= 2:
+        yield _fixed_ctr_ctrl(caps)
+    if caps.pdcm:
+        yield RegisterSpec("IA32_PERF_CAPABILITIES", IA32_PERF_CAPABILITIES,
+                           (Field("VALUE", 63, 0, Access.RO),), reset=caps.perf_capabilities,
+                           gate="pdcm")
+    yield RegisterSpec("IA32_DEBUGCTL", IA32_DEBUGCTL, (
+        Field("LBR", 0, 0), Field("BTF", 1, 1), Field("TR", 6, 6), Field("BTS", 7, 7),
+        Field("BTINT", 8, 8), Field("BTS_OFF_OS", 9, 9), Field("BTS_OFF_USR", 10, 10),
+        Field("FREEZE_LBRS_ON_PMI", 11, 11), Field("FREEZE_PERFMON_ON_PMI", 12, 12),
+        Field("FREEZE_WHILE_SMM", 14, 14), Field("RTM_DEBUG", 15, 15)))
+    yield from lbr_msrs(caps)
+
+
+def lbr_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
+    """Legacy LBR stack (SDM 18.4.8, NHM-style addresses): registers only, no recording yet."""
+    if not caps.is_intel or caps.lbr_format in (0, 0x3F) or caps.lbr_depth == 0:
+        return
+    tos_bits = max(caps.lbr_depth - 1, 1).bit_length()
+    yield RegisterSpec("MSR_LBR_SELECT", MSR_LBR_SELECT, (
+        Field("CPL_EQ_0", 0, 0), Field("CPL_NEQ_0", 1, 1), Field("JCC", 2, 2),
+        Field("NEAR_REL_CALL", 3, 3), Field("NEAR_IND_CALL", 4, 4), Field("NEAR_RET", 5, 5),
+        Field("NEAR_IND_JMP", 6, 6), Field("NEAR_REL_JMP", 7, 7), Field("FAR_BRANCH", 8, 8),
+        Field("EN_CALLSTACK", 9, 9)), gate="lbr")
+    yield RegisterSpec("MSR_LBR_TOS", MSR_LBR_TOS, (Field("TOS", tos_bits - 1, 0),), gate="lbr")
+    for i in range(caps.lbr_depth):
+        yield RegisterSpec(f"MSR_LBR_FROM_{i}", MSR_LBR_NHM_FROM + i,
+                           (Field("FROM_IP", 63, 0),), gate="lbr", index=i)
+        yield RegisterSpec(f"MSR_LBR_TO_{i}", MSR_LBR_NHM_TO + i,
+                           (Field("TO_IP", 63, 0),), gate="lbr", index=i)
+        if caps.lbr_format >= 5:
+            yield RegisterSpec(f"MSR_LBR_INFO_{i}", MSR_LBR_INFO_0 + i,
+                               (Field("CYC_CNT", 15, 0), Field("TSX_ABORT", 61, 61),
+                                Field("IN_TSX", 62, 62), Field("MISPRED", 63, 63)),
+                               gate="lbr", index=i)
+
+
+def lvtpc_msr() -> RegisterSpec:
+    """x2APIC LVT Performance Monitoring Counters register (SDM figure 11-8)."""
+    return RegisterSpec("X2APIC_LVTPC", X2APIC_LVTPC, (
+        Field("VECTOR", 7, 0), Field("DELIVERY_MODE", 10, 8), Field("DELIVERY_STATUS", 12, 12,
+                                                                    Access.RO),
+        Field("MASK", 16, 16)), reset=1 << LVT_MASKED, storage="LVTPC")
+
+
+def amd_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
+    """K7 legacy, F15H interleaved core counters, PerfMonV2 global MSRs (APM 13.2)."""
+    sel = _evtsel_fields(caps)
+    width = caps.gp_width
+    for i in range(min(4, caps.n_gp)):
+        yield RegisterSpec(f"MSR_K7_EVNTSEL{i}", MSR_K7_EVNTSEL0 + i, sel,
+                           storage=f"gp_sel[{i}]", index=i)
+        yield _counter(f"MSR_K7_PERFCTR{i}", MSR_K7_PERFCTR0 + i, f"gp_ctr[{i}]", i, width,
+                       "always")
+    if caps.perfctr_core:
+        for i in range(caps.n_gp):
+            yield RegisterSpec(f"MSR_F15H_PERF_CTL{i}", MSR_F15H_PERF_CTL0 + 2 * i, sel,
+                               gate="perfctr_core", storage=f"gp_sel[{i}]", index=i)
+            yield _counter(f"MSR_F15H_PERF_CTR{i}", MSR_F15H_PERF_CTR0 + 2 * i,
+                           f"gp_ctr[{i}]", i, width, "perfctr_core")
+    if caps.perfmon_v2:
+        counters = tuple(Field(f"PMC{i}", i, i) for i in range(caps.n_gp))
+        yield RegisterSpec("MSR_AMD64_PERF_CNTR_GLOBAL_CTL", MSR_AMD64_PERF_CNTR_GLOBAL_CTL,
+                           counters, reset=caps.gp_mask, gate="perfmon_v2", storage="GLOBAL_CTRL")
+        # Only the counter overflow bits are modelled in the AMD status registers (APM 13.2.2).
+        for name, addr, access in (
+            ("MSR_AMD64_PERF_CNTR_GLOBAL_STATUS", MSR_AMD64_PERF_CNTR_GLOBAL_STATUS, Access.RO),
+            ("MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR", MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR,
+             Access.W1C),
+            ("MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET", MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET,
+             Access.W1S),
+        ):
+            yield RegisterSpec(name, addr,
+                               tuple(Field(f"PMC{i}", i, i, access) for i in range(caps.n_gp)),
+                               gate="perfmon_v2",
+                               storage="GLOBAL_STATUS" if access is Access.RO else name,
+                               target="" if access is Access.RO else "GLOBAL_STATUS")
+
+
+def pmu_msrs(caps: X86PmuCaps) -> list[RegisterSpec]:
+    """Every PMU MSR this PMU implements, in address order (the LVTPC is the APIC's)."""
+    specs: list[RegisterSpec] = []
+    if caps.is_intel:
+        if caps.version >= 1:
+            specs += intel_counter_msrs(caps)
+        if caps.version >= 2:
+            specs += intel_global_msrs(caps)
+        specs += intel_misc_msrs(caps)
+    else:
+        specs += amd_msrs(caps)
+    return sorted(specs, key=lambda s: s.addr)
+
+
+def gp_counter_mask(width: int) -> int:
+    """Value mask of a counter of ``width`` bits."""
+    return bits(width - 1, 0)

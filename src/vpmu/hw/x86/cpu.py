@@ -1,0 +1,110 @@
+"""One x86 logical CPU as guest-visible instructions see it: privilege, CR4.PCE, CPUID, the
+PMU and the LVTPC, and the execution of workload streams in simulated time.
+
+Instruction semantics that are not the PMU's live here: RDMSR/WRMSR are privileged (#GP at
+CPL > 0); RDPMC at CPL > 0 needs CR4.PCE (SDM RDPMC: #GP if CR4.PCE = 0 and CPL > 0 in
+protected mode). Each of these instructions also retires as one instruction *before* its effect
+lands, which is why a WRMSR that enables a counter is not counted and one that disables it is
+(conformance_suites.md 5.D).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from vpmu.arch.faults import Fault
+from vpmu.arch.presets import CpuPreset
+from vpmu.arch.x86 import caps as x86caps
+from vpmu.arch.x86 import events as ev
+from vpmu.arch.x86.msrs import X2APIC_LVTPC
+from vpmu.hw.counting import RING_KERNEL, RING_USER, Segment
+from vpmu.hw.x86.lapic import DeliverFn, Lapic
+from vpmu.hw.x86.pmu import X86Pmu
+from vpmu.sim import Environment, Event, cycles_to_ps
+from vpmu.workloads.streams import Stream
+
+INSTRUCTION_CYCLES = {"rdmsr": 150, "wrmsr": 200, "rdpmc": 30, "cpuid": 100, "mov_cr": 20}
+"""Bare-metal latency per instruction, in core cycles. Estimates from the middle of the
+ranges in reference/kvm_x86_vpmu.md section 5 ([mem]: RDMSR/WRMSR of PMU MSRs ~100-250 /
+~100-300 cycles, RDPMC ~20-40); CPUID and MOV to CR4 are estimates of the same kind."""
+
+
+class X86Cpu:
+    """A logical CPU: executes streams and instructions, owns its PMU and LVTPC."""
+
+    def __init__(self, preset: CpuPreset, env: Environment, deliver: DeliverFn) -> None:
+        self.preset = preset
+        self.env = env
+        self.lapic = Lapic(mask_on_pmi=preset.caps.is_intel, deliver=deliver)
+        """The local APIC's LVTPC."""
+        self.pmu = X86Pmu(preset, env, on_pmi=self.lapic.pmi)
+        """The hardware PMU."""
+        self.cpl = RING_KERNEL
+        self.cr4_pce = False
+        self._seq = 0
+        self._op_streams = {name: _op_stream(name, cycles)
+                            for name, cycles in INSTRUCTION_CYCLES.items()}
+
+    def __repr__(self) -> str:
+        return f"X86Cpu(preset={self.preset.name!r})"
+
+    # -- instructions (each a generator: it takes simulated time) -------------------------
+    def rdmsr(self, addr: int) -> Generator[Event, Any, int | Fault]:
+        """RDMSR: privileged; the LVTPC is the APIC's, everything else the PMU's."""
+        yield from self._retire("rdmsr")
+        if self.cpl != RING_KERNEL:
+            return Fault.GP
+        return self.lapic.rdmsr() if addr == X2APIC_LVTPC else self.pmu.rdmsr(addr)
+
+    def wrmsr(self, addr: int, value: int) -> Generator[Event, Any, Fault | None]:
+        """WRMSR: privileged; the write lands after the instruction retires."""
+        yield from self._retire("wrmsr")
+        if self.cpl != RING_KERNEL:
+            return Fault.GP
+        if addr == X2APIC_LVTPC:
+            return self.lapic.wrmsr(value)
+        return self.pmu.wrmsr(addr, value)
+
+    def rdpmc(self, ecx: int) -> Generator[Event, Any, int | Fault]:
+        """RDPMC: the CR4.PCE/CPL rule, then the PMU's index decoding."""
+        yield from self._retire("rdpmc")
+        if self.cpl != RING_KERNEL and not self.cr4_pce:
+            return Fault.GP
+        return self.pmu.rdpmc(ecx)
+
+    def cpuid(self, leaf: int, subleaf: int) -> Generator[Event, Any, tuple[int, int, int, int]]:
+        """CPUID: the PMU-relevant leaves of the preset."""
+        yield from self._retire("cpuid")
+        return x86caps.cpuid(self.preset.caps, leaf, subleaf)
+
+    def set_cr4_pce(self, enabled: bool) -> Generator[Event, Any, Fault | None]:
+        """MOV to CR4 (PCE only): privileged."""
+        yield from self._retire("mov_cr")
+        if self.cpl != RING_KERNEL:
+            return Fault.GP
+        self.cr4_pce = enabled
+        return None
+
+    def set_cpl(self, cpl: int) -> None:
+        """Change privilege level (an IRET/SYSRET; its own cost is not modelled)."""
+        if cpl not in (RING_KERNEL, RING_USER):
+            raise ValueError(f"cpl must be 0 or 3, not {cpl!r}")
+        self.cpl = cpl
+        self.pmu.set_cpl(cpl)
+
+    def execute(self, stream: Stream) -> Generator[Event, Any, None]:
+        """Run ``stream`` to completion; counters advance lazily meanwhile."""
+        self._seq += 1
+        duration = max(cycles_to_ps(stream.cycles, self.preset.core_mhz), 1)
+        self.pmu.set_segment(Segment(stream, self.env.now_ps, duration, self.cpl, self._seq))
+        yield self.env.timeout(duration)
+        self.pmu.set_segment(None)
+
+    def _retire(self, op: str) -> Generator[Event, Any, None]:
+        yield from self.execute(self._op_streams[op])
+
+
+def _op_stream(name: str, cycles: int) -> Stream:
+    """The instruction itself as a stream: one instruction over its latency."""
+    return Stream(name, {ev.CYCLES: cycles, ev.INSTRUCTIONS: 1})

@@ -1,0 +1,342 @@
+"""The x86 hardware PMU: Intel architectural PMU v1-v5 and AMD K7/F15H/PerfMonV2.
+
+Register semantics come from the declarations in ``vpmu.arch.x86.msrs`` through
+``vpmu.arch._regs.apply_write``; this module adds what no declaration can say: which counters
+count right now, how far they have counted (lazily, ``vpmu.hw.counting``), when the next one
+overflows, and what an overflow does (status bit, PMI, freeze).
+
+Counting rule (SDM 20.2, APM 13.2): a counter counts iff it is locally enabled (EN, or a fixed
+counter's OS/USR field), its privilege filter matches the current ring, on Intel v2+ / AMD
+PerfMonV2 its GLOBAL_CTRL bit is set, and (v4+) GLOBAL_STATUS.CTR_FRZ is clear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+
+from vpmu.arch._regs import RegisterSpec, apply_write, bits, by_address, read_value
+from vpmu.arch.faults import Fault
+from vpmu.arch.presets import CpuPreset
+from vpmu.arch.x86 import events as ev
+from vpmu.arch.x86 import msrs
+from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FAST, RDPMC_FIXED
+from vpmu.hw.counting import (
+    RING_KERNEL,
+    RING_USER,
+    Qualifiers,
+    Segment,
+    count_at,
+    qualified_total,
+    time_to_reach,
+)
+from vpmu.sim import Environment
+
+
+@dataclass(slots=True)
+class Counter:
+    """One hardware counter's lazily synced state."""
+
+    gidx: int
+    """Global counter index: GP i is i, fixed i is 32 + i."""
+    width: int
+    value: int = 0
+    synced_ps: int = 0
+    total: int = 0
+    """Events this counter counts over the current segment under its current configuration."""
+    pmi: bool = False
+    """Overflow raises a PMI (INT, or the fixed counter's PMI bit)."""
+
+    @property
+    def is_fixed(self) -> bool:
+        """A fixed-function counter."""
+        return self.gidx >= FIXED_IDX_BASE
+
+    @property
+    def storage(self) -> str:
+        """The storage key its MSRs name."""
+        i = self.gidx - FIXED_IDX_BASE if self.is_fixed else self.gidx
+        return f"fixed_ctr[{i}]" if self.is_fixed else f"gp_ctr[{i}]"
+
+
+@dataclass(frozen=True, slots=True)
+class CountConfig:
+    """What a counter counts while enabled: keys, rings, qualifiers, PMI on overflow."""
+
+    keys: tuple[str, ...]
+    rings: tuple[int, ...]
+    qualifiers: Qualifiers
+    pmi: bool
+
+
+class X86Pmu:
+    """One logical CPU's PMU. ``on_pmi`` is called when an overflow generates a PMI."""
+
+    def __init__(self, preset: CpuPreset, env: Environment,
+                 on_pmi: Callable[[], None]) -> None:
+        self.preset = preset
+        """The CPU preset this PMU belongs to (clocks, pipeline width)."""
+        self.caps = preset.caps
+        """What this PMU implements."""
+        self.env = env
+        self.on_pmi = on_pmi
+        self.specs: dict[int, RegisterSpec] = by_address(msrs.pmu_msrs(self.caps))
+        """Every implemented MSR by address; an address not here takes #GP."""
+        self.regs: dict[str, int] = {}
+        """Non-counter storage by key (selectors, controls, status, LBR)."""
+        self.counters: dict[str, Counter] = {}
+        """Counters by storage key."""
+        self._init_storage()
+        self.segment: Segment | None = None
+        """What the CPU is executing now (None: halted or between streams)."""
+        self.cpl = RING_KERNEL
+        self.svme = False
+        """AMD EFER.SVME: decides HostOnly/GuestOnly counting (host side only on bare metal)."""
+        self._timer: object | None = None
+        self._timer_ps: int | None = None
+
+    def __repr__(self) -> str:
+        return f"X86Pmu(preset={self.preset.name!r})"
+
+    def _init_storage(self) -> None:
+        for spec in self.specs.values():
+            if spec.storage.startswith(("gp_ctr", "fixed_ctr")):
+                width = spec.fields[0].width
+                gidx = spec.index
+                self.counters.setdefault(spec.storage, Counter(gidx, width))
+            elif not spec.target:
+                self.regs.setdefault(spec.storage, spec.reset)
+        self.regs.setdefault("GLOBAL_STATUS", 0)
+        self.regs.setdefault("GLOBAL_CTRL", 0)
+
+    # -- register access -----------------------------------------------------------------
+    def rdmsr(self, addr: int) -> int | Fault:
+        """RDMSR at CPL 0: the register's value, or #GP if it is not implemented."""
+        spec = self.specs.get(addr)
+        if spec is None:
+            return Fault.GP
+        self.sync()
+        return read_value(spec, self._stored(spec))
+
+    def wrmsr(self, addr: int, value: int) -> Fault | None:
+        """WRMSR at CPL 0: apply the declared semantics, then recompute what counts."""
+        spec = self.specs.get(addr)
+        if spec is None:
+            return Fault.GP
+        self.sync()
+        result = apply_write(spec, self._stored(spec), value)
+        if result.fault:
+            return Fault.GP
+        if result.store is not None:
+            self._store(spec, result.store)
+        if spec.target:
+            target = self.regs[spec.target]
+            self.regs[spec.target] = (target & ~result.clear) | result.set
+        self.reconfigure()
+        return None
+
+    def _stored(self, spec: RegisterSpec) -> int:
+        counter = self.counters.get(spec.storage)
+        if counter is not None:
+            return counter.value
+        return self.regs.get(spec.storage, 0)
+
+    def _store(self, spec: RegisterSpec, value: int) -> None:
+        counter = self.counters.get(spec.storage)
+        if counter is not None:
+            counter.value = value & bits(counter.width - 1, 0)
+        else:
+            self.regs[spec.storage] = value
+
+    def rdpmc(self, ecx: int) -> int | Fault:
+        """RDPMC's PMU side: decode the index space (SDM RDPMC; APM RDPMC), read, mask."""
+        counter = self._rdpmc_counter(ecx)
+        if counter is None:
+            return Fault.GP
+        self.sync()
+        value = counter.value & bits(counter.width - 1, 0)
+        return value & 0xFFFF_FFFF if ecx & RDPMC_FAST else value
+
+    def _rdpmc_counter(self, ecx: int) -> Counter | None:
+        if not 0 <= ecx < (1 << 32):
+            return None
+        if not self.caps.is_intel:
+            return self.counters.get(f"gp_ctr[{ecx}]")
+        if ecx & RDPMC_FAST and not self.caps.rdpmc_fast_read:
+            return None
+        index = ecx & bits(29, 0)
+        space = "fixed_ctr" if ecx & RDPMC_FIXED else "gp_ctr"
+        return self.counters.get(f"{space}[{index}]")
+
+    # -- counting ------------------------------------------------------------------------
+    def set_segment(self, segment: Segment | None) -> None:
+        """The CPU starts (or stops) executing a stream."""
+        self.sync()
+        self.segment = segment
+        self.reconfigure()
+
+    def set_cpl(self, cpl: int) -> None:
+        """The CPU changes privilege level (affects scripted streams and the filters)."""
+        self.sync()
+        self.cpl = cpl
+        self.reconfigure()
+
+    def sync(self) -> None:
+        """Bring every counter up to now; handle any overflow that happened on the way."""
+        now = self.env.now_ps
+        overflowed: list[Counter] = []
+        for c in self.counters.values():
+            if self._advance(c, now):
+                overflowed.append(c)
+        if overflowed:
+            self._overflow(overflowed)
+
+    def _advance(self, c: Counter, now: int) -> bool:
+        seg, start = self.segment, c.synced_ps
+        c.synced_ps = now
+        if seg is None or c.total == 0 or now <= start:
+            return False
+        a, b = max(start - seg.start_ps, 0), now - seg.start_ps
+        delta = count_at(c.total, seg.duration_ps, b) - count_at(c.total, seg.duration_ps, a)
+        limit = 1 << c.width
+        c.value += delta
+        if c.value < limit:
+            return False
+        c.value %= limit
+        return True
+
+    def reconfigure(self) -> None:
+        """Recompute each counter's segment total from the current configuration, then
+        re-predict the next overflow. Called after every change; counters are synced."""
+        for c in self.counters.values():
+            cfg = self.count_config(c)
+            c.pmi = cfg.pmi if cfg else self._pmi_bit(c)
+            c.total = self._segment_total(cfg) if cfg else 0
+        self._predict()
+
+    def count_config(self, c: Counter) -> CountConfig | None:
+        """What ``c`` counts now, or None if it does not count (the counting rule above)."""
+        if self.regs["GLOBAL_STATUS"] >> msrs.STATUS_CTR_FRZ & 1 and self.caps.version >= 4:
+            return None
+        if self.caps.has_global_ctrl and not self.regs["GLOBAL_CTRL"] >> c.gidx & 1:
+            return None
+        if c.is_fixed:
+            return self._fixed_config(c.gidx - FIXED_IDX_BASE)
+        return self._gp_config(c.gidx)
+
+    def _fixed_config(self, i: int) -> CountConfig | None:
+        field = self.regs.get("FIXED_CTR_CTRL", 0) >> (4 * i) & 0xF
+        rings = tuple(r for r, b in ((RING_KERNEL, 1), (RING_USER, 2)) if field & b)
+        if not rings:
+            return None
+        key = ev.INTEL_FIXED_EVENTS[i] if i < len(ev.INTEL_FIXED_EVENTS) else ""
+        return CountConfig((key,) if key else (), rings, Qualifiers(), bool(field & 8))
+
+    def _gp_config(self, i: int) -> CountConfig | None:
+        sel = self.regs.get(f"gp_sel[{i}]", 0)
+        if not sel >> 22 & 1:
+            return None
+        rings = tuple(r for r, b in ((RING_KERNEL, 17), (RING_USER, 16)) if sel >> b & 1)
+        if not rings or not self._host_guest_allows(sel):
+            return None
+        event, umask = sel & 0xFF, sel >> 8 & 0xFF
+        if self.caps.is_intel:
+            keys = ev.intel_event_keys(event, umask)
+        else:
+            keys = ev.amd_event_keys(event | (sel >> 32 & 0xF) << 8, umask)
+        q = Qualifiers(cmask=sel >> 24 & 0xFF, inv=bool(sel >> 23 & 1), edge=bool(sel >> 18 & 1))
+        return CountConfig(keys, rings, q, bool(sel >> 20 & 1))
+
+    def _host_guest_allows(self, sel: int) -> bool:
+        """AMD HostOnly (41) / GuestOnly (40) on the host side (svm_pmu_host_guest_test)."""
+        if self.caps.is_intel:
+            return True
+        guest_only, host_only = sel >> 40 & 1, sel >> 41 & 1
+        if not self.svme:
+            return not (guest_only or host_only)
+        return bool(host_only or not guest_only)
+
+    def _pmi_bit(self, c: Counter) -> bool:
+        if c.is_fixed:
+            return bool(self.regs.get("FIXED_CTR_CTRL", 0) >> (4 * (c.gidx - 32) + 3) & 1)
+        return bool(self.regs.get(f"gp_sel[{c.gidx}]", 0) >> 20 & 1)
+
+    def _segment_total(self, cfg: CountConfig) -> int:
+        seg = self.segment
+        if seg is None or not cfg.keys:
+            return 0
+        total = 0
+        for ring in cfg.rings:
+            events = sum(seg.ring_share(self._key_total(seg, k), ring) for k in cfg.keys)
+            cycles = seg.ring_share(seg.stream.cycles, ring)
+            total += qualified_total(events, cycles, cfg.qualifiers)
+        return total
+
+    def _key_total(self, seg: Segment, key: str) -> int:
+        """A key's total in a segment, deriving the CPU-dependent ones from cycles."""
+        stream, p = seg.stream, self.preset
+        if key in stream.counts:
+            return stream.get(key)
+        if key == ev.REF_CYCLES:
+            return int(Fraction(stream.cycles * p.tsc_mhz, p.core_mhz))
+        if key == ev.SLOTS:
+            return stream.cycles * p.pipeline_width
+        if key == ev.TOPDOWN_RETIRING:
+            return stream.get(ev.INSTRUCTIONS)  # assumption: one uop per instruction
+        return 0
+
+    # -- overflow ------------------------------------------------------------------------
+    def _predict(self) -> None:
+        """Schedule a sync at the earliest instant a counting counter wraps."""
+        seg, now = self.segment, self.env.now_ps
+        best: int | None = None
+        if seg is not None:
+            for c in self.counters.values():
+                if c.total == 0:
+                    continue
+                base = count_at(c.total, seg.duration_ps, now - seg.start_ps)
+                dt = time_to_reach(c.total, seg.duration_ps, base + (1 << c.width) - c.value)
+                if dt is not None:
+                    t = max(seg.start_ps + dt, now)
+                    best = t if best is None else min(best, t)
+        if best == self._timer_ps:
+            return
+        if self._timer is not None:
+            self._timer.cancel()  # type: ignore[attr-defined]
+            self._timer = None
+        self._timer_ps = best
+        if best is not None:
+            self._timer = self.env.schedule(self._on_timer, delay_ps=best - now)
+
+    def _on_timer(self) -> None:
+        self._timer, self._timer_ps = None, None
+        self.sync()
+        self._predict()
+
+    def _overflow(self, overflowed: list[Counter]) -> None:
+        """Set status bits; a PMI if any overflowed counter asks for one; freeze on PMI."""
+        for c in overflowed:
+            self.regs["GLOBAL_STATUS"] |= 1 << c.gidx
+        if any(c.pmi for c in overflowed):
+            self._freeze_on_pmi()
+            self.reconfigure()
+            self.on_pmi()
+
+    def _freeze_on_pmi(self) -> None:
+        """DEBUGCTL.FREEZE_*_ON_PMI (SDM 18.4.7, 20.8.1): v4+ sets CTR_FRZ / LBR_FRZ in
+        GLOBAL_STATUS ("streamlined freeze"); v2-v3 clear GLOBAL_CTRL / DEBUGCTL.LBR."""
+        debugctl = self.regs.get("IA32_DEBUGCTL", 0)
+        v = self.caps.version
+        if not self.caps.is_intel or v < 2:
+            return
+        if debugctl >> msrs.DEBUGCTL_FREEZE_PERFMON_ON_PMI & 1:
+            if v >= 4:
+                self.regs["GLOBAL_STATUS"] |= 1 << msrs.STATUS_CTR_FRZ
+            else:
+                self.regs["GLOBAL_CTRL"] = 0
+        if debugctl >> msrs.DEBUGCTL_FREEZE_LBRS_ON_PMI & 1:
+            if v >= 4:
+                self.regs["GLOBAL_STATUS"] |= 1 << msrs.STATUS_LBR_FRZ
+            else:
+                self.regs["IA32_DEBUGCTL"] = debugctl & ~(1 << msrs.DEBUGCTL_LBR)
