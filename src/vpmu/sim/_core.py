@@ -7,10 +7,9 @@ place that is seeded and recorded. Model code must not use ``random`` or the wal
 
 from __future__ import annotations
 
-import itertools
 import random
 from collections.abc import Callable, Sequence
-from heapq import heappop
+from heapq import heappop, heappush
 from typing import Any, TypeVar
 
 from vpmu.sim._events import NORMAL, Event, Handle, Process, ProcessGenerator, Timeout
@@ -18,6 +17,8 @@ from vpmu.sim._events import NORMAL, Event, Handle, Process, ProcessGenerator, T
 __all__ = ["Chooser", "Environment"]
 
 T = TypeVar("T")
+
+_new_object = object.__new__
 
 Chooser = Callable[[str, Sequence[Any]], int]
 """Picks an option at a named choice point: ``chooser(name, options) -> index``."""
@@ -37,12 +38,11 @@ class Environment:
 
     __slots__ = (
         "_chooser",
-        "_eid",
         "_now",
         "_queue",
         "_seed",
+        "_seq",
         "choices",
-        "events_processed",
         "rng",
     )
 
@@ -55,13 +55,11 @@ class Environment:
         self._chooser: Chooser = _first if chooser is None else chooser
         self._now = 0
         self._queue: list[tuple[int, int, int, Event]] = []
-        self._eid = itertools.count()
+        self._seq = 0  # the next entry's seq; also the number of entries ever queued
         self.rng = random.Random(seed)
         """The one random number generator of the run, seeded once from ``seed``."""
         self.choices: list[tuple[str, int]] = []
         """Every choice made so far, as (name, index chosen), in order: enough to replay a run."""
-        self.events_processed = 0
-        """Queue entries processed so far (cancelled handles included), for benchmarks."""
 
     def __repr__(self) -> str:
         if self._chooser is _first:
@@ -78,6 +76,20 @@ class Environment:
     def seed(self) -> int:
         """The seed the environment was built with."""
         return self._seed
+
+    @property
+    def events_processed(self) -> int:
+        """Queue entries processed so far (cancelled handles included), for benchmarks.
+
+        Derived as entries ever queued minus entries still queued, so the hot loop counts nothing.
+        """
+        return self._seq - len(self._queue)
+
+    def _push(self, time_ps: int, priority: int, event: Event) -> None:
+        """Queue ``event`` at ``(time_ps, priority)`` behind every entry already queued there."""
+        seq = self._seq
+        self._seq = seq + 1
+        heappush(self._queue, (time_ps, priority, seq, event))
 
     def schedule(
         self, callback: Callable[[], None], *, delay_ps: int = 0, priority: int = NORMAL
@@ -96,7 +108,18 @@ class Environment:
 
     def timeout(self, delay_ps: int, value: Any = None) -> Timeout:
         """Return an event that triggers with ``value`` ``delay_ps`` from now."""
-        return Timeout(self, delay_ps, value)
+        if type(delay_ps) is not int or delay_ps < 0:
+            raise ValueError(f"delay_ps must be a non-negative int, not {delay_ps!r}")
+        # The hottest path of every run: fill the slots and push inline (see Timeout).
+        timeout = _new_object(Timeout)
+        timeout.env = self
+        timeout.callbacks = []
+        timeout._value = value
+        timeout.delay_ps = delay_ps
+        seq = self._seq
+        self._seq = seq + 1
+        heappush(self._queue, (self._now + delay_ps, NORMAL, seq, timeout))
+        return timeout
 
     def event(self) -> Event:
         """Return a new pending event, to be triggered later with :meth:`Event.succeed`."""
@@ -115,7 +138,6 @@ class Environment:
         if not self._queue:
             raise RuntimeError("step() needs a queued entry, but the queue is empty")
         self._now, _, _, event = heappop(self._queue)
-        self.events_processed += 1
         callbacks = event.callbacks
         if callbacks is not None:  # None: a cancelled handle, skipped (lazy deletion)
             event.callbacks = None
@@ -129,30 +151,40 @@ class Environment:
         :attr:`now_ps` equal to it even if the queue emptied earlier, so ``run(until_ps=t)`` means
         "the world as of t". An exception raised by a callback or process propagates.
         """
-        if until_ps is not None and (type(until_ps) is not int or until_ps < self._now):
+        if until_ps is None:
+            self._run_all()
+            return
+        if type(until_ps) is not int or until_ps < self._now:
             raise ValueError(f"until_ps must be an int >= now_ps ({self._now}), not {until_ps!r}")
-        self._drain(until_ps)
-        if until_ps is not None:
-            self._now = until_ps
+        self._run_until(until_ps)
+        self._now = until_ps
 
-    def _drain(self, until_ps: int | None) -> None:
-        """The hot loop: :meth:`step` inlined, with the limit check."""
+    # The two loops below are step() inlined: a method call per entry would cost ~10% of a run,
+    # and a shared loop would test for a limit on every entry even when there is none.
+
+    def _run_all(self) -> None:
+        """Process entries until the queue is empty (the hot loop)."""
         queue = self._queue
         pop = heappop
-        count = 0
-        try:
-            while queue:
-                if until_ps is not None and queue[0][0] > until_ps:
-                    break
-                self._now, _, _, event = pop(queue)
-                count += 1
-                callbacks = event.callbacks
-                if callbacks is not None:
-                    event.callbacks = None
-                    for callback in callbacks:
-                        callback(event)
-        finally:
-            self.events_processed += count
+        while queue:
+            self._now, _, _, event = pop(queue)
+            callbacks = event.callbacks
+            if callbacks is not None:
+                event.callbacks = None
+                for callback in callbacks:
+                    callback(event)
+
+    def _run_until(self, until_ps: int) -> None:
+        """Process entries while the next one is due at or before ``until_ps``."""
+        queue = self._queue
+        pop = heappop
+        while queue and queue[0][0] <= until_ps:
+            self._now, _, _, event = pop(queue)
+            callbacks = event.callbacks
+            if callbacks is not None:
+                event.callbacks = None
+                for callback in callbacks:
+                    callback(event)
 
     def choose(self, name: str, options: Sequence[T]) -> T:
         """Return one of ``options`` at the choice point ``name``, as the chooser decides.

@@ -15,14 +15,13 @@ in time and priority run in the order they were queued (FIFO) and the event itse
 compared: runs are reproducible. Lower priority values run first: :data:`URGENT` before
 :data:`NORMAL`.
 
-The hot paths (:class:`Timeout` creation and :meth:`Process._resume`) push onto the queue
-directly instead of calling back into the environment: one Python call less per event.
+Everything enters the queue through :meth:`Environment._push`, except timeouts, which
+:meth:`Environment.timeout` builds and pushes inline because they are the hottest path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from heapq import heappush
 from types import GeneratorType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -117,26 +116,23 @@ class Event:
         if self._value is not _PENDING:
             raise RuntimeError(f"{self!r} has already been triggered")
         self._value = value
-        env = self.env
-        heappush(env._queue, (env._now, NORMAL, next(env._eid), self))
+        self.env._push(self.env._now, NORMAL, self)
         return self
 
 
 class Timeout(Event):
-    """An event that triggers itself ``delay_ps`` after its creation, with ``value``."""
+    """An event that triggers itself ``delay_ps`` after its creation, with its value.
+
+    Only :meth:`Environment.timeout` creates timeouts: it fills the slots itself, without an
+    ``__init__`` frame, because a timeout per event is the kernel's hottest allocation.
+    """
 
     __slots__ = ("delay_ps",)
+    delay_ps: int
+    """How long after its creation the timeout triggers."""
 
-    def __init__(self, env: Environment, delay_ps: int, value: Any = None) -> None:
-        # Event.__init__ is not called: this is the hottest constructor and sets every slot itself.
-        if type(delay_ps) is not int or delay_ps < 0:
-            raise ValueError(f"delay_ps must be a non-negative int, not {delay_ps!r}")
-        self.env = env
-        self.callbacks = []
-        self._value = value
-        self.delay_ps = delay_ps
-        """How long after its creation the timeout triggers."""
-        heappush(env._queue, (env._now + delay_ps, NORMAL, next(env._eid), self))
+    def __init__(self, *_args: object, **_kwargs: object) -> None:
+        raise TypeError("Timeout must be created by Environment.timeout(), not directly")
 
     def _describe(self) -> str:
         return f" delay_ps={self.delay_ps}"
@@ -161,7 +157,7 @@ class Handle(Event):
         self._cancelled = False
         self.time_ps = time_ps
         """When the callback runs (or would have run, if cancelled)."""
-        heappush(env._queue, (time_ps, priority, next(env._eid), self))
+        env._push(time_ps, priority, self)
 
     def _describe(self) -> str:
         return f" time_ps={self.time_ps}"
@@ -229,7 +225,7 @@ class Process(Event):
         start = Event(env)
         start._value = None
         start.callbacks = [self._resume_cb]
-        heappush(env._queue, (env._now, URGENT, next(env._eid), start))
+        env._push(env._now, URGENT, start)
         self._target: Event | None = start
 
     def _describe(self) -> str:
@@ -292,7 +288,7 @@ class Process(Event):
             proxy = Event(env)
             proxy._value = target._value
             callbacks = proxy.callbacks = []
-            heappush(env._queue, (env._now, URGENT, next(env._eid), proxy))
+            env._push(env._now, URGENT, proxy)
             target = proxy
         callbacks.append(self._resume_cb)
         self._target = target
@@ -315,5 +311,4 @@ class Process(Event):
         """Trigger the process event with the generator's return value."""
         self._value = value
         self._target = None
-        env = self.env
-        heappush(env._queue, (env._now, NORMAL, next(env._eid), self))
+        self.env._push(self.env._now, NORMAL, self)

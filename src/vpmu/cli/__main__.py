@@ -1,0 +1,5 @@
+"""``python -m vpmu.cli``."""
+
+from vpmu.cli.main import main
+
+main()

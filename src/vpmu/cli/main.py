@@ -1,0 +1,111 @@
+"""The ``vpmu`` command line: the only layer that touches argv, files and the terminal."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vpmu.arch.presets import PRESETS
+from vpmu.guest.conformance import SUITES, CheckResult
+from vpmu.machine.conformance import run_conformance
+
+EXIT_CHECK_FAILED = 1
+"""A conformance check failed."""
+EXIT_BAD_INPUT = 2
+"""A bad option or argument (Click's own usage-error code)."""
+
+app = typer.Typer(help="vpmu: a laboratory for PMU virtualization.", no_args_is_help=True,
+                  add_completion=False)
+console = Console()
+
+
+@app.callback()
+def _root() -> None:
+    """vpmu: a laboratory for PMU virtualization."""
+
+
+def _bad(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def presets() -> None:
+    """List the built-in CPU presets."""
+    table = Table(title="CPU presets")
+    for col in ("name", "vendor", "PMU", "GP", "fixed", "core MHz", "description"):
+        table.add_column(col)
+    for p in PRESETS.values():
+        c = p.caps
+        pmu = f"v{c.version}" if c.is_intel else ("PerfMonV2" if c.perfmon_v2 else "legacy")
+        table.add_row(p.name, c.vendor, pmu, str(c.n_gp), str(len(c.fixed_indices)),
+                      str(p.core_mhz), p.description)
+    console.print(table)
+
+
+@app.command()
+def conformance(
+    preset: Annotated[list[str] | None, typer.Option(
+        "--preset", "-p", help="CPU preset (repeatable); default: every x86 preset.")] = None,
+    suite: Annotated[list[str] | None, typer.Option(
+        "--suite", "-s", help="Suite name (repeatable); default: all.")] = None,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="One row per check instead of per test.")] = False,
+) -> None:
+    """Run the ported conformance suites on bare metal and print pass/fail per test."""
+    names = preset or list(PRESETS)
+    for name in names:
+        if name not in PRESETS:
+            raise _bad(f"--preset must be one of {sorted(PRESETS)}, not {name!r}")
+    for s in suite or ():
+        if s not in SUITES:
+            raise _bad(f"--suite must be one of {sorted(SUITES)}, not {s!r}")
+    failed = 0
+    for name in names:
+        results = run_conformance(name, suites=tuple(suite) if suite else None)
+        failed += _print_results(name, results, verbose=verbose)
+    if failed:
+        console.print(f"[bold red]{failed} test(s) failed[/]")
+        raise typer.Exit(EXIT_CHECK_FAILED)
+    console.print("[bold green]all conformance tests passed[/]")
+
+
+def _print_results(preset: str, results: list[CheckResult], *, verbose: bool) -> int:
+    """Print one table for a preset; return the number of failed tests."""
+    table = Table(title=f"conformance on {preset} (bare metal)")
+    for col in ("suite", "test", "checks", "result", "detail"):
+        table.add_column(col, overflow="fold")
+    failed_tests = 0
+    for (suite_name, test), rows in _group(results).items():
+        bad = [r for r in rows if not r.passed]
+        skipped = all(r.skipped for r in rows)
+        failed_tests += bool(bad)
+        status = "[yellow]skip[/]" if skipped else ("[red]FAIL[/]" if bad else "[green]pass[/]")
+        detail = rows[0].detail if skipped else "; ".join(f"{r.check}: {r.detail}" for r in bad)
+        if verbose and not skipped:
+            for r in rows:
+                table.add_row(suite_name, test, r.check,
+                              "[green]pass[/]" if r.passed else "[red]FAIL[/]", r.detail)
+        else:
+            table.add_row(suite_name, test, str(len(rows)), status, detail)
+    console.print(table)
+    counts = Counter("skip" if r.skipped else ("pass" if r.passed else "fail") for r in results)
+    console.print(f"{preset}: {counts['pass']} passed, {counts['fail']} failed, "
+                  f"{counts['skip']} skipped checks")
+    return failed_tests
+
+
+def _group(results: list[CheckResult]) -> dict[tuple[str, str], list[CheckResult]]:
+    groups: dict[tuple[str, str], list[CheckResult]] = {}
+    for r in results:
+        groups.setdefault((r.suite, r.test), []).append(r)
+    return groups
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""Tests of vpmu.sim, the event kernel."""
