@@ -113,7 +113,7 @@ def test_overflow_raises_pmi_at_the_exact_count_and_masks_lvtpc_on_intel() -> No
     # 10,000 loop instructions from -5000, plus the RDMSR and the RDPMC itself (each retires
     # before its effect); the enabling WRMSR is not counted and WaitPmi retires nothing.
     assert value == 10 * 1000 - 5000 + 2
-    t_pmi, vector, nmi = machine.pmis[0]
+    _, vector, nmi = machine.pmis[0]
     assert nmi and vector == 0
     status = machine.cpu.pmu.regs["GLOBAL_STATUS"]
     assert status & 1
@@ -154,7 +154,7 @@ def test_lazy_counting_costs_a_handful_of_kernel_events() -> None:
             yield Execute(loop(n))
             return (yield Rdpmc(0))
         return body
-    short, m1 = _run(program(10))
+    _, m1 = _run(program(10))
     long, m2 = _run(program(100_000_000))
     assert long == 1_000_000_001
     assert m1.env.events_processed == m2.env.events_processed

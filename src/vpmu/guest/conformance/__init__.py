@@ -5,8 +5,8 @@ modules; see ``_framework`` for how a case records checks.
 """
 
 from vpmu.guest.conformance._framework import (
-    CheckResult,
     Checker,
+    CheckResult,
     Expectations,
     Runner,
     Suite,
