@@ -95,7 +95,7 @@ def test_schedule_rejects(env: Environment, kwargs: dict[str, object], message: 
 
 
 def test_run_until_includes_entries_at_the_limit(env: Environment, log: Log) -> None:
-    """run(until_ps=t) processes entries at exactly t, stops before later ones, and sets now to t."""
+    """run(until_ps=t) runs entries at exactly t, stops before later ones and sets now to t."""
     for t in (5, 10, 15):
         env.schedule(note(env, log, f"at-{t}"), delay_ps=t)
     env.run(until_ps=10)
@@ -117,7 +117,7 @@ def test_run_until_past_the_last_entry(env: Environment) -> None:
 def test_run_until_rejects(env: Environment, until_ps: object) -> None:
     """until_ps must be an int no earlier than now."""
     env.run(until_ps=10)
-    with pytest.raises(ValueError, match=rf"^until_ps must be an int >= now_ps \(10\), not "):
+    with pytest.raises(ValueError, match=r"^until_ps must be an int >= now_ps \(10\), not "):
         env.run(until_ps=until_ps)  # type: ignore[arg-type]
 
 
@@ -171,7 +171,12 @@ def test_custom_chooser_and_replay() -> None:
 def test_chooser_sees_name_and_options() -> None:
     """The chooser is called with the choice point's name and its options."""
     seen: list[tuple[str, Sequence[object]]] = []
-    env = Environment(chooser=lambda name, options: seen.append((name, options)) or 1)
+
+    def second(name: str, options: Sequence[object]) -> int:
+        seen.append((name, options))
+        return 1
+
+    env = Environment(chooser=second)
     assert env.choose("who-first", ["a", "b"]) == "b"
     assert seen == [("who-first", ["a", "b"])]
 
@@ -225,5 +230,7 @@ def test_repr_shows_construction() -> None:
     """The repr reads like the call that built the environment."""
     assert repr(Environment()) == "Environment(seed=0)"
     assert repr(Environment(seed=42)) == "Environment(seed=42)"
-    assert repr(Environment(3, chooser=first_is_fine)) == "Environment(seed=3, chooser=first_is_fine)"
+    assert (
+        repr(Environment(3, chooser=first_is_fine)) == "Environment(seed=3, chooser=first_is_fine)"
+    )
     assert Environment(seed=5).seed == 5

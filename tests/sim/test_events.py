@@ -13,7 +13,7 @@ Log = list[tuple[object, ...]]
 
 
 def test_timeouts_advance_time(env: Environment, log: Log) -> None:
-    """Two clocks tick with different periods; each logs its ticks at the right times."""
+    """Two clocks tick; at the tie (6) the timeout created first (slow's, at 3) runs first."""
 
     def clock(name: str, period_ps: int) -> ProcessGenerator:
         for _ in range(3):
@@ -27,8 +27,8 @@ def test_timeouts_advance_time(env: Environment, log: Log) -> None:
         ("fast", 2),
         ("slow", 3),
         ("fast", 4),
-        ("fast", 6),
         ("slow", 6),
+        ("fast", 6),
         ("slow", 9),
     ]
 
@@ -57,7 +57,7 @@ def test_timeout_rejects_bad_delay(env: Environment) -> None:
 
 def test_timeout_only_from_environment(env: Environment) -> None:
     """Timeouts are built by env.timeout() alone (it fills the slots without an __init__)."""
-    with pytest.raises(TypeError, match="created by Environment.timeout"):
+    with pytest.raises(TypeError, match=r"created by Environment\.timeout"):
         Timeout(env, 5)
     timeout = env.timeout(5)
     assert (timeout.delay_ps, timeout.triggered, timeout.value, repr(timeout)) == (
@@ -92,7 +92,11 @@ def test_event_lifecycle(env: Environment, log: Log) -> None:
     env.process(ringer())
     env.run()
     assert log == [("w1", 7, "ding"), ("w2", 7, "ding")]
-    assert (doorbell.value, doorbell.processed, repr(doorbell)) == ("ding", True, "<Event processed>")
+    assert (doorbell.value, doorbell.processed, repr(doorbell)) == (
+        "ding",
+        True,
+        "<Event processed>",
+    )
 
 
 def test_succeed_twice_is_a_bug(env: Environment) -> None:
@@ -192,29 +196,19 @@ def test_abandoned_event_stays_valid(env: Environment, log: Log) -> None:
 
     victim = env.process(waiter("victim"))
     env.process(waiter("bystander"))
-    env.schedule(lambda: victim.interrupt(), delay_ps=2)
+    env.schedule(victim.interrupt, delay_ps=2)
     env.run()
     assert log == [("victim", 2, "interrupted"), ("bystander", 10, "tick")]
 
 
 def test_interrupt_is_urgent(env: Environment, log: Log) -> None:
     """An interrupt raised at t is delivered before NORMAL entries already due at t."""
+    # Queued before the CPU's timeout, so it runs first at 5, while the CPU still waits.
+    env.schedule(lambda: proc.interrupt("pmi"), delay_ps=5)
     proc = env.process(cpu(env, log, wait_ps=5))
-
-    def interrupter() -> ProcessGenerator:
-        yield env.timeout(5)
-        proc.interrupt("pmi")
-
-    env.process(interrupter())
     env.run()
-    # The interrupter's timeout was queued after the CPU's, so the CPU's timeout ran first.
-    assert log[0] == ("cpu", 5, "timeout")
-
-    env2, log2 = Environment(), []
-    proc2 = env2.process(cpu(env2, log2, wait_ps=5))
-    env2.schedule(lambda: proc2.interrupt("pmi"), delay_ps=5, priority=-1)
-    env2.run()
-    assert log2 == [("cpu", 5, "pmi"), ("cpu", 10, "after")]
+    # The CPU's own timeout at 5 was due before the interrupt was even raised.
+    assert log == [("cpu", 5, "pmi"), ("cpu", 10, "after")]
 
 
 def test_two_interrupts_are_delivered_in_turn(env: Environment, log: Log) -> None:
@@ -239,6 +233,44 @@ def test_two_interrupts_are_delivered_in_turn(env: Environment, log: Log) -> Non
     assert log == [("first", 1), ("second", 1), ("timeout", 11)]
 
 
+def test_interrupt_while_waiting_on_a_process(env: Environment, log: Log) -> None:
+    """A parent interrupted while it waits on a child resumes at once; the child runs on."""
+
+    def child() -> ProcessGenerator:
+        yield env.timeout(10)
+        log.append(("child", env.now_ps))
+
+    def parent() -> ProcessGenerator:
+        kid = env.process(child())
+        try:
+            yield kid
+        except Interrupt as interrupt:
+            log.append(("parent", env.now_ps, interrupt.cause))
+        assert kid.callbacks == []  # the parent no longer waits on it
+        yield kid
+        log.append(("parent", env.now_ps, "joined"))
+
+    proc = env.process(parent())
+    env.schedule(lambda: proc.interrupt("ipi"), delay_ps=4)
+    env.run()
+    assert log == [("parent", 4, "ipi"), ("child", 10), ("parent", 10, "joined")]
+
+
+def test_interrupt_right_after_creation(env: Environment, log: Log) -> None:
+    """A process interrupted in the instant it is created first runs up to its first yield."""
+    proc = env.process(cpu(env, log, wait_ps=10))
+    proc.interrupt("early")
+    env.run()
+    assert log == [("cpu", 0, "early"), ("cpu", 10, "after")]
+
+
+def test_process_cannot_be_succeeded(env: Environment) -> None:
+    """Only a process's return triggers it; succeed() on it is a bug."""
+    proc = env.process(cpu_without_handler(env))
+    with pytest.raises(RuntimeError, match="triggers when its generator returns"):
+        proc.succeed(1)
+
+
 def test_interrupt_of_finished_process(env: Environment) -> None:
     """Interrupting a process that has ended is a bug: RuntimeError."""
 
@@ -252,17 +284,19 @@ def test_interrupt_of_finished_process(env: Environment) -> None:
 
 
 def test_interrupt_dropped_if_process_ends_first(env: Environment, log: Log) -> None:
-    """An interrupt raised while the target is about to end is dropped when it is delivered."""
+    """An interrupt raised just before its target ends is dropped when it is delivered."""
 
     def ending() -> ProcessGenerator:
-        yield env.timeout(5)
+        yield env.schedule(lambda: None, delay_ps=5, priority=-1)
         log.append(("ended", env.now_ps))
 
     proc = env.process(ending())
-    env.schedule(lambda: proc.interrupt("late"), delay_ps=5, priority=2)  # after the timeout
-    env.schedule(lambda: log.append(("alive", proc.is_alive)), delay_ps=5, priority=3)
+    # At 5: the interrupt is raised (priority -2), then the process ends (-1), then the
+    # interrupt would be delivered (URGENT = 0).
+    env.schedule(lambda: proc.interrupt("late"), delay_ps=5, priority=-2)
     env.run()
-    assert log == [("ended", 5), ("alive", False)]
+    assert log == [("ended", 5)]
+    assert not proc.is_alive
 
 
 def test_process_cannot_interrupt_itself(env: Environment) -> None:
@@ -312,7 +346,9 @@ def test_yielding_a_non_event_is_a_bug(env: Environment) -> None:
         yield 5
 
     env.process(confused())
-    with pytest.raises(ValueError, match=r"^<Process confused pending> must yield an Event, not 5$"):
+    with pytest.raises(
+        ValueError, match=r"^<Process confused pending> must yield an Event, not 5$"
+    ):
         env.run()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,12 +18,12 @@ schedules = st.lists(
 
 @given(schedules)
 def test_random_schedule_runs_sorted(entries: list[tuple[int, int, bool]]) -> None:
-    """Whatever is queued, callbacks run sorted by (time, priority, insertion); cancelled ones don't."""
+    """Any schedule runs sorted by (time, priority, insertion), and cancelled entries do not run."""
     env = Environment()
     ran: list[tuple[int, int, int]] = []
     for index, (delay_ps, priority, cancelled) in enumerate(entries):
         key = (delay_ps, priority, index)
-        handle = env.schedule(lambda key=key: ran.append(key), delay_ps=delay_ps, priority=priority)
+        handle = env.schedule(partial(ran.append, key), delay_ps=delay_ps, priority=priority)
         if cancelled:
             handle.cancel()
     env.run()

@@ -55,7 +55,7 @@ def test_ps_to_cycles_floor() -> None:
 
 
 def test_round_trip_loses_at_most_one_cycle() -> None:
-    """Both directions floor, so a round trip at 3 GHz may lose one cycle (why spans convert once)."""
+    """Both directions floor, so a round trip at 3 GHz may lose a cycle: convert spans once."""
     assert ps_to_cycles(cycles_to_ps(1, 3_000), 3_000) == 0
     assert ps_to_cycles(cycles_to_ps(3, 3_000), 3_000) == 3
     for cycles in range(1_000):
@@ -66,9 +66,15 @@ def test_round_trip_loses_at_most_one_cycle() -> None:
     ("call", "message"),
     [
         (lambda: cycles_to_ps(-1, 1_000), "cycles must be a non-negative int, not -1"),
-        (lambda: cycles_to_ps(1.0, 1_000), "cycles must be a non-negative int, not 1.0"),
+        (
+            lambda: cycles_to_ps(1.0, 1_000),  # type: ignore[arg-type]
+            "cycles must be a non-negative int, not 1.0",
+        ),
         (lambda: cycles_to_ps(1, 0), "mhz must be a positive int, not 0"),
-        (lambda: ps_to_cycles(1, 2.5), "mhz must be a positive int, not 2.5"),
+        (
+            lambda: ps_to_cycles(1, 2.5),  # type: ignore[arg-type]
+            "mhz must be a positive int, not 2.5",
+        ),
         (lambda: ps_to_cycles(-5, 1_000), "t_ps must be a non-negative int, not -5"),
     ],
 )

@@ -92,7 +92,7 @@ class Environment:
         heappush(self._queue, (time_ps, priority, seq, event))
 
     def schedule(
-        self, callback: Callable[[], None], *, delay_ps: int = 0, priority: int = NORMAL
+        self, callback: Callable[[], object], *, delay_ps: int = 0, priority: int = NORMAL
     ) -> Handle:
         """Queue ``callback()`` to run ``delay_ps`` from now; the handle can cancel it.
 

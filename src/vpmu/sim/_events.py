@@ -148,7 +148,7 @@ class Handle(Event):
     __slots__ = ("_callback", "_cancelled", "time_ps")
 
     def __init__(
-        self, env: Environment, callback: Callable[[], None], time_ps: int, priority: int
+        self, env: Environment, callback: Callable[[], object], time_ps: int, priority: int
     ) -> None:
         self.env = env
         self.callbacks = [self._fire]
@@ -245,6 +245,10 @@ class Process(Event):
     def target(self) -> Event | None:
         """The event the process waits on, or None once it has ended."""
         return self._target
+
+    def succeed(self, value: Any = None) -> Event:
+        """Refuse: a process triggers itself when its generator returns (RuntimeError)."""
+        raise RuntimeError(f"{self!r} triggers when its generator returns, not by succeed()")
 
     def interrupt(self, cause: Any = None) -> None:
         """Throw ``Interrupt(cause)`` into the process at the current time, with URGENT priority.

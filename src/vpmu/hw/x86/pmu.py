@@ -31,7 +31,7 @@ from vpmu.hw.counting import (
     qualified_total,
     time_to_reach,
 )
-from vpmu.sim import Environment
+from vpmu.sim import Environment, Handle
 
 
 @dataclass(slots=True)
@@ -93,7 +93,7 @@ class X86Pmu:
         self.cpl = RING_KERNEL
         self.svme = False
         """AMD EFER.SVME: decides HostOnly/GuestOnly counting (host side only on bare metal)."""
-        self._timer: object | None = None
+        self._timer: Handle | None = None
         self._timer_ps: int | None = None
 
     def __repr__(self) -> str:
@@ -303,7 +303,7 @@ class X86Pmu:
         if best == self._timer_ps:
             return
         if self._timer is not None:
-            self._timer.cancel()  # type: ignore[attr-defined]
+            self._timer.cancel()
             self._timer = None
         self._timer_ps = best
         if best is not None:

@@ -1,0 +1,31 @@
+"""The README's example runs and prints what the README says it prints."""
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_example_prints_its_comment() -> None:
+    """The README's Python block runs and prints the value in its trailing comment."""
+    block = re.search(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert block is not None
+    code = block.group(1)
+    expected = re.search(r"# (\d+)\s*$", code.strip())
+    assert expected is not None
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {})
+    assert out.getvalue().strip() == expected.group(1)
+
+
+def test_quick_start_has_exactly_two_commands() -> None:
+    """The Quick start opens with exactly two commands, install+run and install+test."""
+    section = README.read_text().split("## Quick start", 1)[1]
+    commands = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert commands is not None
+    lines = [ln for ln in commands.group(1).splitlines() if ln.strip()]
+    assert len(lines) == 2
+    assert "vpmu conformance" in lines[0] and "pytest" in lines[1]
