@@ -55,6 +55,10 @@ class Access(enum.Enum):
     way to restore state, not to signal).
     """
 
+    RAZ_WI = "raz_wi"
+    """Reserved, read-as-zero, writes ignored: unlike plain reserved bits, setting them does
+    not fault. AMD PERF_CTRx bits 63:48 (see ``vpmu.arch.x86.msrs.amd_msrs``)."""
+
     RW_SEXT32 = "rw_sext32"
     """Counter written through a legacy 32-bit alias: bits 31:0 of the value are sign-extended
     to the field width and bits 63:32 are ignored (SDM 18.2.6: writes to IA32_PMCx at 0xC1
@@ -196,6 +200,7 @@ def apply_write(spec: RegisterSpec, old: int, value: int) -> WriteResult:
         low = value & 0xFFFF_FFFF
         signed = low - (1 << 32) if low & 0x8000_0000 else low
         return WriteResult(store=f.put(0, signed & ((1 << f.width) - 1)))
+    value &= ~spec.mask_of(Access.RAZ_WI)
     if value & spec.reserved_mask:
         return FAULT
     ro = spec.mask_of(Access.RO)

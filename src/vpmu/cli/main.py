@@ -54,7 +54,7 @@ def conformance(
     suite: Annotated[list[str] | None, typer.Option(
         "--suite", "-s", help="Suite name (repeatable); default: all.")] = None,
     verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="One row per check instead of per test.")] = False,
+        "--verbose", "-v", help="One row per sweep point instead of per test case.")] = False,
 ) -> None:
     """Run the ported conformance suites on bare metal and print pass/fail per test."""
     names = preset or list(PRESETS)
@@ -75,23 +75,25 @@ def conformance(
 
 
 def _print_results(preset: str, results: list[CheckResult], *, verbose: bool) -> int:
-    """Print one table for a preset; return the number of failed tests."""
+    """Print one table for a preset; return the number of failed tests.
+
+    A row is a test case with all its sweep points (``gp_counters[...]``) folded together;
+    ``--verbose`` gives one row per sweep point.
+    """
     table = Table(title=f"conformance on {preset} (bare metal)")
-    for col in ("suite", "test", "checks", "result", "detail"):
+    for col in ("suite", "test", "runs", "checks", "result", "detail"):
         table.add_column(col, overflow="fold")
     failed_tests = 0
-    for (suite_name, test), rows in _group(results).items():
+    for (suite_name, test), rows in _group(results, fold=not verbose).items():
         bad = [r for r in rows if not r.passed]
         skipped = all(r.skipped for r in rows)
         failed_tests += bool(bad)
         status = "[yellow]skip[/]" if skipped else ("[red]FAIL[/]" if bad else "[green]pass[/]")
-        detail = rows[0].detail if skipped else "; ".join(f"{r.check}: {r.detail}" for r in bad)
-        if verbose and not skipped:
-            for r in rows:
-                table.add_row(suite_name, test, r.check,
-                              "[green]pass[/]" if r.passed else "[red]FAIL[/]", r.detail)
-        else:
-            table.add_row(suite_name, test, str(len(rows)), status, detail)
+        detail = rows[0].detail if skipped else "; ".join(
+            f"{r.test} {r.check}: {r.detail}" for r in bad[:3])
+        runs = len({r.test for r in rows})
+        checks = sum(not r.skipped for r in rows)
+        table.add_row(suite_name, test, str(runs), str(checks), status, detail)
     console.print(table)
     counts = Counter("skip" if r.skipped else ("pass" if r.passed else "fail") for r in results)
     console.print(f"{preset}: {counts['pass']} passed, {counts['fail']} failed, "
@@ -99,10 +101,13 @@ def _print_results(preset: str, results: list[CheckResult], *, verbose: bool) ->
     return failed_tests
 
 
-def _group(results: list[CheckResult]) -> dict[tuple[str, str], list[CheckResult]]:
+def _group(results: list[CheckResult], *,
+           fold: bool) -> dict[tuple[str, str], list[CheckResult]]:
+    """Group results by (suite, test); ``fold`` merges a case's sweep points."""
     groups: dict[tuple[str, str], list[CheckResult]] = {}
     for r in results:
-        groups.setdefault((r.suite, r.test), []).append(r)
+        test = r.test.split("[", 1)[0] if fold else r.test
+        groups.setdefault((r.suite, test), []).append(r)
     return groups
 
 

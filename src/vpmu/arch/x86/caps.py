@@ -47,6 +47,11 @@ CPUID_8000_0001_ECX_PERFCTR_CORE = 1 << 23
 CPUID_8000_0022_EAX_PERFMON_V2 = 1 << 0
 """CPUID 0x80000022 EAX[0] PerfMonV2: global control/status MSRs (APM)."""
 
+CPUID_1_EDX_CLFLUSH = 1 << 19
+CPUID_7_EBX_CLFLUSHOPT = 1 << 23
+CPUID_7_EDX_SPEC_CTRL = 1 << 26
+CPUID_8000_0008_EBX_IBPB = 1 << 12
+
 
 @dataclass(frozen=True, slots=True)
 class X86PmuCaps:
@@ -87,6 +92,13 @@ class X86PmuCaps:
     """RDPMC honours ECX[31]; False: ECX[31] set takes #GP."""
     perfctr_core: bool = False
     perfmon_v2: bool = False
+    clflush: bool = True
+    """CPUID.1:EDX[19] CLFLUSH (the suites force an LLC miss with it)."""
+    clflushopt: bool = True
+    """CPUID.(7,0):EBX[23] CLFLUSHOPT."""
+    ibpb: bool = True
+    """IBPB: Intel CPUID.(7,0):EDX[26] SPEC_CTRL, AMD CPUID 0x80000008 EBX[12] (the suites
+    force a branch miss with it)."""
 
     def replace(self, **changes: object) -> X86PmuCaps:
         """A variant of these capabilities (the conformance sweeps build hardware variants)."""
@@ -139,14 +151,20 @@ class X86PmuCaps:
 def cpuid(caps: X86PmuCaps, leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
     """The CPUID words this PMU contributes; leaves it does not describe read as zeros.
 
-    Only the PMU-relevant bits are modelled: leaf 0 vendor, leaf 1 family/model and PDCM,
-    leaf 0xA (Intel), leaves 0x80000001/0x80000022 (AMD).
+    Only the bits the PMU and its conformance suites consult are modelled: leaf 0 vendor,
+    leaf 1 family/model, PDCM and CLFLUSH, leaf 7.0 CLFLUSHOPT and SPEC_CTRL (IBPB), leaf 0xA
+    (Intel), leaves 0x80000001/0x80000008/0x80000022 (AMD).
     """
-    del subleaf  # no PMU leaf modelled here has subleaves
     if leaf == 0:
         return _vendor_leaf(caps)
     if leaf == 1:
-        return (_family_model_eax(caps), 0, CPUID_1_ECX_PDCM if caps.pdcm else 0, 0)
+        edx = CPUID_1_EDX_CLFLUSH if caps.clflush else 0
+        return (_family_model_eax(caps), 0, CPUID_1_ECX_PDCM if caps.pdcm else 0, edx)
+    if leaf == 7 and subleaf == 0:
+        ebx = CPUID_7_EBX_CLFLUSHOPT if caps.clflushopt else 0
+        return (0, ebx, 0, CPUID_7_EDX_SPEC_CTRL if caps.ibpb and caps.is_intel else 0)
+    if leaf == 0x8000_0008 and not caps.is_intel:
+        return (0, CPUID_8000_0008_EBX_IBPB if caps.ibpb else 0, 0, 0)
     if leaf == 0xA and caps.is_intel:
         return _leaf_0xa(caps)
     if leaf == 0x8000_0000:

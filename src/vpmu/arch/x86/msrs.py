@@ -86,9 +86,18 @@ def _evtsel_fields(caps: X86PmuCaps) -> tuple[Field, ...]:
 
 
 def _counter(name: str, addr: int, storage: str, index: int, width: int, gate: str,
-             access: Access = Access.RW) -> RegisterSpec:
-    return RegisterSpec(name, addr, (Field("COUNT", width - 1, 0, access),), gate=gate,
-                        storage=storage, index=index)
+             access: Access = Access.RW, high: Access | None = None) -> RegisterSpec:
+    """A counter MSR; ``high`` gives bits 63:width an access kind (default: reserved)."""
+    fields = [Field("COUNT", width - 1, 0, access)]
+    if high is not None and width < 64:
+        fields.append(Field("RSVD", 63, width, high))
+    return RegisterSpec(name, addr, tuple(fields), gate=gate, storage=storage, index=index)
+
+
+AMD_COUNTER_HIGH = Access.RAZ_WI
+"""AMD PERF_CTRx bits 63:48: the APM marks them reserved; assumption: the hardware ignores
+writes to them instead of faulting. kvm-unit-tests writes unmasked negative presets (1 - C,
+-1) to AMD counters and expects them to land, and KVM's AMD emulation masks to the width."""
 
 
 def intel_counter_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
@@ -217,13 +226,13 @@ def amd_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
         yield RegisterSpec(f"MSR_K7_EVNTSEL{i}", MSR_K7_EVNTSEL0 + i, sel,
                            storage=f"gp_sel[{i}]", index=i)
         yield _counter(f"MSR_K7_PERFCTR{i}", MSR_K7_PERFCTR0 + i, f"gp_ctr[{i}]", i, width,
-                       "always")
+                       "always", high=AMD_COUNTER_HIGH)
     if caps.perfctr_core:
         for i in range(caps.n_gp):
             yield RegisterSpec(f"MSR_F15H_PERF_CTL{i}", MSR_F15H_PERF_CTL0 + 2 * i, sel,
                                gate="perfctr_core", storage=f"gp_sel[{i}]", index=i)
             yield _counter(f"MSR_F15H_PERF_CTR{i}", MSR_F15H_PERF_CTR0 + 2 * i,
-                           f"gp_ctr[{i}]", i, width, "perfctr_core")
+                           f"gp_ctr[{i}]", i, width, "perfctr_core", high=AMD_COUNTER_HIGH)
     if caps.perfmon_v2:
         counters = tuple(Field(f"PMC{i}", i, i) for i in range(caps.n_gp))
         yield RegisterSpec("MSR_AMD64_PERF_CNTR_GLOBAL_CTL", MSR_AMD64_PERF_CNTR_GLOBAL_CTL,

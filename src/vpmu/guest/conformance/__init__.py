@@ -1,9 +1,10 @@
 """Ported conformance suites (reference/conformance_suites.md) as guest programs.
 
-``SUITES`` maps each suite's upstream name to its port. Suites are added by their own
-modules; see ``_framework`` for how a case records checks.
+``SUITES`` maps each suite's upstream name to its port, in the order they run; see
+``_framework`` for how a case records checks.
 """
 
+from vpmu.guest.conformance import kut_pmu, selftests_pmu_counters
 from vpmu.guest.conformance._framework import (
     Checker,
     CheckResult,
@@ -18,7 +19,7 @@ from vpmu.guest.conformance._framework import (
     run_suite,
 )
 
-SUITES: dict[str, Suite] = {}
+SUITES: dict[str, Suite] = {s.name: s for s in (kut_pmu.SUITE, selftests_pmu_counters.SUITE)}
 """Suites by upstream name, in the order they run."""
 
 __all__ = ["SUITES", "CheckResult", "Checker", "Expectations", "Runner", "Suite",

@@ -1,0 +1,47 @@
+"""The vpmu command line: tables, exit codes and errors that name the option."""
+
+import pytest
+from typer.testing import CliRunner
+
+from vpmu.cli import main as cli
+from vpmu.guest.conformance import CheckResult
+
+runner = CliRunner()
+
+
+def test_presets_lists_every_preset() -> None:
+    """`vpmu presets` prints one row per built-in preset."""
+    result = runner.invoke(cli.app, ["presets"])
+    assert result.exit_code == 0
+    for name in ("intel-skl", "intel-icx", "intel-spr", "intel-emr", "amd-zen4", "amd-zen5"):
+        assert name in result.output
+
+
+def test_conformance_passes_and_summarises() -> None:
+    """`vpmu conformance` on one preset and suite exits 0 with a pass/fail summary line."""
+    result = runner.invoke(cli.app, ["conformance", "-p", "intel-skl", "-s",
+                                     "kvm-unit-tests/x86/pmu"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "check_counter_overflow" in result.output
+    assert "0 failed" in result.output
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["conformance", "-p", "intel-486"], "--preset"),
+    (["conformance", "-s", "nosuch"], "--suite"),
+])
+def test_bad_option_exits_2_naming_it(args: list[str], option: str) -> None:
+    """An unknown preset or suite exits 2 with one line naming the option and the choices."""
+    result = runner.invoke(cli.app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == cli.EXIT_BAD_INPUT
+    assert option in result.output and "must be one of" in result.output
+
+
+def test_failed_check_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed check makes the command exit 1 and shows the failing check."""
+    bad = [CheckResult("s", "t[version=2]", "instructions-0", False, "got 1, expected 2")]
+    monkeypatch.setattr(cli, "run_conformance", lambda *a, **k: bad)
+    result = runner.invoke(cli.app, ["conformance", "-p", "intel-icx"],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == cli.EXIT_CHECK_FAILED
+    assert "FAIL" in result.output and "got 1, expected 2" in result.output
