@@ -130,6 +130,7 @@ class RegisterSpec:
     doc: str = ""
     defined_mask: int = field(init=False)
     access_kinds: frozenset[Access] = field(init=False)
+    _kind_masks: dict[Access, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         mask = 0
@@ -139,6 +140,10 @@ class RegisterSpec:
             mask |= f.mask
         object.__setattr__(self, "defined_mask", mask)
         object.__setattr__(self, "access_kinds", frozenset(f.access for f in self.fields))
+        kind_masks: dict[Access, int] = {}
+        for f in self.fields:
+            kind_masks[f.access] = kind_masks.get(f.access, 0) | f.mask
+        object.__setattr__(self, "_kind_masks", kind_masks)
         if not self.storage:
             object.__setattr__(self, "storage", self.name)
         if self.reset & ~mask:
@@ -151,7 +156,7 @@ class RegisterSpec:
 
     def mask_of(self, *kinds: Access) -> int:
         """The union of the masks of fields with one of the given access kinds."""
-        return sum(f.mask for f in self.fields if f.access in kinds)
+        return sum(self._kind_masks.get(k, 0) for k in kinds)
 
     def field(self, name: str) -> Field:
         """Look a field up by name (KeyError names the register)."""

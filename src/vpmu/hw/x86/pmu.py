@@ -95,6 +95,12 @@ class X86Pmu:
         """AMD EFER.SVME: decides HostOnly/GuestOnly counting (host side only on bare metal)."""
         self._timer: Handle | None = None
         self._timer_ps: int | None = None
+        self._global_gated = self.caps.has_global_ctrl
+        self._streamlined_freeze = self.caps.is_intel and self.caps.version >= 4
+        self._configs: list[tuple[Counter, CountConfig | None]] = []
+        self._active: list[Counter] = []
+        """Counters with events to count in the current segment: the only ones sync visits."""
+        self.reconfigure()
 
     def __repr__(self) -> str:
         return f"X86Pmu(preset={self.preset.name!r})"
@@ -171,10 +177,10 @@ class X86Pmu:
 
     # -- counting ------------------------------------------------------------------------
     def set_segment(self, segment: Segment | None) -> None:
-        """The CPU starts (or stops) executing a stream."""
+        """The CPU starts (or stops) executing a stream: only the totals change."""
         self.sync()
         self.segment = segment
-        self.reconfigure()
+        self._retotal()
 
     def set_cpl(self, cpl: int) -> None:
         """The CPU changes privilege level (affects scripted streams and the filters)."""
@@ -186,7 +192,7 @@ class X86Pmu:
         """Bring every counter up to now; handle any overflow that happened on the way."""
         now = self.env.now_ps
         overflowed: list[Counter] = []
-        for c in self.counters.values():
+        for c in self._active:
             if self._advance(c, now):
                 overflowed.append(c)
         if overflowed:
@@ -207,19 +213,30 @@ class X86Pmu:
         return True
 
     def reconfigure(self) -> None:
-        """Recompute each counter's segment total from the current configuration, then
-        re-predict the next overflow. Called after every change; counters are synced."""
-        for c in self.counters.values():
-            cfg = self.count_config(c)
+        """Recompute what each counter counts after a register, privilege or freeze change,
+        then its segment total and the next overflow. Counters must be synced first."""
+        self._configs = [(c, self.count_config(c)) for c in self.counters.values()]
+        for c, cfg in self._configs:
             c.pmi = cfg.pmi if cfg else self._pmi_bit(c)
+        self._retotal()
+
+    def _retotal(self) -> None:
+        """Recompute the segment totals from the cached configurations; re-predict.
+
+        Every counter is synced to now when this runs, so each restarts its delta here.
+        """
+        now = self.env.now_ps
+        for c, cfg in self._configs:
             c.total = self._segment_total(cfg) if cfg else 0
+            c.synced_ps = now
+        self._active = [c for c, _ in self._configs if c.total]
         self._predict()
 
     def count_config(self, c: Counter) -> CountConfig | None:
         """What ``c`` counts now, or None if it does not count (the counting rule above)."""
-        if self.regs["GLOBAL_STATUS"] >> msrs.STATUS_CTR_FRZ & 1 and self.caps.version >= 4:
+        if self._streamlined_freeze and self.regs["GLOBAL_STATUS"] >> msrs.STATUS_CTR_FRZ & 1:
             return None
-        if self.caps.has_global_ctrl and not self.regs["GLOBAL_CTRL"] >> c.gidx & 1:
+        if self._global_gated and not self.regs["GLOBAL_CTRL"] >> c.gidx & 1:
             return None
         if c.is_fixed:
             return self._fixed_config(c.gidx - FIXED_IDX_BASE)
@@ -292,9 +309,7 @@ class X86Pmu:
         seg, now = self.segment, self.env.now_ps
         best: int | None = None
         if seg is not None:
-            for c in self.counters.values():
-                if c.total == 0:
-                    continue
+            for c in self._active:
                 base = count_at(c.total, seg.duration_ps, now - seg.start_ps)
                 dt = time_to_reach(c.total, seg.duration_ps, base + (1 << c.width) - c.value)
                 if dt is not None:
