@@ -45,3 +45,12 @@ def test_failed_check_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
                            env={"COLUMNS": "200"})
     assert result.exit_code == cli.EXIT_CHECK_FAILED
     assert "FAIL" in result.output and "got 1, expected 2" in result.output
+
+
+def test_msrs_table_is_derived_from_the_declarations() -> None:
+    """`vpmu msrs` shows the declared fields, e.g. EVNTSEL's CMASK 31:24 and GLOBAL_CTRL's reset."""
+    result = runner.invoke(cli.app, ["msrs", "-p", "intel-skl"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    assert "IA32_PERFEVTSEL3" in result.output and "IA32_PERFEVTSEL4" not in result.output
+    assert "CMASK 31:24 rw" in result.output
+    assert "0xf" in result.output  # GLOBAL_CTRL reset: one bit per GP counter (4)

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vpmu.arch.presets import PRESETS
+from vpmu.arch.x86.msrs import lvtpc_msr, pmu_msrs
 from vpmu.guest.conformance import SUITES, CheckResult
 from vpmu.machine.conformance import run_conformance
 
@@ -44,6 +45,23 @@ def presets() -> None:
         pmu = f"v{c.version}" if c.is_intel else ("PerfMonV2" if c.perfmon_v2 else "legacy")
         table.add_row(p.name, c.vendor, pmu, str(c.n_gp), str(len(c.fixed_indices)),
                       str(p.core_mhz), p.description)
+    console.print(table)
+
+
+@app.command()
+def msrs(
+    preset: Annotated[str, typer.Option("--preset", "-p", help="CPU preset.")] = "intel-icx",
+) -> None:
+    """Print the PMU MSRs a preset implements, derived from their declarations."""
+    if preset not in PRESETS:
+        raise _bad(f"--preset must be one of {sorted(PRESETS)}, not {preset!r}")
+    table = Table(title=f"PMU MSRs of {preset}")
+    for col in ("address", "name", "fields (msb:lsb access)", "reset", "gate"):
+        table.add_column(col, overflow="fold")
+    specs = [*pmu_msrs(PRESETS[preset].caps), lvtpc_msr()]
+    for spec in specs:
+        fields = ", ".join(f"{f.name} {f.msb}:{f.lsb} {f.access.value}" for f in spec.fields)
+        table.add_row(f"{spec.addr:#x}", spec.name, fields, f"{spec.reset:#x}", spec.gate)
     console.print(table)
 
 
