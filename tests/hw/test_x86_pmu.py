@@ -64,10 +64,10 @@ def test_privilege_filter_follows_cpl_and_stream_split() -> None:
         kernel = yield Rdpmc(1)
         return user, kernel
     (user, kernel), _ = _run(program)
-    # Counter 0 (USR): 300 user instructions of the split stream, 50 of `loop .` at CPL 3 and
-    # the first RDPMC. Counter 1 (OS): 600 kernel instructions and the MOV to CR4; its own
-    # enabling WRMSR is not counted.
-    assert user == 300 + 50 + 1
+    # Counter 0 (USR): 300 user instructions of the split stream and 50 of `loop .` at CPL 3
+    # (an RDPMC reads before it retires). Counter 1 (OS): 600 kernel instructions and the MOV
+    # to CR4; its own enabling WRMSR is not counted.
+    assert user == 300 + 50
     assert kernel == 600 + 1
 
 
@@ -110,9 +110,9 @@ def test_overflow_raises_pmi_at_the_exact_count_and_masks_lvtpc_on_intel() -> No
     (got, lvt_after, value), machine = _run(_overflow_program("intel-icx", LVTPC_NMI, 5000))
     assert got is True
     assert lvt_after >> msrs.LVT_MASKED & 1
-    # 10,000 loop instructions from -5000, plus the RDMSR and the RDPMC itself (each retires
-    # before its effect); the enabling WRMSR is not counted and WaitPmi retires nothing.
-    assert value == 10 * 1000 - 5000 + 2
+    # 10,000 loop instructions from -5000, plus the RDMSR of LVTPC; the enabling WRMSR is not
+    # counted, WaitPmi retires nothing and the RDPMC reads before it retires.
+    assert value == 10 * 1000 - 5000 + 1
     _, vector, nmi = machine.pmis[0]
     assert nmi and vector == 0
     status = machine.cpu.pmu.regs["GLOBAL_STATUS"]
@@ -156,7 +156,7 @@ def test_lazy_counting_costs_a_handful_of_kernel_events() -> None:
         return body
     _, m1 = _run(program(10))
     long, m2 = _run(program(100_000_000))
-    assert long == 1_000_000_001
+    assert long == 1_000_000_000  # the RDPMC reads before it retires
     assert m1.env.events_processed == m2.env.events_processed
 
 

@@ -43,8 +43,10 @@ class Access(enum.Enum):
     """Write-1-to-clear on ``target``: each written 1 clears that bit there; reads return 0.
 
     ``IA32_PERF_GLOBAL_OVF_CTRL`` / ``STATUS_RESET`` and AMD ``PerfCntrGlobalStatusClr``.
-    When a clear and a hardware set of the same bit meet in one instant, the set wins: the
-    overflow happened after the write was observed (the SDM's ordering for status bits).
+    When a clear and a hardware set of the same bit meet in one instant, the clear wins: the
+    hardware model records every overflow up to the write's instant (including one caused by
+    the WRMSR's own retirement) before the write lands. An overflow after the write sets the
+    bit again. (The SDM does not order the two; this is the model's assumption.)
     """
 
     W1S = "w1s"

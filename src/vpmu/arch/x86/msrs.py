@@ -66,8 +66,11 @@ LVT_MASKED = 16
 LVT_DELIVERY_NMI = 0b100
 
 
-def _evtsel_fields(caps: X86PmuCaps) -> tuple[Field, ...]:
-    """IA32_PERFEVTSELx / AMD PERF_CTLx fields (SDM figure 20-6; APM figure 13-7)."""
+def _evtsel_fields(caps: X86PmuCaps, index: int) -> tuple[Field, ...]:
+    """IA32_PERFEVTSELx / AMD PERF_CTLx fields (SDM figure 20-6; APM figure 13-7).
+
+    IN_TXCP "may only be set for IA32_PERFEVTSEL2" (SDM 20.3.6.5); KVM reserves it elsewhere.
+    """
     common = [
         Field("EVENT_SELECT", 7, 0), Field("UMASK", 15, 8), Field("USR", 16, 16),
         Field("OS", 17, 17), Field("EDGE", 18, 18), Field("INT", 20, 20),
@@ -78,7 +81,9 @@ def _evtsel_fields(caps: X86PmuCaps) -> tuple[Field, ...]:
         if caps.version >= 3 and not caps.anythread_deprecated:
             common.append(Field("ANY", 21, 21, doc="AnyThread (v3+, until deprecated)"))
         if caps.tsx:
-            common += [Field("IN_TX", 32, 32), Field("IN_TXCP", 33, 33)]
+            common.append(Field("IN_TX", 32, 32))
+            if index == 2:
+                common.append(Field("IN_TXCP", 33, 33))
     else:
         common += [Field("EVENT_SELECT_HI", 35, 32, doc="event select bits 11:8"),
                    Field("GUEST_ONLY", 40, 40), Field("HOST_ONLY", 41, 41)]
@@ -102,9 +107,8 @@ writes to them instead of faulting. kvm-unit-tests writes unmasked negative pres
 
 def intel_counter_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
     """GP counters and selectors, legacy and full-width counter aliases, fixed counters."""
-    sel = _evtsel_fields(caps)
     for i in range(caps.n_gp):
-        yield RegisterSpec(f"IA32_PERFEVTSEL{i}", IA32_PERFEVTSEL0 + i, sel,
+        yield RegisterSpec(f"IA32_PERFEVTSEL{i}", IA32_PERFEVTSEL0 + i, _evtsel_fields(caps, i),
                            gate="arch_pmu", storage=f"gp_sel[{i}]", index=i)
         yield _counter(f"IA32_PMC{i}", IA32_PMC0 + i, f"gp_ctr[{i}]", i, caps.gp_width,
                        "arch_pmu", Access.RW_SEXT32)
@@ -220,7 +224,7 @@ def lvtpc_msr() -> RegisterSpec:
 
 def amd_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
     """K7 legacy, F15H interleaved core counters, PerfMonV2 global MSRs (APM 13.2)."""
-    sel = _evtsel_fields(caps)
+    sel = _evtsel_fields(caps, 0)
     width = caps.gp_width
     for i in range(min(4, caps.n_gp)):
         yield RegisterSpec(f"MSR_K7_EVNTSEL{i}", MSR_K7_EVNTSEL0 + i, sel,

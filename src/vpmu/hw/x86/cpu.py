@@ -3,9 +3,10 @@ PMU and the LVTPC, and the execution of workload streams in simulated time.
 
 Instruction semantics that are not the PMU's live here: RDMSR/WRMSR are privileged (#GP at
 CPL > 0); RDPMC at CPL > 0 needs CR4.PCE (SDM RDPMC: #GP if CR4.PCE = 0 and CPL > 0 in
-protected mode). Each of these instructions also retires as one instruction *before* its effect
-lands, which is why a WRMSR that enables a counter is not counted and one that disables it is
-(conformance_suites.md 5.D).
+protected mode). A write retires as one instruction *before* its effect lands, which is why a
+WRMSR that enables a counter is not counted and one that disables it is (conformance_suites.md
+5.D); a read samples its value as it executes, before it retires; an instruction that faults
+takes its latency but does not retire.
 """
 
 from __future__ import annotations
@@ -45,33 +46,39 @@ class X86Cpu:
         self._seq = 0
         self._op_streams = {name: _op_stream(name, cycles)
                             for name, cycles in INSTRUCTION_CYCLES.items()}
+        self._fault_streams = {name: _op_stream(f"{name} (#GP)", cycles, 0)
+                               for name, cycles in INSTRUCTION_CYCLES.items()}
 
     def __repr__(self) -> str:
         return f"X86Cpu(preset={self.preset.name!r})"
 
     # -- instructions (each a generator: it takes simulated time) -------------------------
     def rdmsr(self, addr: int) -> Generator[Event, Any, int | Fault]:
-        """RDMSR: privileged; the LVTPC is the APIC's, everything else the PMU's."""
-        yield from self._retire("rdmsr")
-        if self.cpl != RING_KERNEL:
+        """RDMSR: privileged; the LVTPC is the APIC's, everything else the PMU's. The value is
+        read as the instruction executes, so it does not include the RDMSR's own retirement."""
+        if self.cpl != RING_KERNEL or (addr != X2APIC_LVTPC and addr not in self.pmu.specs):
+            yield from self._retire("rdmsr", faulted=True)
             return Fault.GP
-        return self.lapic.rdmsr() if addr == X2APIC_LVTPC else self.pmu.rdmsr(addr)
+        value = self.lapic.rdmsr() if addr == X2APIC_LVTPC else self.pmu.rdmsr(addr)
+        yield from self._retire("rdmsr")
+        return value
 
     def wrmsr(self, addr: int, value: int) -> Generator[Event, Any, Fault | None]:
-        """WRMSR: privileged; the write lands after the instruction retires."""
-        yield from self._retire("wrmsr")
-        if self.cpl != RING_KERNEL:
+        """WRMSR: privileged; the write lands after the instruction retires (so the WRMSR that
+        disables a counter is counted and the one that enables it is not)."""
+        lvtpc = addr == X2APIC_LVTPC
+        faults = self.cpl != RING_KERNEL or (
+            self.lapic.wrmsr_faults(value) if lvtpc else self.pmu.wrmsr_faults(addr, value))
+        yield from self._retire("wrmsr", faulted=faults)
+        if faults:
             return Fault.GP
-        if addr == X2APIC_LVTPC:
-            return self.lapic.wrmsr(value)
-        return self.pmu.wrmsr(addr, value)
+        return self.lapic.wrmsr(value) if lvtpc else self.pmu.wrmsr(addr, value)
 
     def rdpmc(self, ecx: int) -> Generator[Event, Any, int | Fault]:
-        """RDPMC: the CR4.PCE/CPL rule, then the PMU's index decoding."""
-        yield from self._retire("rdpmc")
-        if self.cpl != RING_KERNEL and not self.cr4_pce:
-            return Fault.GP
-        return self.pmu.rdpmc(ecx)
+        """RDPMC: the CR4.PCE/CPL rule, then the PMU's index decoding; read as it executes."""
+        value = self.pmu.rdpmc(ecx) if self.cpl == RING_KERNEL or self.cr4_pce else Fault.GP
+        yield from self._retire("rdpmc", faulted=isinstance(value, Fault))
+        return value
 
     def cpuid(self, leaf: int, subleaf: int) -> Generator[Event, Any, tuple[int, int, int, int]]:
         """CPUID: the PMU-relevant leaves of the preset."""
@@ -80,8 +87,9 @@ class X86Cpu:
 
     def set_cr4_pce(self, enabled: bool) -> Generator[Event, Any, Fault | None]:
         """MOV to CR4 (PCE only): privileged."""
-        yield from self._retire("mov_cr")
-        if self.cpl != RING_KERNEL:
+        faults = self.cpl != RING_KERNEL
+        yield from self._retire("mov_cr", faulted=faults)
+        if faults:
             return Fault.GP
         self.cr4_pce = enabled
         return None
@@ -101,10 +109,12 @@ class X86Cpu:
         yield self.env.timeout(duration)
         self.pmu.set_segment(None)
 
-    def _retire(self, op: str) -> Generator[Event, Any, None]:
-        yield from self.execute(self._op_streams[op])
+    def _retire(self, op: str, *, faulted: bool = False) -> Generator[Event, Any, None]:
+        """Spend the instruction's latency; it retires (counts as an instruction) unless it
+        faulted: a fault restores the state from before the instruction (SDM Vol. 3A 6.5)."""
+        yield from self.execute(self._fault_streams[op] if faulted else self._op_streams[op])
 
 
-def _op_stream(name: str, cycles: int) -> Stream:
-    """The instruction itself as a stream: one instruction over its latency."""
-    return Stream(name, {ev.CYCLES: cycles, ev.INSTRUCTIONS: 1})
+def _op_stream(name: str, cycles: int, instructions: int = 1) -> Stream:
+    """The instruction itself as a stream: its retirement (or none) over its latency."""
+    return Stream(name, {ev.CYCLES: cycles, ev.INSTRUCTIONS: instructions})

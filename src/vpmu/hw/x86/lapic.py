@@ -47,6 +47,10 @@ class Lapic:
         """RDMSR 0x834."""
         return read_value(self.spec, self.lvtpc)
 
+    def wrmsr_faults(self, value: int) -> bool:
+        """Whether WRMSR 0x834 of ``value`` takes #GP (no side effect)."""
+        return apply_write(self.spec, self.lvtpc, value).fault
+
     def wrmsr(self, value: int) -> Fault | None:
         """WRMSR 0x834 (reserved bits #GP, as for every x2APIC register)."""
         result = apply_write(self.spec, self.lvtpc, value)

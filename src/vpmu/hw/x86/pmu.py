@@ -125,6 +125,11 @@ class X86Pmu:
         self.sync()
         return read_value(spec, self._stored(spec))
 
+    def wrmsr_faults(self, addr: int, value: int) -> bool:
+        """Whether WRMSR(addr, value) at CPL 0 takes #GP (no side effect)."""
+        spec = self.specs.get(addr)
+        return spec is None or apply_write(spec, self._stored(spec), value).fault
+
     def wrmsr(self, addr: int, value: int) -> Fault | None:
         """WRMSR at CPL 0: apply the declared semantics, then recompute what counts."""
         spec = self.specs.get(addr)
@@ -258,7 +263,9 @@ class X86Pmu:
         if not rings or not self._host_guest_allows(sel):
             return None
         event, umask = sel & 0xFF, sel >> 8 & 0xFF
-        if self.caps.is_intel:
+        if self.caps.is_intel and sel >> 32 & 1:
+            keys: tuple[str, ...] = ()  # IN_TX: only inside transactions; none are modelled
+        elif self.caps.is_intel:
             keys = ev.intel_event_keys(event, umask)
         else:
             keys = ev.amd_event_keys(event | (sel >> 32 & 0xF) << 8, umask)
