@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,7 +32,6 @@ from .strategies import (
     scenarios,
     shape_of,
 )
-
 
 COUNT_INSTRUCTIONS = 0x43_00C0
 """EVTSEL: instructions retired, OS | USR | EN."""
