@@ -115,3 +115,20 @@ def amd_event_keys(event12: int, umask: int) -> tuple[str, ...]:
         return tuple(k for b, k in ((0b01, LOADS), (0b10, STORES)) if umask & b)
     key = AMD_EVENTS.get(event12)
     return (key,) if key else ()
+
+
+ATOM_OVERCOUNT_ERRATA: dict[int, frozenset[str]] = {
+    0xAF: frozenset({INSTRUCTIONS, BRANCHES}),  # Sierra Forest
+    0x4D: frozenset({INSTRUCTIONS, BRANCHES}),  # Avaton, Rangeley
+    0x5F: frozenset({INSTRUCTIONS, BRANCHES}),  # Denverton
+    0x86: frozenset({INSTRUCTIONS, BRANCHES}),  # Jacobsville
+    0xDD: frozenset({INSTRUCTIONS}),            # Clearwater Forest
+}
+"""Intel family-6 Atom models whose instruction/branch counts overcount, by model: the keys
+affected (kvm-unit-tests lib/x86/pmu.c and the selftests share the list,
+conformance_suites.md 1.1 and 2.1). Exact checks relax to >= on these."""
+
+
+def overcounts(family: int, model: int) -> frozenset[str]:
+    """The event keys an overcount erratum affects on this part (empty for most)."""
+    return ATOM_OVERCOUNT_ERRATA.get(model, frozenset()) if family == 6 else frozenset()

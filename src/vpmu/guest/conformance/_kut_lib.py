@@ -14,7 +14,13 @@ from typing import Any, TypeAlias, TypeVar
 from vpmu.arch.faults import Fault
 from vpmu.arch.x86 import events as ev
 from vpmu.arch.x86 import msrs
-from vpmu.arch.x86.caps import FIXED_IDX_BASE, GuestPmuView
+from vpmu.arch.x86.caps import (
+    CPUID_1_EDX_CLFLUSH,
+    CPUID_7_EDX_SPEC_CTRL,
+    CPUID_8000_0008_EBX_IBPB,
+    FIXED_IDX_BASE,
+    GuestPmuView,
+)
 from vpmu.guest.conformance._framework import (
     Checker,
     Expectations,
@@ -69,13 +75,7 @@ EVNTSEL_CMASK_SHIFT = 24
 OS_USR = EVNTSEL_OS | EVNTSEL_USR
 
 # Atom overcount errata, family 6 (conformance_suites.md 1.1).
-ERRATUM_INSNS_AND_BRANCHES_MODELS = (0xAF, 0x4D, 0x5F, 0x86)
-ERRATUM_INSNS_ONLY_MODELS = (0xDD,)
 
-# Feature bits the range adjustments read: CLFLUSH; IBPB on Intel (SPEC_CTRL) and AMD.
-CPUID_1_EDX_CLFLUSH = 1 << 19
-CPUID_7_EDX_SPEC_CTRL = 1 << 26
-CPUID_8000_0008_EBX_IBPB = 1 << 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,9 +230,9 @@ def _pmu_caps(checker: Checker, expectations: Expectations, view: GuestPmuView) 
             k.global_ctl = msrs.IA32_PERF_GLOBAL_CTRL
             k.global_status = msrs.IA32_PERF_GLOBAL_STATUS
             k.global_status_clr = msrs.IA32_PERF_GLOBAL_OVF_CTRL
-        k.insns_erratum = view.family == 6 and view.model in (
-            ERRATUM_INSNS_AND_BRANCHES_MODELS + ERRATUM_INSNS_ONLY_MODELS)
-        k.branches_erratum = view.family == 6 and view.model in ERRATUM_INSNS_AND_BRANCHES_MODELS
+        errata = ev.overcounts(view.family, view.model)
+        k.insns_erratum = ev.INSTRUCTIONS in errata
+        k.branches_erratum = ev.BRANCHES in errata
         return k
     if not view.perfctr_core:
         return Kut(checker, expectations, view, AMD64_NUM_COUNTERS, msrs.MSR_K7_PERFCTR0,

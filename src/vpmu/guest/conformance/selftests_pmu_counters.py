@@ -29,7 +29,13 @@ from typing import Any
 
 from vpmu.arch.faults import Fault
 from vpmu.arch.x86 import events as ev
-from vpmu.arch.x86.caps import RDPMC_FAST, RDPMC_FIXED, GuestPmuView
+from vpmu.arch.x86.caps import (
+    CPUID_1_EDX_CLFLUSH,
+    CPUID_7_EBX_CLFLUSHOPT,
+    RDPMC_FAST,
+    RDPMC_FIXED,
+    GuestPmuView,
+)
 from vpmu.arch.x86.events import INTEL_ARCH_EVENTS, INTEL_FIXED_EVENTS, ArchEvent
 from vpmu.arch.x86.msrs import (
     IA32_A_PMC0,
@@ -96,21 +102,7 @@ FIXED_PMC_KERNEL = 0x1
 LEGACY_PERFCTR01 = (IA32_PMC0, IA32_PMC0 + 1)
 """MSR_P6_PERFCTR0/1: KVM drops writes to them when unsupported instead of #GP (2.2)."""
 
-CPUID_1_EDX_CLFSH = 1 << 19
-"""CPUID.1:EDX[19]: CLFLUSH exists (SDM CPUID)."""
 
-CPUID_7_EBX_CLFLUSHOPT = 1 << 23
-"""CPUID.(EAX=7,ECX=0):EBX[23]: CLFLUSHOPT exists (SDM CPUID)."""
-
-OVERCOUNT_ERRATA: dict[int, frozenset[str]] = {
-    0xAF: frozenset({ev.INSTRUCTIONS, ev.BRANCHES}),  # Sierra Forest
-    0x4D: frozenset({ev.INSTRUCTIONS, ev.BRANCHES}),  # Avaton, Rangeley
-    0x5F: frozenset({ev.INSTRUCTIONS, ev.BRANCHES}),  # Denverton
-    0x86: frozenset({ev.INSTRUCTIONS, ev.BRANCHES}),  # Jacobsville
-    0xDD: frozenset({ev.INSTRUCTIONS}),               # Clearwater Forest
-}
-"""Intel family-6 Atom models whose exact counts overcount (2.1 "same as kvm-unit-tests",
-1.1 "Atom overcount errata"): their == checks relax to >=."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,9 +262,9 @@ def guest_facts(ctx: SuiteContext) -> Generator[Op, Any, GuestFacts]:
     ebx7 = (yield Cpuid(7, 0))[1]
     limit = ctx.expectations.max_version
     platform = host.host_version if limit is None else limit
-    overcount = OVERCOUNT_ERRATA.get(view.model, frozenset()) if view.family == 6 else frozenset()
+    overcount = ev.overcounts(view.family, view.model)
     return GuestFacts(view, min(platform, view.version),
-                      bool(edx1 & CPUID_1_EDX_CLFSH or ebx7 & CPUID_7_EBX_CLFLUSHOPT),
+                      bool(edx1 & CPUID_1_EDX_CLFLUSH or ebx7 & CPUID_7_EBX_CLFLUSHOPT),
                       overcount, host)
 
 
