@@ -7,6 +7,7 @@ from vpmu.arch.presets import get_preset
 from vpmu.arch.x86 import events as ev
 from vpmu.arch.x86 import msrs
 from vpmu.guest import Execute, Rdmsr, Rdpmc, SetCpl, SetCr4Pce, WaitPmi, Wrmsr
+from vpmu.host.costs import cost_table
 from vpmu.machine import BareMetal
 from vpmu.sim import cycles_to_ps
 from vpmu.workloads import Stream, loop, loop_self
@@ -139,9 +140,9 @@ def test_overflow_instant_is_predicted_exactly() -> None:
     preset = get_preset("intel-icx")
     _, machine = _run(_overflow_program("intel-icx", 32, 5000))
     t_pmi = machine.pmis[0][0]
-    # Timeline: LVTPC, counter and EVTSEL WRMSRs (200 cycles each), then loop(1000) at
-    # 3 cycles/iteration spreading 10,000 instructions evenly over 3,000 cycles.
-    start = 3 * cycles_to_ps(200, preset.core_mhz)
+    # Timeline: LVTPC, counter and EVTSEL WRMSRs (the cost table's WRMSR latency each), then
+    # loop(1000) at 3 cycles/iteration spreading 10,000 instructions evenly over 3,000 cycles.
+    start = 3 * cycles_to_ps(cost_table("intel-icx").wrmsr_cycles, preset.core_mhz)
     duration = cycles_to_ps(3000, preset.core_mhz)
     assert t_pmi == start + -(-5000 * duration // 10_000)
 
@@ -206,8 +207,9 @@ def test_cmask_inv_edge_on_the_rate_model() -> None:
             counts.append((yield Rdpmc(i)))
         return counts
     counts, _ = _run(program)
-    # The disabling WRMSR's 200 cycles retire 1 instruction: rate 1/200, below every mask.
+    # The disabling WRMSR retires 1 instruction over its latency: below every mask.
+    wrmsr = cost_table("intel-icx").wrmsr_cycles
     assert counts[0] == 9000
     assert counts[1] == 3000
-    assert counts[2] == 6000 + 200
+    assert counts[2] == 6000 + wrmsr
     assert counts[3] == 3000

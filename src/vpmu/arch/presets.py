@@ -36,6 +36,13 @@ class CpuPreset:
     """TSC / reference-cycle clock."""
     pipeline_width: int
     """Top-down slots per cycle (TOPDOWN.SLOTS = width x cycles)."""
+    costs: str = ""
+    """Which cost table the part uses (``vpmu.host.costs``); defaults to its own name, and a
+    variant made with ``dataclasses.replace(name=...)`` keeps its parent's."""
+
+    def __post_init__(self) -> None:
+        if not self.costs:
+            object.__setattr__(self, "costs", self.name)
 
     @property
     def vendor(self) -> str:

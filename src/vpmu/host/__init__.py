@@ -1,1 +1,1 @@
-"""TODO"""
+"""Host machine: CPUs, scheduler, interrupts and the host perf-events subsystem."""

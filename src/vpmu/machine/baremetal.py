@@ -22,6 +22,7 @@ from vpmu.guest.port import (
     WaitPmi,
     Wrmsr,
 )
+from vpmu.host.costs import cost_table, instruction_cycles
 from vpmu.hw.x86.cpu import X86Cpu
 from vpmu.sim import Environment, Event, ns
 
@@ -33,7 +34,9 @@ class BareMetal:
         self.preset = get_preset(preset) if isinstance(preset, str) else preset
         self.env = Environment(seed)
         """The run's event kernel."""
-        self.cpu = X86Cpu(self.preset, self.env, deliver=self._on_pmi)
+        costs = cost_table(self.preset.costs)
+        self.cpu = X86Cpu(self.preset, self.env, deliver=self._on_pmi,
+                          instruction_cycles=instruction_cycles(costs))
         """The CPU the program runs on."""
         self.pmis: list[tuple[int, int, bool]] = []
         """Every PMI delivered: (time_ps, vector, is_nmi)."""

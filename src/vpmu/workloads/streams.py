@@ -59,6 +59,18 @@ class Stream:
         """Total of one event key (0 if the stream does not produce it)."""
         return self.counts.get(key, 0)
 
+    def remainder(self, elapsed_ps: int, duration_ps: int) -> Stream | None:
+        """What is left after ``elapsed_ps`` of a ``duration_ps`` execution was interrupted.
+
+        The done part of each total is ``floor(total * elapsed / duration)``, the same share a
+        lazy counter has counted by then, so an interrupted and resumed stream counts exactly
+        its totals. None when nothing is left.
+        """
+        if elapsed_ps >= duration_ps:
+            return None
+        rest = {k: v - v * elapsed_ps // duration_ps for k, v in self.counts.items()}
+        return Stream(self.name, rest, self.user_fraction)
+
 
 def loop(iterations: int, *, cycles_per_iteration: int = 3) -> Stream:
     """The DESIGN.md ``loop``: exactly 10 instructions and 1 branch per iteration.

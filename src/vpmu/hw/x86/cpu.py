@@ -11,7 +11,7 @@ takes its latency but does not retire.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from vpmu.arch.faults import Fault
@@ -25,16 +25,21 @@ from vpmu.hw.x86.pmu import X86Pmu
 from vpmu.sim import Environment, Event, cycles_to_ps
 from vpmu.workloads.streams import Stream
 
-INSTRUCTION_CYCLES = {"rdmsr": 150, "wrmsr": 200, "rdpmc": 30, "cpuid": 100, "mov_cr": 20}
-"""Bare-metal latency per instruction, in core cycles. Estimates from the middle of the
-ranges in reference/kvm_x86_vpmu.md section 5 ([mem]: RDMSR/WRMSR of PMU MSRs ~100-250 /
-~100-300 cycles, RDPMC ~20-40); CPUID and MOV to CR4 are estimates of the same kind."""
+INSTRUCTIONS = ("rdmsr", "wrmsr", "rdpmc", "cpuid", "mov_cr")
+"""The instructions whose latency the CPU needs, by name (the cost table's ``<name>_cycles``)."""
 
 
 class X86Cpu:
-    """A logical CPU: executes streams and instructions, owns its PMU and LVTPC."""
+    """A logical CPU: executes streams and instructions, owns its PMU and LVTPC.
 
-    def __init__(self, preset: CpuPreset, env: Environment, deliver: DeliverFn) -> None:
+    ``instruction_cycles`` gives each instruction's latency (the preset's cost table).
+    """
+
+    def __init__(self, preset: CpuPreset, env: Environment, deliver: DeliverFn,
+                 instruction_cycles: Mapping[str, int]) -> None:
+        missing = set(INSTRUCTIONS) - set(instruction_cycles)
+        if missing:
+            raise ValueError(f"instruction_cycles must give {INSTRUCTIONS}, missing {missing!r}")
         self.preset = preset
         self.env = env
         self.lapic = Lapic(mask_on_pmi=preset.caps.is_intel, deliver=deliver)
@@ -44,10 +49,10 @@ class X86Cpu:
         self.cpl = RING_KERNEL
         self.cr4_pce = False
         self._seq = 0
-        self._op_streams = {name: _op_stream(name, cycles)
-                            for name, cycles in INSTRUCTION_CYCLES.items()}
-        self._fault_streams = {name: _op_stream(f"{name} (#GP)", cycles, 0)
-                               for name, cycles in INSTRUCTION_CYCLES.items()}
+        self._op_streams = {name: _op_stream(name, instruction_cycles[name])
+                            for name in INSTRUCTIONS}
+        self._fault_streams = {name: _op_stream(f"{name} (#GP)", instruction_cycles[name], 0)
+                               for name in INSTRUCTIONS}
 
     def __repr__(self) -> str:
         return f"X86Cpu(preset={self.preset.name!r})"
@@ -103,11 +108,27 @@ class X86Cpu:
 
     def execute(self, stream: Stream) -> Generator[Event, Any, None]:
         """Run ``stream`` to completion; counters advance lazily meanwhile."""
+        yield self.env.timeout(self.start(stream))
+        self.stop()
+
+    def start(self, stream: Stream) -> int:
+        """Begin executing ``stream`` now; returns how long it takes to finish (ps)."""
         self._seq += 1
         duration = max(cycles_to_ps(stream.cycles, self.preset.core_mhz), 1)
         self.pmu.set_segment(Segment(stream, self.env.now_ps, duration, self.cpl, self._seq))
-        yield self.env.timeout(duration)
+        return duration
+
+    def stop(self) -> Stream | None:
+        """Stop executing (finished or interrupted); returns the work left, if any."""
+        seg = self.pmu.segment
         self.pmu.set_segment(None)
+        if seg is None:
+            return None
+        return seg.stream.remainder(self.env.now_ps - seg.start_ps, seg.duration_ps)
+
+    def set_guest(self, guest: bool) -> None:
+        """Enter or leave guest mode (VM-entry / VM-exit as the PMU sees it)."""
+        self.pmu.set_guest(guest)
 
     def _retire(self, op: str, *, faulted: bool = False) -> Generator[Event, Any, None]:
         """Spend the instruction's latency; it retires (counts as an instruction) unless it

@@ -92,7 +92,9 @@ class X86Pmu:
         """What the CPU is executing now (None: halted or between streams)."""
         self.cpl = RING_KERNEL
         self.svme = False
-        """AMD EFER.SVME: decides HostOnly/GuestOnly counting (host side only on bare metal)."""
+        """AMD EFER.SVME: decides HostOnly/GuestOnly counting."""
+        self.guest = False
+        """The CPU runs guest code (between VM-entry and VM-exit)."""
         self._timer: Handle | None = None
         self._timer_ps: int | None = None
         self._global_gated = self.caps.has_global_ctrl
@@ -187,6 +189,16 @@ class X86Pmu:
         self.segment = segment
         self._retotal()
 
+    def set_guest(self, guest: bool) -> None:
+        """The CPU enters or leaves guest mode: AMD HostOnly/GuestOnly follow it (with SVME).
+
+        Intel counters have no host/guest filter of their own: host perf gets exclude_guest /
+        exclude_host by switching GLOBAL_CTRL at VM-entry and VM-exit.
+        """
+        self.sync()
+        self.guest = guest
+        self.reconfigure()
+
     def set_cpl(self, cpl: int) -> None:
         """The CPU changes privilege level (affects scripted streams and the filters)."""
         self.sync()
@@ -273,13 +285,17 @@ class X86Pmu:
         return CountConfig(keys, rings, q, bool(sel >> 20 & 1))
 
     def _host_guest_allows(self, sel: int) -> bool:
-        """AMD HostOnly (41) / GuestOnly (40) on the host side (svm_pmu_host_guest_test)."""
+        """AMD HostOnly (41) / GuestOnly (40) (APM 13.2.1; svm_pmu_host_guest_test): with
+        SVME clear a counter with either bit does not count; with SVME set, HostOnly counts
+        only in the host, GuestOnly only in the guest, both or neither always."""
         if self.caps.is_intel:
             return True
         guest_only, host_only = sel >> 40 & 1, sel >> 41 & 1
         if not self.svme:
             return not (guest_only or host_only)
-        return bool(host_only or not guest_only)
+        if guest_only == host_only:
+            return True
+        return bool(guest_only) == self.guest
 
     def _pmi_bit(self, c: Counter) -> bool:
         if c.is_fixed:

@@ -1,0 +1,225 @@
+"""A host physical CPU: runs its tasks' work, takes interrupts, switches context.
+
+The CPU is one simulated process. It executes the current task's stream until the stream ends
+or an interrupt arrives (tick, PMI, IPI, reschedule); an interrupt stops the stream where it
+is (``X86Cpu.stop`` keeps the rest, counted exactly), runs its handler as host-kernel work
+and lets the scheduler pick what runs next. Handlers are not interruptible: what arrives
+meanwhile is queued and handled after, in arrival order.
+
+Every piece of kernel work is executed on the hardware in host-kernel mode for its cost in
+cycles (from the preset's cost table), so it shows up in host counters that do not exclude
+the kernel, and in time. Assumption: kernel work retires one instruction per cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, Protocol
+
+from vpmu.arch.faults import Fault
+from vpmu.arch.x86 import events as ev
+from vpmu.host.costs import instruction_cycles
+from vpmu.host.modes import Mode
+from vpmu.host.task import Sleep, Task, UserRdpmc
+from vpmu.hw.x86.cpu import X86Cpu
+from vpmu.sim import Event, Interrupt
+from vpmu.trace import ContextSwitch, CounterRead, ModeChange
+from vpmu.trace import Interrupt as InterruptRecord
+from vpmu.workloads.streams import Stream
+
+if TYPE_CHECKING:
+    from vpmu.host.machine import Host
+
+IpiFn = Callable[["Pcpu"], int]
+"""A function an IPI runs on the target CPU; returns the cycles of kernel work it did."""
+
+
+class PerfHooks(Protocol):
+    """What the CPU asks of the perf subsystem; each returns the kernel cycles it took."""
+
+    def sched_out(self, cpu: Pcpu, task: Task) -> int:
+        """perf_event_task_sched_out: the task's events leave the CPU."""
+        ...
+
+    def sched_in(self, cpu: Pcpu, task: Task) -> int:
+        """perf_event_task_sched_in: the task's events are scheduled on the CPU."""
+        ...
+
+    def switch_mm(self, cpu: Pcpu, task: Task) -> int:
+        """switch_mm: CR4.PCE for the task and perf_clear_dirty_counters."""
+        ...
+
+    def tick(self, cpu: Pcpu) -> int:
+        """perf_event_task_tick / the mux timer: rotation, frequency, unthrottling."""
+        ...
+
+    def handle_pmi(self, cpu: Pcpu) -> int:
+        """The PMI (NMI) handler: overflowed events, samples, re-arming."""
+        ...
+
+
+class NoPerf:
+    """A host without perf activity: every hook is free."""
+
+    def sched_out(self, cpu: Pcpu, task: Task) -> int:
+        """No events to move."""
+        return 0
+
+    def sched_in(self, cpu: Pcpu, task: Task) -> int:
+        """No events to move."""
+        return 0
+
+    def switch_mm(self, cpu: Pcpu, task: Task) -> int:
+        """CR4.PCE follows the task; nothing to clear."""
+        cpu.hw.cr4_pce = task.rdpmc
+        return 0
+
+    def tick(self, cpu: Pcpu) -> int:
+        """Nothing to rotate."""
+        return 0
+
+    def handle_pmi(self, cpu: Pcpu) -> int:
+        """Nobody asked for PMIs."""
+        return 0
+
+
+class Pcpu:
+    """One physical CPU of the host."""
+
+    def __init__(self, host: Host, index: int, cluster: int) -> None:
+        self.host = host
+        self.index = index
+        self.cluster = cluster
+        self.hw = X86Cpu(host.preset, host.env, deliver=self._on_lapic,
+                         instruction_cycles=instruction_cycles(host.costs))
+        """The hardware: PMU, LVTPC, privilege level."""
+        self.current: Task | None = None
+        self.mode = Mode.IDLE
+        self.need_resched = False
+        self._irqs: list[tuple[str, Any]] = []
+        self._interruptible = False
+        self._proc = host.env.process(self._loop())
+
+    def __repr__(self) -> str:
+        return f"Pcpu(index={self.index}, cluster={self.cluster})"
+
+    # -- interrupts ----------------------------------------------------------------------
+    def interrupt(self, kind: str, payload: Any = None) -> None:
+        """Raise an interrupt: it stops what the CPU executes now, or waits for the handler
+        in progress to finish."""
+        if self._interruptible:
+            self._interruptible = False
+            self._proc.interrupt((kind, payload))
+        else:
+            self._irqs.append((kind, payload))
+
+    def _on_lapic(self, vector: int, nmi: bool) -> None:
+        self.interrupt("pmi", vector)
+
+    def _handle_irqs(self) -> Generator[Event, Any, None]:
+        while self._irqs:
+            kind, payload = self._irqs.pop(0)
+            self.host.trace.emit(InterruptRecord(self.host.env.now_ps, self.index, kind))
+            cycles = self.host.irq_cycles(self, kind, payload)
+            yield from self.kernel_work(cycles, kind)
+
+    # -- work ----------------------------------------------------------------------------
+    def kernel_work(self, cycles: int, what: str) -> Generator[Event, Any, None]:
+        """Execute ``cycles`` of host-kernel work (not interruptible)."""
+        if cycles <= 0:
+            return
+        self._set_mode(Mode.HOST_KERNEL)
+        stream = Stream(what, {ev.CYCLES: cycles, ev.INSTRUCTIONS: cycles})
+        yield self.host.env.timeout(self.hw.start(stream))
+        self.hw.stop()
+
+    def _set_mode(self, mode: Mode) -> None:
+        if mode is self.mode:
+            return
+        self.mode = mode
+        self.hw.set_guest(mode.is_guest)
+        if mode is not Mode.IDLE:
+            self.hw.set_cpl(mode.cpl)
+        task = self.current.name if self.current else "idle"
+        self.host.trace.emit(ModeChange(self.host.env.now_ps, self.index, mode.value, task))
+
+    def _loop(self) -> Generator[Event, Any, None]:
+        while True:
+            if self._irqs:
+                yield from self._handle_irqs()
+                continue
+            nxt = self.host.sched.pick(self)
+            if nxt is not self.current:
+                yield from self._switch_to(nxt)
+                continue
+            if nxt is None:
+                yield from self._wait(self.host.env.event())
+            else:
+                yield from self._run_current(nxt)
+
+    def _wait(self, event: Event) -> Generator[Event, Any, bool]:
+        """Wait for ``event`` unless interrupted first; True if it completed."""
+        self._interruptible = True
+        try:
+            yield event
+        except Interrupt as irq:
+            self._irqs.append(irq.cause)
+            return False
+        self._interruptible = False
+        return True
+
+    def _switch_to(self, nxt: Task | None) -> Generator[Event, Any, None]:
+        """__schedule(): perf sched-out of prev, switch_mm, switch_to, perf sched-in."""
+        prev, host = self.current, self.host
+        cycles = host.costs.context_switch_cycles
+        if prev is not None:
+            cycles += host.perf.sched_out(self, prev)
+        host.trace.emit(ContextSwitch(host.env.now_ps, self.index,
+                                      prev.name if prev else "idle", nxt.name if nxt else "idle"))
+        self.current = nxt
+        self.need_resched = False
+        if nxt is not None:
+            nxt.cpu = self.index
+            nxt.slice_start_ps = host.env.now_ps
+            cycles += host.perf.switch_mm(self, nxt) + host.perf.sched_in(self, nxt)
+        else:
+            self._set_mode(Mode.IDLE)
+        yield from self.kernel_work(cycles, "context switch")
+        if nxt is None:
+            self._set_mode(Mode.IDLE)
+
+    def _run_current(self, task: Task) -> Generator[Event, Any, None]:
+        if task.pending is None:
+            op = task.next_op()
+            if op is None:
+                self.host.sched.exit(self, task)
+                return
+            if isinstance(op, Sleep):
+                self.host.sched.sleep(self, task, op.duration_ps)
+                return
+            if isinstance(op, UserRdpmc):
+                yield from self._user_rdpmc(task, op.ecx)
+                return
+            task.pending, task.guest = op.stream, op.guest
+        yield from self._execute(task)
+
+    def _execute(self, task: Task) -> Generator[Event, Any, None]:
+        """Run the task's pending stream until it ends or an interrupt stops it."""
+        assert task.pending is not None
+        # A stream without a user/kernel split is the task's own (user) code; its split, if
+        # any, puts that share at CPL 0. The recorded mode is the user side.
+        self._set_mode(Mode.GUEST_USER if task.guest else Mode.HOST_USER)
+        t0 = self.host.env.now_ps
+        done = yield from self._wait(self.host.env.timeout(self.hw.start(task.pending)))
+        task.pending = self.hw.stop()
+        task.runtime_ps += self.host.env.now_ps - t0
+        if done and task.pending is not None:
+            task.pending = None  # rounding left a sliver: the stream is complete
+
+    def _user_rdpmc(self, task: Task, ecx: int) -> Generator[Event, Any, None]:
+        self._set_mode(Mode.HOST_USER)
+        value = yield from self.hw.rdpmc(ecx)
+        if not isinstance(value, Fault):
+            self.host.trace.emit(CounterRead(self.host.env.now_ps, self.index, task.name, ecx,
+                                             value))
+        task.give(value)

@@ -1,0 +1,101 @@
+"""The host machine: pCPUs in clusters, the tick, IPIs, the scheduler and perf, on one clock.
+
+``Host(preset, cpus=4)`` builds the machine; ``spawn(Task(...))`` adds work; ``run(until_ps)``
+advances it. The tick fires on every busy CPU at multiples of the tick period (Linux's ticks
+are aligned across CPUs); an idle CPU takes no tick (NOHZ idle, assumption documented in
+docs/host.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from vpmu.arch.presets import CpuPreset, get_preset
+from vpmu.host.costs import CostTable, cost_table
+from vpmu.host.cpu import IpiFn, NoPerf, Pcpu, PerfHooks
+from vpmu.host.sched import Scheduler
+from vpmu.host.task import Task
+from vpmu.sim import Environment, cycles_to_ps, ms, ns
+from vpmu.trace import Trace
+
+
+class Host:
+    """A host of ``cpus`` identical CPUs of ``preset``, grouped in ``clusters``."""
+
+    def __init__(self, preset: str | CpuPreset, *, cpus: int = 1,
+                 clusters: Sequence[Sequence[int]] | None = None, tick_hz: int = 250,
+                 slice_ticks: int = 1, seed: int = 0) -> None:
+        if not isinstance(cpus, int) or cpus < 1:
+            raise ValueError(f"cpus must be a positive int, not {cpus!r}")
+        if not isinstance(tick_hz, int) or not 1 <= tick_hz <= 10_000:
+            raise ValueError(f"tick_hz must be an int in 1..10000, not {tick_hz!r}")
+        self.preset = get_preset(preset) if isinstance(preset, str) else preset
+        self.env = Environment(seed)
+        self.trace = Trace()
+        self.costs: CostTable = cost_table(self.preset.costs)
+        self.tick_ps = ms(1000) // tick_hz
+        """The tick period (HZ): scheduler ticks and perf's multiplexing rotation."""
+        self.sched = Scheduler(self, slice_ps=slice_ticks * self.tick_ps)
+        self.perf: PerfHooks = NoPerf()
+        """The perf subsystem's hooks (``vpmu.host.perf`` installs itself here)."""
+        self.clusters = _clusters(cpus, clusters)
+        self.cpus = [Pcpu(self, i, self._cluster_of(i)) for i in range(cpus)]
+        self.env.schedule(self._tick, delay_ps=self.tick_ps)
+
+    def __repr__(self) -> str:
+        return f"Host(preset={self.preset.name!r}, cpus={len(self.cpus)})"
+
+    def _cluster_of(self, cpu: int) -> int:
+        return next(i for i, members in enumerate(self.clusters) if cpu in members)
+
+    def spawn(self, task: Task) -> Task:
+        """Add a task; it becomes runnable now."""
+        return self.sched.spawn(task)
+
+    def run(self, until_ps: int) -> None:
+        """Advance the machine to ``until_ps``."""
+        self.env.run(until_ps)
+
+    def cycles_ps(self, cycles: int) -> int:
+        """Core cycles as time on this host."""
+        return cycles_to_ps(cycles, self.preset.core_mhz)
+
+    def send_ipi(self, dst: int, fn: IpiFn) -> None:
+        """Send a function-call IPI to CPU ``dst``; it arrives after the IPI latency."""
+        target = self.cpus[dst]
+        self.env.schedule(lambda: target.interrupt("ipi", fn),
+                          delay_ps=ns(self.costs.ipi_latency_ns))
+
+    def _tick(self) -> None:
+        for cpu in self.cpus:
+            if cpu.current is not None:
+                cpu.interrupt("tick")
+        self.env.schedule(self._tick, delay_ps=self.tick_ps)
+
+    def irq_cycles(self, cpu: Pcpu, kind: str, payload: Any) -> int:
+        """Handle one interrupt on ``cpu``; return the kernel cycles it took."""
+        c = self.costs
+        if kind == "tick":
+            self.sched.tick(cpu)
+            return c.irq_entry_exit_cycles + c.tick_cycles + self.perf.tick(cpu)
+        if kind == "pmi":
+            return c.nmi_entry_exit_cycles + self.perf.handle_pmi(cpu)
+        if kind == "ipi":
+            fn: IpiFn = payload
+            return c.irq_entry_exit_cycles + c.ipi_handler_cycles + fn(cpu)
+        if kind == "resched":
+            return c.irq_entry_exit_cycles
+        raise ValueError(f"interrupt kind must be tick, pmi, ipi or resched, not {kind!r}")
+
+
+def _clusters(cpus: int, clusters: Sequence[Sequence[int]] | None) -> list[frozenset[int]]:
+    """Validate a cluster layout (default: one cluster of every CPU)."""
+    if clusters is None:
+        return [frozenset(range(cpus))]
+    groups = [frozenset(c) for c in clusters]
+    flat = sorted(i for g in groups for i in g)
+    if flat != list(range(cpus)):
+        raise ValueError(f"clusters must partition CPUs 0..{cpus - 1}, "
+                         f"not {[sorted(g) for g in groups]!r}")
+    return groups

@@ -1,0 +1,1 @@
+"""Host perf events: attributes, generic events, counter assignment, contexts."""

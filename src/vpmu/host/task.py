@@ -1,0 +1,109 @@
+"""Host tasks: what a thread does, as a generator of operations, and its scheduling state.
+
+A task program yields ``Run`` (execute a stream: host code, or guest code for a vCPU thread),
+``Sleep`` (block for a while) and ``UserRdpmc`` (an RDPMC from user space, as a self-monitoring
+task does); it receives each operation's result. vCPU threads are ordinary tasks.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from vpmu.workloads.streams import Stream
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Execute ``stream``; its user/kernel split (or the whole, if none) runs in guest mode
+    when ``guest`` is set (a vCPU's guest code), else in host mode."""
+
+    stream: Stream
+    guest: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Block for ``duration_ps``; the task is woken by a timer on its CPU."""
+
+    duration_ps: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserRdpmc:
+    """RDPMC from user space (CPL 3): allowed only while CR4.PCE is set for this task."""
+
+    ecx: int
+
+
+TaskOp: TypeAlias = Run | Sleep | UserRdpmc
+"""Every operation a task program may yield."""
+
+TaskProgram: TypeAlias = Callable[[], Generator[TaskOp, Any, Any]]
+"""A task program: a generator function taking no arguments."""
+
+
+class TaskState(enum.Enum):
+    """Where a task is in its life."""
+
+    RUNNABLE = "runnable"
+    SLEEPING = "sleeping"
+    DEAD = "dead"
+
+
+@dataclass(eq=False)
+class Task:
+    """One host thread: its program, affinity, scheduling state and accounting."""
+
+    name: str
+    program: TaskProgram
+    affinity: frozenset[int] | None = None
+    """CPUs it may run on; None: any."""
+    priority: int = 0
+    """Higher runs first on wake-up (a simplified nice: a woken task with a higher priority
+    preempts the running one)."""
+    rdpmc: bool = False
+    """Its mm allows user RDPMC (it mmap'd a perf event with cap_user_rdpmc): CR4.PCE is set
+    while it runs and perf clears dirty counters on the switch to it."""
+    pid: int = 0
+    state: TaskState = TaskState.RUNNABLE
+    cpu: int = -1
+    """The CPU it runs on or was queued on last."""
+    pending: Stream | None = None
+    """What is left of the stream of its current Run."""
+    guest: bool = False
+    """The current Run is guest code."""
+    runtime_ps: int = 0
+    """Time it has been current on a CPU (including interrupts handled meanwhile)."""
+    slice_start_ps: int = 0
+    result: Any = None
+    """The value the program's generator finished with."""
+    _gen: Generator[TaskOp, Any, Any] | None = field(default=None, repr=False)
+    _send: Any = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        return f"Task(name={self.name!r}, pid={self.pid})"
+
+    def next_op(self) -> TaskOp | None:
+        """Advance the program with the last result; None when it has finished."""
+        if self._gen is None:
+            self._gen = self.program()
+        try:
+            op = self._gen.send(self._send)
+        except StopIteration as stop:
+            self.result = stop.value
+            return None
+        self._send = None
+        if not isinstance(op, Run | Sleep | UserRdpmc):
+            raise TypeError(f"task {self.name!r} must yield Run, Sleep or UserRdpmc, not {op!r}")
+        return op
+
+    def give(self, value: Any) -> None:
+        """The result of the operation just done, sent to the program next."""
+        self._send = value
+
+    def allowed_on(self, cpu: int) -> bool:
+        """Its affinity includes ``cpu``."""
+        return self.affinity is None or cpu in self.affinity

@@ -1,0 +1,89 @@
+"""Trace records: frozen facts every layer emits, the only input of ``vpmu.metrics``.
+
+A record says what happened, when (``t_ps``) and where (``cpu``; -1 when no CPU applies).
+Records are plain values: comparing two runs' record lists is how determinism is tested
+("same seed, same trace").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Base of every record."""
+
+    t_ps: int
+    cpu: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContextSwitch(Record):
+    """The scheduler switched ``cpu`` from task ``prev`` to task ``next`` (names; "idle")."""
+
+    prev: str
+    next: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModeChange(Record):
+    """``cpu`` started executing in ``mode`` (a ``vpmu.host.modes.Mode`` value) for ``task``."""
+
+    mode: str
+    task: str
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupt(Record):
+    """An interrupt was handled on ``cpu``: ``kind`` is tick, pmi, ipi or wakeup."""
+
+    kind: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PerfCall(Record):
+    """A call into the perf subsystem's kernel API, with the time it cost."""
+
+    api: str
+    event: int
+    cost_ps: int
+
+
+@dataclass(frozen=True, slots=True)
+class PerfSample(Record):
+    """A sampling event overflowed and perf wrote a sample."""
+
+    event: int
+    task: str
+    mode: str
+    period: int
+
+
+@dataclass(frozen=True, slots=True)
+class CounterRead(Record):
+    """A host task read a counter with RDPMC and saw ``value``."""
+
+    task: str
+    ecx: int
+    value: int
+
+
+class Trace:
+    """An append-only list of records (the sink every layer writes to)."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        """Every record, in emission order (time order within one CPU)."""
+
+    def __repr__(self) -> str:
+        return f"Trace(records={len(self.records)})"
+
+    def emit(self, record: Record) -> None:
+        """Append one record."""
+        self.records.append(record)
+
+    def of(self, kind: type[Record]) -> list[Record]:
+        """The records of one kind, in order."""
+        return [r for r in self.records if type(r) is kind]

@@ -1,0 +1,108 @@
+"""The host cost table: complete, sourced, positive, and documented as the code has it."""
+
+import re
+from dataclasses import fields, replace
+from pathlib import Path
+
+import pytest
+
+from vpmu.arch.presets import PRESETS
+from vpmu.host.costs import COST_SOURCES, COST_TABLES, PERF_CALLS, CostTable, cost_table
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "costs.md"
+FIELDS = [f.name for f in fields(CostTable)]
+EXPECTED_CALLS = {"create", "pause", "period", "enable", "disable", "read_value", "release"}
+"""The kernel-counter API of issue 3 item 5."""
+
+
+def test_every_field_has_a_source() -> None:
+    """COST_SOURCES has exactly one entry per CostTable field."""
+    assert set(COST_SOURCES) == set(FIELDS)
+
+
+@pytest.mark.parametrize("name", FIELDS)
+def test_every_source_names_a_reference_or_an_estimate(name: str) -> None:
+    """Each source cites a file under reference/ or says it is an estimate."""
+    source = COST_SOURCES[name]
+    assert "reference/" in source or source.startswith("estimate:")
+
+
+def test_every_preset_has_a_table() -> None:
+    """Every built-in preset, and nothing else, has a cost table."""
+    assert set(COST_TABLES) == set(PRESETS)
+    for name in PRESETS:
+        assert cost_table(name) is COST_TABLES[name]
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_all_values_are_positive_ints(preset: str) -> None:
+    """Every scalar and every perf call cost is a positive int."""
+    table = cost_table(preset)
+    for name in FIELDS:
+        value = getattr(table, name)
+        values = list(value.values()) if name == "perf_call_work_cycles" else [value]
+        for v in values:
+            assert type(v) is int and v > 0, (preset, name, v)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_perf_call_work_has_exactly_the_seven_calls(preset: str) -> None:
+    """perf_call_work_cycles has exactly the seven kernel-counter API calls."""
+    assert set(cost_table(preset).perf_call_work_cycles) == EXPECTED_CALLS
+    assert set(PERF_CALLS) == EXPECTED_CALLS
+
+
+def test_unknown_preset_names_the_valid_ones() -> None:
+    """An unknown preset gets the house error shape listing the valid names."""
+    with pytest.raises(ValueError) as err:
+        cost_table("intel-p4")
+    assert str(err.value) == f"preset must be one of {sorted(PRESETS)}, not 'intel-p4'"
+
+
+def test_bad_values_are_rejected_eagerly() -> None:
+    """A zero cost, a float, or a missing perf call is refused at construction."""
+    table = cost_table("intel-icx")
+    with pytest.raises(ValueError, match="tick_cycles must be a positive int, not 0"):
+        replace(table, tick_cycles=0)
+    with pytest.raises(ValueError, match=r"rdpmc_cycles must be a positive int, not 1\.5"):
+        replace(table, rdpmc_cycles=1.5)
+    with pytest.raises(ValueError, match="perf_call_work_cycles keys must be"):
+        replace(table, perf_call_work_cycles={"create": 1})
+
+
+def test_tables_are_read_only_and_repr_rebuilds_them() -> None:
+    """The shared call map cannot be edited; repr shows a construction that rebuilds it."""
+    table = cost_table("amd-zen5")
+    with pytest.raises(TypeError):
+        table.perf_call_work_cycles["create"] = 1  # type: ignore[index]
+    assert eval(repr(table), {"CostTable": CostTable}) == table
+    assert hash(table) == hash(eval(repr(table), {"CostTable": CostTable}))
+
+
+def test_per_part_wrmsr_follows_the_elision_figures() -> None:
+    """EMR and Turin WRMSR costs are the ones derived from the elision row, and MSR-priced
+    work differs between them accordingly."""
+    emr, turin = cost_table("intel-emr"), cost_table("amd-zen5")
+    assert (emr.wrmsr_cycles, turin.wrmsr_cycles) == (110, 180)
+    assert emr.perf_clear_dirty_counter_cycles == emr.wrmsr_cycles
+    assert (turin.perf_sched_in_event_cycles - emr.perf_sched_in_event_cycles
+            == 2 * (turin.wrmsr_cycles - emr.wrmsr_cycles))
+
+
+def test_doc_values_match_the_code() -> None:
+    """Every row of docs/costs.md's value table equals the code's values, field by field."""
+    doc = DOC.read_text()
+    header = re.search(r"^\| field \|(.*)\|$", doc, re.M)
+    assert header is not None
+    text = doc[header.start():].split("\n\n", 1)[0]    # the value table alone
+    presets = [c.strip(" `") for c in header.group(1).split("|")][:len(PRESETS)]
+    assert presets == list(COST_TABLES)
+    seen = set()
+    for row in re.finditer(r"^\| `([a-z_]+)(?:\[(\w+)\])?` \|(.*)\|$", text, re.M):
+        name, key, cells = row.group(1), row.group(2), row.group(3).split("|")
+        values = [int(c.strip().replace(",", "")) for c in cells[:len(presets)]]
+        for preset, value in zip(presets, values, strict=True):
+            got = getattr(COST_TABLES[preset], name)
+            assert (got[key] if key else got) == value, (name, key, preset)
+        seen.add(name)
+    assert seen == set(FIELDS)
