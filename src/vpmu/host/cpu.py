@@ -57,6 +57,10 @@ class PerfHooks(Protocol):
         """The PMI (NMI) handler: overflowed events, samples, re-arming."""
         ...
 
+    def guest_switch(self, cpu: Pcpu, guest: bool) -> None:
+        """VM-entry (True) / VM-exit (False): perf's atomic GLOBAL_CTRL switch."""
+        ...
+
 
 class NoPerf:
     """A host without perf activity: every hook is free."""
@@ -82,6 +86,9 @@ class NoPerf:
         """Nobody asked for PMIs."""
         return 0
 
+    def guest_switch(self, cpu: Pcpu, guest: bool) -> None:
+        """No host events to switch."""
+
 
 class Pcpu:
     """One physical CPU of the host."""
@@ -95,6 +102,8 @@ class Pcpu:
         """The hardware: PMU, LVTPC, privilege level."""
         self.current: Task | None = None
         self.mode = Mode.IDLE
+        self.irq_mode = Mode.IDLE
+        """The mode the CPU was in when the last PMI arrived (what a sample records)."""
         self.need_resched = False
         self._irqs: list[tuple[str, Any]] = []
         self._interruptible = False
@@ -114,6 +123,7 @@ class Pcpu:
             self._irqs.append((kind, payload))
 
     def _on_lapic(self, vector: int, nmi: bool) -> None:
+        self.irq_mode = self.mode
         self.interrupt("pmi", vector)
 
     def _handle_irqs(self) -> Generator[Event, Any, None]:
@@ -136,8 +146,10 @@ class Pcpu:
     def _set_mode(self, mode: Mode) -> None:
         if mode is self.mode:
             return
+        if mode.is_guest != self.mode.is_guest:
+            self.host.perf.guest_switch(self, mode.is_guest)
+            self.hw.set_guest(mode.is_guest)
         self.mode = mode
-        self.hw.set_guest(mode.is_guest)
         if mode is not Mode.IDLE:
             self.hw.set_cpl(mode.cpl)
         task = self.current.name if self.current else "idle"

@@ -1,0 +1,348 @@
+"""The perf-events core: contexts, scheduling order, multiplexing, sampling, throttling.
+
+Follows kernel/events/core.c where the vPMU questions depend on it:
+
+- **Contexts.** A CPU event (cpu >= 0, no task) lives in that CPU's context, always active; a
+  task event in its task's context, active while the task runs (on its CPU, if bound to one).
+- **Order.** ``perf_event_sched_in``: CPU pinned, task pinned, CPU flexible, task flexible.
+  Each event must get a counter (``x86_schedule_events``, previous assignments kept when still
+  valid); a pinned event that cannot goes to ERROR state; once a flexible event fails, the
+  later flexible events of that context are not tried (``merge_sched_in``'s can_add_hw) and
+  the context needs rotation.
+- **Multiplexing.** On the tick (the mux timer's default period is one jiffy), a context that
+  needs rotation moves its first active flexible event to the tail, then everything is
+  rescheduled: with 6 events on 4 counters each runs 4 ticks out of 6.
+- **Sampling.** A sampling event's counter is armed at -period with INT; its overflow PMI
+  records a sample (or calls a kernel counter's overflow handler) and re-arms the period.
+  Frequency mode re-estimates the period from the observed rate (``perf_adjust_period``, on
+  each overflow and each tick). More than ``max_samples_per_tick`` overflows in a tick
+  throttle the event until the next tick.
+- **RDPMC.** switch_mm to a task whose mm allows RDPMC sets CR4.PCE and clears the dirty
+  counters no event is assigned to (``perf_clear_dirty_counters``); ``clear_dirty_counters``
+  off models kernels before 5.15, which did not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from vpmu.host.perf.assign import Constraint, assign, constraint_for
+from vpmu.host.perf.attr import PerfEventAttr
+from vpmu.host.perf.event import EventState, OverflowHandler, PerfEvent
+from vpmu.host.perf.events_map import PERF_TYPE_HARDWARE, hw_event_config
+from vpmu.host.perf.x86 import X86PerfDriver
+from vpmu.trace import PerfSample
+
+if TYPE_CHECKING:
+    from vpmu.host.cpu import Pcpu
+    from vpmu.host.machine import Host
+    from vpmu.host.task import Task
+
+RAW_EVENT_MASK = 0xFFFF_FFFF & ~(1 << 16 | 1 << 17 | 1 << 20 | 1 << 22) | (0xF << 32)
+"""What a raw config keeps: event, umask, EDGE, PC, ANY, INV, CMASK and AMD's event bits 11:8;
+USR/OS/INT/EN come from the attr."""
+
+
+@dataclass
+class Context:
+    """A perf_event_context: pinned and flexible events in creation (group) order."""
+
+    pinned: list[PerfEvent] = field(default_factory=list)
+    flexible: list[PerfEvent] = field(default_factory=list)
+    rotate_necessary: bool = False
+
+
+class PerfSubsystem:
+    """perf on one host: implements the CPU's ``PerfHooks`` and the kernel-counter internals."""
+
+    def __init__(self, host: Host, *, clear_dirty_counters: bool = True,
+                 max_sample_rate: int = 100_000) -> None:
+        self.host = host
+        self.clear_dirty_counters = clear_dirty_counters
+        self.max_samples_per_tick = -(-max_sample_rate * host.tick_ps // 10**12)
+        """perf_event_max_sample_rate / HZ, rounded up (kernel's max_samples_per_tick)."""
+        self.drivers = [X86PerfDriver(cpu.hw.pmu) for cpu in host.cpus]
+        self.cpu_ctx = [Context() for _ in host.cpus]
+        self.task_ctx: dict[int, Context] = {}
+        self.events: list[PerfEvent] = []
+        self._next_id = 1
+        host.perf = self
+        for cpu in host.cpus:
+            cpu.hw.lapic.lvtpc = 0b100 << 8  # perf_events_lapic_init: NMI delivery, unmasked
+
+    def __repr__(self) -> str:
+        return f"PerfSubsystem(host={self.host!r})"
+
+    # -- opening and closing -------------------------------------------------------------
+    def open(self, attr: PerfEventAttr, *, cpu: int = -1, task: Task | None = None,
+             overflow_handler: OverflowHandler | None = None) -> PerfEvent:
+        """perf_event_open / perf_event_create_kernel_counter: install and schedule."""
+        if cpu == -1 and task is None:
+            raise ValueError("an event must name a cpu (>= 0) or a task, not neither")
+        if not -1 <= cpu < len(self.host.cpus):
+            raise ValueError(f"cpu must be -1..{len(self.host.cpus) - 1}, not {cpu!r}")
+        caps = self.host.preset.caps
+        config = self._hw_config(attr)
+        constraint = constraint_for(caps, config)
+        if constraint.weight == 0:
+            raise ValueError(f"event {attr.label()} cannot be counted on {self.host.preset.name}")
+        ev = PerfEvent(self._next_id, attr, cpu, task, config, constraint, overflow_handler)
+        self._next_id += 1
+        self._init_period(ev)
+        ev.state = EventState.OFF if attr.disabled else EventState.INACTIVE
+        self.events.append(ev)
+        ctx = self._ctx_of(ev)
+        (ctx.pinned if attr.pinned else ctx.flexible).append(ev)
+        self._refresh_for(ev)
+        return ev
+
+    def _hw_config(self, attr: PerfEventAttr) -> int:
+        if attr.type == PERF_TYPE_HARDWARE:
+            config = hw_event_config(self.host.preset.caps, attr.config)
+            if config is None:
+                raise ValueError(f"hardware event {attr.config} is not supported on "
+                                 f"{self.host.preset.name} (perf: ENOENT)")
+            return config & RAW_EVENT_MASK
+        return attr.config & RAW_EVENT_MASK
+
+    def _init_period(self, ev: PerfEvent) -> None:
+        if ev.attr.freq:
+            ev.sample_period = 1  # perf_event_alloc: frequency mode starts at period 1
+        else:
+            ev.sample_period = ev.attr.sample_period
+        ev.period_left = ev.sample_period
+        ev.last_period = ev.sample_period
+
+    def _ctx_of(self, ev: PerfEvent) -> Context:
+        if ev.task is None:
+            return self.cpu_ctx[ev.cpu]
+        return self.task_ctx.setdefault(id(ev.task), Context())
+
+    def close(self, ev: PerfEvent) -> None:
+        """Release: take the event off the hardware and out of its context."""
+        self.set_enabled(ev, False)
+        ctx = self._ctx_of(ev)
+        (ctx.pinned if ev.attr.pinned else ctx.flexible).remove(ev)
+        ev.state = EventState.DEAD
+
+    def set_enabled(self, ev: PerfEvent, enabled: bool) -> None:
+        """perf_event_enable / perf_event_disable (enable also clears ERROR state)."""
+        if enabled and ev.state in (EventState.OFF, EventState.ERROR):
+            ev.state = EventState.INACTIVE
+        elif not enabled and ev.state not in (EventState.OFF, EventState.DEAD):
+            ev.state = EventState.OFF
+        self._refresh_for(ev)
+
+    def _refresh_for(self, ev: PerfEvent) -> None:
+        """Reschedule the CPUs where ``ev`` could be active now (ctx_resched)."""
+        for cpu in self.host.cpus:
+            if ev.applies_to(cpu) or ev.on_cpu == cpu.index:
+                self.resched(cpu)
+
+    def read(self, ev: PerfEvent) -> tuple[int, int, int]:
+        """perf_event_read_value: (count, time_enabled, time_running), hardware folded in."""
+        if ev.state is EventState.ACTIVE and ev.on_cpu is not None:
+            self.drivers[ev.on_cpu].read(ev)
+        enabled, running = ev.times(self.host.env.now_ps)
+        return ev.count, enabled, running
+
+    # -- scheduling ----------------------------------------------------------------------
+    def _phases(self, cpu: Pcpu) -> list[tuple[Context, list[PerfEvent], bool]]:
+        cctx = self.cpu_ctx[cpu.index]
+        tctx = self.task_ctx.get(id(cpu.current)) if cpu.current is not None else None
+        phases = [(cctx, cctx.pinned, True)]
+        if tctx:
+            phases.append((tctx, tctx.pinned, True))
+        phases.append((cctx, cctx.flexible, False))
+        if tctx:
+            phases.append((tctx, tctx.flexible, False))
+        return phases
+
+    def _select(self, cpu: Pcpu) -> dict[int, PerfEvent]:
+        """Which events go on which counters now, in perf_event_sched_in's order."""
+        caps = self.host.preset.caps
+        chosen: list[PerfEvent] = []
+        assignment: list[int] = []
+        for ctx, events, pinned in self._phases(cpu):
+            can_add = True
+            if not pinned:
+                ctx.rotate_necessary = False
+            for ev in events:
+                if not ev.schedulable or not ev.applies_to(cpu):
+                    continue
+                trial = None
+                if can_add:
+                    trial = assign(caps, [*(e.constraint for e in chosen), ev.constraint],
+                                   previous=[*(e.hw_idx for e in chosen), ev.hw_idx])
+                if trial is not None:
+                    chosen.append(ev)
+                    assignment = trial
+                elif pinned:
+                    self._error(ev)
+                else:
+                    can_add = False
+                    ctx.rotate_necessary = True
+        return dict(zip(assignment, chosen, strict=True))
+
+    def _error(self, ev: PerfEvent) -> None:
+        """A pinned event that cannot be scheduled goes to ERROR state (perf_event_set_state)."""
+        if ev.state is EventState.ACTIVE and ev.on_cpu is not None:
+            self._sched_out_event(self.host.cpus[ev.on_cpu], ev)
+        ev.state = EventState.ERROR
+        ev.stop_enabled(self.host.env.now_ps)
+
+    def resched(self, cpu: Pcpu) -> int:
+        """Bring the CPU's counters in line with ``_select``; the kernel cycles it took."""
+        wanted = self._select(cpu)
+        drv, now = self.drivers[cpu.index], self.host.env.now_ps
+        out = [ev for idx, ev in drv.events.items() if wanted.get(idx) is not ev]
+        for ev in out:
+            self._sched_out_event(cpu, ev)
+        added = 0
+        for idx, ev in wanted.items():
+            if ev.hw_idx != idx or drv.events.get(idx) is not ev:
+                ev.state, ev.on_cpu = EventState.ACTIVE, cpu.index
+                drv.add(ev, idx)
+                ev.start_running(now)
+                added += 1
+        self._account_enabled(cpu)
+        c = self.host.costs
+        return len(out) * c.perf_sched_out_event_cycles + added * c.perf_sched_in_event_cycles
+
+    def _sched_out_event(self, cpu: Pcpu, ev: PerfEvent) -> None:
+        self.drivers[cpu.index].remove(ev)
+        ev.stop_running(self.host.env.now_ps)
+        ev.on_cpu = None
+        if ev.state is EventState.ACTIVE:
+            ev.state = EventState.INACTIVE
+
+    def _account_enabled(self, cpu: Pcpu) -> None:
+        """time_enabled runs for every enabled event whose context is active on this CPU."""
+        now = self.host.env.now_ps
+        for _, events, _ in self._phases(cpu):
+            for ev in events:
+                if ev.state in (EventState.INACTIVE, EventState.ACTIVE) and ev.applies_to(cpu):
+                    ev.start_enabled(now)
+                else:
+                    ev.stop_enabled(now)
+
+    # -- the CPU's hooks ------------------------------------------------------------------
+    def sched_out(self, cpu: Pcpu, task: Task) -> int:
+        """perf_event_task_sched_out: the task's events leave; its time stops."""
+        ctx = self.task_ctx.get(id(task))
+        if ctx is None:
+            return 0
+        now, cycles = self.host.env.now_ps, 0
+        for ev in (*ctx.pinned, *ctx.flexible):
+            if ev.on_cpu == cpu.index:
+                self._sched_out_event(cpu, ev)
+                cycles += self.host.costs.perf_sched_out_event_cycles
+            ev.stop_enabled(now)
+        return cycles
+
+    def sched_in(self, cpu: Pcpu, task: Task) -> int:
+        """perf_event_task_sched_in: reschedule with the new task's context."""
+        if id(task) not in self.task_ctx and not self._cpu_has_events(cpu):
+            return 0
+        return self.resched(cpu)
+
+    def _cpu_has_events(self, cpu: Pcpu) -> bool:
+        ctx = self.cpu_ctx[cpu.index]
+        return bool(ctx.pinned or ctx.flexible)
+
+    def switch_mm(self, cpu: Pcpu, task: Task) -> int:
+        """CR4.PCE follows the task's mm; clear dirty counters for an RDPMC-capable one."""
+        cpu.hw.cr4_pce = task.rdpmc
+        if not (task.rdpmc and self.clear_dirty_counters):
+            return 0
+        cleared = self.drivers[cpu.index].clear_dirty()
+        return cleared * self.host.costs.perf_clear_dirty_counter_cycles
+
+    def guest_switch(self, cpu: Pcpu, guest: bool) -> None:
+        """VM-entry / VM-exit as perf sees it (perf_guest_get_msrs' atomic switch)."""
+        self.drivers[cpu.index].set_guest(guest)
+
+    def tick(self, cpu: Pcpu) -> int:
+        """perf's tick work: unthrottle, re-estimate frequencies, rotate if needed."""
+        cycles = self._unthrottle_and_adjust(cpu)
+        rotate = False
+        for ctx, events, pinned in self._phases(cpu):
+            if not pinned and ctx.rotate_necessary:
+                active = [e for e in events if e.state is EventState.ACTIVE
+                          and e.on_cpu == cpu.index]
+                first = active[0] if active else (events[0] if events else None)
+                if first is not None:
+                    events.remove(first)
+                    events.append(first)
+                    rotate = True
+        if rotate:
+            cycles += self.host.costs.perf_rotate_cycles + self.resched(cpu)
+        return cycles
+
+    def _unthrottle_and_adjust(self, cpu: Pcpu) -> int:
+        drv, resched = self.drivers[cpu.index], False
+        for ev in self.events:
+            if ev.throttled and ev.applies_to(cpu):
+                ev.throttled, resched = False, True
+            ev.interrupts = 0
+        for ev in list(drv.events.values()):
+            if ev.attr.freq:
+                drv.read(ev)
+                self._adjust_period(ev, self.host.env.now_ps - ev.freq_stamp_ps,
+                                    ev.count - ev.freq_count_base)
+                ev.freq_stamp_ps, ev.freq_count_base = self.host.env.now_ps, ev.count
+        return self.resched(cpu) if resched else 0
+
+    def _adjust_period(self, ev: PerfEvent, nsec_ps: int, count: int) -> None:
+        """perf_adjust_period: move the period 1/8 of the way to count/(time x freq)."""
+        if nsec_ps <= 0 or count <= 0:
+            return
+        target = count * 10**12 // (nsec_ps * ev.attr.sample_freq) or 1
+        delta = (target - ev.sample_period + 7) // 8
+        ev.sample_period = max(ev.sample_period + delta, 1)
+        if ev.period_left > 8 * ev.sample_period:
+            ev.period_left = ev.sample_period
+
+    def handle_pmi(self, cpu: Pcpu) -> int:
+        """The PMI handler (intel_pmu_handle_irq / amd_pmu_v2_handle_irq): for each overflowed
+        counter, update, sample or call the handler, re-arm; ack; unmask LVTPC."""
+        drv, c = self.drivers[cpu.index], self.host.costs
+        status = drv.status()
+        cycles = 0
+        for idx, ev in list(drv.events.items()):
+            if status >> idx & 1:
+                cycles += c.perf_overflow_handler_cycles + self._overflow(cpu, drv, ev)
+        drv.ack(status)
+        cpu.hw.lapic.lvtpc &= ~(1 << 16)  # apic_write(APIC_LVTPC, APIC_DM_NMI)
+        return cycles
+
+    def _overflow(self, cpu: Pcpu, drv: X86PerfDriver, ev: PerfEvent) -> int:
+        drv.read(ev)
+        now = self.host.env.now_ps
+        if ev.attr.freq:
+            self._adjust_period(ev, now - ev.freq_stamp_ps, ev.last_period)
+            ev.freq_stamp_ps, ev.freq_count_base = now, ev.count
+        ev.last_period = ev.sample_period
+        ev.period_left = ev.sample_period
+        ev.interrupts += 1
+        cycles = 0
+        if ev.overflow_handler is not None:
+            ev.overflow_handler(ev, cpu)
+        elif ev.attr.is_sampling:
+            ev.samples += 1
+            task = cpu.current.name if cpu.current else "idle"
+            self.host.trace.emit(PerfSample(now, cpu.index, ev.id, task, cpu.irq_mode.value,
+                                            ev.last_period))
+            cycles += self.host.costs.perf_sample_output_cycles
+        if ev.interrupts > self.max_samples_per_tick:
+            ev.throttled = True
+            self._sched_out_event(cpu, ev)
+            return cycles
+        drv.arm(ev)
+        return cycles
+
+
+def constraint_of(host: Host, config: int) -> Constraint:
+    """The counter constraint of a raw config on this host (for tools and tests)."""
+    return constraint_for(host.preset.caps, config)

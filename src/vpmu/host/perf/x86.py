@@ -1,0 +1,198 @@
+"""perf's x86 driver on one CPU: programming counters, reading them, the global control.
+
+What arch/x86/events/core.c and intel/core.c / amd/core.c do with the MSRs: an event on GP
+counter i gets its EVTSEL (event bits | USR unless exclude_user | OS unless exclude_kernel |
+INT if it samples | EN) and its counter armed at ``-period`` (x86_perf_event_set_period); a
+fixed counter gets its 4-bit FIXED_CTR_CTRL field. The global control enables exactly the
+active counters; on Intel the guest's copy (loaded at VM-entry, ``perf_guest_get_msrs``)
+leaves out the exclude_guest events and the host's leaves out the exclude_host ones, while on
+AMD the HostOnly/GuestOnly select bits do it.
+
+The driver writes the hardware directly (the kernel at CPL 0); what the writes cost is
+charged by the caller from the cost table, per event scheduled in or out.
+"""
+
+from __future__ import annotations
+
+from vpmu.arch.x86 import msrs
+from vpmu.arch.x86.caps import FIXED_IDX_BASE
+from vpmu.host.perf.event import PerfEvent
+from vpmu.hw.x86.pmu import X86Pmu
+
+EVTSEL_USR = 1 << 16
+EVTSEL_OS = 1 << 17
+EVTSEL_INT = 1 << 20
+EVTSEL_EN = 1 << 22
+AMD_GUEST_ONLY = 1 << 40
+AMD_HOST_ONLY = 1 << 41
+
+X86_MAX_PERIOD = (1 << 47) - 1
+"""x86_pmu.max_period for 48-bit counters: a counting event is armed at -max_period."""
+
+
+class X86PerfDriver:
+    """The per-CPU x86 PMU driver state (struct cpu_hw_events)."""
+
+    def __init__(self, pmu: X86Pmu) -> None:
+        self.pmu = pmu
+        self.caps = pmu.caps
+        self.events: dict[int, PerfEvent] = {}
+        """Active events by global counter index (cpuc->events / assign)."""
+        self.dirty = 0
+        """Counters an event has used since the last perf_clear_dirty_counters."""
+        self.guest = False
+        self.pmu.svme = not self.caps.is_intel  # kvm_amd sets EFER.SVME when loaded
+
+    def __repr__(self) -> str:
+        return f"X86PerfDriver(pmu={self.pmu!r})"
+
+    # -- addresses -----------------------------------------------------------------------
+    def _ctr_addr(self, idx: int) -> int:
+        if idx >= FIXED_IDX_BASE:
+            return msrs.IA32_FIXED_CTR0 + idx - FIXED_IDX_BASE
+        if self.caps.is_intel:
+            return (msrs.IA32_A_PMC0 if self.caps.fw_write else msrs.IA32_PMC0) + idx
+        return msrs.MSR_F15H_PERF_CTR0 + 2 * idx
+
+    def _sel_addr(self, idx: int) -> int:
+        if self.caps.is_intel:
+            return msrs.IA32_PERFEVTSEL0 + idx
+        return msrs.MSR_F15H_PERF_CTL0 + 2 * idx
+
+    def _width(self, idx: int) -> int:
+        return self.caps.fixed_width if idx >= FIXED_IDX_BASE else self.caps.gp_width
+
+    def _write(self, addr: int, value: int) -> None:
+        fault = self.pmu.wrmsr(addr, value)
+        if fault is not None:
+            raise AssertionError(f"perf's WRMSR {addr:#x} <- {value:#x} faulted: a model bug")
+
+    # -- encoding ------------------------------------------------------------------------
+    def evtsel(self, event: PerfEvent) -> int:
+        """The EVTSEL value for a GP counter (x86_pmu_hw_config + __x86_pmu_enable_event)."""
+        a = event.attr
+        value = event.hw_config | EVTSEL_EN
+        value |= 0 if a.exclude_user else EVTSEL_USR
+        value |= 0 if a.exclude_kernel else EVTSEL_OS
+        value |= EVTSEL_INT if (a.is_sampling or event.overflow_handler) else 0
+        if not self.caps.is_intel:
+            if a.exclude_guest and not a.exclude_host:
+                value |= AMD_HOST_ONLY
+            elif a.exclude_host and not a.exclude_guest:
+                value |= AMD_GUEST_ONLY
+        return value
+
+    def _fixed_field(self, event: PerfEvent) -> int:
+        a = event.attr
+        field = (0 if a.exclude_kernel else 1) | (0 if a.exclude_user else 2)
+        return field | (8 if (a.is_sampling or event.overflow_handler) else 0)
+
+    # -- programming ---------------------------------------------------------------------
+    def add(self, event: PerfEvent, idx: int) -> None:
+        """Put ``event`` on counter ``idx``, armed for its period, and enable it."""
+        self.events[idx] = event
+        event.hw_idx = idx
+        self.dirty |= 1 << idx
+        self.arm(event)
+        if idx >= FIXED_IDX_BASE:
+            shift = 4 * (idx - FIXED_IDX_BASE)
+            ctrl = self.pmu.regs.get("FIXED_CTR_CTRL", 0) & ~(0xF << shift)
+            self._write(msrs.IA32_FIXED_CTR_CTRL, ctrl | self._fixed_field(event) << shift)
+        else:
+            self._write(self._sel_addr(idx), self.evtsel(event))
+        self.load_global()
+
+    def remove(self, event: PerfEvent) -> None:
+        """Take ``event`` off its counter, folding the hardware count into it."""
+        idx = event.hw_idx
+        assert idx is not None
+        self.read(event)
+        if idx >= FIXED_IDX_BASE:
+            shift = 4 * (idx - FIXED_IDX_BASE)
+            ctrl = self.pmu.regs.get("FIXED_CTR_CTRL", 0) & ~(0xF << shift)
+            self._write(msrs.IA32_FIXED_CTR_CTRL, ctrl)
+        else:
+            self._write(self._sel_addr(idx), 0)
+        del self.events[idx]
+        event.hw_idx = None
+        self.load_global()
+
+    def arm(self, event: PerfEvent) -> None:
+        """x86_perf_event_set_period: the counter starts at -left (counting: -max_period)."""
+        idx = event.hw_idx
+        assert idx is not None
+        left = event.period_left if event.period_left > 0 else X86_MAX_PERIOD
+        raw = (-min(left, X86_MAX_PERIOD)) & ((1 << self._width(idx)) - 1)
+        self._write(self._ctr_addr(idx), raw)
+        event.prev_raw = raw
+
+    def read(self, event: PerfEvent) -> int:
+        """x86_perf_event_update: fold the counter's progress into the event; the delta."""
+        idx = event.hw_idx
+        assert idx is not None
+        self.pmu.sync()
+        raw = self.pmu.counters[_storage(idx)].value
+        mask = (1 << self._width(idx)) - 1
+        delta = (raw - event.prev_raw) & mask
+        event.prev_raw = raw
+        event.count += delta
+        event.period_left -= delta
+        return delta
+
+    # -- global control ------------------------------------------------------------------
+    def global_mask(self) -> int:
+        """GLOBAL_CTRL for the mode the CPU is in (host or guest)."""
+        mask = 0
+        for idx, ev in self.events.items():
+            if ev.throttled:
+                continue
+            a = ev.attr
+            if self.caps.is_intel and (a.exclude_guest if self.guest else a.exclude_host):
+                continue
+            mask |= 1 << idx
+        return mask
+
+    def load_global(self) -> None:
+        """Write GLOBAL_CTRL (Intel v2+ / AMD PerfMonV2)."""
+        if not self.caps.has_global_ctrl:
+            return
+        addr = (msrs.IA32_PERF_GLOBAL_CTRL if self.caps.is_intel
+                else msrs.MSR_AMD64_PERF_CNTR_GLOBAL_CTL)
+        self._write(addr, self.global_mask())
+
+    def set_guest(self, guest: bool) -> None:
+        """VM-entry / VM-exit: the atomic GLOBAL_CTRL switch (Intel); nothing on AMD."""
+        if guest != self.guest:
+            self.guest = guest
+            if self.caps.is_intel:
+                self.load_global()
+
+    def status(self) -> int:
+        """GLOBAL_STATUS (what overflowed)."""
+        return self.pmu.regs.get("GLOBAL_STATUS", 0)
+
+    def ack(self, bits: int) -> None:
+        """Clear overflow bits (OVF_CTRL / STATUS_CLR)."""
+        if not bits or not self.caps.has_global_ctrl:
+            return
+        addr = (msrs.IA32_PERF_GLOBAL_OVF_CTRL if self.caps.is_intel
+                else msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR)
+        self._write(addr, bits & (self.caps.gp_mask | self.caps.fixed_global_mask))
+
+    def clear_dirty(self) -> int:
+        """perf_clear_dirty_counters: zero every dirty counter no event is assigned to."""
+        for idx in self.events:
+            self.dirty &= ~(1 << idx)
+        cleared = 0
+        for idx in range(64):
+            if self.dirty >> idx & 1 and _storage(idx) in self.pmu.counters:
+                self._write(self._ctr_addr(idx), 0)
+                cleared += 1
+        self.dirty = 0
+        return cleared
+
+
+def _storage(idx: int) -> str:
+    if idx >= FIXED_IDX_BASE:
+        return f"fixed_ctr[{idx - FIXED_IDX_BASE}]"
+    return f"gp_ctr[{idx}]"
