@@ -221,12 +221,12 @@ class Pcpu:
         # A stream without a user/kernel split is the task's own (user) code; its split, if
         # any, puts that share at CPL 0. The recorded mode is the user side.
         self._set_mode(Mode.GUEST_USER if task.guest else Mode.HOST_USER)
-        t0 = self.host.env.now_ps
-        done = yield from self._wait(self.host.env.timeout(self.hw.start(task.pending)))
-        task.pending = self.hw.stop()
+        t0, stream = self.host.env.now_ps, task.pending
+        done = yield from self._wait(self.host.env.timeout(self.hw.start(stream)))
+        rest = self.hw.stop()
+        task.pending = None if done else rest
         task.runtime_ps += self.host.env.now_ps - t0
-        if done and task.pending is not None:
-            task.pending = None  # rounding left a sliver: the stream is complete
+        _account_truth(task, stream, task.pending)
 
     def _user_rdpmc(self, task: Task, ecx: int) -> Generator[Event, Any, None]:
         self._set_mode(Mode.HOST_USER)
@@ -235,3 +235,16 @@ class Pcpu:
             self.host.trace.emit(CounterRead(self.host.env.now_ps, self.index, task.name, ecx,
                                              value))
         task.give(value)
+
+
+def _account_truth(task: Task, stream: Stream, rest: Stream | None) -> None:
+    """Add what the task just executed of ``stream`` to its ground truth, by mode."""
+    user = (Mode.GUEST_USER if task.guest else Mode.HOST_USER).value
+    kernel = (Mode.GUEST_KERNEL if task.guest else Mode.HOST_KERNEL).value
+    frac = stream.user_fraction
+    for key, total in stream.counts.items():
+        done = total - (rest.get(key) if rest else 0)
+        in_user = done if frac is None else done * frac.numerator // frac.denominator
+        for mode, n in ((user, in_user), (kernel, done - in_user)):
+            if n:
+                task.truth[(mode, key)] = task.truth.get((mode, key), 0) + n

@@ -78,6 +78,8 @@ class Task:
     runtime_ps: int = 0
     """Time it has been current on a CPU (including interrupts handled meanwhile)."""
     slice_start_ps: int = 0
+    truth: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Ground truth of its own work: event totals executed, by (mode value, event key)."""
     result: Any = None
     """The value the program's generator finished with."""
     _gen: Generator[TaskOp, Any, Any] | None = field(default=None, repr=False)

@@ -89,6 +89,13 @@ AMD_EVENTS: dict[int, str] = {
 }
 """AMD Zen core events the model counts (12-bit select: bits 35:32 and 7:0)."""
 
+AMD_UMASKED_EVENTS: dict[tuple[int, int], str] = {
+    (0x060, 0xFF): LLC_REFERENCES,  # l2_request_g1.all: perf's Zen cache-references (0xff60)
+    (0x064, 0x09): LLC_MISSES,      # l2_cache_req_stat.ic_dc_miss_in_l2: cache-misses (0x0964)
+}
+"""AMD events whose umask matters. Zen's generic cache-references/misses count L2 requests and
+misses; the model's LLC columns stand in for them (assumption, docs/hardware.md)."""
+
 AMD_LS_DISPATCH = 0x029
 """ls_dispatch: umask bit 0 loads, bit 1 stores, bit 2 load-op-store (Zen PPR)."""
 
@@ -113,7 +120,7 @@ def amd_event_keys(event12: int, umask: int) -> tuple[str, ...]:
     if event12 == AMD_LS_DISPATCH:
         # Assumption: load-op-store dispatches (bit 2) are not modelled separately.
         return tuple(k for b, k in ((0b01, LOADS), (0b10, STORES)) if umask & b)
-    key = AMD_EVENTS.get(event12)
+    key = AMD_UMASKED_EVENTS.get((event12, umask)) or AMD_EVENTS.get(event12)
     return (key,) if key else ()
 
 
