@@ -287,11 +287,10 @@ class PerfSubsystem:
                 ev.throttled, resched = False, True
             ev.interrupts = 0
         for ev in list(drv.events.values()):
-            if ev.attr.freq:
+            if ev.attr.freq:  # perf_adjust_freq_unthr_context: a tick's count over TICK_NSEC
                 drv.read(ev)
-                self._adjust_period(ev, self.host.env.now_ps - ev.freq_stamp_ps,
-                                    ev.count - ev.freq_count_base)
-                ev.freq_stamp_ps, ev.freq_count_base = self.host.env.now_ps, ev.count
+                self._adjust_period(ev, self.host.tick_ps, ev.count - ev.freq_count_base)
+                ev.freq_count_base = ev.count
         return self.resched(cpu) if resched else 0
 
     def _adjust_period(self, ev: PerfEvent, nsec_ps: int, count: int) -> None:
@@ -320,9 +319,10 @@ class PerfSubsystem:
     def _overflow(self, cpu: Pcpu, drv: X86PerfDriver, ev: PerfEvent) -> int:
         drv.read(ev)
         now = self.host.env.now_ps
-        if ev.attr.freq:
-            self._adjust_period(ev, now - ev.freq_stamp_ps, ev.last_period)
-            ev.freq_stamp_ps, ev.freq_count_base = now, ev.count
+        if ev.attr.freq:  # __perf_event_account_interrupt: the last period over its time
+            elapsed, ev.freq_stamp_ps = now - ev.freq_stamp_ps, now
+            if 0 < elapsed < 2 * self.host.tick_ps:
+                self._adjust_period(ev, elapsed, ev.last_period)
         ev.last_period = ev.sample_period
         ev.period_left = ev.sample_period
         ev.interrupts += 1
