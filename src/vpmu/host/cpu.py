@@ -181,19 +181,22 @@ class Pcpu:
         return True
 
     def _switch_to(self, nxt: Task | None) -> Generator[Event, Any, None]:
-        """__schedule(): perf sched-out of prev, switch_mm, switch_to, perf sched-in."""
+        """__schedule(): perf sched-out of prev and its preempt notifiers, switch_mm,
+        switch_to, perf sched-in and the next task's preempt notifiers."""
         prev, host = self.current, self.host
         cycles = host.costs.context_switch_cycles
         if prev is not None:
             cycles += host.perf.sched_out(self, prev)
+            cycles += sum(n.sched_out(self) for n in prev.notifiers)
         host.trace.emit(ContextSwitch(host.env.now_ps, self.index,
                                       prev.name if prev else "idle", nxt.name if nxt else "idle"))
         self.current = nxt
         self.need_resched = False
         if nxt is not None:
             nxt.cpu = self.index
-            nxt.slice_start_ps = host.env.now_ps
+            nxt.slice_start_ps, nxt.slice_ticks = host.env.now_ps, 0
             cycles += host.perf.switch_mm(self, nxt) + host.perf.sched_in(self, nxt)
+            cycles += sum(n.sched_in(self) for n in nxt.notifiers)
         else:
             self._set_mode(Mode.IDLE)
         yield from self.kernel_work(cycles, "context switch")

@@ -28,6 +28,8 @@ class Host:
                  slice_ticks: int = 1, seed: int = 0) -> None:
         if not isinstance(cpus, int) or cpus < 1:
             raise ValueError(f"cpus must be a positive int, not {cpus!r}")
+        if not isinstance(slice_ticks, int) or slice_ticks < 1:
+            raise ValueError(f"slice_ticks must be a positive int, not {slice_ticks!r}")
         if not isinstance(tick_hz, int) or not 1 <= tick_hz <= 10_000:
             raise ValueError(f"tick_hz must be an int in 1..10000, not {tick_hz!r}")
         self.preset = get_preset(preset) if isinstance(preset, str) else preset
@@ -36,7 +38,7 @@ class Host:
         self.costs: CostTable = cost_table(self.preset.costs)
         self.tick_ps = ms(1000) // tick_hz
         """The tick period (HZ): scheduler ticks and perf's multiplexing rotation."""
-        self.sched = Scheduler(self, slice_ps=slice_ticks * self.tick_ps)
+        self.sched = Scheduler(self, slice_ticks=slice_ticks)
         self.perf: PerfHooks = NoPerf()
         """The perf subsystem's hooks (``vpmu.host.perf`` installs itself here)."""
         self.clusters = _clusters(cpus, clusters)

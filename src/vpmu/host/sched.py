@@ -22,17 +22,17 @@ if TYPE_CHECKING:
 class Scheduler:
     """Run queues and the decisions of __schedule(), scheduler_tick() and try_to_wake_up()."""
 
-    def __init__(self, host: Host, *, slice_ps: int) -> None:
+    def __init__(self, host: Host, *, slice_ticks: int) -> None:
         self.host = host
-        self.slice_ps = slice_ps
-        """How long a task runs before a tick may preempt it in favour of a waiting one."""
+        self.slice_ticks = slice_ticks
+        """Ticks a task runs before one may preempt it in favour of a waiting task."""
         self.rq: dict[int, deque[Task]] = {}
         """Runnable tasks waiting for each CPU (the running one is not in its queue)."""
         self.tasks: list[Task] = []
         """Every task ever spawned, in pid order."""
 
     def __repr__(self) -> str:
-        return f"Scheduler(slice_ps={self.slice_ps})"
+        return f"Scheduler(slice_ticks={self.slice_ticks})"
 
     def spawn(self, task: Task) -> Task:
         """Give the task a pid and make it runnable on a CPU it is allowed on."""
@@ -55,11 +55,13 @@ class Scheduler:
         return queue.popleft() if queue else None
 
     def tick(self, cpu: Pcpu) -> None:
-        """scheduler_tick(): ask for a reschedule when the slice is used and others wait."""
+        """scheduler_tick(): a task's slice is counted in ticks (as the round-robin class's
+        time_slice is); when it is used up and others wait, ask for a reschedule."""
         cur = cpu.current
-        if cur is None or not self.rq.get(cpu.index):
+        if cur is None:
             return
-        if self.host.env.now_ps - cur.slice_start_ps >= self.slice_ps:
+        cur.slice_ticks += 1
+        if cur.slice_ticks >= self.slice_ticks and self.rq.get(cpu.index):
             cpu.need_resched = True
 
     def sleep(self, cpu: Pcpu, task: Task, duration_ps: int) -> None:

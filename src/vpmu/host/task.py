@@ -10,9 +10,25 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from vpmu.workloads.streams import Stream
+
+if TYPE_CHECKING:
+    from vpmu.host.cpu import Pcpu
+
+
+class PreemptNotifier(Protocol):
+    """Linux's preempt notifiers (what KVM registers on a vCPU thread: kvm_sched_in/out, which
+    call vcpu_load/vcpu_put): each returns the kernel cycles it took."""
+
+    def sched_in(self, cpu: Pcpu) -> int:
+        """The task is scheduled in on ``cpu``."""
+        ...
+
+    def sched_out(self, cpu: Pcpu) -> int:
+        """The task is scheduled out of ``cpu``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +94,10 @@ class Task:
     runtime_ps: int = 0
     """Time it has been current on a CPU (including interrupts handled meanwhile)."""
     slice_start_ps: int = 0
+    slice_ticks: int = 0
+    """Ticks taken since it was last switched in."""
+    notifiers: list[PreemptNotifier] = field(default_factory=list)
+    """Called on every switch to and from this task (preempt_notifier_register)."""
     truth: dict[tuple[str, str], int] = field(default_factory=dict)
     """Ground truth of its own work: event totals executed, by (mode value, event key)."""
     result: Any = None
