@@ -1,5 +1,7 @@
 """The host scheduler, interrupts and topology: fairness, affinity, wake-up, IPIs, hooks."""
 
+import itertools
+
 import pytest
 
 from vpmu.host.cpu import Pcpu
@@ -54,7 +56,7 @@ def test_sleep_and_wake_up_on_an_idle_cpu() -> None:
     host.spawn(Task("s", sleeper))
     host.run(ms(20))
     assert len(wakes) == 3
-    gaps = [b - a for a, b in zip(wakes, wakes[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(wakes)]
     # 2 ms of sleep plus the wake-up interrupt and the context switches (a few µs).
     assert all(ms(2) < g < ms(2) + us(20) for g in gaps)
 
