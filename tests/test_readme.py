@@ -29,3 +29,14 @@ def test_quick_start_has_exactly_two_commands() -> None:
     lines = [ln for ln in commands.group(1).splitlines() if ln.strip()]
     assert len(lines) == 2
     assert "vpmu conformance" in lines[0] and "pytest" in lines[1]
+
+
+def test_host_doc_example_runs_and_multiplexes() -> None:
+    """docs/host.md's example runs; its six events print at 66.67% running."""
+    doc = (README.parent / "docs" / "host.md").read_text()
+    block = re.search(r"```python\n(.*?)```", doc, re.S)
+    assert block is not None
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block.group(1), "docs/host.md", "exec"), {})
+    assert out.getvalue().count("(66.67%)") == 6

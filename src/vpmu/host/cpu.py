@@ -106,6 +106,7 @@ class Pcpu:
         """The mode the CPU was in when the last PMI arrived (what a sample records)."""
         self.need_resched = False
         self._irqs: list[tuple[str, Any]] = []
+        self._kernel_streams: dict[tuple[str, int], Stream] = {}
         self._interruptible = False
         self._proc = host.env.process(self._loop())
 
@@ -139,7 +140,11 @@ class Pcpu:
         if cycles <= 0:
             return
         self._set_mode(Mode.HOST_KERNEL)
-        stream = Stream(what, {ev.CYCLES: cycles, ev.INSTRUCTIONS: cycles})
+        stream = self._kernel_streams.get((what, cycles))
+        if stream is None:
+            stream = Stream(what, {ev.CYCLES: cycles, ev.INSTRUCTIONS: cycles})
+            if len(self._kernel_streams) < 1024:
+                self._kernel_streams[(what, cycles)] = stream
         yield self.host.env.timeout(self.hw.start(stream))
         self.hw.stop()
 

@@ -14,6 +14,7 @@ derived from it, never stored twice, so a preset cannot disagree with its own en
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 from vpmu.arch._regs import bits
@@ -129,7 +130,7 @@ class X86PmuCaps:
     @property
     def fixed_indices(self) -> tuple[int, ...]:
         """The fixed counters that exist (at most 16 are architecturally addressable)."""
-        return tuple(i for i in range(16) if self.fixed_supported(i))
+        return _fixed_indices(self)
 
     @property
     def fixed_global_mask(self) -> int:
@@ -146,6 +147,12 @@ class X86PmuCaps:
     def amd_counters(self) -> int:
         """AMD core counters: 4 legacy K7, 6 with PerfCtrCore (APM 13.2.1)."""
         return 0 if self.is_intel else (6 if self.perfctr_core else 4)
+
+
+@functools.lru_cache(maxsize=256)
+def _fixed_indices(caps: X86PmuCaps) -> tuple[int, ...]:
+    """X86PmuCaps.fixed_indices, computed once per shape (it is on hot paths)."""
+    return tuple(i for i in range(16) if caps.fixed_supported(i))
 
 
 def cpuid(caps: X86PmuCaps, leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:

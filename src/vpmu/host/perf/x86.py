@@ -42,6 +42,7 @@ class X86PerfDriver:
         """Counters an event has used since the last perf_clear_dirty_counters."""
         self.guest = False
         self.pmu.svme = not self.caps.is_intel  # kvm_amd sets EFER.SVME when loaded
+        self._counter_mask = self.caps.gp_mask | self.caps.fixed_global_mask
 
     def __repr__(self) -> str:
         return f"X86PerfDriver(pmu={self.pmu!r})"
@@ -90,6 +91,10 @@ class X86PerfDriver:
     # -- programming ---------------------------------------------------------------------
     def add(self, event: PerfEvent, idx: int) -> None:
         """Put ``event`` on counter ``idx``, armed for its period, and enable it."""
+        with self.pmu.batch():
+            self._add(event, idx)
+
+    def _add(self, event: PerfEvent, idx: int) -> None:
         self.events[idx] = event
         event.hw_idx = idx
         self.dirty |= 1 << idx
@@ -104,6 +109,10 @@ class X86PerfDriver:
 
     def remove(self, event: PerfEvent) -> None:
         """Take ``event`` off its counter, folding the hardware count into it."""
+        with self.pmu.batch():
+            self._remove(event)
+
+    def _remove(self, event: PerfEvent) -> None:
         idx = event.hw_idx
         assert idx is not None
         self.read(event)
@@ -177,7 +186,7 @@ class X86PerfDriver:
             return
         addr = (msrs.IA32_PERF_GLOBAL_OVF_CTRL if self.caps.is_intel
                 else msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR)
-        self._write(addr, bits & (self.caps.gp_mask | self.caps.fixed_global_mask))
+        self._write(addr, bits & self._counter_mask)
 
     def clear_dirty(self) -> int:
         """perf_clear_dirty_counters: zero every dirty counter no event is assigned to."""

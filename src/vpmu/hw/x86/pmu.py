@@ -12,7 +12,8 @@ PerfMonV2 its GLOBAL_CTRL bit is set, and (v4+) GLOBAL_STATUS.CTR_FRZ is clear.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -32,6 +33,7 @@ from vpmu.hw.counting import (
     time_to_reach,
 )
 from vpmu.sim import Environment, Handle
+from vpmu.workloads.streams import Stream
 
 
 @dataclass(slots=True)
@@ -99,6 +101,8 @@ class X86Pmu:
         self._timer_ps: int | None = None
         self._global_gated = self.caps.has_global_ctrl
         self._streamlined_freeze = self.caps.is_intel and self.caps.version >= 4
+        self._deferred = 0
+        self._totals: dict[tuple[CountConfig, int, int], tuple[int, Stream]] = {}
         self._configs: list[tuple[Counter, CountConfig | None]] = []
         self._active: list[Counter] = []
         """Counters with events to count in the current segment: the only ones sync visits."""
@@ -197,13 +201,14 @@ class X86Pmu:
         """
         self.sync()
         self.guest = guest
-        self.reconfigure()
+        if not self.caps.is_intel:
+            self.reconfigure()
 
     def set_cpl(self, cpl: int) -> None:
         """The CPU changes privilege level (affects scripted streams and the filters)."""
         self.sync()
         self.cpl = cpl
-        self.reconfigure()
+        self._retotal()  # the filters do not change; the totals may
 
     def sync(self) -> None:
         """Bring every counter up to now; handle any overflow that happened on the way."""
@@ -229,9 +234,23 @@ class X86Pmu:
         c.value %= limit
         return True
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Several register writes as one change (the host kernel programming a counter):
+        what counts is recomputed once, at the end. Counters are synced before each write."""
+        self._deferred += 1
+        try:
+            yield
+        finally:
+            self._deferred -= 1
+            if not self._deferred:
+                self.reconfigure()
+
     def reconfigure(self) -> None:
         """Recompute what each counter counts after a register, privilege or freeze change,
         then its segment total and the next overflow. Counters must be synced first."""
+        if self._deferred:
+            return
         self._configs = [(c, self.count_config(c)) for c in self.counters.values()]
         for c, cfg in self._configs:
             c.pmi = cfg.pmi if cfg else self._pmi_bit(c)
@@ -306,6 +325,17 @@ class X86Pmu:
         seg = self.segment
         if seg is None or not cfg.keys:
             return 0
+        key = (cfg, id(seg.stream), seg.cpl)
+        hit = self._totals.get(key)
+        if hit is not None and hit[1] is seg.stream:
+            return hit[0]
+        total = self._compute_total(seg, cfg)
+        if len(self._totals) > 4096:
+            self._totals.clear()
+        self._totals[key] = (total, seg.stream)  # the stream is kept: its id stays unique
+        return total
+
+    def _compute_total(self, seg: Segment, cfg: CountConfig) -> int:
         total = 0
         for ring in cfg.rings:
             events = sum(seg.ring_share(self._key_total(seg, k), ring) for k in cfg.keys)
