@@ -27,6 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from vpmu.arch.x86.msrs import (
+    EVTSEL_EN,
+    EVTSEL_INT,
+    EVTSEL_OS,
+    EVTSEL_USR,
+    LVT_DELIVERY_NMI,
+    LVT_MASKED,
+)
 from vpmu.host.perf.assign import Constraint, assign, constraint_for
 from vpmu.host.perf.attr import PerfEventAttr
 from vpmu.host.perf.event import EventState, OverflowHandler, PerfEvent
@@ -39,7 +47,7 @@ if TYPE_CHECKING:
     from vpmu.host.machine import Host
     from vpmu.host.task import Task
 
-RAW_EVENT_MASK = 0xFFFF_FFFF & ~(1 << 16 | 1 << 17 | 1 << 20 | 1 << 22) | (0xF << 32)
+RAW_EVENT_MASK = 0xFFFF_FFFF & ~(EVTSEL_USR | EVTSEL_OS | EVTSEL_INT | EVTSEL_EN) | (0xF << 32)
 """What a raw config keeps: event, umask, EDGE, PC, ANY, INV, CMASK and AMD's event bits 11:8;
 USR/OS/INT/EN come from the attr."""
 
@@ -69,7 +77,7 @@ class PerfSubsystem:
         self._next_id = 1
         host.perf = self
         for cpu in host.cpus:
-            cpu.hw.lapic.lvtpc = 0b100 << 8  # perf_events_lapic_init: NMI delivery, unmasked
+            cpu.hw.lapic.lvtpc = LVT_DELIVERY_NMI << 8  # perf_events_lapic_init: NMI, unmasked
 
     def __repr__(self) -> str:
         return f"PerfSubsystem(host={self.host!r})"
@@ -313,7 +321,7 @@ class PerfSubsystem:
             if status >> idx & 1:
                 cycles += c.perf_overflow_handler_cycles + self._overflow(cpu, drv, ev)
         drv.ack(status)
-        cpu.hw.lapic.lvtpc &= ~(1 << 16)  # apic_write(APIC_LVTPC, APIC_DM_NMI)
+        cpu.hw.lapic.lvtpc &= ~(1 << LVT_MASKED)  # apic_write(APIC_LVTPC, APIC_DM_NMI)
         return cycles
 
     def _overflow(self, cpu: Pcpu, drv: X86PerfDriver, ev: PerfEvent) -> int:

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE
+from vpmu.arch.x86.msrs import (
+    AMD_EVTSEL_GUEST_ONLY,
+    AMD_EVTSEL_HOST_ONLY,
+    EVTSEL_EN,
+    EVTSEL_INT,
+    EVTSEL_OS,
+    EVTSEL_USR,
+)
 from vpmu.host.perf.event import PerfEvent
 from vpmu.hw.x86.pmu import X86Pmu
-
-EVTSEL_USR = 1 << 16
-EVTSEL_OS = 1 << 17
-EVTSEL_INT = 1 << 20
-EVTSEL_EN = 1 << 22
-AMD_GUEST_ONLY = 1 << 40
-AMD_HOST_ONLY = 1 << 41
 
 X86_MAX_PERIOD = (1 << 47) - 1
 """x86_pmu.max_period for 48-bit counters: a counting event is armed at -max_period."""
@@ -78,9 +79,9 @@ class X86PerfDriver:
         value |= EVTSEL_INT if (a.is_sampling or event.overflow_handler) else 0
         if not self.caps.is_intel:
             if a.exclude_guest and not a.exclude_host:
-                value |= AMD_HOST_ONLY
+                value |= AMD_EVTSEL_HOST_ONLY
             elif a.exclude_host and not a.exclude_guest:
-                value |= AMD_GUEST_ONLY
+                value |= AMD_EVTSEL_GUEST_ONLY
         return value
 
     def _fixed_field(self, event: PerfEvent) -> int:
