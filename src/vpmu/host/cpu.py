@@ -199,7 +199,7 @@ class Pcpu:
         self.need_resched = False
         if nxt is not None:
             nxt.cpu = self.index
-            nxt.slice_start_ps, nxt.slice_ticks = host.env.now_ps, 0
+            nxt.slice_ticks = 0
             cycles += host.perf.switch_mm(self, nxt) + host.perf.sched_in(self, nxt)
             cycles += sum(n.sched_in(self) for n in nxt.notifiers)
         else:

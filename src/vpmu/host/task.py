@@ -93,7 +93,6 @@ class Task:
     """The current Run is guest code."""
     runtime_ps: int = 0
     """Time it has been current on a CPU (including interrupts handled meanwhile)."""
-    slice_start_ps: int = 0
     slice_ticks: int = 0
     """Ticks taken since it was last switched in."""
     notifiers: list[PreemptNotifier] = field(default_factory=list)

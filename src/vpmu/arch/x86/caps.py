@@ -143,10 +143,6 @@ class X86PmuCaps:
         value = (self.lbr_format & 0x3F) | ((self.pebs_format & 0xF) << 8) | self.perf_cap_extra
         return value | (PERF_CAP_FW_WRITE if self.fw_write else 0)
 
-    @property
-    def amd_counters(self) -> int:
-        """AMD core counters: 4 legacy K7, 6 with PerfCtrCore (APM 13.2.1)."""
-        return 0 if self.is_intel else (6 if self.perfctr_core else 4)
 
 
 @functools.lru_cache(maxsize=256)

@@ -35,7 +35,7 @@ from vpmu.arch.x86.msrs import (
     LVT_DELIVERY_NMI,
     LVT_MASKED,
 )
-from vpmu.host.perf.assign import Constraint, assign, constraint_for
+from vpmu.host.perf.assign import assign, constraint_for
 from vpmu.host.perf.attr import PerfEventAttr
 from vpmu.host.perf.event import EventState, OverflowHandler, PerfEvent
 from vpmu.host.perf.events_map import PERF_TYPE_HARDWARE, hw_event_config
@@ -350,7 +350,3 @@ class PerfSubsystem:
         drv.arm(ev)
         return cycles
 
-
-def constraint_of(host: Host, config: int) -> Constraint:
-    """The counter constraint of a raw config on this host (for tools and tests)."""
-    return constraint_for(host.preset.caps, config)
