@@ -253,7 +253,7 @@ COST_SOURCES: Mapping[str, str] = MappingProxyType({
         "reference/kvm_x86_vpmu.md 5: 'RDPMC ~20-40 cycles [mem]'; the middle, 30, on every "
         "preset.",
     "cpuid_cycles":
-        "estimate: a serializing, microcoded instruction, ~100 cycles on every preset as in "
+        "estimate: a serializing, microcoded instruction, ~100 cycles on every preset "
         "(reference/ has only CPUID exit round trips).",
     "mov_cr_cycles":
         "estimate: MOV to CR4 is serializing like CPUID, so priced like it at 100 on every "
