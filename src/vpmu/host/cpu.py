@@ -75,8 +75,7 @@ class NoPerf:
 
     def switch_mm(self, cpu: Pcpu, task: Task) -> int:
         """CR4.PCE follows the task; nothing to clear."""
-        cpu.hw.cr4_pce = task.rdpmc
-        return 0
+        return cpu.set_pce(task.rdpmc)
 
     def tick(self, cpu: Pcpu) -> int:
         """Nothing to rotate."""
@@ -133,6 +132,13 @@ class Pcpu:
             self.host.trace.emit(InterruptRecord(self.host.env.now_ps, self.index, kind))
             cycles = self.host.irq_cycles(self, kind, payload)
             yield from self.kernel_work(cycles, kind)
+
+    def set_pce(self, enabled: bool) -> int:
+        """cr4_update_pce: set CR4.PCE as the next mm needs; the cycles of the MOV to CR4."""
+        if self.hw.cr4_pce == enabled:
+            return 0
+        self.hw.cr4_pce = enabled
+        return self.host.costs.mov_cr_cycles
 
     # -- work ----------------------------------------------------------------------------
     def kernel_work(self, cycles: int, what: str) -> Generator[Event, Any, None]:

@@ -261,11 +261,11 @@ class PerfSubsystem:
 
     def switch_mm(self, cpu: Pcpu, task: Task) -> int:
         """CR4.PCE follows the task's mm; clear dirty counters for an RDPMC-capable one."""
-        cpu.hw.cr4_pce = task.rdpmc
+        cycles = cpu.set_pce(task.rdpmc)
         if not (task.rdpmc and self.clear_dirty_counters):
-            return 0
+            return cycles
         cleared = self.drivers[cpu.index].clear_dirty()
-        return cleared * self.host.costs.perf_clear_dirty_counter_cycles
+        return cycles + cleared * self.host.costs.perf_clear_dirty_counter_cycles
 
     def guest_switch(self, cpu: Pcpu, guest: bool) -> None:
         """VM-entry / VM-exit as perf sees it (perf_guest_get_msrs' atomic switch)."""
