@@ -40,7 +40,9 @@ def _mixed_task() -> Task:
     def program():  # type: ignore[no-untyped-def]
         for _ in range(50):
             yield Run(host_chunk)
-            yield Run(guest_chunk, guest=True)
+            exit_ = yield Run(guest_chunk, guest=True)
+            while exit_ is not None and exit_.rest is not None:  # re-enter after a VM-exit
+                exit_ = yield Run(exit_.rest, guest=True)
     return Task("vcpu-like", program, affinity=frozenset({0}))
 
 

@@ -136,3 +136,33 @@ def test_clusters_must_partition_the_cpus() -> None:
     assert [c.cluster for c in host.cpus] == [0, 0, 1, 1]
     with pytest.raises(ValueError, match="clusters must partition"):
         Host("intel-icx", cpus=4, clusters=[[0, 1], [1, 2, 3]])
+
+
+def test_guest_run_exits_on_host_interrupts_and_kernel_ops_run_in_kvm_mode() -> None:
+    """A host tick stops a guest Run (EXTERNAL_INTERRUPT, the rest returned); Kernel code
+    runs in IN_KVM mode and its return value comes back to the task."""
+    from vpmu.host.task import GuestExit, Kernel
+
+    host = Host("intel-icx", cpus=1)
+    exits: list[GuestExit] = []
+    results: list[int] = []
+
+    def kvm_work(cpu: Pcpu):  # type: ignore[no-untyped-def]
+        yield from cpu.kernel_work(2_000, "handle exit")
+        return cpu.index + 41
+
+    def vcpu():  # type: ignore[no-untyped-def]
+        stream = get_phase("compute").stream(instructions=50_000_000)  # ~8.7 ms
+        while stream is not None:
+            exit_ = yield Run(stream, guest=True)
+            if exit_ is None:
+                break
+            exits.append(exit_)
+            results.append((yield Kernel(kvm_work)))
+            stream = exit_.rest
+    host.spawn(Task("vcpu", vcpu))
+    host.run(ms(20))
+    assert [e.reason for e in exits] == ["EXTERNAL_INTERRUPT", "EXTERNAL_INTERRUPT"]
+    assert results == [41, 41]
+    modes = [r.mode for r in host.trace.records if r.__class__.__name__ == "ModeChange"]
+    assert "in-kvm" in modes and "guest-user" in modes

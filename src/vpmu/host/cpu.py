@@ -20,7 +20,7 @@ from vpmu.arch.faults import Fault
 from vpmu.arch.x86 import events as ev
 from vpmu.host.costs import instruction_cycles
 from vpmu.host.modes import Mode
-from vpmu.host.task import Sleep, Task, UserRdpmc
+from vpmu.host.task import GuestExit, Kernel, Sleep, Task, UserRdpmc
 from vpmu.hw.x86.cpu import X86Cpu
 from vpmu.sim import Event, Interrupt
 from vpmu.trace import ContextSwitch, CounterRead, ModeChange
@@ -106,6 +106,7 @@ class Pcpu:
         self.need_resched = False
         self._irqs: list[tuple[str, Any]] = []
         self._kernel_streams: dict[tuple[str, int], Stream] = {}
+        self._kernel_mode = Mode.HOST_KERNEL
         self._interruptible = False
         self._proc = host.env.process(self._loop())
 
@@ -127,11 +128,13 @@ class Pcpu:
         self.interrupt("pmi", vector)
 
     def _handle_irqs(self) -> Generator[Event, Any, None]:
+        outer, self._kernel_mode = self._kernel_mode, Mode.HOST_KERNEL
         while self._irqs:
             kind, payload = self._irqs.pop(0)
             self.host.trace.emit(InterruptRecord(self.host.env.now_ps, self.index, kind))
             cycles = self.host.irq_cycles(self, kind, payload)
             yield from self.kernel_work(cycles, kind)
+        self._kernel_mode = outer
 
     def set_pce(self, enabled: bool) -> int:
         """cr4_update_pce: set CR4.PCE as the next mm needs; the cycles of the MOV to CR4."""
@@ -142,10 +145,11 @@ class Pcpu:
 
     # -- work ----------------------------------------------------------------------------
     def kernel_work(self, cycles: int, what: str) -> Generator[Event, Any, None]:
-        """Execute ``cycles`` of host-kernel work (not interruptible)."""
+        """Execute ``cycles`` of kernel work (not interruptible): host kernel, or IN_KVM inside
+        a vCPU's ``Kernel`` operation."""
         if cycles <= 0:
             return
-        self._set_mode(Mode.HOST_KERNEL)
+        self._set_mode(self._kernel_mode)
         stream = self._kernel_streams.get((what, cycles))
         if stream is None:
             stream = Stream(what, {ev.CYCLES: cycles, ev.INSTRUCTIONS: cycles})
@@ -226,6 +230,9 @@ class Pcpu:
             if isinstance(op, UserRdpmc):
                 yield from self._user_rdpmc(task, op.ecx)
                 return
+            if isinstance(op, Kernel):
+                yield from self._kernel_op(task, op)
+                return
             task.pending, task.guest = op.stream, op.guest
         yield from self._execute(task)
 
@@ -239,8 +246,20 @@ class Pcpu:
         done = yield from self._wait(self.host.env.timeout(self.hw.start(stream)))
         rest = self.hw.stop()
         task.pending = None if done else rest
+        if task.guest and not done:  # a VM-exit: the vCPU's KVM code sees it
+            task.give(GuestExit(self._irqs[-1][0], rest))
+            task.pending = None
         task.runtime_ps += self.host.env.now_ps - t0
-        _account_truth(task, stream, task.pending)
+        _account_truth(task, stream, None if done else rest)
+
+    def _kernel_op(self, task: Task, op: Kernel) -> Generator[Event, Any, None]:
+        outer = self._kernel_mode
+        self._kernel_mode = Mode.IN_KVM if op.in_kvm else Mode.HOST_KERNEL
+        self._set_mode(self._kernel_mode)
+        try:
+            task.give((yield from op.fn(self)))
+        finally:
+            self._kernel_mode = outer
 
     def _user_rdpmc(self, task: Task, ecx: int) -> Generator[Event, Any, None]:
         self._set_mode(Mode.HOST_USER)

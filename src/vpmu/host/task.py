@@ -1,8 +1,9 @@
 """Host tasks: what a thread does, as a generator of operations, and its scheduling state.
 
 A task program yields ``Run`` (execute a stream: host code, or guest code for a vCPU thread),
-``Sleep`` (block for a while) and ``UserRdpmc`` (an RDPMC from user space, as a self-monitoring
-task does); it receives each operation's result. vCPU threads are ordinary tasks.
+``Sleep`` (block for a while), ``UserRdpmc`` (an RDPMC from user space, as a self-monitoring
+task does) and ``Kernel`` (kernel code on its CPU, e.g. KVM's exit handling); it receives each
+operation's result. vCPU threads are ordinary tasks.
 """
 
 from __future__ import annotations
@@ -48,13 +49,39 @@ class Sleep:
 
 
 @dataclass(frozen=True, slots=True)
+class Kernel:
+    """Run kernel code on the CPU the task is on: ``fn(cpu)`` is a simulation generator (it
+    may do ``cpu.kernel_work`` and call perf's kernel API); its return value is the result.
+    Not interruptible: interrupts arriving meanwhile are taken after it. ``in_kvm`` marks the
+    hypervisor's work for a vCPU (mode IN_KVM), else it is plain host-kernel work."""
+
+    fn: Callable[[Pcpu], Generator[Any, Any, Any]]
+    in_kvm: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class GuestExit:
+    """What a guest ``Run`` returns when a host interrupt stopped it (a VM-exit with reason
+    EXTERNAL_INTERRUPT, or EXCEPTION_NMI for a host PMI): the interrupt's kind and the guest
+    work left. A guest Run that completes returns None."""
+
+    kind: str
+    rest: Stream | None
+
+    @property
+    def reason(self) -> str:
+        """The VMX exit reason name."""
+        return "EXCEPTION_NMI" if self.kind == "pmi" else "EXTERNAL_INTERRUPT"
+
+
+@dataclass(frozen=True, slots=True)
 class UserRdpmc:
     """RDPMC from user space (CPL 3): allowed only while CR4.PCE is set for this task."""
 
     ecx: int
 
 
-TaskOp: TypeAlias = Run | Sleep | UserRdpmc
+TaskOp: TypeAlias = Run | Sleep | UserRdpmc | Kernel
 """Every operation a task program may yield."""
 
 TaskProgram: TypeAlias = Callable[[], Generator[TaskOp, Any, Any]]
@@ -117,8 +144,9 @@ class Task:
             self.result = stop.value
             return None
         self._send = None
-        if not isinstance(op, Run | Sleep | UserRdpmc):
-            raise TypeError(f"task {self.name!r} must yield Run, Sleep or UserRdpmc, not {op!r}")
+        if not isinstance(op, Run | Sleep | UserRdpmc | Kernel):
+            raise TypeError(f"task {self.name!r} must yield Run, Sleep, UserRdpmc or Kernel, "
+                            f"not {op!r}")
         return op
 
     def give(self, value: Any) -> None:
