@@ -1,1 +1,1 @@
-"""TODO"""
+"""The hypervisor's PMU: the neutral design interface, the registry and the designs."""

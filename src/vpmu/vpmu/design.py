@@ -1,0 +1,166 @@
+"""The hypervisor's PMU: the ops every design implements, design specs, and the registry.
+
+A design is chosen by name, with options: ``NAME`` or ``NAME:key=value,key=value`` (for
+example ``emulated:is_paused=false``). ``Design`` is the per-VM object (what the VM's guests
+see, the options); ``VcpuPmu`` the per-vCPU state KVM keeps in ``struct kvm_pmu``. Every
+kernel-side op is a simulation generator run on the physical CPU the vCPU is on, so its cost
+lands there as IN_KVM time; guest-visible faults are returned as values.
+
+Vocabulary (the KVM ``NOTE:`` block): an *MSR address*, an *RDPMC index* (ECX) and a *global
+counter index* (GP i = i, fixed i = 32 + i), as in ``vpmu.arch.x86.caps``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from vpmu.arch.x86.caps import X86PmuCaps
+
+if TYPE_CHECKING:
+    from vpmu.host.cpu import Pcpu
+    from vpmu.host.machine import Host
+
+Gen = Generator[Any, Any, Any]
+"""A kernel-side op: a simulation generator whose return value is the op's result."""
+
+
+class VcpuHandle(Protocol):
+    """What a design sees of a vCPU (implemented by ``vpmu.machine``)."""
+
+    index: int
+    host: Host
+
+    def request(self, name: str) -> None:
+        """Raise a KVM request (KVM_REQ_PMU, KVM_REQ_PMI, ...), handled before the next entry."""
+        ...
+
+
+class VcpuPmu(Protocol):
+    """Per-vCPU PMU state and the ops KVM calls (``kvm_pmu_ops`` plus the neutral core)."""
+
+    def intercepts_msr(self, addr: int) -> bool:
+        """A guest RDMSR/WRMSR of ``addr`` exits (MSR bitmap)."""
+        ...
+
+    def intercepts_rdpmc(self) -> bool:
+        """Guest RDPMC exits."""
+        ...
+
+    def get_msr(self, cpu: Pcpu, addr: int) -> Gen:
+        """kvm_pmu_get_msr: the value, or Fault.GP (an MSR the vPMU does not have)."""
+        ...
+
+    def set_msr(self, cpu: Pcpu, addr: int, value: int) -> Gen:
+        """kvm_pmu_set_msr: None, or Fault.GP."""
+        ...
+
+    def rdpmc(self, cpu: Pcpu, ecx: int) -> Gen:
+        """kvm_pmu_rdpmc: the value, or Fault.GP."""
+        ...
+
+    def handle_event(self, cpu: Pcpu) -> Gen:
+        """KVM_REQ_PMU: kvm_pmu_handle_event (reprogram the dirty counters)."""
+        ...
+
+    def deliver_pmi(self, cpu: Pcpu) -> Gen:
+        """KVM_REQ_PMI: kvm_pmu_deliver_pmi through the virtual LVTPC; True if injected."""
+        ...
+
+    def instruction_retired(self) -> None:
+        """KVM skipped/emulated a guest instruction (kvm_pmu_instruction_retired)."""
+        ...
+
+    def sched_in(self, cpu: Pcpu) -> int:
+        """kvm_arch_sched_in: the vCPU thread is scheduled in; kernel cycles spent."""
+        ...
+
+
+class Design(Protocol):
+    """One vPMU design for one VM."""
+
+    name: str
+    options: Mapping[str, object]
+
+    def guest_caps(self, host: X86PmuCaps) -> X86PmuCaps:
+        """The PMU the guest enumerates (CPUID.0xA, PERF_CAPABILITIES, AMD leaves)."""
+        ...
+
+    def create_vcpu(self, vcpu: VcpuHandle) -> VcpuPmu:
+        """kvm_pmu_init for one vCPU."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DesignSpec:
+    """A design named with options: ``NAME`` or ``NAME:key=value,key=value``."""
+
+    name: str
+    options: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> DesignSpec:
+        """Parse a spec; errors say what was expected and where."""
+        name, _, rest = text.partition(":")
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"design must be NAME or NAME:key=value,..., not {text!r}")
+        options: list[tuple[str, str]] = []
+        for item in filter(None, rest.split(",")):
+            key, eq, value = item.partition("=")
+            if not eq or not key:
+                raise ValueError(f"design option must be key=value, not {item!r} in {text!r}")
+            options.append((key.strip(), value.strip()))
+        return cls(name, tuple(options))
+
+    def __str__(self) -> str:
+        opts = ",".join(f"{k}={v}" for k, v in self.options)
+        return f"{self.name}:{opts}" if opts else self.name
+
+
+OPTION_TYPES: dict[type, Callable[[str], object]] = {
+    bool: lambda v: {"true": True, "1": True, "false": False, "0": False}[v.lower()],
+    int: int, str: str,
+}
+
+
+def coerce_options(name: str, defaults: Mapping[str, object],
+                   given: tuple[tuple[str, str], ...]) -> dict[str, object]:
+    """Merge option strings into a design's typed defaults; unknown keys and bad values fail."""
+    result = dict(defaults)
+    for key, raw in given:
+        if key not in defaults:
+            raise ValueError(f"design {name!r} option must be one of {sorted(defaults)}, "
+                             f"not {key!r}")
+        kind = type(defaults[key])
+        try:
+            result[key] = OPTION_TYPES[kind](raw)
+        except (KeyError, ValueError):
+            raise ValueError(f"design {name!r} option {key} must be a {kind.__name__}, "
+                             f"not {raw!r}") from None
+    return result
+
+
+DESIGNS: dict[str, str] = {
+    "none": "vpmu.vpmu.designs.none:NoPmu",
+}
+"""Registered designs: name -> "module:Class", imported when first used."""
+
+
+def make_design(spec: str | DesignSpec) -> Design:
+    """Build the design a spec names (the one place design names are resolved)."""
+    s = DesignSpec.parse(spec) if isinstance(spec, str) else spec
+    target = DESIGNS.get(s.name)
+    if target is None:
+        raise ValueError(f"design must be one of {sorted(DESIGNS)}, not {s.name!r}")
+    module, _, cls_name = target.partition(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    design: Design = cls(dict(s.options))
+    return design
+
+
+def instant(value: object) -> Gen:
+    """A kernel op that takes no simulated time and returns ``value``."""
+    yield from ()
+    return value

@@ -1,0 +1,1 @@
+"""The vPMU designs, one module each, registered by name in ``vpmu.vpmu.design.DESIGNS``."""
