@@ -289,11 +289,13 @@ class PerfSubsystem:
         return cycles
 
     def _unthrottle_and_adjust(self, cpu: Pcpu) -> int:
+        """perf_adjust_freq_unthr_context for the contexts active on this CPU only."""
         drv, resched = self.drivers[cpu.index], False
-        for ev in self.events:
-            if ev.throttled and ev.applies_to(cpu):
-                ev.throttled, resched = False, True
-            ev.interrupts = 0
+        for _, events, _ in self._phases(cpu):
+            for ev in events:
+                if ev.throttled and ev.applies_to(cpu):
+                    ev.throttled, resched = False, True
+                ev.interrupts = 0
         for ev in list(drv.events.values()):
             if ev.attr.freq:  # perf_adjust_freq_unthr_context: a tick's count over TICK_NSEC
                 drv.read(ev)

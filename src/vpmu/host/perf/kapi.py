@@ -51,16 +51,11 @@ class KernelCounterApi:
                               task: Task | None = None,
                               overflow_handler: OverflowHandler | None = None) -> Call:
         """perf_event_create_kernel_counter: allocate, install and (unless disabled) start."""
-        holder: list[PerfEvent] = []
-        extra = self._resched_cycles_create(holder, attr, cpu, task, overflow_handler)
-        yield from self._charge(on, "create", holder[0], extra)
-        return holder[0]
-
-    def _resched_cycles_create(self, holder: list[PerfEvent], attr: PerfEventAttr, cpu: int,
-                               task: Task | None, handler: OverflowHandler | None) -> int:
-        def change() -> None:
-            holder.append(self.perf.open(attr, cpu=cpu, task=task, overflow_handler=handler))
-        return self._resched_cycles(change)
+        created: list[PerfEvent] = []
+        extra = self._resched_cycles(lambda: created.append(self.perf.open(
+            attr, cpu=cpu, task=task, overflow_handler=overflow_handler)))
+        yield from self._charge(on, "create", created[0], extra)
+        return created[0]
 
     def _resched_cycles(self, change: Any) -> int:
         """Apply ``change`` and return the sched in/out cycles it caused on the hardware."""
