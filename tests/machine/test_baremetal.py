@@ -51,10 +51,13 @@ def test_port_results_have_the_contract_types() -> None:
 
 
 def test_bad_yield_and_unknown_design_are_clear_errors() -> None:
-    """Yielding a non-operation is a TypeError naming it; a design name is refused."""
+    """Yielding a non-operation is a TypeError naming it, on bare metal and in a VM; an
+    unknown design name is refused with the registered ones."""
     def program():  # type: ignore[no-untyped-def]
         yield "wrmsr"
     with pytest.raises(TypeError, match="port operation, not 'wrmsr'"):
         vpmu.run_guest(program)
-    with pytest.raises(ValueError, match="design must be None"):
+    with pytest.raises(TypeError, match="port operation, not 'wrmsr'"):
         vpmu.run_guest(program, design="emulated")
+    with pytest.raises(ValueError, match=r"design must be one of .*'emulated'.*not 'bogus'"):
+        vpmu.run_guest(program, design="bogus")

@@ -13,6 +13,7 @@ from vpmu.guest.port import (
     Op,
     Rdmsr,
     Rdpmc,
+    Rdtsc,
     SetCpl,
     SetCr4Pce,
     WaitPmi,
@@ -20,4 +21,4 @@ from vpmu.guest.port import (
 )
 
 __all__ = ["Cpuid", "Execute", "Fault", "GuestGen", "GuestProgram", "Op", "Rdmsr", "Rdpmc",
-           "SetCpl", "SetCr4Pce", "WaitPmi", "Wrmsr"]
+           "Rdtsc", "SetCpl", "SetCr4Pce", "WaitPmi", "Wrmsr"]

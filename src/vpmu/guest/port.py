@@ -7,8 +7,9 @@ only the cost and the path differ.
 
 Results: ``Rdmsr`` -> int or Fault.GP; ``Wrmsr`` -> None or Fault.GP; ``Rdpmc`` -> int or
 Fault.GP; ``Cpuid`` -> (eax, ebx, ecx, edx); ``Execute`` -> None; ``WaitPmi`` -> True if a PMI
-was delivered, else False; ``SetCpl`` / ``SetCr4Pce`` -> None (extensions of the contract for
-the RDPMC CR4.PCE/CPL rule and user-mode code).
+was delivered, else False; ``Rdtsc`` -> int; ``SetCpl`` / ``SetCr4Pce`` -> None. ``Rdtsc``,
+``SetCpl`` and ``SetCr4Pce`` extend the contract (the guest kernel's clock, and the RDPMC
+CR4.PCE/CPL rule and user-mode code).
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ class WaitPmi:
 
 
 @dataclass(frozen=True, slots=True)
+class Rdtsc:
+    """RDTSC: the time-stamp counter (never exits: KVM offsets the TSC in hardware). What the
+    guest kernel's clock reads (perf_clock, the frequency-mode period estimate)."""
+
+
+@dataclass(frozen=True, slots=True)
 class SetCpl:
     """Continue at privilege level ``cpl`` (0 kernel, 3 user): what an IRET/SYSRET does."""
 
@@ -79,7 +86,8 @@ class SetCr4Pce:
     enabled: bool
 
 
-Op: TypeAlias = Rdmsr | Wrmsr | Rdpmc | Cpuid | Execute | WaitPmi | SetCpl | SetCr4Pce
+Op: TypeAlias = (Rdmsr | Wrmsr | Rdpmc | Cpuid | Execute | WaitPmi | Rdtsc | SetCpl
+                 | SetCr4Pce)
 """Every operation a guest program may yield."""
 
 GuestGen: TypeAlias = Generator[Op, Any, Any]
@@ -89,4 +97,4 @@ GuestProgram: TypeAlias = Callable[[], GuestGen]
 """A guest program: a generator function taking no arguments."""
 
 __all__ = ["Cpuid", "Execute", "Fault", "GuestGen", "GuestProgram", "Op", "Rdmsr", "Rdpmc",
-           "SetCpl", "SetCr4Pce", "WaitPmi", "Wrmsr"]
+           "Rdtsc", "SetCpl", "SetCr4Pce", "WaitPmi", "Wrmsr"]

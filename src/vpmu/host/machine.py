@@ -88,7 +88,10 @@ class Host:
             return c.irq_entry_exit_cycles + c.ipi_handler_cycles + fn(cpu)
         if kind == "resched":
             return c.irq_entry_exit_cycles
-        raise ValueError(f"interrupt kind must be tick, pmi, ipi or resched, not {kind!r}")
+        if kind == "timer":  # an hrtimer (e.g. KVM's emulated guest LAPIC timer)
+            timer_fn: IpiFn = payload
+            return c.irq_entry_exit_cycles + timer_fn(cpu)
+        raise ValueError(f"interrupt kind must be tick, pmi, ipi, resched or timer, not {kind!r}")
 
 
 def _clusters(cpus: int, clusters: Sequence[Sequence[int]] | None) -> list[frozenset[int]]:

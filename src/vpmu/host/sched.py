@@ -67,7 +67,14 @@ class Scheduler:
     def sleep(self, cpu: Pcpu, task: Task, duration_ps: int) -> None:
         """The task blocks; a timer on its CPU wakes it after ``duration_ps``."""
         task.state = TaskState.SLEEPING
-        self.host.env.schedule(lambda: self.wake(task), delay_ps=duration_ps)
+        task.sleeps += 1
+        nth = task.sleeps
+        self.host.env.schedule(lambda: self._timeout(task, nth), delay_ps=duration_ps)
+
+    def _timeout(self, task: Task, nth: int) -> None:
+        """A sleep's timer: wakes the task unless something woke it from that sleep first."""
+        if task.sleeps == nth:
+            self.wake(task)
 
     def exit(self, cpu: Pcpu, task: Task) -> None:
         """The task's program finished."""

@@ -120,6 +120,8 @@ class Task:
     """The current Run is guest code."""
     runtime_ps: int = 0
     """Time it has been current on a CPU (including interrupts handled meanwhile)."""
+    sleeps: int = 0
+    """Sleeps begun so far (a sleep's timer wakes only the sleep it was set for)."""
     slice_ticks: int = 0
     """Ticks taken since it was last switched in."""
     notifiers: list[PreemptNotifier] = field(default_factory=list)

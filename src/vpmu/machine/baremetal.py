@@ -114,9 +114,10 @@ def run_guest(program: GuestProgram, *, preset: str | CpuPreset = "intel-icx",
               design: str | None = None, seed: int = 0) -> Any:
     """Run a guest program and return its return value (DESIGN.md's entry point).
 
-    ``design=None`` is bare metal. Hypervisor designs are added by the vPMU issues; naming
-    one before it exists is refused with the list of what does.
+    ``design=None`` is bare metal; a design spec (``"emulated"``, ``"emulated:is_paused=false"``)
+    runs it on one vCPU of a VM of that design on a one-CPU host.
     """
     if design is not None:
-        raise ValueError(f"design must be None (bare metal) in this version, not {design!r}")
+        from vpmu.machine.vm import run_vm_program  # vm imports this module's layer peers
+        return run_vm_program(program, preset=preset, design=design, seed=seed)
     return BareMetal(preset, seed=seed).run(program)

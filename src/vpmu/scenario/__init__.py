@@ -1,1 +1,24 @@
-"""TODO"""
+"""The scenario: the TOML file a run starts from, its schema and its loader."""
+
+from vpmu.scenario.load import (
+    Problem,
+    ScenarioError,
+    apply_overrides,
+    load_scenario,
+    parse_scenario,
+    validate_scenario,
+)
+from vpmu.scenario.schema import (
+    DEFAULT_FREQ,
+    FilterSpec,
+    GuestSpec,
+    HostSpec,
+    HostTaskSpec,
+    Scenario,
+    VmPmuSpec,
+    VmSpec,
+)
+
+__all__ = ["DEFAULT_FREQ", "FilterSpec", "GuestSpec", "HostSpec", "HostTaskSpec", "Problem",
+           "Scenario", "ScenarioError", "VmPmuSpec", "VmSpec", "apply_overrides",
+           "load_scenario", "parse_scenario", "validate_scenario"]

@@ -3,13 +3,15 @@
 from vpmu.trace.records import (
     ContextSwitch,
     CounterRead,
+    GuestPmi,
     Interrupt,
     ModeChange,
     PerfCall,
     PerfSample,
     Record,
     Trace,
+    VmExit,
 )
 
-__all__ = ["ContextSwitch", "CounterRead", "Interrupt", "ModeChange", "PerfCall", "PerfSample",
-           "Record", "Trace"]
+__all__ = ["ContextSwitch", "CounterRead", "GuestPmi", "Interrupt", "ModeChange", "PerfCall",
+           "PerfSample", "Record", "Trace", "VmExit"]

@@ -70,6 +70,31 @@ class CounterRead(Record):
     value: int
 
 
+@dataclass(frozen=True, slots=True)
+class VmExit(Record):
+    """A VM-exit of ``vm``'s vCPU ``vcpu`` on ``cpu`` and its handling until the next entry:
+    VMX ``reason``; for MSR exits the MSR and direction; ``fastpath`` if the inner loop
+    handled it; ``cost_ps`` from exit to re-entry (including the vPMU's work and perf calls)."""
+
+    vm: str
+    vcpu: int
+    reason: str
+    msr: int = -1
+    write: bool = False
+    fastpath: bool = False
+    cost_ps: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GuestPmi(Record):
+    """A PMI delivered to ``vm``'s vCPU ``vcpu`` at ``t_ps`` whose guest handler ended
+    ``latency_ps`` later (every exit inside it included)."""
+
+    vm: str
+    vcpu: int
+    latency_ps: int
+
+
 class Trace:
     """An append-only list of records (the sink every layer writes to)."""
 

@@ -22,6 +22,10 @@ from vpmu.arch.x86.caps import X86PmuCaps
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
     from vpmu.host.machine import Host
+    from vpmu.host.perf.kapi import KernelCounterApi
+    from vpmu.host.task import Task
+    from vpmu.vpmu.costs import KvmCosts
+    from vpmu.vpmu.filter import PmuEventFilter
 
 Gen = Generator[Any, Any, Any]
 """A kernel-side op: a simulation generator whose return value is the op's result."""
@@ -32,14 +36,34 @@ class VcpuHandle(Protocol):
 
     index: int
     host: Host
+    caps: X86PmuCaps
+    """The PMU the guest enumerates (after the design's caps and the scenario's shape)."""
+    task: Task
+    """The vCPU thread (perf events are bound to it)."""
+    kapi: KernelCounterApi
+    """perf's in-kernel counter API on this host."""
+    kvm_costs: KvmCosts
+    event_filter: PmuEventFilter | None
+    """The VM's KVM_SET_PMU_EVENT_FILTER, if any."""
+    cpl: int
+    """The guest's current privilege level (0 or 3)."""
 
     def request(self, name: str) -> None:
         """Raise a KVM request (KVM_REQ_PMU, KVM_REQ_PMI, ...), handled before the next entry."""
         ...
 
+    def deliver_lvtpc(self) -> bool:
+        """kvm_apic_local_deliver(APIC_LVTPC): inject per the virtual LVTPC unless it is
+        masked (and mask it, for an Intel guest); True if injected."""
+        ...
+
 
 class VcpuPmu(Protocol):
     """Per-vCPU PMU state and the ops KVM calls (``kvm_pmu_ops`` plus the neutral core)."""
+
+    def is_valid_msr(self, addr: int) -> bool:
+        """kvm_pmu_is_valid_msr: ``addr`` is a PMU MSR of this vCPU's PMU."""
+        ...
 
     def intercepts_msr(self, addr: int) -> bool:
         """A guest RDMSR/WRMSR of ``addr`` exits (MSR bitmap)."""
@@ -144,6 +168,7 @@ def coerce_options(name: str, defaults: Mapping[str, object],
 
 DESIGNS: dict[str, str] = {
     "none": "vpmu.vpmu.designs.none:NoPmu",
+    "emulated": "vpmu.vpmu.designs.emulated:EmulatedPmu",
 }
 """Registered designs: name -> "module:Class", imported when first used."""
 

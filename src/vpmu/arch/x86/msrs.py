@@ -283,3 +283,46 @@ def pmu_msrs(caps: X86PmuCaps) -> list[RegisterSpec]:
 def gp_counter_mask(width: int) -> int:
     """Value mask of a counter of ``width`` bits."""
     return bits(width - 1, 0)
+
+
+X2APIC_ICR = 0x830
+X2APIC_EOI = 0x80B
+MSR_IA32_TSC_DEADLINE = 0x6E0
+
+_KERNEL_NAMES = {
+    IA32_PERF_GLOBAL_CTRL: "MSR_CORE_PERF_GLOBAL_CTRL",
+    IA32_PERF_GLOBAL_STATUS: "MSR_CORE_PERF_GLOBAL_STATUS",
+    IA32_PERF_GLOBAL_OVF_CTRL: "MSR_CORE_PERF_GLOBAL_OVF_CTRL",
+    IA32_PERF_GLOBAL_STATUS_SET: "MSR_CORE_PERF_GLOBAL_STATUS_SET",
+    IA32_FIXED_CTR_CTRL: "MSR_CORE_PERF_FIXED_CTR_CTRL",
+    IA32_PERF_CAPABILITIES: "MSR_IA32_PERF_CAPABILITIES",
+    IA32_DEBUGCTL: "MSR_IA32_DEBUGCTLMSR",
+    X2APIC_LVTPC: "IA32_X2APIC_LVT_PMI",
+    X2APIC_ICR: "IA32_X2APIC_ICR",
+    X2APIC_EOI: "IA32_X2APIC_EOI",
+    MSR_IA32_TSC_DEADLINE: "MSR_IA32_TSC_DEADLINE",
+    MSR_AMD64_PERF_CNTR_GLOBAL_STATUS: "MSR_AMD64_PERF_CNTR_GLOBAL_STATUS",
+    MSR_AMD64_PERF_CNTR_GLOBAL_CTL: "MSR_AMD64_PERF_CNTR_GLOBAL_CTL",
+    MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR: "MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR",
+    MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET: "MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET",
+}
+
+
+def kernel_msr_name(addr: int) -> str:
+    """The MSR's name in Linux's msr-index.h, as ``kvm_msr`` histograms print it (seed 001:
+    ``MSR_CORE_PERF_GLOBAL_CTRL``, ``MSR_IA32_PMC0``, ``MSR_P6_EVNTSEL0``); hex otherwise."""
+    if addr in _KERNEL_NAMES:
+        return _KERNEL_NAMES[addr]
+    for base, count, fmt in (
+        (IA32_PERFEVTSEL0, 2, "MSR_P6_EVNTSEL{}"),
+        (IA32_PERFEVTSEL0, 32, "MSR_ARCH_PERFMON_EVENTSEL{}"),
+        (IA32_PMC0, 2, "MSR_IA32_PERFCTR{}"), (IA32_PMC0, 32, "MSR_ARCH_PERFMON_PERFCTR{}"),
+        (IA32_A_PMC0, 32, "MSR_IA32_PMC{}"), (IA32_FIXED_CTR0, 16, "MSR_CORE_PERF_FIXED_CTR{}"),
+        (MSR_K7_EVNTSEL0, 4, "MSR_K7_EVNTSEL{}"), (MSR_K7_PERFCTR0, 4, "MSR_K7_PERFCTR{}"),
+    ):
+        if base <= addr < base + count:
+            return fmt.format(addr - base)
+    if MSR_F15H_PERF_CTL0 <= addr < MSR_F15H_PERF_CTL0 + 12:
+        i, odd = divmod(addr - MSR_F15H_PERF_CTL0, 2)
+        return f"MSR_F15H_PERF_{'CTR' if odd else 'CTL'}{i}"
+    return f"MSR_{addr:#x}"

@@ -50,9 +50,10 @@ class KernelCounterApi:
     def create_kernel_counter(self, on: Pcpu, attr: PerfEventAttr, *, cpu: int = -1,
                               task: Task | None = None,
                               overflow_handler: OverflowHandler | None = None) -> Call:
-        """perf_event_create_kernel_counter: allocate, install and (unless disabled) start."""
+        """perf_event_create_kernel_counter: allocate, install (ctx_resched) and (unless
+        disabled) start."""
         created: list[PerfEvent] = []
-        extra = self._resched_cycles(lambda: created.append(self.perf.open(
+        extra = self._ctx_resched_cycles(on, lambda: created.append(self.perf.open(
             attr, cpu=cpu, task=task, overflow_handler=overflow_handler)))
         yield from self._charge(on, "create", created[0], extra)
         return created[0]
@@ -90,9 +91,22 @@ class KernelCounterApi:
         yield from self._charge(on, "period", ev, 0, work=ev.state is not EventState.OFF)
 
     def enable(self, on: Pcpu, ev: PerfEvent) -> Call:
-        """perf_event_enable."""
-        extra = self._resched_cycles(lambda: self.perf.set_enabled(ev, True))
+        """perf_event_enable: ctx_resched, which for a pinned task event schedules out the
+        task context and the CPU's flexible events and schedules everything back in."""
+        extra = self._ctx_resched_cycles(on, lambda: self.perf.set_enabled(ev, True))
         yield from self._charge(on, "enable", ev, extra)
+
+    def _ctx_resched_cycles(self, on: Pcpu, change: Any) -> int:
+        """Apply ``change``; the cycles of ctx_resched on ``on``: every event there but the
+        CPU's pinned ones out, then in again (kernel/events/core.c ctx_resched)."""
+        def movable() -> int:
+            cpu_pinned = self.perf.cpu_ctx[on.index].pinned
+            return sum(1 for e in self.perf.drivers[on.index].events.values()
+                       if e not in cpu_pinned)
+        before = movable()
+        change()
+        c = self.perf.host.costs
+        return before * c.perf_sched_out_event_cycles + movable() * c.perf_sched_in_event_cycles
 
     def disable(self, on: Pcpu, ev: PerfEvent) -> Call:
         """perf_event_disable."""

@@ -24,6 +24,10 @@ class NoPmuVcpu:
     def __repr__(self) -> str:
         return "NoPmuVcpu()"
 
+    def is_valid_msr(self, addr: int) -> bool:
+        """No PMU MSR exists."""
+        return False
+
     def intercepts_msr(self, addr: int) -> bool:
         """Every MSR KVM does not pass through exits."""
         return True

@@ -1,0 +1,321 @@
+"""A vCPU: a host task running KVM's run loop around a guest OS.
+
+The thread's program is ``vcpu_run``: process the pending requests in KVM's order
+(KVM_REQ_PMU -> kvm_pmu_handle_event, KVM_REQ_PMI -> kvm_pmu_deliver_pmi, then the NMI /
+interrupt injection), enter, run guest code until it needs the hypervisor, exit with a reason,
+handle it, and again. Guest code is the guest OS's port programs: an ``Execute`` runs on the
+physical CPU in guest mode until a host interrupt stops it (EXTERNAL_INTERRUPT, or
+EXCEPTION_NMI for a host PMI); an intercepted register access is an exit whose handler is the
+design's op. Every exit is one ``Kernel`` operation (IN_KVM time on the CPU) charged from the
+preset's KVM cost table, plus the design's perf calls, and leaves a ``VmExit`` record.
+
+Injected interrupts run the guest OS's handler to completion before the interrupted code
+resumes where it stopped (``vpmu.guest.os``). A PMI handler's latency runs from its injection
+to its last operation, exits included (``GuestPmi`` record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from vpmu.arch._regs import apply_write
+from vpmu.arch.faults import Fault
+from vpmu.arch.x86 import caps as x86caps
+from vpmu.arch.x86 import msrs
+from vpmu.guest.os import GuestOs
+from vpmu.guest.port import (
+    Cpuid,
+    Execute,
+    GuestGen,
+    Op,
+    Rdmsr,
+    Rdpmc,
+    Rdtsc,
+    SetCpl,
+    SetCr4Pce,
+    WaitPmi,
+    Wrmsr,
+)
+from vpmu.host.task import GuestExit, Kernel, Run, Sleep, Task, TaskOp, TaskState
+from vpmu.sim import ns, ps_to_cycles
+from vpmu.trace import GuestPmi, VmExit
+from vpmu.workloads.streams import Stream
+
+if TYPE_CHECKING:
+    from vpmu.host.cpu import Pcpu
+    from vpmu.machine.vm import Vm
+
+KVM_REQ_PMU = "KVM_REQ_PMU"
+KVM_REQ_PMI = "KVM_REQ_PMI"
+FASTPATH_MSRS = frozenset({msrs.MSR_IA32_TSC_DEADLINE, msrs.X2APIC_ICR})
+"""handle_fastpath_set_msr_irqoff: the WRMSRs the inner loop completes without a full exit."""
+APIC_MSRS = frozenset({msrs.MSR_IA32_TSC_DEADLINE, msrs.X2APIC_ICR, msrs.X2APIC_EOI})
+"""Local APIC MSRs a Linux guest writes besides the LVTPC; accepted, with no modelled effect."""
+LEGACY_PERF_MSRS = frozenset({msrs.IA32_PMC0, msrs.IA32_PMC0 + 1, msrs.IA32_PERFEVTSEL0,
+                              msrs.IA32_PERFEVTSEL0 + 1,
+                              *range(msrs.MSR_K7_EVNTSEL0, msrs.MSR_K7_EVNTSEL0 + 8)})
+"""kvm_{get,set}_msr_common: P6 and K7 counter MSRs the guest's PMU lacks read 0 and drop
+writes instead of #GP (old guests probe them)."""
+_LVTPC = msrs.lvtpc_msr()
+Thread = Generator[TaskOp, Any, Any]
+
+
+@dataclass(eq=False)
+class Frame:
+    """One running guest program: the main one, or an interrupt handler on top of it."""
+
+    gen: GuestGen
+    kind: str
+    send: Any = None
+    pending: Stream | None = None
+    """The rest of an Execute a VM-exit interrupted."""
+    t0_ps: int = 0
+
+
+class Vcpu:
+    """One vCPU of ``vm``: the KVM side (requests, virtual LVTPC) and its host thread."""
+
+    def __init__(self, vm: Vm, index: int, guest_os: GuestOs, pin: int | None) -> None:
+        self.vm, self.index, self.guest_os = vm, index, guest_os
+        self.host = vm.host
+        self.caps = vm.caps
+        self.kapi = vm.kapi
+        self.kvm_costs = vm.kvm_costs
+        self.event_filter = vm.event_filter
+        self.cpl = 0
+        self.cr4_pce = False
+        self.requests: set[str] = set()
+        self.lvtpc = _LVTPC.reset
+        self.nmi_pending = False
+        self.timer_pending = False
+        self.pmis_delivered = 0
+        self._pmis_seen = 0
+        self.frames: list[Frame] = []
+        self.task = Task(f"{vm.name}/vcpu{index}", self._thread,
+                         affinity=frozenset({pin}) if pin is not None else None)
+        self.task.notifiers.append(self)
+        self.pmu = vm.design.create_vcpu(self)
+        if guest_os.tick_hz:
+            self._tick_ps = ns(10**9) // guest_os.tick_hz
+            self.host.env.schedule(self._timer_fires, delay_ps=self._tick_ps)
+
+    def __repr__(self) -> str:
+        return f"Vcpu(vm={self.vm.name!r}, index={self.index})"
+
+    # -- what the design sees (VcpuHandle) ---------------------------------------------------
+    def request(self, name: str) -> None:
+        """kvm_make_request; KVM_REQ_PMI also kicks a halted vCPU."""
+        self.requests.add(name)
+        if name == KVM_REQ_PMI:
+            self._kick()
+
+    def deliver_lvtpc(self) -> bool:
+        """kvm_apic_local_deliver(APIC_LVTPC), then mask it for an Intel guest (1.4)."""
+        if self.lvtpc >> msrs.LVT_MASKED & 1:
+            return False
+        self.nmi_pending = True
+        if self.caps.is_intel:
+            self.lvtpc |= 1 << msrs.LVT_MASKED
+        return True
+
+    # -- preempt notifiers (vcpu_load / vcpu_put) --------------------------------------------
+    def sched_in(self, cpu: Pcpu) -> int:
+        """kvm_sched_in -> kvm_arch_sched_in and vcpu_load."""
+        return self.pmu.sched_in(cpu)
+
+    def sched_out(self, cpu: Pcpu) -> int:
+        """kvm_sched_out -> vcpu_put: nothing PMU-related for the perf-backed design."""
+        return 0
+
+    # -- the guest timer ---------------------------------------------------------------------
+    def _timer_fires(self) -> None:
+        """The hrtimer emulating the guest's LAPIC timer: pending, and a kick."""
+        if self.task.state is TaskState.DEAD:
+            return
+        self.timer_pending = True
+        self._kick(timer=True)
+        self.host.env.schedule(self._timer_fires, delay_ps=self._tick_ps)
+
+    def _kick(self, *, timer: bool = False) -> None:
+        """kvm_vcpu_kick: wake a halted vCPU, or make a running one exit."""
+        task = self.task
+        if task.state is TaskState.SLEEPING:
+            self.host.sched.wake(task)
+            return
+        cpu = self.host.cpus[task.cpu] if task.cpu >= 0 else None
+        if timer and cpu is not None and cpu.current is task and cpu.mode.is_guest:
+            cpu.interrupt("timer", lambda c: self.kvm_costs.hrtimer_cycles)
+
+    # -- the run loop --------------------------------------------------------------------------
+    def _thread(self) -> Thread:
+        """vcpu_run: enter, run guest programs, exit, until the guest's main program ends."""
+        self.frames = [Frame(self.guest_os.main(), "main")]
+        yield Kernel(self._enter)
+        result: Any = None
+        while self.frames:
+            frame = self.frames[-1]
+            if frame.pending is not None:
+                rest, frame.pending = frame.pending, None
+                yield from self._run_guest(frame, rest)
+                continue
+            try:
+                op = frame.gen.send(frame.send)
+            except StopIteration as stop:
+                result = self._finish(frame, stop.value)
+                if self.frames and self.nmi_pending and frame.kind == "pmi":
+                    yield Kernel(lambda cpu: self._exit(cpu, "NMI_WINDOW"))
+                continue
+            frame.send = None
+            frame.send = yield from self._dispatch(frame, op)
+        return result
+
+    def _finish(self, frame: Frame, value: Any) -> Any:
+        self.frames.pop()
+        if frame.kind == "pmi":
+            now = self.host.env.now_ps
+            cpu = self.task.cpu
+            self.host.trace.emit(GuestPmi(frame.t0_ps, cpu, self.vm.name, self.index,
+                                          now - frame.t0_ps))
+        return value
+
+    def _dispatch(self, frame: Frame, op: Op) -> Generator[TaskOp, Any, Any]:
+        match op:
+            case Execute(stream):
+                yield from self._run_guest(frame, stream)
+                return frame.send
+            case WaitPmi(timeout_ns):
+                return (yield from self._wait_pmi(timeout_ns))
+            case Rdtsc():
+                return ps_to_cycles(self.host.env.now_ps, self.host.preset.tsc_mhz)
+            case SetCpl(cpl):
+                self.cpl = cpl
+                return None
+            case SetCr4Pce(enabled):
+                if self.cpl != 0:
+                    return Fault.GP
+                self.cr4_pce = enabled  # a guest-owned CR4 bit: no exit
+                return None
+        return (yield from self._trapping(op))
+
+    def _trapping(self, op: Op) -> Generator[TaskOp, Any, Any]:
+        """Instructions that exit (after the privilege checks that precede the exit)."""
+        match op:
+            case Rdmsr(addr):
+                if self.cpl != 0:
+                    return Fault.GP
+                return (yield Kernel(lambda cpu: self._exit(
+                    cpu, "MSR_READ", lambda c: self._rdmsr(c, addr), msr=addr)))
+            case Wrmsr(addr, value):
+                if self.cpl != 0:
+                    return Fault.GP
+                return (yield Kernel(lambda cpu: self._exit(
+                    cpu, "MSR_WRITE", lambda c: self._wrmsr(c, addr, value), msr=addr,
+                    write=True, fastpath=addr in FASTPATH_MSRS)))
+            case Rdpmc(ecx):
+                if self.cpl != 0 and not self.cr4_pce:
+                    return Fault.GP  # assumption: the CR4.PCE/CPL #GP precedes RDPMC exiting
+                return (yield Kernel(lambda cpu: self._exit(
+                    cpu, "RDPMC", lambda c: self.pmu.rdpmc(c, ecx))))
+            case Cpuid(leaf, subleaf):
+                return (yield Kernel(lambda cpu: self._exit(
+                    cpu, "CPUID", lambda c: _now(x86caps.cpuid(self.caps, leaf, subleaf)))))
+        raise TypeError(f"a guest program must yield a port operation, not {op!r}")
+
+    def _run_guest(self, frame: Frame, stream: Stream) -> Generator[TaskOp, Any, None]:
+        """Run guest code until it ends or a host interrupt makes the vCPU exit."""
+        if stream.user_fraction is None and self.cpl == 0:
+            stream = Stream(stream.name, stream.counts, Fraction(0))
+        out = yield Run(stream, guest=True)
+        if isinstance(out, GuestExit):
+            frame.pending = out.rest
+            yield Kernel(lambda cpu: self._exit(cpu, out.reason))
+
+    def _wait_pmi(self, timeout_ns: int) -> Generator[TaskOp, Any, bool]:
+        """Idle until a PMI arrives (HLT exit, then sleep unless one is pending)."""
+        if self.pmis_delivered == self._pmis_seen:
+            yield Kernel(lambda cpu: self._exit(cpu, "HLT", count=False))
+            if self.pmis_delivered == self._pmis_seen and not self.requests:
+                yield Sleep(ns(timeout_ns))
+                yield Kernel(self._enter)
+        if self.pmis_delivered > self._pmis_seen:
+            self._pmis_seen += 1
+            return True
+        return False
+
+    # -- exits ---------------------------------------------------------------------------------
+    def _exit(self, cpu: Pcpu, reason: str, handler: Callable[[Pcpu], Any] | None = None, *,
+              msr: int = -1, write: bool = False, fastpath: bool = False,
+              count: bool = True) -> Generator[Any, Any, Any]:
+        """One VM-exit: transition and handler costs, the handler, the emulated instruction's
+        retirement, then the requests and injections of the next entry."""
+        t0 = self.host.env.now_ps
+        result = None
+        if handler is not None:
+            result = yield from handler(cpu)
+            if count and not isinstance(result, Fault):
+                self.pmu.instruction_retired()
+        fast = fastpath and not self.requests and not self._injectable()
+        yield from cpu.kernel_work(self.kvm_costs.exit_cycles(reason, fastpath=fast),
+                                   f"kvm exit {reason}")
+        if not fast:
+            yield from self._enter(cpu)
+        self.host.trace.emit(VmExit(t0, cpu.index, self.vm.name, self.index, reason, msr,
+                                    write, fast, self.host.env.now_ps - t0))
+        return result
+
+    def _injectable(self) -> bool:
+        return (self.nmi_pending and not self._in("pmi")) or (
+            self.timer_pending and len(self.frames) == 1)
+
+    def _in(self, kind: str) -> bool:
+        return any(f.kind == kind for f in self.frames)
+
+    def _enter(self, cpu: Pcpu) -> Generator[Any, Any, None]:
+        """vcpu_enter_guest's request processing, in KVM's order, and event injection."""
+        if KVM_REQ_PMU in self.requests:
+            self.requests.discard(KVM_REQ_PMU)
+            yield from self.pmu.handle_event(cpu)
+        if KVM_REQ_PMI in self.requests:
+            self.requests.discard(KVM_REQ_PMI)
+            yield from self.pmu.deliver_pmi(cpu)
+        if self.nmi_pending and not self._in("pmi"):
+            self.nmi_pending = False
+            yield from cpu.kernel_work(self.kvm_costs.inject_cycles, "kvm inject nmi")
+            self._push_handler("pmi", self.guest_os.on_pmi())
+            self.pmis_delivered += 1
+        elif self.timer_pending and len(self.frames) == 1:
+            self.timer_pending = False
+            yield from cpu.kernel_work(self.kvm_costs.inject_cycles, "kvm inject irq")
+            self._push_handler("tick", self.guest_os.on_tick())
+
+    def _push_handler(self, kind: str, gen: GuestGen | None) -> None:
+        if gen is not None:
+            self.frames.append(Frame(gen, kind, t0_ps=self.host.env.now_ps))
+
+    # -- register accesses that exit -------------------------------------------------------
+    def _rdmsr(self, cpu: Pcpu, addr: int) -> Generator[Any, Any, Any]:
+        if addr == msrs.X2APIC_LVTPC:
+            return self.lvtpc
+        if addr in APIC_MSRS or (addr in LEGACY_PERF_MSRS and not self.pmu.is_valid_msr(addr)):
+            return 0
+        return (yield from self.pmu.get_msr(cpu, addr))
+
+    def _wrmsr(self, cpu: Pcpu, addr: int, value: int) -> Generator[Any, Any, Any]:
+        if addr == msrs.X2APIC_LVTPC:
+            res = apply_write(_LVTPC, self.lvtpc, value)
+            if res.fault or res.store is None:
+                return Fault.GP
+            self.lvtpc = res.store
+            return None
+        if addr in APIC_MSRS or (addr in LEGACY_PERF_MSRS and not self.pmu.is_valid_msr(addr)):
+            return None
+        return (yield from self.pmu.set_msr(cpu, addr, value))
+
+
+def _now(value: Any) -> Generator[Any, Any, Any]:
+    """A handler with nothing to wait for."""
+    yield from ()
+    return value

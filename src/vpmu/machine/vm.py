@@ -1,0 +1,80 @@
+"""A VM on a host: a design, the guest PMU it exposes, and its vCPUs (host tasks).
+
+``Vm(host, design, guests)`` creates one vCPU per guest OS and spawns its thread on the host;
+the host's run then runs them with everything else on the machine. ``run_vm_program`` is the
+one-vCPU convenience behind ``run_guest(program, design=...)`` and the conformance runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from vpmu.arch.presets import CpuPreset, get_preset
+from vpmu.arch.x86.caps import X86PmuCaps
+from vpmu.guest.os import GuestOs, ProgramOs
+from vpmu.guest.port import GuestProgram
+from vpmu.host.machine import Host
+from vpmu.host.perf.core import PerfSubsystem
+from vpmu.host.perf.kapi import KernelCounterApi
+from vpmu.host.task import TaskState
+from vpmu.machine.vcpu import Vcpu
+from vpmu.sim import ms
+from vpmu.vpmu.costs import kvm_costs
+from vpmu.vpmu.design import Design, DesignSpec, make_design
+from vpmu.vpmu.filter import PmuEventFilter
+
+
+class Vm:
+    """One VM: ``len(guests)`` vCPUs, vCPU i pinned to ``pin[i]`` if given."""
+
+    def __init__(self, host: Host, design: Design, guests: Sequence[GuestOs], *,
+                 name: str = "vm0", pin: Sequence[int] | None = None,
+                 shape: Mapping[str, object] | None = None,
+                 event_filter: PmuEventFilter | None = None) -> None:
+        if pin is not None and len(pin) != len(guests):
+            raise ValueError(f"pin must name one CPU per vCPU ({len(guests)}), not {list(pin)}")
+        self.host, self.design, self.name = host, design, name
+        if not isinstance(host.perf, PerfSubsystem):
+            PerfSubsystem(host)
+        assert isinstance(host.perf, PerfSubsystem)
+        self.perf: PerfSubsystem = host.perf
+        self.kapi = KernelCounterApi(self.perf)
+        self.kvm_costs = kvm_costs(host.preset.name)
+        self.caps: X86PmuCaps = guest_caps(design, host.preset.caps, shape)
+        self.event_filter = event_filter
+        self.vcpus = [Vcpu(self, i, g, pin[i] if pin is not None else None)
+                      for i, g in enumerate(guests)]
+        for v in self.vcpus:
+            host.spawn(v.task)
+
+    def __repr__(self) -> str:
+        return f"Vm(name={self.name!r}, design={self.design.name!r}, vcpus={len(self.vcpus)})"
+
+    @property
+    def done(self) -> bool:
+        """Every vCPU's guest main program has finished."""
+        return all(v.task.state is TaskState.DEAD for v in self.vcpus)
+
+
+def guest_caps(design: Design, host: X86PmuCaps,
+               shape: Mapping[str, object] | None) -> X86PmuCaps:
+    """The guest's PMU: what userspace asks for (the host's shape with ``shape``'s changes,
+    as KVM_SET_CPUID2 would), clamped by what the design supports."""
+    return design.guest_caps(host.replace(**shape) if shape else host)
+
+
+def run_vm_program(program: GuestProgram, *, preset: str | CpuPreset,
+                   design: str | DesignSpec | Design, seed: int = 0,
+                   shape: Mapping[str, object] | None = None,
+                   limit_ms: int = 60_000) -> Any:
+    """Run one guest program on a 1-vCPU VM of ``design`` on a 1-CPU host; its return value."""
+    host = Host(get_preset(preset) if isinstance(preset, str) else preset, cpus=1, seed=seed)
+    d = design if not isinstance(design, str | DesignSpec) else make_design(design)
+    vm = Vm(host, d, [ProgramOs(program)], shape=shape)
+    step = ms(10)
+    while not vm.done:
+        if host.env.now_ps >= ms(limit_ms):
+            raise RuntimeError(f"guest program {program!r} did not finish in {limit_ms} ms")
+        host.run(host.env.now_ps + step)
+    return vm.vcpus[0].task.result

@@ -1,0 +1,458 @@
+"""The scenario schema: what a TOML scenario file may say, checked when it is loaded.
+
+Every model forbids unknown keys (a typo is an error, not a silently ignored knob), is frozen,
+and is strict: TOML already has integers, floats, booleans, strings, arrays and tables, so a
+string where an integer belongs is the user's mistake, not something to coerce. The one
+conversion is that an integer is accepted where a float is expected (``duration_ms = 600``).
+
+Names that belong to lower layers are checked here against those layers' tables (CPU presets,
+workload phases); design names are not, because the design registry lives above this layer in
+``vpmu.vpmu``: the machine resolves them. Here a design is only checked to be a well-formed spec.
+
+Cross-field checks (a pin per vCPU, a pCPU inside the host, ...) report each problem at its own
+key path through :func:`_raise_problems`, so the loader can name ``vm[0].pin[2]`` rather than
+the whole scenario.
+"""
+
+import re
+from collections.abc import Callable, Collection, Iterable
+from typing import Annotated, Any, Final, Literal, Self, get_args
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from vpmu.arch.presets import PRESETS
+from vpmu.workloads.phases import PHASES
+
+Loc = tuple[str | int, ...]
+"""A key path as pydantic reports it: ``("vm", 0, "guest", 1, "tool")``."""
+
+CROSS_CHECK: Final = "scenario_cross_check"
+"""Error type of a cross-field check; its ``ctx["problems"]`` holds ``(loc, message)`` pairs."""
+CHOICE: Final = "scenario_choice"
+"""Error type of a value that must be one of a set of names."""
+BAD_VALUE: Final = "scenario_value"
+"""Error type of any other value this module checks itself; the message says what was expected."""
+
+DEFAULT_FREQ: Final = 4000
+"""``perf record`` samples at 4000 Hz when given neither -F nor -c (perf's ``record.freq``)."""
+DEFAULT_MAX_SAMPLE_RATE: Final = 100_000
+"""Linux ``DEFAULT_MAX_SAMPLE_RATE`` (kernel/events/core.c)."""
+MAX_CPUS: Final = 4096
+"""A guard against typos such as ``cpus = 40000``, not a modelling limit (x86 NR_CPUS max)."""
+
+GuestTool = Literal["none", "perf-record", "perf-stat"]
+"""What a guest runs around its workload."""
+HostTaskKind = Literal["perf-record", "perf-stat", "rdpmc-reader", "load"]
+"""What a host task is."""
+FilterAction = Literal["allow", "deny"]
+"""``KVM_PMU_EVENT_ALLOW`` / ``KVM_PMU_EVENT_DENY``."""
+
+
+def toml_path(loc: Iterable[str | int]) -> str:
+    """A key path in TOML terms: ``("vm", 0, "guest", 1, "tool")`` -> ``vm[0].guest[1].tool``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def show(value: object) -> str:
+    """A value as the user wrote it in TOML, shortened for an error message."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    text = f"[{', '.join(show(v) for v in value)}]" if isinstance(value, list) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _bad(expected: str, got: object) -> PydanticCustomError:
+    """The one error shape of this module: expected X, got Y."""
+    return PydanticCustomError(BAD_VALUE, "expected {expected}, got {got}",
+                               {"expected": expected, "got": show(got)})
+
+
+def _raise_problems(problems: list[tuple[Loc, str]]) -> None:
+    """Raise the cross-field problems found, each at its key path below the current model."""
+    if problems:
+        summary = "; ".join(f"{toml_path(loc) or '.'}: {msg}" for loc, msg in problems)
+        raise PydanticCustomError(CROSS_CHECK, "{summary}",
+                                  {"summary": summary, "problems": tuple(problems)})
+
+
+def _one_of(names: Callable[[], Collection[str]]) -> Callable[[object], object]:
+    """A check that a value is one of ``names()`` (looked up at check time, in that order)."""
+    def check(value: object) -> object:
+        valid = names()
+        if isinstance(value, str) and value in valid:
+            return value
+        expected = ", ".join(repr(n) for n in valid)
+        raise PydanticCustomError(CHOICE, "expected one of {expected}, got {got}",
+                                  {"expected": expected, "got": show(value)})
+    return check
+
+
+def _literal(choices: Any) -> BeforeValidator:
+    """Check a Literal field first, so that its error lists the choices in declared order."""
+    values: tuple[str, ...] = get_args(choices)
+    return BeforeValidator(_one_of(lambda: values))
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_DESIGN_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_OPTION_KEY = re.compile(r"[A-Za-z0-9_.-]+")
+_PERF_EVENT = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+
+
+def split_design(spec: str) -> tuple[str, list[tuple[str, str]]]:
+    """Split ``NAME`` or ``NAME:key=value,...`` (the syntax of ``vpmu.vpmu.DesignSpec``)."""
+    name, _, rest = spec.partition(":")
+    if not _DESIGN_NAME.fullmatch(name):
+        raise _bad("a design spec NAME or NAME:key=value,...", spec)
+    options: list[tuple[str, str]] = []
+    for item in filter(None, rest.split(",")):
+        key, eq, value = (s.strip() for s in item.partition("="))
+        if not eq or not _OPTION_KEY.fullmatch(key):
+            raise _bad(f"design options as key=value in {spec!r}", item)
+        if key in dict(options):
+            raise _bad(f"each design option once in {spec!r}", item)
+        options.append((key, value))
+    return name, options
+
+
+def _design_spec(value: object) -> object:
+    if not isinstance(value, str):
+        raise _bad("a design spec NAME or NAME:key=value,...", value)
+    split_design(value)
+    return value
+
+
+def _option_value(value: object) -> str | int | bool:
+    if isinstance(value, str | int):  # bool is an int
+        return value
+    raise _bad("a string, an integer or a boolean", value)
+
+
+def _option_key(value: object) -> object:
+    if isinstance(value, str) and _OPTION_KEY.fullmatch(value):
+        return value
+    raise _bad("an option name of letters, digits, '_', '.' or '-'", value)
+
+
+def _event_code(value: object) -> int:
+    """A KVM filter event: an integer or a hex string such as ``"0x00c0"``."""
+    code: object = value
+    if isinstance(value, str):
+        try:
+            code = int(value, 16) if value.lower().startswith("0x") else None
+        except ValueError:
+            code = None
+    if isinstance(code, int) and not isinstance(code, bool) and 0 <= code < 1 << 64:
+        return code
+    raise _bad("an event select as an integer or a hex string like '0x00c0'", value)
+
+
+def _perf_event(value: object) -> object:
+    if isinstance(value, str) and _PERF_EVENT.fullmatch(value):
+        return value
+    raise _bad("a perf event name like 'cycles' or a raw event like 'r00c0'", value)
+
+
+def _vcpu(value: object) -> int | Literal["all"]:
+    if value == "all":
+        return "all"
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise _bad("a vCPU index (an integer >= 0) or 'all'", value)
+
+
+def _name(value: object) -> object:
+    if isinstance(value, str) and _NAME.fullmatch(value):
+        return value
+    raise _bad("a name of letters, digits, '_', '.' or '-'", value)
+
+
+PerfEvent = Annotated[str, BeforeValidator(_perf_event)]
+"""A perf event as the perf tool takes it after -e."""
+EventCode = Annotated[int, PlainValidator(_event_code)]
+"""An event select for KVM's PMU event filter."""
+Phase = Annotated[str, BeforeValidator(_one_of(lambda: list(PHASES)))]
+"""A workload phase name from ``vpmu.workloads.phases.PHASES``."""
+
+
+def _sampling_problems(spec: "GuestSpec | HostTaskSpec", sampling: bool) -> list[tuple[Loc, str]]:
+    """freq and period: only for ``perf record``, and not both."""
+    given = [k for k in ("freq", "period") if getattr(spec, k) is not None]
+    if given and not sampling:
+        return [((k,), "applies only to perf-record") for k in given]
+    if len(given) == 2:
+        return [(("period",), f"give freq (-F) or period (-c), not both; got freq = "
+                              f"{spec.freq} and period = {spec.period}")]
+    return []
+
+
+class _Model(BaseModel):
+    """Common configuration: unknown keys are errors, values are frozen and strictly typed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False,
+                              use_attribute_docstrings=True)
+
+
+class HostSpec(_Model):
+    """``[host]``: the machine the VMs run on."""
+
+    preset: Annotated[str, BeforeValidator(_one_of(lambda: list(PRESETS)))]
+    """CPU preset name (``vpmu presets`` lists them)."""
+    cpus: int = Field(default=1, ge=1, le=MAX_CPUS)
+    """Number of pCPUs."""
+    nmi_watchdog: bool = False
+    """Whether the host's NMI watchdog holds a pinned cycles event on every CPU."""
+    tick_hz: int = Field(default=250, ge=1, le=10_000)
+    """Host CONFIG_HZ."""
+    clear_dirty_counters: bool = True
+    """perf clears counters a task with RDPMC access could see but does not own."""
+    max_sample_rate: int = Field(default=DEFAULT_MAX_SAMPLE_RATE, ge=1)
+    """Host ``kernel.perf_event_max_sample_rate``."""
+
+
+class VmPmuSpec(_Model):
+    """``[vm.pmu]``: overrides of the PMU shape the guest enumerates (None = the design's)."""
+
+    version: int | None = Field(default=None, ge=0)
+    """Architectural PMU version (CPUID.0xA.EAX[7:0])."""
+    gp_counters: int | None = Field(default=None, ge=0)
+    """Number of general-purpose counters."""
+    fixed_counters: int | None = Field(default=None, ge=0)
+    """Number of fixed counters."""
+
+
+class FilterSpec(_Model):
+    """``[vm.filter]``: a KVM PMU event filter (``KVM_SET_PMU_EVENT_FILTER``)."""
+
+    action: Annotated[FilterAction, _literal(FilterAction)]
+    """Whether the listed events are the only ones allowed or the ones denied."""
+    events: list[EventCode] = []
+    """Event selects; hex strings such as ``"0x00c0"`` are read as integers."""
+    fixed_counter_bitmap: int = Field(default=0, ge=0)
+    """Fixed counters the action applies to, one bit each."""
+    masked: bool = False
+    """``KVM_PMU_EVENT_FLAG_MASKED_EVENTS``: events are masked-event entries."""
+
+
+class GuestSpec(_Model):
+    """``[[vm.guest]]``: what runs on the guest's vCPUs."""
+
+    vcpu: Annotated[int | Literal["all"], PlainValidator(_vcpu)] = 0
+    """The vCPU the workload (and tool) runs on, like ``taskset -c``; ``"all"`` for every one."""
+    tick_hz: int = Field(default=1000, ge=1, le=10_000)
+    """Guest CONFIG_HZ."""
+    workload: Phase = "br_instr"
+    """Workload phase name."""
+    tool: Annotated[GuestTool, _literal(GuestTool)] = "none"
+    """The perf tool wrapped around the workload."""
+    events: list[PerfEvent] = []
+    """Events given to the tool with -e; required with a tool, forbidden without one."""
+    freq: int | None = Field(default=None, ge=1)
+    """``perf record -F``; the default is :data:`DEFAULT_FREQ` when period is not given."""
+    period: int | None = Field(default=None, ge=1)
+    """``perf record -c``."""
+    max_sample_rate: int = Field(default=DEFAULT_MAX_SAMPLE_RATE, ge=1)
+    """The guest's ``kernel.perf_event_max_sample_rate``."""
+    start_ms: float = Field(default=0.0, ge=0)
+    """When the first run starts, in simulated milliseconds."""
+    runs: int = Field(default=1, ge=1)
+    """How many times tool + workload run back to back (seed 001: ``for i in seq 1 10``)."""
+
+    @property
+    def sample_freq(self) -> int | None:
+        """The -F perf record uses: ``freq``, else the default unless a period is given."""
+        if self.tool != "perf-record" or self.period is not None:
+            return None
+        return DEFAULT_FREQ if self.freq is None else self.freq
+
+    @model_validator(mode="after")
+    def _check_tool(self) -> Self:
+        problems = _sampling_problems(self, self.tool == "perf-record")
+        if self.tool == "none" and self.events:
+            problems.append((("events",), "applies only with tool = 'perf-record' or "
+                                          "'perf-stat'; got tool = 'none'"))
+        if self.tool != "none" and not self.events:
+            problems.append((("events",), f"expected at least one event for "
+                                          f"tool = {self.tool!r}, got []"))
+        _raise_problems(problems)
+        return self
+
+
+class VmSpec(_Model):
+    """``[[vm]]``: one VM, its vPMU design and what its guest runs."""
+
+    name: Annotated[str, BeforeValidator(_name)] = "vm0"
+    """Unique VM name; the scenario names unnamed VMs ``vm0``, ``vm1``, ... by position."""
+    vcpus: int = Field(default=1, ge=1, le=MAX_CPUS)
+    """Number of vCPUs."""
+    pin: list[Annotated[int, Field(ge=0)]] | None = None
+    """pCPU of each vCPU (one entry per vCPU); None lets the host scheduler place them."""
+    design: Annotated[str, BeforeValidator(_design_spec)] = "emulated"
+    """vPMU design spec: ``NAME`` or ``NAME:key=value,...``; the name is checked by the machine."""
+    design_options: dict[Annotated[str, BeforeValidator(_option_key)],
+                         Annotated[str | int | bool, PlainValidator(_option_value)]] = {}
+    """``[vm.design_options]``: more options of the design, typed as TOML values."""
+    pmu: VmPmuSpec | None = None
+    """``[vm.pmu]``: overrides of the guest PMU shape."""
+    filter: FilterSpec | None = None
+    """``[vm.filter]``: a PMU event filter."""
+    guest: list[GuestSpec] = Field(min_length=1)
+    """``[[vm.guest]]``: the guest programs, at least one."""
+
+    @property
+    def design_name(self) -> str:
+        """The design's registry name (the spec without its options)."""
+        return split_design(self.design)[0]
+
+    @property
+    def design_spec(self) -> str:
+        """One spec string with the options of ``design`` and of ``design_options`` merged."""
+        options = split_design(self.design)[1]
+        options += [(k, _option_text(v)) for k, v in self.design_options.items()]
+        text = ",".join(f"{k}={v}" for k, v in options)
+        return f"{self.design_name}:{text}" if text else self.design_name
+
+    @model_validator(mode="after")
+    def _check_vcpus(self) -> Self:
+        problems: list[tuple[Loc, str]] = []
+        if self.pin is not None and len(self.pin) != self.vcpus:
+            problems.append((("pin",), f"expected one pCPU per vCPU ({self.vcpus} entries "
+                                       f"for vcpus = {self.vcpus}), got {show(self.pin)}"))
+        spec_keys = dict(split_design(self.design)[1])
+        problems += [(("design_options", k), f"is also set in design = {self.design!r}; "
+                                             "set it in one place")
+                     for k in self.design_options if k in spec_keys]
+        problems += [(("guest", i, "vcpu"), f"expected 'all' or a vCPU index < vcpus = "
+                                            f"{self.vcpus}, got {g.vcpu}")
+                     for i, g in enumerate(self.guest)
+                     if isinstance(g.vcpu, int) and g.vcpu >= self.vcpus]
+        _raise_problems(problems)
+        return self
+
+
+def _option_text(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class HostTaskSpec(_Model):
+    """``[[host_task]]``: something the host runs beside the VMs."""
+
+    kind: Annotated[HostTaskKind, _literal(HostTaskKind)]
+    """``perf-record`` / ``perf-stat`` (host profiling), ``rdpmc-reader`` (a task reading
+    counters with RDPMC, seed 003) or ``load`` (a CPU-bound task competing for pCPUs)."""
+    cpu: int | None = Field(default=None, ge=0)
+    """The pCPU it runs on; None = system-wide for perf, any pCPU otherwise."""
+    events: list[PerfEvent] = []
+    """Events for perf (required) or for the RDPMC reader to open; not for a load."""
+    exclude_guest: bool = True
+    """Open the events with ``exclude_guest`` (perf's ``:H``); not for a load."""
+    freq: int | None = Field(default=None, ge=1)
+    """``perf record -F``; the default is :data:`DEFAULT_FREQ` when period is not given."""
+    period: int | None = Field(default=None, ge=1)
+    """``perf record -c``."""
+    start_ms: float = Field(default=0.0, ge=0)
+    """When it starts, in simulated milliseconds."""
+    workload: Phase = "compute"
+    """The load's workload phase (kind = load only)."""
+    interval_us: float = Field(default=100.0, gt=0)
+    """Time between two reads of the RDPMC reader (kind = rdpmc-reader only)."""
+    clear_dirty_counters: bool | None = None
+    """Override of ``host.clear_dirty_counters`` for this RDPMC reader; None = the host's."""
+
+    @property
+    def sample_freq(self) -> int | None:
+        """The -F perf record uses: ``freq``, else the default unless a period is given."""
+        if self.kind != "perf-record" or self.period is not None:
+            return None
+        return DEFAULT_FREQ if self.freq is None else self.freq
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> Self:
+        problems = _sampling_problems(self, self.kind == "perf-record")
+        only = {"workload": "load", "interval_us": "rdpmc-reader",
+                "clear_dirty_counters": "rdpmc-reader"}
+        problems += [((k,), f"applies only to kind = {kind!r}; got kind = {self.kind!r}")
+                     for k, kind in only.items()
+                     if k in self.model_fields_set and self.kind != kind]
+        if self.kind == "load":
+            problems += [((k,), "does not apply to kind = 'load'")
+                         for k in ("events", "exclude_guest") if k in self.model_fields_set]
+        if self.kind in ("perf-record", "perf-stat") and not self.events:
+            problems.append((("events",), f"expected at least one event for "
+                                          f"kind = {self.kind!r}, got []"))
+        _raise_problems(problems)
+        return self
+
+
+class Scenario(_Model):
+    """A whole scenario file.
+
+    Every field is a JSON type (no tuples, sets or enums), so ``model_dump()`` is already what a
+    results file embeds under ``"scenario"``, and ``Scenario.model_validate`` reads it back
+    unchanged.
+    """
+
+    name: str = ""
+    """Short name, for reports."""
+    description: str = ""
+    """What the scenario reproduces."""
+    duration_ms: float = Field(gt=0)
+    """Simulated time the run lasts, in milliseconds."""
+    seed: int = Field(default=0, ge=0)
+    """Seed of the run's random choices; same scenario + seed = same results."""
+    host: HostSpec
+    """``[host]``."""
+    vm: list[VmSpec] = []
+    """``[[vm]]``: the VMs."""
+    host_task: list[HostTaskSpec] = []
+    """``[[host_task]]``: the host tasks."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_vms(cls, data: Any) -> Any:
+        """Unnamed VMs are ``vm0``, ``vm1``, ... by position."""
+        if isinstance(data, dict) and isinstance(data.get("vm"), list):
+            vms = [dict(vm, name=vm.get("name", f"vm{i}")) if isinstance(vm, dict) else vm
+                   for i, vm in enumerate(data["vm"])]
+            data = {**data, "vm": vms}
+        return data
+
+    @model_validator(mode="after")
+    def _check_host_fit(self) -> Self:
+        ncpu, problems = self.host.cpus, list[tuple[Loc, str]]()
+        seen: set[str] = set()
+        for i, vm in enumerate(self.vm):
+            if vm.name in seen:
+                problems.append((("vm", i, "name"), f"expected a unique VM name, got "
+                                                    f"{vm.name!r} again"))
+            seen.add(vm.name)
+            problems += [(("vm", i, "pin", j), f"expected a pCPU < host.cpus = {ncpu}, got {c}")
+                         for j, c in enumerate(vm.pin or ()) if c >= ncpu]
+            problems += [(("vm", i, "guest", j, "start_ms"), self._late(g.start_ms))
+                         for j, g in enumerate(vm.guest) if g.start_ms >= self.duration_ms]
+        for i, t in enumerate(self.host_task):
+            if t.cpu is not None and t.cpu >= ncpu:
+                problems.append((("host_task", i, "cpu"),
+                                 f"expected a pCPU < host.cpus = {ncpu}, got {t.cpu}"))
+            if t.start_ms >= self.duration_ms:
+                problems.append((("host_task", i, "start_ms"), self._late(t.start_ms)))
+        _raise_problems(problems)
+        return self
+
+    def _late(self, start_ms: float) -> str:
+        return f"expected a start before duration_ms = {self.duration_ms:g}, got {start_ms:g}"

@@ -1,0 +1,61 @@
+"""``emulated``: KVM's perf-backed vPMU (reference/kvm_x86_vpmu.md section 1), the default.
+
+Every PMU MSR access and RDPMC exits; KVM keeps the guest's registers in ``struct kvm_pmu`` and
+counts with host perf events (pinned, exclude_host, bound to the vCPU thread), reprogrammed
+before the next entry when KVM_REQ_PMU is pending.
+
+Options (``emulated:key=value``):
+- ``is_paused`` (default true, upstream since 5.15, 2021): skip perf calls on paused events;
+  false reproduces the 2021 baseline of seed 001.
+- ``reuse_perf_events`` (default true, upstream since 5.5, 2019): pause and resume the perf
+  event instead of releasing and re-creating it on every reprogram; false is the 2019 baseline.
+- ``emulated_instructions`` (default true, upstream since 5.18, 2022): instructions KVM skips
+  (MSR, RDPMC, CPUID exits) count on the guest's instructions-retired counters; false is the
+  kernel seed 001 was measured on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from vpmu.arch.x86.caps import X86PmuCaps
+from vpmu.vpmu.design import VcpuHandle, coerce_options
+from vpmu.vpmu.designs.emulated.pmc import PmcOps
+from vpmu.vpmu.designs.emulated.vcpu import EmulatedVcpu
+
+KVM_MAX_PMU_VERSION = 2
+KVM_MAX_NR_GP_COUNTERS = 8  # KVM_MAX_NR_INTEL_GP_COUNTERS
+KVM_MAX_NR_FIXED_COUNTERS = 3
+
+
+class EmulatedPmu:
+    """The ``emulated`` design."""
+
+    name = "emulated"
+    defaults: Mapping[str, object] = {"is_paused": True, "reuse_perf_events": True,
+                                      "emulated_instructions": True}
+
+    def __init__(self, options: Mapping[str, str]) -> None:
+        self.options = coerce_options(self.name, self.defaults, tuple(options.items()))
+
+    def __repr__(self) -> str:
+        return f"EmulatedPmu(options={self.options!r})"
+
+    def guest_caps(self, host: X86PmuCaps) -> X86PmuCaps:
+        """kvm_init_pmu_capability: version capped at 2, at most 8 GP and 3 fixed counters;
+        PERF_CAPABILITIES keeps full-width writes only (no LBR, PEBS or metrics here)."""
+        if not host.is_intel:
+            return host.replace(tsx=False, rdpmc_fast_read=False)
+        version = min(host.version, KVM_MAX_PMU_VERSION)
+        n_fixed = min(host.n_fixed, KVM_MAX_NR_FIXED_COUNTERS) if version >= 2 else 0
+        n_gp = min(host.n_gp, KVM_MAX_NR_GP_COUNTERS) if version else 0  # intel_pmu_refresh
+        return host.replace(version=version, n_gp=n_gp,
+                            n_fixed=n_fixed, fixed_mask=0, lbr_format=0, lbr_depth=0,
+                            pebs_format=0, perf_cap_extra=0, rdpmc_fast_read=False)
+
+    def create_vcpu(self, vcpu: VcpuHandle) -> EmulatedVcpu:
+        """kvm_pmu_init + refresh for one vCPU with the VM's guest PMU."""
+        ops = PmcOps(vcpu.kapi, is_paused=bool(self.options["is_paused"]),
+                     reuse=bool(self.options["reuse_perf_events"]))
+        return EmulatedVcpu(vcpu, vcpu.caps, ops,
+                            count_emulated=bool(self.options["emulated_instructions"]))
