@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,6 +14,12 @@ from vpmu.arch.presets import PRESETS
 from vpmu.arch.x86.msrs import lvtpc_msr, pmu_msrs
 from vpmu.guest.conformance import SUITES, CheckResult
 from vpmu.machine.conformance import run_conformance
+from vpmu.report.results import dumps, dumps_list, results
+from vpmu.report.tables import summary_table
+from vpmu.scenario import ScenarioError, load_scenario
+from vpmu.scenario.run import build, run
+from vpmu.scenario.schema import Scenario
+from vpmu.vpmu.design import make_design
 
 EXIT_CHECK_FAILED = 1
 """A conformance check failed."""
@@ -73,9 +80,14 @@ def conformance(
         "--suite", "-s", help="Suite name (repeatable); default: all.")] = None,
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="One row per sweep point instead of per test case.")] = False,
+    design: Annotated[str | None, typer.Option(
+        "--design", "-d", help="Run under a vPMU design (NAME or NAME:key=value,...); "
+        "default: bare metal.")] = None,
 ) -> None:
-    """Run the ported conformance suites on bare metal and print pass/fail per test."""
+    """Run the ported conformance suites on bare metal or under a design; pass/fail per test."""
     names = preset or list(PRESETS)
+    if design is not None:
+        _check_design(design)
     for name in names:
         if name not in PRESETS:
             raise _bad(f"--preset must be one of {sorted(PRESETS)}, not {name!r}")
@@ -84,21 +96,22 @@ def conformance(
             raise _bad(f"--suite must be one of {sorted(SUITES)}, not {s!r}")
     failed = 0
     for name in names:
-        results = run_conformance(name, suites=tuple(suite) if suite else None)
-        failed += _print_results(name, results, verbose=verbose)
+        results = run_conformance(name, suites=tuple(suite) if suite else None, design=design)
+        failed += _print_results(name, results, verbose=verbose, platform=design or "bare metal")
     if failed:
         console.print(f"[bold red]{failed} test(s) failed[/]")
         raise typer.Exit(EXIT_CHECK_FAILED)
     console.print("[bold green]all conformance tests passed[/]")
 
 
-def _print_results(preset: str, results: list[CheckResult], *, verbose: bool) -> int:
+def _print_results(preset: str, results: list[CheckResult], *, verbose: bool,
+                   platform: str = "bare metal") -> int:
     """Print one table for a preset; return the number of failed tests.
 
     A row is a test case with all its sweep points (``gp_counters[...]``) folded together;
     ``--verbose`` gives one row per sweep point.
     """
-    table = Table(title=f"conformance on {preset} (bare metal)")
+    table = Table(title=f"conformance on {preset} ({platform})")
     for col in ("suite", "test", "runs", "checks", "result", "detail"):
         table.add_column(col, overflow="fold")
     failed_tests = 0
@@ -127,6 +140,75 @@ def _group(results: list[CheckResult], *,
         test = r.test.split("[", 1)[0] if fold else r.test
         groups.setdefault((r.suite, test), []).append(r)
     return groups
+
+
+def _check_design(spec: str) -> None:
+    """A bad design spec is bad input: one error naming the option."""
+    try:
+        make_design(spec)
+    except ValueError as err:
+        raise _bad(f"--design: {err}") from None
+
+
+def _load(path: Path, overrides: list[str] | None) -> Scenario:
+    try:
+        return load_scenario(path, overrides=overrides or ())
+    except ScenarioError as err:
+        raise _bad(str(err)) from None
+    except OSError as err:
+        raise _bad(f"{path}: {err.strerror}") from None
+
+
+def _run_one(scenario: Scenario, design: str | None) -> dict[str, Any]:
+    try:
+        outcome = build(scenario, design)
+    except ValueError as err:
+        raise _bad(f"{scenario.name or 'scenario'}: {err}") from None
+    return results(run(outcome))
+
+
+@app.command("run")
+def run_cmd(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
+    design: Annotated[str | None, typer.Option(
+        "--design", "-d", help="Design for every VM: NAME or NAME:key=value,...")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results JSON here.")]
+    = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a scenario key: key.path=value (repeatable).")] = None,
+) -> None:
+    """Run a scenario and print its metrics; --json writes the full results."""
+    if design is not None:
+        _check_design(design)
+    sc = _load(scenario, set_)
+    data = _run_one(sc, design)
+    if json_out is not None:
+        json_out.write_text(dumps(data))
+    console.print(summary_table([data], title=f"{scenario.name}"))
+
+
+@app.command()
+def compare(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
+    design: Annotated[list[str], typer.Option(
+        "--design", "-d", help="A design to compare (repeat: two or more).")],
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="Write a JSON list of the results here.")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a scenario key: key.path=value (repeatable).")] = None,
+) -> None:
+    """Run a scenario under several designs and print their metrics side by side."""
+    if len(design) < 2:
+        raise _bad("--design must be given at least twice to compare")
+    for d in design:
+        _check_design(d)
+    sc = _load(scenario, set_)
+    runs = [_run_one(sc, d) for d in design]
+    for d, r in zip(design, runs, strict=True):
+        r["design_spec"] = d
+    if json_out is not None:
+        json_out.write_text(dumps_list(runs))
+    console.print(summary_table(runs, title=f"{scenario.name}", labels=design))
 
 
 def main() -> None:

@@ -1,1 +1,14 @@
-"""TODO"""
+"""Pure functions from trace records to the numbers a results file reports."""
+
+from vpmu.metrics.results import (
+    guest_pmi,
+    mode_time_ps,
+    msr_exits,
+    overhead,
+    per_pmi_msr_ratios,
+    perf_calls,
+    vm_exits,
+)
+
+__all__ = ["guest_pmi", "mode_time_ps", "msr_exits", "overhead", "per_pmi_msr_ratios",
+           "perf_calls", "vm_exits"]

@@ -1,1 +1,1 @@
-"""TODO"""
+"""Results users read: the results JSON (DESIGN.md contract), tables, and later HTML."""

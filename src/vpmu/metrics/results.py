@@ -1,0 +1,131 @@
+"""The results' metric sections (DESIGN.md "Metrics vocabulary"), computed from records only.
+
+Every function takes the trace's records and returns plain JSON data with a fixed key order,
+so the same run gives byte-identical JSON. Times are reported in ns (floats rounded to 0.1 ns)
+and counts as ints.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from vpmu.arch.x86.msrs import kernel_msr_name
+from vpmu.trace import GuestPmi, ModeChange, PerfCall, Record, VmExit
+
+PER_PMI_MSRS = (
+    ("global_ctrl_writes", "MSR_CORE_PERF_GLOBAL_CTRL", "write"),
+    ("global_status_reads", "MSR_CORE_PERF_GLOBAL_STATUS", "read"),
+    ("ovf_ctrl_writes", "MSR_CORE_PERF_GLOBAL_OVF_CTRL", "write"),
+    ("lvt_pmi_writes", "IA32_X2APIC_LVT_PMI", "write"),
+)
+"""Seed 001's per-PMI ratios: (name, MSR, direction); counter writes are summed separately."""
+COUNTER_PREFIXES = ("MSR_IA32_PMC", "MSR_IA32_PERFCTR", "MSR_ARCH_PERFMON_PERFCTR",
+                    "MSR_CORE_PERF_FIXED_CTR", "MSR_K7_PERFCTR", "MSR_F15H_PERF_CTR")
+
+
+def _ns(ps: float) -> float:
+    return round(ps / 1000, 1)
+
+
+def _ranked(counts: Counter[str]) -> dict[str, int]:
+    """Most frequent first, ties by name: the order of a kvm_exit histogram."""
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _of(records: Iterable[Record], kind: type[Record]) -> list[Any]:
+    return [r for r in records if type(r) is kind]
+
+
+def vm_exits(records: Sequence[Record]) -> dict[str, Any]:
+    """Exits: total, by VMX reason, how many the fastpath completed, and their time."""
+    exits: list[VmExit] = _of(records, VmExit)
+    by_reason = Counter(e.reason for e in exits)
+    return {"total": len(exits), "by_reason": _ranked(by_reason),
+            "fastpath": sum(e.fastpath for e in exits),
+            "time_ns": _ns(sum(e.cost_ps for e in exits))}
+
+
+def msr_exits(records: Sequence[Record]) -> dict[str, Any]:
+    """MSR exits by kernel MSR name and direction, as seed 001's kvm_msr histogram."""
+    counts: Counter[str] = Counter()
+    for e in _of(records, VmExit):
+        if e.msr >= 0:
+            counts[f"{'msr_write' if e.write else 'msr_read'}, {kernel_msr_name(e.msr)}"] += 1
+    return {"total": sum(counts.values()), "by_msr": _ranked(counts)}
+
+
+def perf_calls(records: Sequence[Record]) -> dict[str, Any]:
+    """Kernel-counter API calls by name, and the host time they took."""
+    calls: list[PerfCall] = _of(records, PerfCall)
+    return {"total": len(calls), "by_api": _ranked(Counter(c.api for c in calls)),
+            "time_ns": _ns(sum(c.cost_ps for c in calls))}
+
+
+def _percentile(sorted_values: Sequence[int], q: float) -> int:
+    """Nearest-rank percentile."""
+    rank = max(1, -(-int(q * len(sorted_values) * 1000) // 1000))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def guest_pmi(records: Sequence[Record]) -> dict[str, Any]:
+    """Guest PMIs handled, and the handler latency distribution (delivery to last op)."""
+    lat = sorted(p.latency_ps for p in _of(records, GuestPmi))
+    if not lat:
+        return {"count": 0, "handler_latency_ns": None, "per_pmi": {}}
+    stats = {"mean": _ns(sum(lat) / len(lat)), "p50": _ns(_percentile(lat, 0.5)),
+             "p99": _ns(_percentile(lat, 0.99)), "max": _ns(lat[-1]), "min": _ns(lat[0])}
+    return {"count": len(lat), "handler_latency_ns": stats,
+            "per_pmi": per_pmi_msr_ratios(records, len(lat))}
+
+
+def per_pmi_msr_ratios(records: Sequence[Record], pmis: int) -> dict[str, float]:
+    """Seed 001's per-PMI MSR ratios over the whole run (accesses / guest PMIs)."""
+    by_msr = msr_exits(records)["by_msr"]
+    out: dict[str, float] = {}
+    for name, msr, direction in PER_PMI_MSRS:
+        out[name] = round(by_msr.get(f"msr_{direction}, {msr}", 0) / pmis, 3)
+    counter_writes = sum(n for key, n in by_msr.items()
+                         if key.startswith("msr_write, ") and key[11:].startswith(COUNTER_PREFIXES))
+    out["counter_writes"] = round(counter_writes / pmis, 3)
+    out["rdpmc"] = round(vm_exits(records)["by_reason"].get("RDPMC", 0) / pmis, 3)
+    return out
+
+
+def mode_time_ps(records: Sequence[Record], end_ps: int) -> dict[str, dict[str, int]]:
+    """Time each task spent in each mode, from the CPUs' mode changes (task -> mode -> ps)."""
+    out: dict[str, dict[str, int]] = {}
+    last: dict[int, ModeChange] = {}
+    for r in _of(records, ModeChange):
+        prev = last.get(r.cpu)
+        if prev is not None:
+            slot = out.setdefault(prev.task, {})
+            slot[prev.mode] = slot.get(prev.mode, 0) + r.t_ps - prev.t_ps
+        last[r.cpu] = r
+    for prev in last.values():
+        slot = out.setdefault(prev.task, {})
+        slot[prev.mode] = slot.get(prev.mode, 0) + max(end_ps - prev.t_ps, 0)
+    return out
+
+
+def overhead(records: Sequence[Record], end_ps: int, vcpu_tasks: Sequence[str]) -> dict[str, Any]:
+    """What virtualizing the PMU cost the vCPUs: time in KVM against time in the guest.
+
+    ``kvm_per_guest_s_ns``: host time in KVM per second of guest execution; ``slowdown``: how
+    much longer the vCPUs were busy than their guest code ran (a proxy for the slowdown
+    against the same run with no exits, measured within one run). The exit time is split by
+    cause: the perf calls KVM made, and the rest of the exit handling.
+    """
+    modes = mode_time_ps(records, end_ps)
+    guest = sum(modes.get(t, {}).get(m, 0) for t in vcpu_tasks
+                for m in ("guest-user", "guest-kernel"))
+    kvm = sum(modes.get(t, {}).get("in-kvm", 0) for t in vcpu_tasks)
+    exits_ps = sum(e.cost_ps for e in _of(records, VmExit))
+    perf_ps = sum(c.cost_ps for c in _of(records, PerfCall))
+    return {
+        "guest_ns": _ns(guest), "kvm_ns": _ns(kvm),
+        "kvm_per_guest_s_ns": _ns(kvm * 10**12 / guest) if guest else None,
+        "slowdown": round((guest + kvm) / guest - 1, 5) if guest else None,
+        "by_cause_ns": {"perf_calls": _ns(perf_ps), "exit_handling": _ns(exits_ps - perf_ps)},
+    }

@@ -1,0 +1,88 @@
+"""The results JSON of a run (DESIGN.md "Scenario and results", contract v1).
+
+Top-level keys, in this order: scenario, design, design_options, preset, sim, vm_exits,
+msr_exits, perf_calls, guest_pmi, overhead, accuracy, host_profiling, leaks, lbr, arm64.
+Sections a run does not measure (the mediated, LBR and arm64 issues add them) are null.
+Every number is computed from the run's records and results; nothing is looked up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from vpmu.metrics import guest_pmi, msr_exits, overhead, perf_calls, vm_exits
+from vpmu.metrics.accuracy import accuracy
+from vpmu.trace import Record
+
+
+class RunOutcome(Protocol):
+    """What a finished run offers the report (``vpmu.scenario.run.RunOutcome``): records and
+    plain data only, so the report never reaches into the model."""
+
+    scenario: Any
+    designs: list[str]
+    end_ps: int
+
+    @property
+    def records(self) -> Sequence[Record]:
+        """Every trace record."""
+        ...
+
+    @property
+    def vcpu_tasks(self) -> list[str]:
+        """The vCPU threads' names."""
+        ...
+
+    @property
+    def events_processed(self) -> int:
+        """Simulation events."""
+        ...
+
+    def design_options(self) -> list[dict[str, object]]:
+        """Each VM's typed design options."""
+        ...
+
+    def accuracy_rows(self) -> list[dict[str, Any]]:
+        """Guest tool counts with their truths."""
+        ...
+
+
+RESULT_KEYS = ("scenario", "design", "design_options", "preset", "sim", "vm_exits",
+               "msr_exits", "perf_calls", "guest_pmi", "overhead", "accuracy",
+               "host_profiling", "leaks", "lbr", "arm64")
+
+
+def results(outcome: RunOutcome) -> dict[str, Any]:
+    """The results of one run as plain JSON data."""
+    sc, recs = outcome.scenario, outcome.records
+    first = outcome.designs[0].partition(":")[0] if outcome.designs else None
+    out: dict[str, Any] = {
+        "scenario": {"name": sc.name, "file_model": sc.model_dump(mode="json")},
+        "design": first,
+        "design_options": (outcome.design_options() or [{}])[0],
+        "preset": sc.host.preset,
+        "sim": {"duration_ms": sc.duration_ms, "end_ms": round(outcome.end_ps / 1e9, 6),
+                "seed": sc.seed, "events": outcome.events_processed,
+                "records": len(recs)},
+        "vm_exits": vm_exits(recs),
+        "msr_exits": msr_exits(recs),
+        "perf_calls": perf_calls(recs),
+        "guest_pmi": guest_pmi(recs),
+        "overhead": overhead(recs, outcome.end_ps, outcome.vcpu_tasks),
+        "accuracy": accuracy(outcome.accuracy_rows()),
+        "host_profiling": None, "leaks": None, "lbr": None, "arm64": None,
+    }
+    assert tuple(out) == RESULT_KEYS
+    return out
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """Canonical JSON text: the same run gives the same bytes."""
+    return json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
+def dumps_list(runs: list[dict[str, Any]]) -> str:
+    """Several runs' results (``vpmu compare --json``)."""
+    return json.dumps(runs, indent=2, allow_nan=False) + "\n"

@@ -1,0 +1,63 @@
+"""Rich tables of results: one column per run, the metrics users compare."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def summary_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(metric, value) rows of one run's results, in reading order."""
+    pmi = data["guest_pmi"]
+    lat = pmi["handler_latency_ns"] or {}
+    rows: list[tuple[str, Any]] = [
+        ("simulated end (ms)", data["sim"]["end_ms"]),
+        ("VM-exits", data["vm_exits"]["total"]),
+    ]
+    rows += [(f"  {reason}", n) for reason, n in data["vm_exits"]["by_reason"].items()]
+    rows += [("PMU/APIC MSR exits", data["msr_exits"]["total"])]
+    rows += [(f"  {name}", n) for name, n in list(data["msr_exits"]["by_msr"].items())[:14]]
+    rows += [("perf calls", data["perf_calls"]["total"])]
+    rows += [(f"  {api}", n) for api, n in data["perf_calls"]["by_api"].items()]
+    rows += [("guest PMIs", pmi["count"]), ("PMI handler latency mean (ns)", lat.get("mean")),
+             ("  p50 (ns)", lat.get("p50")), ("  p99 (ns)", lat.get("p99")),
+             ("  max (ns)", lat.get("max"))]
+    rows += [(f"  per PMI: {k}", v) for k, v in pmi["per_pmi"].items()]
+    ov = data["overhead"]
+    rows += [("KVM time per guest second (ns)", ov["kvm_per_guest_s_ns"]),
+             ("vCPU slowdown", ov["slowdown"]),
+             ("  perf-call time (ns)", ov["by_cause_ns"]["perf_calls"]),
+             ("  exit-handling time (ns)", ov["by_cause_ns"]["exit_handling"]),
+             ("accuracy: worst |error|", data["accuracy"]["worst_abs_error"])]
+    return rows
+
+
+def summary_table(runs: Sequence[dict[str, Any]], *, title: str,
+                  labels: Sequence[str] | None = None) -> Table:
+    """Metrics side by side; rows missing from a run show '-'."""
+    table = Table(title=title)
+    table.add_column("metric")
+    names = labels or [r["design"] or "-" for r in runs]
+    for name in names:
+        table.add_column(name, justify="right")
+    per_run = [dict(summary_rows(r)) for r in runs]
+    order: list[str] = []
+    for r in runs:
+        for key, _ in summary_rows(r):
+            if key not in order:
+                order.append(key)
+    for key in order:
+        table.add_row(key, *(_fmt(p.get(key)) for p in per_run))
+    return table
