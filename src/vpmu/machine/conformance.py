@@ -2,6 +2,10 @@
 
 Each design names the guest-visible differences KVM documents as ``Expectations`` fields;
 a difference that is not listed there is a failure.
+
+A variant's VM setup (``event_filter``, ``pmu_disabled``) is done here, where the hypervisor
+is visible: the VM runner issues the ioctl before the guest runs, the bare-metal runner
+answers ``Unsupported`` (there is no hypervisor to ask).
 """
 
 from __future__ import annotations
@@ -12,8 +16,11 @@ from vpmu.arch.presets import CpuPreset, get_preset
 from vpmu.guest.conformance import SUITES
 from vpmu.guest.conformance._framework import (
     CheckResult,
+    EventFilterArgs,
     Expectations,
+    FilterRefused,
     Runner,
+    Unsupported,
     Variant,
     run_suite,
 )
@@ -21,6 +28,17 @@ from vpmu.guest.port import GuestProgram
 from vpmu.machine.baremetal import BareMetal
 from vpmu.machine.vm import run_vm_program
 from vpmu.vpmu.design import DesignSpec, make_design
+from vpmu.vpmu.filter import (
+    AMD64_EVENTSEL_EVENT,
+    ARCH_PERFMON_EVENTSEL_EVENT,
+    Errno,
+    PmuEventFilter,
+    set_pmu_event_filter,
+)
+
+PMU_DISABLED_DESIGN = "none"
+"""The design a VM gets after ``KVM_CAP_PMU_CAPABILITY(KVM_PMU_CAP_DISABLE)``: the capability
+clears the VM's ``enable_pmu``, which is what ``none`` models (no counter, every PMU MSR #GP)."""
 
 
 def bare_metal_runner(preset: CpuPreset, *, seed: int = 0) -> Runner:
@@ -28,30 +46,64 @@ def bare_metal_runner(preset: CpuPreset, *, seed: int = 0) -> Runner:
     variant of the preset (the same part with a different PMU shape)."""
 
     def run(program: GuestProgram, variant: Variant | None = None) -> Any:
+        reason = _needs_kvm(variant)
+        if reason:
+            return Unsupported(reason)
         hw = preset.with_caps(**variant.changes()) if variant else preset
         return BareMetal(hw, seed=seed).run(program)
 
     return run
 
 
+def _needs_kvm(variant: Variant | None) -> str | None:
+    """Why bare metal cannot run ``variant``'s VM setup, or None if it asks for none."""
+    if variant is None:
+        return None
+    if variant.event_filter is not None:
+        return "KVM_SET_PMU_EVENT_FILTER is a KVM VM ioctl: bare metal has no hypervisor"
+    if variant.pmu_disabled:
+        return "KVM_CAP_PMU_CAPABILITY is a KVM VM capability: bare metal has no hypervisor"
+    return None
+
+
 DESIGN_EXPECTATIONS: dict[str, Expectations] = {
     "emulated": Expectations(platform="kvm-emulated", unsupported_legacy_perfctr01="drop",
-                             max_version=2),
+                             max_version=2, kvm_vm_ioctls=True),
     "none": Expectations(platform="kvm-none", unsupported_legacy_perfctr01="drop",
-                         max_version=0),
+                         max_version=0, kvm_vm_ioctls=True),
 }
 """What each design documents as different from bare metal (conformance_suites.md 2.2)."""
 
 
 def vm_runner(preset: CpuPreset, design: str, *, seed: int = 0) -> Runner:
     """A runner that gives each program a fresh one-vCPU VM of ``design``; a variant is the
-    guest PMU shape userspace asks KVM for (the design clamps it)."""
+    guest PMU shape userspace asks KVM for (the design clamps it), plus its VM setup:
+    ``KVM_PMU_CAP_DISABLE`` makes the VM ``none``; an event filter is installed before the
+    first run, or its errno returned as ``FilterRefused`` without running the program."""
 
     def run(program: GuestProgram, variant: Variant | None = None) -> Any:
         shape = variant.changes() if variant else None
-        return run_vm_program(program, preset=preset, design=design, seed=seed, shape=shape)
+        flt: PmuEventFilter | None = None
+        if variant is not None and variant.event_filter is not None:
+            built = build_event_filter(variant.event_filter, is_intel=preset.caps.is_intel)
+            if isinstance(built, Errno):
+                return FilterRefused(built.name)
+            flt = built
+        vm_design = PMU_DISABLED_DESIGN if variant is not None and variant.pmu_disabled \
+            else design
+        return run_vm_program(program, preset=preset, design=vm_design, seed=seed, shape=shape,
+                              event_filter=flt)
 
     return run
+
+
+def build_event_filter(args: EventFilterArgs, *, is_intel: bool) -> PmuEventFilter | Errno:
+    """KVM_SET_PMU_EVENT_FILTER with the guest suite's arguments, on the vendor's
+    ``EVENTSEL_EVENT`` (8-bit event select on Intel, 12-bit on AMD)."""
+    return set_pmu_event_filter(
+        args.action, args.events, fixed_counter_bitmap=args.fixed_counter_bitmap,
+        flags=args.flags, nevents=args.nevents,
+        eventsel_event=ARCH_PERFMON_EVENTSEL_EVENT if is_intel else AMD64_EVENTSEL_EVENT)
 
 
 def run_conformance(preset: str | CpuPreset, *, suites: tuple[str, ...] | None = None,
@@ -69,7 +121,8 @@ def run_conformance(preset: str | CpuPreset, *, suites: tuple[str, ...] | None =
         spec = DesignSpec.parse(design)
         make_design(spec)  # an unknown name or option fails here, before any program runs
         runner = vm_runner(p, design)
-        expect = DESIGN_EXPECTATIONS.get(spec.name, Expectations(platform=spec.name))
+        expect = DESIGN_EXPECTATIONS.get(spec.name,
+                                         Expectations(platform=spec.name, kvm_vm_ioctls=True))
     results: list[CheckResult] = []
     for name in names:
         results += run_suite(SUITES[name], runner, expect)

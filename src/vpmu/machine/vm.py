@@ -67,11 +67,15 @@ def guest_caps(design: Design, host: X86PmuCaps,
 def run_vm_program(program: GuestProgram, *, preset: str | CpuPreset,
                    design: str | DesignSpec | Design, seed: int = 0,
                    shape: Mapping[str, object] | None = None,
+                   event_filter: PmuEventFilter | None = None,
                    limit_ms: int = 60_000) -> Any:
-    """Run one guest program on a 1-vCPU VM of ``design`` on a 1-CPU host; its return value."""
+    """Run one guest program on a 1-vCPU VM of ``design`` on a 1-CPU host; its return value.
+
+    ``event_filter`` is the VM's KVM_SET_PMU_EVENT_FILTER, installed before the first run.
+    """
     host = Host(get_preset(preset) if isinstance(preset, str) else preset, cpus=1, seed=seed)
     d = design if not isinstance(design, str | DesignSpec) else make_design(design)
-    vm = Vm(host, d, [ProgramOs(program)], shape=shape)
+    vm = Vm(host, d, [ProgramOs(program)], shape=shape, event_filter=event_filter)
     step = ms(10)
     while not vm.done:
         if host.env.now_ps >= ms(limit_ms):

@@ -4,23 +4,32 @@
 ``_framework`` for how a case records checks.
 """
 
-from vpmu.guest.conformance import kut_pmu, selftests_pmu_counters
+from vpmu.guest.conformance import (
+    kut_pmu,
+    selftests_pmu_counters,
+    selftests_pmu_event_filter,
+)
 from vpmu.guest.conformance._framework import (
     Checker,
     CheckResult,
+    EventFilterArgs,
     Expectations,
+    FilterRefused,
     Runner,
     Suite,
     SuiteContext,
     TestCase,
+    Unsupported,
     Variant,
     discover_pmu,
     run_case,
     run_suite,
 )
 
-SUITES: dict[str, Suite] = {s.name: s for s in (kut_pmu.SUITE, selftests_pmu_counters.SUITE)}
+SUITES: dict[str, Suite] = {s.name: s for s in (
+    kut_pmu.SUITE, selftests_pmu_counters.SUITE, selftests_pmu_event_filter.SUITE)}
 """Suites by upstream name, in the order they run."""
 
-__all__ = ["SUITES", "CheckResult", "Checker", "Expectations", "Runner", "Suite",
-           "SuiteContext", "TestCase", "Variant", "discover_pmu", "run_case", "run_suite"]
+__all__ = ["SUITES", "CheckResult", "Checker", "EventFilterArgs", "Expectations",
+           "FilterRefused", "Runner", "Suite", "SuiteContext", "TestCase", "Unsupported",
+           "Variant", "discover_pmu", "run_case", "run_suite"]

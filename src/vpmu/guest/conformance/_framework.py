@@ -10,6 +10,15 @@ hypervisor it is the guest's CPUID).
 Where the expected outcome legitimately differs between bare metal and a hypervisor design
 (KVM's documented differences), the case reads it from ``Expectations`` so the difference is
 explicit, named and visible in the report.
+
+A variant may also ask for VM setup done by KVM ioctls before the guest runs (the selftests'
+host side): an ``EventFilterArgs`` for ``KVM_SET_PMU_EVENT_FILTER`` or ``pmu_disabled`` for
+``KVM_CAP_PMU_CAPABILITY``. The guest layer cannot see the hypervisor, so the arguments are
+plain data and the runner performs the ioctl. Instead of the program's return value the runner
+then returns ``Unsupported`` (no hypervisor: nothing to set up, the program does not run) or
+``FilterRefused`` (the ioctl failed: the program does not run); ``run_case`` turns these into a
+skip or into the check of the ioctl's result, so a case states "this filter must be refused
+with EINVAL" as data (``EventFilterArgs.expect_errno``).
 """
 
 from __future__ import annotations
@@ -40,8 +49,53 @@ class CheckResult:
 
 
 @dataclass(frozen=True, slots=True)
+class EventFilterArgs:
+    """``KVM_SET_PMU_EVENT_FILTER``'s arguments (``struct kvm_pmu_event_filter``) as plain
+    data, and the result the case expects from the ioctl.
+
+    The runner builds the kernel's filter from it (``vpmu.vpmu.filter``) with the vendor's
+    event-select width; the guest layer never sees that object.
+    """
+
+    action: int
+    """``KVM_PMU_EVENT_ALLOW`` (0) or ``KVM_PMU_EVENT_DENY`` (1); anything else is EINVAL."""
+    events: tuple[int, ...] = ()
+    """Raw events, or masked entries with ``KVM_PMU_EVENT_FLAG_MASKED_EVENTS``."""
+    fixed_counter_bitmap: int = 0
+    flags: int = 0
+    nevents: int | None = None
+    """None: ``len(events)``. Larger is how the selftest asks for too many events."""
+    expect_errno: str | None = None
+    """The ioctl must fail with this errno (``"EINVAL"``, ``"E2BIG"``); None: it must succeed."""
+    label: str = ""
+    """How the report names the filter (the test label)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unsupported:
+    """A runner's answer to setup the platform cannot do (a KVM ioctl on bare metal): the
+    program did not run; ``run_case`` records a skip with ``reason``."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FilterRefused:
+    """A runner's answer when ``KVM_SET_PMU_EVENT_FILTER`` failed: the program did not run."""
+
+    errno: str
+    """The errno's name, as ``EventFilterArgs.expect_errno`` spells it."""
+
+
+@dataclass(frozen=True, slots=True)
 class Variant:
-    """A PMU shape to run a case on; None keeps the machine's own value."""
+    """A PMU shape to run a case on; None keeps the machine's own value.
+
+    Besides the shape, a variant may ask for VM setup by KVM ioctls before the guest runs:
+    ``event_filter`` (``KVM_SET_PMU_EVENT_FILTER``) and ``pmu_disabled``
+    (``KVM_CAP_PMU_CAPABILITY`` with ``KVM_PMU_CAP_DISABLE``). They are not part of the
+    shape: ``changes()`` leaves them out.
+    """
 
     version: int | None = None
     n_gp: int | None = None
@@ -50,12 +104,26 @@ class Variant:
     ebx_length: int | None = None
     ebx_unavailable: int | None = None
     fw_write: bool | None = None
+    event_filter: EventFilterArgs | None = None
+    """``KVM_SET_PMU_EVENT_FILTER`` before the first run; None: no filter."""
+    pmu_disabled: bool = False
+    """``KVM_CAP_PMU_CAPABILITY(KVM_PMU_CAP_DISABLE)`` before the vCPU is created."""
 
     def changes(self) -> dict[str, object]:
-        """The fields that are set, as keyword changes."""
+        """The shape fields that are set, as keyword changes."""
         names = ("version", "n_gp", "n_fixed", "fixed_mask", "ebx_length", "ebx_unavailable",
                  "fw_write")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+    def label(self) -> str:
+        """How the report names this variant: the shape changes, then the VM setup."""
+        parts = [f"{k}={val:#x}" if k in ("fixed_mask", "ebx_unavailable") else f"{k}={val}"
+                 for k, val in self.changes().items()]
+        if self.event_filter is not None:
+            parts.append(self.event_filter.label or "filter")
+        if self.pmu_disabled:
+            parts.append("KVM_PMU_CAP_DISABLE")
+        return ",".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +142,18 @@ class Expectations:
     """Highest PMU version the platform presents (KVM's emulated vPMU: 2); None: the preset's."""
     forced_emulation: bool = False
     """KVM's forced-emulation prefix is available (check_emulated_instr runs)."""
+    kvm_vm_ioctls: bool = False
+    """The platform is a KVM VM, so the host side can issue VM ioctls before the guest runs
+    (``KVM_SET_PMU_EVENT_FILTER``, ``KVM_CAP_PMU_CAPABILITY``); bare metal has no hypervisor."""
 
 
 class Runner(Protocol):
     """Runs one guest program on a fresh machine, on an optional PMU variant."""
 
     def __call__(self, program: GuestProgram, variant: Variant | None = None) -> Any:
-        """Return the program's return value."""
+        """Return the program's return value; or, without running it, ``Unsupported`` when the
+        variant asks for setup the platform cannot do, or ``FilterRefused`` when
+        ``KVM_SET_PMU_EVENT_FILTER`` fails."""
         ...
 
 
@@ -160,6 +233,10 @@ class Suite:
     cases: tuple[TestCase, ...]
     applies: Callable[[GuestPmuView], str | None] = field(default=lambda view: None)
     """Returns a skip reason when the suite does not apply to this PMU, else None."""
+    applies_to_platform: Callable[[Expectations], str | None] = field(
+        default=lambda expectations: None)
+    """Returns a skip reason when the platform cannot run the suite (a suite of KVM ioctls on
+    bare metal), else None; asked before any machine runs."""
 
 
 def discover_pmu() -> Generator[Op, Any, GuestPmuView]:
@@ -176,6 +253,9 @@ def discover_pmu() -> Generator[Op, Any, GuestPmuView]:
 
 def run_suite(suite: Suite, runner: Runner, expectations: Expectations) -> list[CheckResult]:
     """Run every case of ``suite`` (each on a fresh machine) and return all check results."""
+    reason = suite.applies_to_platform(expectations)
+    if reason:
+        return [CheckResult(suite.name, "*", "skipped", True, reason, True)]
     view: GuestPmuView = runner(discover_pmu)
     reason = suite.applies(view)
     if reason:
@@ -190,19 +270,32 @@ def run_suite(suite: Suite, runner: Runner, expectations: Expectations) -> list[
 
 def run_case(suite: Suite, case: TestCase, runner: Runner,
              ctx: SuiteContext) -> list[CheckResult]:
-    """Run one case on a fresh machine; a variant labels the test name."""
-    label = case.name if ctx.variant is None else f"{case.name}[{_variant_label(ctx.variant)}]"
+    """Run one case on a fresh machine; a variant labels the test name.
+
+    With an event filter, the ioctl's result is a check of its own: recorded before the body's
+    checks when the filter was accepted (the program runs), or from ``FilterRefused``.
+    """
+    label = case.name if ctx.variant is None else f"{case.name}[{ctx.variant.label()}]"
     checker = Checker(suite.name, label)
+    args = ctx.variant.event_filter if ctx.variant is not None else None
 
     def program() -> GuestGen:
+        if args is not None:
+            _check_filter_result(checker, args, None)
         yield from case.body(checker, ctx)
 
-    runner(program, ctx.variant)
+    result = runner(program, ctx.variant)
+    if isinstance(result, Unsupported):
+        checker.skip(result.reason)
+    elif isinstance(result, FilterRefused) and args is not None:
+        _check_filter_result(checker, args, result.errno)
     if not checker.results:
         checker.check("recorded a check", False, "the case recorded no check")
     return checker.results
 
 
-def _variant_label(v: Variant) -> str:
-    return ",".join(f"{k}={val:#x}" if k in ("fixed_mask", "ebx_unavailable") else f"{k}={val}"
-                    for k, val in v.changes().items())
+def _check_filter_result(checker: Checker, args: EventFilterArgs, errno: str | None) -> None:
+    """Record that KVM_SET_PMU_EVENT_FILTER returned what the case expects (0 or an errno)."""
+    want = f"fails with {args.expect_errno}" if args.expect_errno else "returns 0"
+    got = f"failed with {errno}" if errno else "returned 0"
+    checker.check(f"KVM_SET_PMU_EVENT_FILTER {want}", errno == args.expect_errno, got)
