@@ -73,6 +73,8 @@ class Frame:
     pending: Stream | None = None
     """The rest of an Execute a VM-exit interrupted."""
     t0_ps: int = 0
+    saved_cpl: int = 0
+    """The CPL the interrupt found (restored by its IRET); handlers run at CPL 0."""
 
 
 class Vcpu:
@@ -174,6 +176,8 @@ class Vcpu:
 
     def _finish(self, frame: Frame, value: Any) -> Any:
         self.frames.pop()
+        if frame.kind != "main":
+            self.cpl = frame.saved_cpl
         if frame.kind == "pmi":
             now = self.host.env.now_ps
             cpu = self.task.cpu
@@ -293,7 +297,9 @@ class Vcpu:
 
     def _push_handler(self, kind: str, gen: GuestGen | None) -> None:
         if gen is not None:
-            self.frames.append(Frame(gen, kind, t0_ps=self.host.env.now_ps))
+            self.frames.append(Frame(gen, kind, t0_ps=self.host.env.now_ps,
+                                     saved_cpl=self.cpl))
+            self.cpl = 0
 
     # -- register accesses that exit -------------------------------------------------------
     def _rdmsr(self, cpu: Pcpu, addr: int) -> Generator[Any, Any, Any]:

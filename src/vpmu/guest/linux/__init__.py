@@ -1,0 +1,20 @@
+"""The guest's Linux: the perf driver per vendor, the perf core, and the perf tools.
+
+Everything here runs inside the guest and reaches the PMU only through port operations, so
+the same kernel runs on bare metal and under every design, and its register traffic (seed
+001's MSR histogram) is whatever its code does:
+
+- ``boot``: PMU discovery (CPUID, PERF_CAPABILITIES, check_hw_exists).
+- ``x86``, ``pmu_intel``, ``pmu_amd``: arch/x86/events (assignment, update/set_period,
+  enable/disable, the PMI handlers).
+- ``perf``: kernel/events/core.c (scheduling, multiplexing, frequency mode, throttling).
+- ``tools``: ``PerfRecord`` and ``PerfStat`` and their results.
+- ``kernel``: ``LinuxGuest``, the GuestOs that ties them together.
+- ``costs``: the guest kernel's own code paths in cycles.
+"""
+
+from vpmu.guest.linux.event import Sample
+from vpmu.guest.linux.kernel import LinuxGuest
+from vpmu.guest.linux.tools import EventResult, PerfRecord, PerfStat, RunResult
+
+__all__ = ["EventResult", "LinuxGuest", "PerfRecord", "PerfStat", "RunResult", "Sample"]

@@ -1,0 +1,184 @@
+"""perf record and perf stat as the guest runs them, and what they report.
+
+A tool opens its events (perf_event_open, disabled with enable_on_exec), lets the workload
+start (the enable reschedules the context: counters armed and enabled inside one
+perf_pmu_disable/enable pair), runs it at CPL 3, and at the workload's exit schedules the
+events out (disable, RDPMC), reads and closes them. perf record's user-space side (draining
+the ring buffer, writing perf.data) is not modelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from vpmu.guest.linux import costs
+from vpmu.guest.linux.event import PerfEvent, PerfEventAttr, Sample
+from vpmu.guest.linux.event_map import parse_event
+from vpmu.guest.linux.x86 import Gen
+from vpmu.guest.port import Execute, GuestGen, Rdtsc, SetCpl
+
+if TYPE_CHECKING:
+    from vpmu.guest.linux.kernel import LinuxGuest
+
+Workload = Callable[[], GuestGen]
+"""A user-mode guest program (the command perf runs)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventResult:
+    """One event of one run, as perf reports it."""
+
+    name: str
+    supported: bool
+    """False: the open failed (perf prints ``<not supported>``)."""
+    count: int = 0
+    time_enabled_ns: int = 0
+    time_running_ns: int = 0
+    samples: tuple[Sample, ...] = ()
+    sample_period: int = 0
+    """The event's period when the run ended (converged value in frequency mode)."""
+    throttles: int = 0
+
+    @property
+    def scaled_count(self) -> int:
+        """perf stat's estimate for a multiplexed event: count * enabled / running."""
+        if not self.time_running_ns or self.time_running_ns >= self.time_enabled_ns:
+            return self.count
+        return round(Fraction(self.count * self.time_enabled_ns, self.time_running_ns))
+
+    @property
+    def running_fraction(self) -> Fraction:
+        """time_running / time_enabled (1 when not multiplexed)."""
+        if not self.time_enabled_ns:
+            return Fraction(0)
+        return Fraction(self.time_running_ns, self.time_enabled_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """One tool run: its events, and the guest TSC at the workload's start and end."""
+
+    tool: str
+    events: tuple[EventResult, ...]
+    start_tsc: int
+    end_tsc: int
+    tsc_mhz: int
+
+    def __getitem__(self, name: str) -> EventResult:
+        for e in self.events:
+            if e.name == name:
+                return e
+        raise KeyError(f"event must be one of {[e.name for e in self.events]}, not {name!r}")
+
+    @property
+    def duration_ns(self) -> int:
+        """Workload wall time on the guest clock."""
+        return (self.end_tsc - self.start_tsc) * 1000 // self.tsc_mhz
+
+
+def _result(name: str, e: PerfEvent | None) -> EventResult:
+    if e is None:
+        return EventResult(name, False)
+    return EventResult(name, True, e.count, e.total_time_enabled, e.total_time_running,
+                       tuple(e.samples), e.hw.sample_period, e.throttles)
+
+
+class _PerfTool:
+    """What perf record and perf stat share: open, enable on exec, run, exit, read, close."""
+
+    tool = ""
+
+    def __init__(self, events: Sequence[str]) -> None:
+        if isinstance(events, str) or not events:
+            raise ValueError(f"events must be a non-empty list of event names, not {events!r}")
+        for name in events:
+            parse_event(name)  # a bad name is refused here, not inside the guest
+        self.events = tuple(events)
+
+    def attr(self, name: str) -> PerfEventAttr:
+        """The perf_event_attr the tool opens ``name`` with."""
+        raise NotImplementedError
+
+    def configure(self, k: LinuxGuest) -> None:
+        """sysctls the tool's run depends on (perf_event_max_sample_rate)."""
+
+    def run(self, k: LinuxGuest, workload: Workload) -> Gen[RunResult]:
+        """One run of ``perf <tool> -e ... -- workload``."""
+        self.configure(k)
+        perf = k.perf
+        opened: list[PerfEvent | None] = []
+        for name in self.events:
+            opened.append((yield from k.syscall(perf.open(self.attr(name)))))
+        live = [e for e in opened if e is not None]
+        start = yield Rdtsc()
+        if live:
+            yield from k.syscall(perf.enable(live))
+        yield SetCpl(3)
+        yield from workload()
+        yield SetCpl(0)
+        if live:
+            yield from k.syscall(perf.exit_task())
+        end = yield Rdtsc()
+        results = tuple(_result(n, e) for n, e in zip(self.events, opened, strict=True))
+        for e in live:
+            yield Execute(costs.kernel_work("read", costs.SYSCALL_CYCLES))
+            yield from k.syscall(perf.close(e))
+        return RunResult(self.tool, results, int(start), int(end), perf.tsc_mhz)
+
+
+class PerfRecord(_PerfTool):
+    """``perf record -e E1 -e E2 ... [-F freq | -c period]``: sampling events.
+
+    ``max_sample_rate`` is kernel.perf_event_max_sample_rate (seed 001 sets 10,000; the
+    kernel default is 100,000); ``freq`` above it is refused, as perf does.
+    """
+
+    tool = "record"
+
+    def __init__(self, events: Sequence[str], *, freq: int = 4000, period: int | None = None,
+                 max_sample_rate: int = 100_000) -> None:
+        super().__init__(events)
+        for label, value in (("freq", freq), ("max_sample_rate", max_sample_rate),
+                             ("period", 1 if period is None else period)):
+            if type(value) is not int or value <= 0:
+                raise ValueError(f"{label} must be a positive int, not {value!r}")
+        if period is None and freq > max_sample_rate:
+            raise ValueError(f"freq must be at most max_sample_rate ({max_sample_rate}), "
+                             f"not {freq!r}")
+        self.freq, self.period, self.max_sample_rate = freq, period, max_sample_rate
+
+    def __repr__(self) -> str:
+        mode = f"period={self.period}" if self.period else f"freq={self.freq}"
+        return f"PerfRecord({list(self.events)!r}, {mode}, max_sample_rate={self.max_sample_rate})"
+
+    def attr(self, name: str) -> PerfEventAttr:
+        """Sampling: a fixed period (-c) or a frequency (-F)."""
+        spec = parse_event(name)
+        if self.period is not None:
+            return PerfEventAttr(name, sample_period=self.period,
+                                 exclude_user=spec.exclude_user,
+                                 exclude_kernel=spec.exclude_kernel)
+        return PerfEventAttr(name, sample_freq=self.freq, freq=True,
+                             exclude_user=spec.exclude_user, exclude_kernel=spec.exclude_kernel)
+
+    def configure(self, k: LinuxGuest) -> None:
+        """echo max_sample_rate > /proc/sys/kernel/perf_event_max_sample_rate."""
+        k.perf.set_max_sample_rate(self.max_sample_rate)
+
+
+class PerfStat(_PerfTool):
+    """``perf stat -e E1 -e E2 ...``: counting events (scaled when multiplexed)."""
+
+    tool = "stat"
+
+    def __repr__(self) -> str:
+        return f"PerfStat({list(self.events)!r})"
+
+    def attr(self, name: str) -> PerfEventAttr:
+        """Counting: no period, no frequency."""
+        spec = parse_event(name)
+        return PerfEventAttr(name, exclude_user=spec.exclude_user,
+                             exclude_kernel=spec.exclude_kernel)

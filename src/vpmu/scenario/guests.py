@@ -1,0 +1,53 @@
+"""The guest OS each vCPU of a scenario runs: Linux with the tool and workload it names.
+
+A ``[[vm.guest]]`` entry applies to one vCPU (or ``"all"``); a vCPU no entry names runs an
+empty guest (its thread ends at once). The workload of one run is ``duration_ms`` (less the
+start delay) of the named phase at bare-metal speed, split evenly over ``runs``.
+"""
+
+from __future__ import annotations
+
+from vpmu.arch.presets import get_preset
+from vpmu.guest.linux import LinuxGuest, PerfRecord, PerfStat
+from vpmu.guest.os import GuestOs
+from vpmu.scenario.schema import GuestSpec, VmSpec
+from vpmu.workloads.phases import get_phase
+
+
+def _spec_for(vm: VmSpec, vcpu: int) -> GuestSpec | None:
+    for g in vm.guest:
+        if g.vcpu in ("all", vcpu):
+            return g
+    return None
+
+
+def _tool(g: GuestSpec) -> PerfRecord | PerfStat | None:
+    if g.tool == "perf-record":
+        return PerfRecord(g.events, freq=g.sample_freq or 4000, period=g.period,
+                          max_sample_rate=g.max_sample_rate)
+    if g.tool == "perf-stat":
+        return PerfStat(g.events)
+    return None
+
+
+def guest_os_for(vm: VmSpec, vcpu: int, duration_ms: float, preset: str) -> GuestOs:
+    """Linux for vCPU ``vcpu`` of ``vm`` as its ``[[vm.guest]]`` entry says."""
+    p = get_preset(preset)
+    g = _spec_for(vm, vcpu)
+    if g is None:
+        return LinuxGuest(vendor=p.caps.vendor, tsc_mhz=p.tsc_mhz, tick_hz=0)
+    cycles = int(p.core_mhz * 1000 * (duration_ms - g.start_ms)) // g.runs
+    stream = get_phase(g.workload).stream_for_cycles(max(cycles, 1))
+    return LinuxGuest(workload=stream, tool=_tool(g), runs=g.runs, vendor=p.caps.vendor,
+                      tsc_mhz=p.tsc_mhz, tick_hz=g.tick_hz)
+
+
+def workload_truth(vm: VmSpec, vcpu: int, duration_ms: float, preset: str) -> dict[str, int]:
+    """The exact event totals of the workload a vCPU runs over all its runs."""
+    p = get_preset(preset)
+    g = _spec_for(vm, vcpu)
+    if g is None:
+        return {}
+    cycles = int(p.core_mhz * 1000 * (duration_ms - g.start_ms)) // g.runs
+    stream = get_phase(g.workload).stream_for_cycles(max(cycles, 1))
+    return {k: v * g.runs for k, v in stream.counts.items()}

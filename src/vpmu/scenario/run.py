@@ -1,0 +1,241 @@
+"""Build the machine a scenario describes and run it.
+
+``run_scenario(scenario, design=None)`` builds the host (preset, CPUs, perf with its limits,
+the NMI watchdog), its host tasks, and each VM with its design, guest PMU shape, event filter
+and guest OSes, then runs until every guest's tools and workload have finished. A design
+given here replaces every VM's design; its options go on top of the VM's ``design_options``
+when the names match (so a scenario can pin an option the command line does not name).
+
+Time: ``duration_ms`` is the guest work a scenario asks for, measured at bare-metal speed; a
+guest slowed by exits takes longer, so the run ends when the guests finish (``end_ps``), not
+at ``duration_ms``. Host tasks run for the whole of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vpmu.arch.x86 import events as ev
+from vpmu.guest.linux import RunResult
+from vpmu.host.machine import Host
+from vpmu.host.perf.core import PerfSubsystem
+from vpmu.host.task import Run, Task
+from vpmu.host.tools import PerfRecord, PerfStat, nmi_watchdog, rdpmc_reader
+from vpmu.machine.vm import Vm
+from vpmu.scenario.guests import guest_os_for, workload_truth
+from vpmu.scenario.schema import HostTaskSpec, Scenario, VmSpec
+from vpmu.trace import Record
+from vpmu.vpmu.design import DesignSpec, make_design
+from vpmu.vpmu.filter import (
+    AMD64_EVENTSEL_EVENT,
+    ARCH_PERFMON_EVENTSEL_EVENT,
+    KVM_PMU_EVENT_ALLOW,
+    KVM_PMU_EVENT_DENY,
+    KVM_PMU_EVENT_FLAG_MASKED_EVENTS,
+    Errno,
+    PmuEventFilter,
+    set_pmu_event_filter,
+)
+from vpmu.workloads.phases import get_phase
+
+
+def _ms(x: float) -> int:
+    """Milliseconds (a scenario's floats) as integer picoseconds."""
+    return round(x * 10**9)
+
+
+def _us(x: float) -> int:
+    """Microseconds as integer picoseconds."""
+    return round(x * 10**6)
+
+
+RUN_LIMIT = 20
+"""A run that has not finished after this many times ``duration_ms`` is an error."""
+
+
+@dataclass
+class RunOutcome:
+    """What a run leaves for the metrics: the host (its trace), the VMs and the end time."""
+
+    scenario: Scenario
+    designs: list[str]
+    host: Host
+    vms: list[Vm]
+    end_ps: int
+    host_tools: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def vcpu_tasks(self) -> list[str]:
+        """The vCPU threads' task names."""
+        return [v.task.name for vm in self.vms for v in vm.vcpus]
+
+    @property
+    def records(self) -> list[Record]:
+        """Every trace record of the run."""
+        return self.host.trace.records
+
+    @property
+    def events_processed(self) -> int:
+        """Simulation events the run took (a measure of its work, deterministic)."""
+        return self.host.env.events_processed
+
+    def design_options(self) -> list[dict[str, object]]:
+        """Each VM's design options, typed, defaults included."""
+        return [dict(vm.design.options) for vm in self.vms]
+
+    def accuracy_rows(self) -> list[dict[str, Any]]:
+        """Per vCPU tool event: the count its runs reported and the workload's truth."""
+        rows: list[dict[str, Any]] = []
+        sc = self.scenario
+        for vm_spec, vm in zip(sc.vm, self.vms, strict=True):
+            for v in vm.vcpus:
+                truth = workload_truth(vm_spec, v.index, sc.duration_ms, sc.host.preset)
+                rows += _tool_rows(v.task.name, v.task.result, truth)
+        return rows
+
+    def guest_results(self) -> dict[str, Any]:
+        """What each vCPU's guest main program returned, by task name."""
+        return {v.task.name: v.task.result for vm in self.vms for v in vm.vcpus}
+
+
+PERF_EVENT_KEYS = {
+    "cycles": ev.CYCLES, "cpu-cycles": ev.CYCLES, "instructions": ev.INSTRUCTIONS,
+    "branches": ev.BRANCHES, "branch-instructions": ev.BRANCHES,
+    "branch-misses": ev.BRANCH_MISSES, "cache-references": ev.LLC_REFERENCES,
+    "cache-misses": ev.LLC_MISSES, "ref-cycles": ev.REF_CYCLES,
+}
+"""perf's generic event names and the workload key each counts (for the truth)."""
+
+
+def _tool_rows(vcpu: str, result: Any, truth: dict[str, int]) -> list[dict[str, Any]]:
+    """Sum a guest tool's runs per event; pair each with the truth of its key."""
+    if not isinstance(result, list) or not all(isinstance(r, RunResult) for r in result):
+        return []
+    totals: dict[tuple[str, str], int | None] = {}
+    for run_result in result:
+        for e in run_result.events:
+            key = (run_result.tool, e.name)
+            prev = totals.get(key, 0)
+            totals[key] = None if prev is None or not e.supported else prev + e.scaled_count
+    return [{"vcpu": vcpu, "tool": tool, "event": name, "count": count,
+             "truth": truth.get(PERF_EVENT_KEYS.get(name, ""))}
+            for (tool, name), count in totals.items()]
+
+
+def design_for(vm: VmSpec, override: str | None) -> str:
+    """The VM's design spec: the scenario's, or ``override`` (merged as documented above)."""
+    if override is None:
+        return vm.design_spec
+    spec = DesignSpec.parse(override)
+    if spec.name != vm.design_name:
+        return str(spec)
+    merged = dict(DesignSpec.parse(vm.design_spec).options)
+    merged.update(spec.options)
+    return str(DesignSpec(spec.name, tuple(merged.items())))
+
+
+def build_filter(vm: VmSpec, is_intel: bool) -> PmuEventFilter | None:
+    """The VM's KVM_SET_PMU_EVENT_FILTER, or an error naming the scenario key."""
+    f = vm.filter
+    if f is None:
+        return None
+    result = set_pmu_event_filter(
+        KVM_PMU_EVENT_ALLOW if f.action == "allow" else KVM_PMU_EVENT_DENY, list(f.events),
+        fixed_counter_bitmap=f.fixed_counter_bitmap,
+        flags=KVM_PMU_EVENT_FLAG_MASKED_EVENTS if f.masked else 0,
+        eventsel_event=ARCH_PERFMON_EVENTSEL_EVENT if is_intel else AMD64_EVENTSEL_EVENT)
+    if isinstance(result, Errno):
+        raise ValueError(f"vm {vm.name!r} filter: KVM_SET_PMU_EVENT_FILTER fails with "
+                         f"{result.name}")
+    return result
+
+
+def build(scenario: Scenario, design: str | None = None) -> RunOutcome:
+    """The machine of ``scenario``, ready to run."""
+    h = scenario.host
+    host = Host(h.preset, cpus=h.cpus, tick_hz=h.tick_hz, seed=scenario.seed)
+    perf = PerfSubsystem(host, clear_dirty_counters=h.clear_dirty_counters,
+                         max_sample_rate=h.max_sample_rate)
+    if h.nmi_watchdog:
+        nmi_watchdog(perf)
+    outcome = RunOutcome(scenario, [], host, [], 0)
+    for i, task in enumerate(scenario.host_task):
+        _host_task(outcome, perf, i, task)
+    for vm_spec in scenario.vm:
+        spec = design_for(vm_spec, design)
+        outcome.designs.append(spec)
+        vm_design = make_design(spec)
+        shape = _shape(vm_spec)
+        guests = [guest_os_for(vm_spec, i, scenario.duration_ms, h.preset)
+                  for i in range(vm_spec.vcpus)]
+        vm = Vm(host, vm_design, guests, name=vm_spec.name, pin=vm_spec.pin, shape=shape,
+                event_filter=build_filter(vm_spec, host.preset.caps.is_intel))
+        outcome.vms.append(vm)
+    return outcome
+
+
+def _shape(vm: VmSpec) -> dict[str, object]:
+    """The [vm.pmu] overrides as X86PmuCaps changes."""
+    if vm.pmu is None:
+        return {}
+    shape: dict[str, object] = {}
+    for key, caps_key in (("version", "version"), ("gp_counters", "n_gp"),
+                          ("fixed_counters", "n_fixed")):
+        value = getattr(vm.pmu, key)
+        if value is not None:
+            shape[caps_key] = value
+    return shape
+
+
+def _host_task(outcome: RunOutcome, perf: PerfSubsystem, i: int, t: HostTaskSpec) -> None:
+    """Open a host tool at its start time, or spawn a host task."""
+    host = outcome.host
+    cpus = [t.cpu] if t.cpu is not None else list(range(len(host.cpus)))
+    name = f"host_task[{i}] {t.kind}"
+    duration_ps = _ms(outcome.scenario.duration_ms)
+    if t.kind in ("perf-record", "perf-stat"):
+        def open_tool() -> None:
+            if t.kind == "perf-record":
+                outcome.host_tools[name] = PerfRecord(
+                    perf, t.events, freq=t.sample_freq or 4000, period=t.period, cpus=cpus,
+                    count_guest=not t.exclude_guest)
+            else:
+                outcome.host_tools[name] = PerfStat(perf, t.events, cpus=cpus,
+                                                    count_guest=not t.exclude_guest)
+        host.env.schedule(open_tool, delay_ps=_ms(t.start_ms))
+        return
+    affinity = frozenset(cpus) if t.cpu is not None else None
+    if t.kind == "rdpmc-reader":
+        caps = host.preset.caps
+        ecxs = [*range(caps.n_gp), *((1 << 30) | f for f in caps.fixed_indices)]
+        rounds = max(int(duration_ps // _us(t.interval_us)), 1)
+        task = rdpmc_reader(name, ecxs, interval_ps=_us(t.interval_us), rounds=rounds,
+                            affinity=affinity)
+        host.env.schedule(lambda: host.spawn(task), delay_ps=_ms(t.start_ms))
+        return
+    stream = get_phase(t.workload).stream_for_cycles(
+        host.preset.core_mhz * int(1000 * (outcome.scenario.duration_ms - t.start_ms)))
+
+    def load() -> Any:
+        yield Run(stream)
+    task = Task(name, load, affinity=affinity)
+    host.env.schedule(lambda: host.spawn(task), delay_ps=_ms(t.start_ms))
+
+
+def run(outcome: RunOutcome) -> RunOutcome:
+    """Run until every guest has finished (at least ``duration_ms``)."""
+    host, limit = outcome.host, _ms(outcome.scenario.duration_ms) * RUN_LIMIT
+    host.run(_ms(outcome.scenario.duration_ms))
+    while not all(vm.done for vm in outcome.vms):
+        if host.env.now_ps >= limit:
+            raise RuntimeError(f"scenario {outcome.scenario.name!r}: the guests did not "
+                               f"finish within {RUN_LIMIT} x duration_ms")
+        host.run(host.env.now_ps + _ms(1))
+    outcome.end_ps = host.env.now_ps
+    return outcome
+
+
+def run_scenario(scenario: Scenario, design: str | None = None) -> RunOutcome:
+    """Build and run ``scenario`` (optionally under ``design``)."""
+    return run(build(scenario, design))
