@@ -65,7 +65,7 @@ class KvmCosts:
 
 # Seed-001 fit (docs/calibration.md): the transition is the one value fitted to the guest
 # PMI handler latency with is_paused (32,929.3 ns on ICX); the rest are estimates.
-_TRANSITION = 2_200
+_TRANSITION = 2_600
 _FULL_EXIT = 800
 _HANDLERS = {"EXCEPTION_NMI": 300, "EXTERNAL_INTERRUPT": 200, "NMI_WINDOW": 200, "CPUID": 300,
              "HLT": 500,
@@ -91,10 +91,11 @@ def kvm_costs(preset_name: str) -> KvmCosts:
 KVM_COST_SOURCES: Mapping[str, str] = MappingProxyType({
     "vmx_transition_cycles":
         "reference/kvm_x86_vpmu.md 5: a plain CPUID exit round trip is ~1.0-1.5k cycles on "
-        "SPR-class parts [mem]; fitted here to seed 001's guest PMI handler latency with "
-        "is_paused (32,929.3 ns, ICX, docs/calibration.md), which puts it above that range: "
+        "SPR-class parts [mem]; fitted here (benchmarks/fit_seed001.py, sweep 1,800-3,000 in "
+        "steps of 400, nearest at 2,600) to seed 001's guest PMI handler latency with "
+        "is_paused (32,929.3 ns, ICX, docs/calibration.md). That is above the [mem] range: "
         "the 2021 ICX kernel ran with more mitigations, and the fit absorbs whatever the "
-        "model leaves out of the handler.",
+        "model leaves out of the handler's exits. The same value on every preset.",
     "full_exit_cycles":
         "estimate: vmx_handle_exit's dispatch plus vcpu_enter_guest's exit and re-entry path "
         "(guest_state_exit/enter_irqoff, request and preemption checks) are a few hundred "

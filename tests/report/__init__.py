@@ -1,0 +1,1 @@
+"""Tests of vpmu.metrics and vpmu.report: numbers and tables from hand-built records."""
