@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from vpmu.arch.presets import PRESETS
@@ -25,6 +26,8 @@ EXIT_CHECK_FAILED = 1
 """A conformance check failed."""
 EXIT_BAD_INPUT = 2
 """A bad option or argument (Click's own usage-error code)."""
+EXIT_RUN_FAILED = 3
+"""A run could not complete (its guests did not finish in time)."""
 
 app = typer.Typer(help="vpmu: a laboratory for PMU virtualization.", no_args_is_help=True,
                   add_completion=False)
@@ -37,7 +40,7 @@ def _root() -> None:
 
 
 def _bad(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -159,12 +162,16 @@ def _load(path: Path, overrides: list[str] | None) -> Scenario:
         raise _bad(f"{path}: {err.strerror}") from None
 
 
-def _run_one(scenario: Scenario, design: str | None) -> dict[str, Any]:
+def _run_one(path: Path, scenario: Scenario, design: str | None) -> dict[str, Any]:
     try:
         outcome = build(scenario, design)
     except ValueError as err:
-        raise _bad(f"{scenario.name or 'scenario'}: {err}") from None
-    return results(run(outcome))
+        raise _bad(f"{path}: {err}") from None
+    try:
+        return results(run(outcome))
+    except RuntimeError as err:
+        console.print(f"[bold red]error:[/] {escape(str(err))}")
+        raise typer.Exit(EXIT_RUN_FAILED) from None
 
 
 @app.command("run")
@@ -181,7 +188,7 @@ def run_cmd(
     if design is not None:
         _check_design(design)
     sc = _load(scenario, set_)
-    data = _run_one(sc, design)
+    data = _run_one(scenario, sc, design)
     if json_out is not None:
         json_out.write_text(dumps(data))
     console.print(summary_table([data], title=f"{scenario.name}"))
@@ -203,7 +210,7 @@ def compare(
     for d in design:
         _check_design(d)
     sc = _load(scenario, set_)
-    runs = [_run_one(sc, d) for d in design]
+    runs = [_run_one(scenario, sc, d) for d in design]
     for d, r in zip(design, runs, strict=True):
         r["design_spec"] = d
     if json_out is not None:

@@ -10,18 +10,18 @@ def accuracy(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Per (vCPU, tool, event): the guest-visible count, the truth, and the relative error.
 
     A row is ``{"vcpu", "tool", "event", "count", "truth"}``: ``count`` is what the guest tool
-    reports (perf stat's scaled count, or perf record's sum of sample periods), ``truth`` the
+    reports (the event's count, scaled by perf stat when multiplexed), ``truth`` the
     workload's exact total of the event over the tool's runs (its kernel work excluded, so
     the error includes what the guest's own handlers added). ``worst_abs_error`` is the
-    largest |error| of the run.
+    largest |error| of the run, None when no count could be compared.
     """
     out: list[dict[str, Any]] = []
-    worst = 0.0
+    worst: float | None = None
     for r in rows:
         truth, count = r["truth"], r["count"]
         err = None if not truth or count is None else round((count - truth) / truth, 6)
         if err is not None:
-            worst = max(worst, abs(err))
+            worst = abs(err) if worst is None else max(worst, abs(err))
         out.append({"vcpu": r["vcpu"], "tool": r["tool"], "event": r["event"],
                     "count": count, "truth": truth, "error": err})
-    return {"events": out, "worst_abs_error": round(worst, 6) if out else None}
+    return {"events": out, "worst_abs_error": None if worst is None else round(worst, 6)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from vpmu.arch.presets import get_preset
 from vpmu.guest.linux import LinuxGuest, PerfRecord, PerfStat
 from vpmu.guest.os import GuestOs
+from vpmu.guest.port import GuestGen, Rdtsc, WaitPmi
 from vpmu.scenario.schema import GuestSpec, VmSpec
 from vpmu.workloads.phases import get_phase
 
@@ -38,8 +39,44 @@ def guest_os_for(vm: VmSpec, vcpu: int, duration_ms: float, preset: str) -> Gues
         return LinuxGuest(vendor=p.caps.vendor, tsc_mhz=p.tsc_mhz, tick_hz=0)
     cycles = int(p.core_mhz * 1000 * (duration_ms - g.start_ms)) // g.runs
     stream = get_phase(g.workload).stream_for_cycles(max(cycles, 1))
-    return LinuxGuest(workload=stream, tool=_tool(g), runs=g.runs, vendor=p.caps.vendor,
-                      tsc_mhz=p.tsc_mhz, tick_hz=g.tick_hz)
+    linux = LinuxGuest(workload=stream, tool=_tool(g), runs=g.runs, vendor=p.caps.vendor,
+                       tsc_mhz=p.tsc_mhz, tick_hz=g.tick_hz)
+    return DelayedStart(linux, round(g.start_ms * 1e6)) if g.start_ms > 0 else linux
+
+
+class DelayedStart:
+    """A guest that idles (HLT) for ``delay_ns`` before its kernel starts: ``start_ms``."""
+
+    def __init__(self, inner: LinuxGuest, delay_ns: int) -> None:
+        self.inner, self.delay_ns = inner, delay_ns
+        self.tick_hz = inner.tick_hz
+
+    def __repr__(self) -> str:
+        return f"DelayedStart({self.inner!r}, delay_ns={self.delay_ns})"
+
+    def main(self) -> GuestGen:
+        """Idle until the start time (nothing can raise a PMI yet), then the kernel."""
+        start = yield Rdtsc()
+        end = start + self.delay_ns * self.inner_tsc_mhz // 1000
+        now = start
+        while now < end:
+            yield WaitPmi((end - now) * 1000 // self.inner_tsc_mhz + 1)
+            now = yield Rdtsc()
+        return (yield from self.inner.main())
+
+    @property
+    def inner_tsc_mhz(self) -> int:
+        """The TSC rate the guest was given."""
+        assert self.inner.tsc_mhz is not None
+        return self.inner.tsc_mhz
+
+    def on_pmi(self) -> GuestGen | None:
+        """The kernel's handler."""
+        return self.inner.on_pmi()
+
+    def on_tick(self) -> GuestGen | None:
+        """The kernel's timer (it has not booted yet while idling, so it does nothing)."""
+        return self.inner.on_tick()
 
 
 def workload_truth(vm: VmSpec, vcpu: int, duration_ms: float, preset: str) -> dict[str, int]:

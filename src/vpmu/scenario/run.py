@@ -8,7 +8,7 @@ when the names match (so a scenario can pin an option the command line does not 
 
 Time: ``duration_ms`` is the guest work a scenario asks for, measured at bare-metal speed; a
 guest slowed by exits takes longer, so the run ends when the guests finish (``end_ps``), not
-at ``duration_ms``. Host tasks run for the whole of it.
+at ``duration_ms``. Host tasks are sized to ``duration_ms`` from their start.
 """
 
 from __future__ import annotations
@@ -162,10 +162,14 @@ def build(scenario: Scenario, design: str | None = None) -> RunOutcome:
     outcome = RunOutcome(scenario, [], host, [], 0)
     for i, task in enumerate(scenario.host_task):
         _host_task(outcome, perf, i, task)
-    for vm_spec in scenario.vm:
+    for i, vm_spec in enumerate(scenario.vm):
         spec = design_for(vm_spec, design)
         outcome.designs.append(spec)
-        vm_design = make_design(spec)
+        try:
+            vm_design = make_design(spec)
+        except ValueError as err:
+            raise ValueError(f"vm[{i}].design {spec!r}: {err}") from None
+        _check_guests(vm_spec, i)
         shape = _shape(vm_spec)
         guests = [guest_os_for(vm_spec, i, scenario.duration_ms, h.preset)
                   for i in range(vm_spec.vcpus)]
@@ -173,6 +177,17 @@ def build(scenario: Scenario, design: str | None = None) -> RunOutcome:
                 event_filter=build_filter(vm_spec, host.preset.caps.is_intel))
         outcome.vms.append(vm)
     return outcome
+
+
+def _check_guests(vm: VmSpec, i: int) -> None:
+    """Each vCPU runs at most one [[vm.guest]] entry."""
+    seen: set[int] = set()
+    for j, g in enumerate(vm.guest):
+        mine = set(range(vm.vcpus)) if g.vcpu == "all" else {g.vcpu}
+        if mine & seen:
+            raise ValueError(f"vm[{i}].guest[{j}].vcpu: vCPU {min(mine & seen)} already runs "
+                             f"an earlier [[vm.guest]] entry")
+        seen |= mine
 
 
 def _shape(vm: VmSpec) -> dict[str, object]:
@@ -207,6 +222,10 @@ def _host_task(outcome: RunOutcome, perf: PerfSubsystem, i: int, t: HostTaskSpec
         return
     affinity = frozenset(cpus) if t.cpu is not None else None
     if t.kind == "rdpmc-reader":
+        if t.events or t.clear_dirty_counters is not None:
+            raise ValueError(f"host_task[{i}]: an rdpmc-reader reads every counter; events "
+                             f"and clear_dirty_counters are not supported for it yet (the "
+                             f"host's [host] clear_dirty_counters applies)")
         caps = host.preset.caps
         ecxs = [*range(caps.n_gp), *((1 << 30) | f for f in caps.fixed_indices)]
         rounds = max(int(duration_ps // _us(t.interval_us)), 1)
