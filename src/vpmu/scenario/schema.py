@@ -199,6 +199,14 @@ def _sampling_problems(spec: "GuestSpec | HostTaskSpec", sampling: bool) -> list
     return []
 
 
+def _sample_freq(record: bool, freq: int | None, period: int | None) -> int | None:
+    """The -F perf record uses: ``freq``, else the default unless a period is given; None
+    for anything but perf record."""
+    if not record or period is not None:
+        return None
+    return DEFAULT_FREQ if freq is None else freq
+
+
 class _Model(BaseModel):
     """Common configuration: unknown keys are errors, values are frozen and strictly typed."""
 
@@ -273,10 +281,8 @@ class GuestSpec(_Model):
 
     @property
     def sample_freq(self) -> int | None:
-        """The -F perf record uses: ``freq``, else the default unless a period is given."""
-        if self.tool != "perf-record" or self.period is not None:
-            return None
-        return DEFAULT_FREQ if self.freq is None else self.freq
+        """The -F perf record uses (see ``_sample_freq``)."""
+        return _sample_freq(self.tool == "perf-record", self.freq, self.period)
 
     @model_validator(mode="after")
     def _check_tool(self) -> Self:
@@ -376,10 +382,8 @@ class HostTaskSpec(_Model):
 
     @property
     def sample_freq(self) -> int | None:
-        """The -F perf record uses: ``freq``, else the default unless a period is given."""
-        if self.kind != "perf-record" or self.period is not None:
-            return None
-        return DEFAULT_FREQ if self.freq is None else self.freq
+        """The -F perf record uses (see ``_sample_freq``)."""
+        return _sample_freq(self.kind == "perf-record", self.freq, self.period)
 
     @model_validator(mode="after")
     def _check_kind(self) -> Self:
