@@ -28,7 +28,9 @@ def test_quick_start_has_exactly_two_commands() -> None:
     assert commands is not None
     lines = [ln for ln in commands.group(1).splitlines() if ln.strip()]
     assert len(lines) == 2
-    assert "vpmu conformance" in lines[0] and "pytest" in lines[1]
+    assert lines[0].startswith("pip install . && vpmu run examples/") and "pytest" in lines[1]
+    example = lines[0].split("vpmu run ", 1)[1].split()[0]
+    assert (README.parent / example).is_file()      # the built-in example it runs exists
 
 
 def test_host_doc_example_runs_and_multiplexes() -> None:
