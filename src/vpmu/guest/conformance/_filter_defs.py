@@ -1,0 +1,105 @@
+"""pmu_event_filter_test's definitions: the filter uapi as the selftest includes it, and the
+events and guest blocks it measures (split from the suite to keep each file readable).
+
+The guest layer may not import ``vpmu.vpmu``, so the uapi constants and entry encoders are
+the selftest's own copy; a test checks they agree with ``vpmu.vpmu.filter``.
+"""
+
+from __future__ import annotations
+
+from vpmu.arch.x86 import events as ev
+from vpmu.arch.x86.msrs import EVTSEL_EN, EVTSEL_OS
+from vpmu.workloads.streams import Stream
+
+# -- the uapi (linux/kvm.h), as the selftest includes it -----------------------------------
+# The guest layer may not import vpmu.vpmu; vpmu.vpmu.filter holds the kernel side of the
+# same numbers, and tests/conformance checks that the two agree.
+
+KVM_PMU_EVENT_ALLOW = 0
+KVM_PMU_EVENT_DENY = 1
+KVM_PMU_EVENT_FLAG_MASKED_EVENTS = 1 << 0
+KVM_PMU_EVENT_FLAGS_VALID_MASK = KVM_PMU_EVENT_FLAG_MASKED_EVENTS
+
+MAX_FILTER_EVENTS = 300
+"""KVM_PMU_EVENT_FILTER_MAX_EVENTS (2.1: the filter holds at most 300 entries)."""
+MAX_TEST_EVENTS = 10
+"""Room kept after the dummy entries of the dense masked-events filter (290 + 10 = 300)."""
+INVALID_ACTION = KVM_PMU_EVENT_DENY + 1
+INVALID_FLAGS = KVM_PMU_EVENT_FLAGS_VALID_MASK << 1
+INVALID_NEVENTS = MAX_FILTER_EVENTS + 1
+
+
+def raw_event(event_select: int, umask: int) -> int:
+    """The selftests' ``RAW_EVENT``: a 12-bit event select (bits 11:8 go to 35:32), umask."""
+    return (event_select & 0xF00) << 24 | event_select & 0xFF | (umask & 0xFF) << 8
+
+
+def masked_entry(event_select: int, mask: int, match: int, exclude: bool) -> int:
+    """``KVM_PMU_ENCODE_MASKED_ENTRY``: every field truncated to its width, as the macro does."""
+    return (event_select & 0xFF | (event_select & 0xF00) << 24 | (mask & 0xFF) << 56
+            | (match & 0xFF) << 8 | int(exclude) << 55)
+
+
+def include(event_select: int, mask: int, match: int) -> int:
+    """INCLUDE_MASKED_ENTRY."""
+    return masked_entry(event_select, mask, match, False)
+
+
+def exclude(event_select: int, mask: int, match: int) -> int:
+    """EXCLUDE_MASKED_ENTRY."""
+    return masked_entry(event_select, mask, match, True)
+
+
+# -- events (vpmu.arch.x86.events) -----------------------------------------------------------
+
+def _intel(key: str) -> int:
+    return next(e.encoding for e in ev.INTEL_ARCH_EVENTS if e.key == key)
+
+
+def _amd(key: str) -> int:
+    return next(select for select, k in ev.AMD_EVENTS.items() if k == key)
+
+
+INTEL_BRANCHES = _intel(ev.BRANCHES)
+INTEL_INSTRUCTIONS = _intel(ev.INSTRUCTIONS)
+AMD_ZEN_BRANCHES = _amd(ev.BRANCHES)
+AMD_ZEN_INSTRUCTIONS = _amd(ev.INSTRUCTIONS)
+"""Same encoding as Intel's instructions retired (0xC0), which the base list relies on."""
+
+BASE_EVENTS = (*(e.encoding for e in ev.INTEL_ARCH_EVENTS[:8]), AMD_ZEN_BRANCHES)
+"""base_event_filter: Intel arch events 0-7 plus AMD's branches retired (2.3)."""
+MEASURED_EVENTS = (INTEL_INSTRUCTIONS, INTEL_BRANCHES, AMD_ZEN_BRANCHES)
+"""What test_not_member_* remove from the base list."""
+AMD_DENIED_12BIT = raw_event(0x100 | AMD_ZEN_BRANCHES, 0)
+"""test_amd_deny_list's event 0x1C2: differs from branches (0xC2) only in select bit 8."""
+
+MEM_INST_RETIRED = 0xD0
+MEM_INST_RETIRED_UMASKS = (0x81, 0x82, 0x83)
+"""ALL_LOADS, ALL_STORES, ANY (loads + stores): the Intel masked-events counters."""
+LS_DISPATCH = ev.AMD_LS_DISPATCH
+LS_DISPATCH_UMASKS = (1 << 0, 1 << 1, 1 << 2)
+"""Loads, stores, load-op-stores: the AMD masked-events counters."""
+MASKED_EVENTS_INTEL_MODELS = (0x8F, 0x6A, 0x55)
+"""supports_event_mem_inst_retired: Sapphire Rapids, Ice Lake server, Skylake/Cascade Lake
+server (family 6). Other models skip the masked-events test upstream."""
+
+NUM_BRANCHES = 42
+"""Iterations of the measured ``loop .``: 42 branches (2.3; the exact count is only logged)."""
+OS_EN = EVTSEL_OS | EVTSEL_EN
+FIXED_PMC_KERNEL = 0x1
+"""FIXED_CTR_CTRL field: count at CPL 0 only."""
+
+MEM_BLOCK_LOADS = 2
+"""masked_events_guest_test's asm: MOV to memory, MOV from memory, INC of memory; the load
+and the INC's read are loads."""
+MEM_BLOCK_STORES = 2
+"""The MOV to memory and the INC's write are stores."""
+
+
+def mem_block() -> Stream:
+    """The masked-events guest body: 3 instructions, 2 loads, 2 stores. Estimate: 3 cycles.
+
+    The model has no separate load-op-store column, so the INC is a load and a store."""
+    return Stream("pmu_event_filter mem block", {
+        ev.INSTRUCTIONS: 3, ev.LOADS: MEM_BLOCK_LOADS, ev.STORES: MEM_BLOCK_STORES,
+        ev.CYCLES: 3})
