@@ -182,7 +182,7 @@ def test_shape_variant_labels_are_unchanged() -> None:
 # --- the port's data against the kernel side (vpmu.vpmu.filter) ------------------------------
 
 def test_uapi_numbers_agree_with_the_kernel_model() -> None:
-    """The guest suite's copy of the uapi matches vpmu.vpmu.filter."""
+    """The guest suite uses the same uapi numbers and encoders as vpmu.vpmu.filter."""
     assert (pef.KVM_PMU_EVENT_ALLOW, pef.KVM_PMU_EVENT_DENY) == \
         (kvm.KVM_PMU_EVENT_ALLOW, kvm.KVM_PMU_EVENT_DENY)
     assert pef.KVM_PMU_EVENT_FLAG_MASKED_EVENTS == kvm.KVM_PMU_EVENT_FLAG_MASKED_EVENTS

@@ -5,12 +5,11 @@ simulation: installing the filter (SRCU publish, ``reprogram_pmi = ~0``, KVM_REQ
 vCPU) belongs to the design that owns the VM. Keeping the rules here, once, lets every design
 and the pmu_event_filter_test port share them.
 
-Vocabulary (names from KVM):
-- *raw event*: a plain filter entry, laid out like an event-select MSR: event select bits
-  7:0 and 35:32, umask 15:8 (``raw_event``).
-- *masked entry*: event select 7:0 and 35:32, umask match 15:8, exclude bit 55, umask mask
-  63:56 (``masked_entry``, the uapi's ``KVM_PMU_ENCODE_MASKED_ENTRY``). After validation every
-  entry is a masked entry: a plain event becomes one with umask mask 0xFF.
+Vocabulary (names from KVM; the uapi's numbers and encoders are in
+``vpmu.arch.x86.kvm_filter_uapi`` and re-exported here):
+- *raw event* (``raw_event``) and *masked entry* (``masked_entry``) as the uapi lays them out.
+  After validation every entry is a masked entry: a plain event becomes one with umask mask
+  0xFF.
 - *eventsel*: the guest's EVNTSEL value; its event select is ``eventsel & EVENTSEL_EVENT``,
   where ``EVENTSEL_EVENT`` is the vendor op: 12 bits on AMD, 8 on Intel, whose bits 35:32
   are IN_TX, IN_TXCP and adaptive PEBS instead.
@@ -30,19 +29,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vpmu.arch.x86.caps import FIXED_IDX_BASE
+from vpmu.arch.x86.kvm_filter_uapi import (
+    KVM_PMU_EVENT_ALLOW,
+    KVM_PMU_EVENT_DENY,
+    KVM_PMU_EVENT_FILTER_MAX_EVENTS,
+    KVM_PMU_EVENT_FLAG_MASKED_EVENTS,
+    KVM_PMU_EVENT_FLAGS_VALID_MASK,
+    KVM_PMU_MASKED_ENTRY_EVENT_SELECT,
+    KVM_PMU_MASKED_ENTRY_EXCLUDE,
+    KVM_PMU_MASKED_ENTRY_UMASK_MASK,
+    KVM_PMU_MASKED_ENTRY_UMASK_MASK_SHIFT,
+    KVM_PMU_MASKED_ENTRY_UMASK_MATCH,
+    masked_entry,
+    raw_event,
+)
 
-KVM_PMU_EVENT_ALLOW = 0
-"""``action``: only events that match the filter count."""
-KVM_PMU_EVENT_DENY = 1
-"""``action``: events that match the filter do not count."""
-
-KVM_PMU_EVENT_FLAG_MASKED_EVENTS = 1 << 0
-"""``flags``: ``events`` holds masked entries (v6.3)."""
-KVM_PMU_EVENT_FLAGS_VALID_MASK = KVM_PMU_EVENT_FLAG_MASKED_EVENTS
-"""Any other ``flags`` bit is EINVAL."""
-
-KVM_PMU_EVENT_FILTER_MAX_EVENTS = 300
-"""``nevents`` above this is E2BIG (pmu.c; the selftest tries 301)."""
+__all__ = [
+    "AMD64_EVENTSEL_EVENT", "ARCH_PERFMON_EVENTSEL_EVENT", "ARCH_PERFMON_EVENTSEL_UMASK",
+    "KVM_PMU_EVENT_ALLOW", "KVM_PMU_EVENT_DENY", "KVM_PMU_EVENT_FILTER_MAX_EVENTS",
+    "KVM_PMU_EVENT_FLAGS_VALID_MASK", "KVM_PMU_EVENT_FLAG_MASKED_EVENTS",
+    "KVM_PMU_MASKED_ENTRY_EVENT_SELECT", "KVM_PMU_MASKED_ENTRY_EXCLUDE",
+    "KVM_PMU_MASKED_ENTRY_UMASK_MASK", "KVM_PMU_MASKED_ENTRY_UMASK_MATCH", "Errno",
+    "PmuEventFilter", "check_pmu_event_filter", "masked_entry", "raw_event",
+    "set_pmu_event_filter",
+]
+"""The filter model and the uapi it re-exports (``vpmu.arch.x86.kvm_filter_uapi``)."""
 
 ARCH_PERFMON_EVENTSEL_EVENT = 0xFF
 """Intel's ``kvm_pmu_ops.EVENTSEL_EVENT``: the event select is bits 7:0 only."""
@@ -50,16 +61,6 @@ AMD64_EVENTSEL_EVENT = 0xF_0000_00FF
 """AMD's ``kvm_pmu_ops.EVENTSEL_EVENT``: bits 7:0 and 35:32, a 12-bit event select."""
 ARCH_PERFMON_EVENTSEL_UMASK = 0xFF00
 """The umask, bits 15:8 of an eventsel and of a raw event."""
-
-KVM_PMU_MASKED_ENTRY_EVENT_SELECT = 0xF_0000_00FF
-"""Masked entry: event select, bits 7:0 and 35:32 (whatever the vendor)."""
-KVM_PMU_MASKED_ENTRY_UMASK_MATCH = 0xFF00
-"""Masked entry: the value ``umask & mask`` must equal, bits 15:8."""
-KVM_PMU_MASKED_ENTRY_EXCLUDE = 1 << 55
-"""Masked entry: a match vetoes the include entries instead of making one."""
-KVM_PMU_MASKED_ENTRY_UMASK_MASK = 0xFF << 56
-"""Masked entry: which umask bits are compared, bits 63:56."""
-KVM_PMU_MASKED_ENTRY_UMASK_MASK_SHIFT = 56
 
 _U32 = (1 << 32) - 1
 _U64 = (1 << 64) - 1
@@ -77,20 +78,6 @@ class Errno(enum.IntEnum):
 
     def __repr__(self) -> str:
         return f"Errno.{self.name}"
-
-
-def raw_event(event_select: int, umask: int) -> int:
-    """A plain filter entry for a 12-bit event select and umask (selftests' ``RAW_EVENT``)."""
-    return (event_select & 0xF00) << 24 | event_select & 0xFF | (umask & 0xFF) << 8
-
-
-def masked_entry(event_select: int, mask: int, match: int, exclude: bool | int) -> int:
-    """``KVM_PMU_ENCODE_MASKED_ENTRY``: truncates each field and treats any nonzero exclude as 1.
-
-    Truncating like the macro lets the selftest's ``(0xFF, 0xFF, 0xFF, 0xF)`` entry through.
-    """
-    return (event_select & 0xFF | (event_select & 0xF00) << 24 | (mask & 0xFF) << 56
-            | (match & 0xFF) << 8 | int(bool(exclude)) << 55)
 
 
 def _sort_key(entry: int) -> int:

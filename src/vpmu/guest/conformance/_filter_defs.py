@@ -1,43 +1,32 @@
 """pmu_event_filter_test's definitions: the filter uapi as the selftest includes it, and the
 events and guest blocks it measures (split from the suite to keep each file readable).
 
-The guest layer may not import ``vpmu.vpmu``, so the uapi constants and entry encoders are
-the selftest's own copy; a test checks they agree with ``vpmu.vpmu.filter``.
+The uapi constants and entry encoders come from ``vpmu.arch.x86.kvm_filter_uapi``, the one
+copy the kernel-side model (``vpmu.vpmu.filter``) uses too.
 """
 
 from __future__ import annotations
 
 from vpmu.arch.x86 import events as ev
+from vpmu.arch.x86.kvm_filter_uapi import (
+    KVM_PMU_EVENT_DENY,
+    KVM_PMU_EVENT_FILTER_MAX_EVENTS,
+    KVM_PMU_EVENT_FLAGS_VALID_MASK,
+    masked_entry,
+    raw_event,
+)
 from vpmu.arch.x86.msrs import EVTSEL_EN, EVTSEL_OS
 from vpmu.workloads.streams import Stream
 
-# -- the uapi (linux/kvm.h), as the selftest includes it -----------------------------------
-# The guest layer may not import vpmu.vpmu; vpmu.vpmu.filter holds the kernel side of the
-# same numbers, and tests/conformance checks that the two agree.
+# -- the uapi (linux/kvm.h), as the selftest includes it: vpmu.arch.x86.kvm_filter_uapi ----
 
-KVM_PMU_EVENT_ALLOW = 0
-KVM_PMU_EVENT_DENY = 1
-KVM_PMU_EVENT_FLAG_MASKED_EVENTS = 1 << 0
-KVM_PMU_EVENT_FLAGS_VALID_MASK = KVM_PMU_EVENT_FLAG_MASKED_EVENTS
-
-MAX_FILTER_EVENTS = 300
-"""KVM_PMU_EVENT_FILTER_MAX_EVENTS (2.1: the filter holds at most 300 entries)."""
+MAX_FILTER_EVENTS = KVM_PMU_EVENT_FILTER_MAX_EVENTS
+"""The selftest's name (2.1: the filter holds at most 300 entries)."""
 MAX_TEST_EVENTS = 10
 """Room kept after the dummy entries of the dense masked-events filter (290 + 10 = 300)."""
 INVALID_ACTION = KVM_PMU_EVENT_DENY + 1
 INVALID_FLAGS = KVM_PMU_EVENT_FLAGS_VALID_MASK << 1
 INVALID_NEVENTS = MAX_FILTER_EVENTS + 1
-
-
-def raw_event(event_select: int, umask: int) -> int:
-    """The selftests' ``RAW_EVENT``: a 12-bit event select (bits 11:8 go to 35:32), umask."""
-    return (event_select & 0xF00) << 24 | event_select & 0xFF | (umask & 0xFF) << 8
-
-
-def masked_entry(event_select: int, mask: int, match: int, exclude: bool) -> int:
-    """``KVM_PMU_ENCODE_MASKED_ENTRY``: every field truncated to its width, as the macro does."""
-    return (event_select & 0xFF | (event_select & 0xF00) << 24 | (mask & 0xFF) << 56
-            | (match & 0xFF) << 8 | int(exclude) << 55)
 
 
 def include(event_select: int, mask: int, match: int) -> int:

@@ -27,6 +27,13 @@ from typing import Any
 from vpmu.arch.faults import Fault
 from vpmu.arch.x86 import events as ev
 from vpmu.arch.x86.caps import GuestPmuView
+from vpmu.arch.x86.kvm_filter_uapi import (
+    KVM_PMU_EVENT_ALLOW,
+    KVM_PMU_EVENT_DENY,
+    KVM_PMU_EVENT_FLAG_MASKED_EVENTS,
+    masked_entry,
+    raw_event,
+)
 from vpmu.arch.x86.msrs import (
     IA32_A_PMC0,
     IA32_FIXED_CTR0,
@@ -47,9 +54,6 @@ from vpmu.guest.conformance._filter_defs import (
     INVALID_ACTION,
     INVALID_FLAGS,
     INVALID_NEVENTS,
-    KVM_PMU_EVENT_ALLOW,
-    KVM_PMU_EVENT_DENY,
-    KVM_PMU_EVENT_FLAG_MASKED_EVENTS,
     LS_DISPATCH,
     LS_DISPATCH_UMASKS,
     MASKED_EVENTS_INTEL_MODELS,
@@ -62,9 +66,7 @@ from vpmu.guest.conformance._filter_defs import (
     OS_EN,
     exclude,
     include,
-    masked_entry,
     mem_block,
-    raw_event,
 )
 from vpmu.guest.conformance._framework import (
     Checker,
