@@ -10,7 +10,7 @@ from vpmu.arch.x86 import msrs
 from vpmu.guest import Execute, Rdmsr, Rdpmc, SetCpl, WaitPmi, Wrmsr
 from vpmu.guest.os import ProgramOs
 from vpmu.host.machine import Host
-from vpmu.machine.vm import Vm
+from vpmu.machine.vm import Vm, run_until_done
 from vpmu.trace import PerfCall, VmExit
 from vpmu.vpmu.design import make_design
 from vpmu.vpmu.filter import KVM_PMU_EVENT_DENY, PmuEventFilter, set_pmu_event_filter
@@ -25,8 +25,7 @@ def run(program: Any, design: str = "emulated", preset: str = "intel-icx",
     """Run one guest program on a 1-vCPU VM; the program's value and the host (its trace)."""
     host = Host(preset, cpus=1)
     vm = Vm(host, make_design(design), [ProgramOs(program)], event_filter=event_filter)
-    while not vm.done:
-        host.run(host.env.now_ps + 10**10)
+    assert run_until_done(host, [vm], limit_ps=10**15, step_ps=10**10)
     return vm.vcpus[0].task.result, host
 
 

@@ -302,10 +302,15 @@ class Vcpu:
             self.cpl = 0
 
     # -- register accesses that exit -------------------------------------------------------
+    def _inert(self, addr: int) -> bool:
+        """An MSR KVM accepts without effect: the APIC's others, or a P6/K7 counter MSR the
+        guest's PMU lacks (reads 0, writes dropped)."""
+        return addr in APIC_MSRS or (addr in LEGACY_PERF_MSRS and not self.pmu.is_valid_msr(addr))
+
     def _rdmsr(self, cpu: Pcpu, addr: int) -> Generator[Any, Any, Any]:
         if addr == msrs.X2APIC_LVTPC:
             return self.lvtpc
-        if addr in APIC_MSRS or (addr in LEGACY_PERF_MSRS and not self.pmu.is_valid_msr(addr)):
+        if self._inert(addr):
             return 0
         return (yield from self.pmu.get_msr(cpu, addr))
 
@@ -316,7 +321,7 @@ class Vcpu:
                 return Fault.GP
             self.lvtpc = res.store
             return None
-        if addr in APIC_MSRS or (addr in LEGACY_PERF_MSRS and not self.pmu.is_valid_msr(addr)):
+        if self._inert(addr):
             return None
         return (yield from self.pmu.set_msr(cpu, addr, value))
 

@@ -57,6 +57,17 @@ class Vm:
         return all(v.task.state is TaskState.DEAD for v in self.vcpus)
 
 
+def run_until_done(host: Host, vms: Sequence[Vm], *, limit_ps: int,
+                   step_ps: int = ms(1)) -> bool:
+    """Advance ``host`` in steps until every VM's guests have finished; False if they had
+    not by ``limit_ps`` (the caller says what that means)."""
+    while not all(vm.done for vm in vms):
+        if host.env.now_ps >= limit_ps:
+            return False
+        host.run(host.env.now_ps + step_ps)
+    return True
+
+
 def guest_caps(design: Design, host: X86PmuCaps,
                shape: Mapping[str, object] | None) -> X86PmuCaps:
     """The guest's PMU: what userspace asks for (the host's shape with ``shape``'s changes,
@@ -76,9 +87,6 @@ def run_vm_program(program: GuestProgram, *, preset: str | CpuPreset,
     host = Host(get_preset(preset) if isinstance(preset, str) else preset, cpus=1, seed=seed)
     d = design if not isinstance(design, str | DesignSpec) else make_design(design)
     vm = Vm(host, d, [ProgramOs(program)], shape=shape, event_filter=event_filter)
-    step = ms(10)
-    while not vm.done:
-        if host.env.now_ps >= ms(limit_ms):
-            raise RuntimeError(f"guest program {program!r} did not finish in {limit_ms} ms")
-        host.run(host.env.now_ps + step)
+    if not run_until_done(host, [vm], limit_ps=ms(limit_ms), step_ps=ms(10)):
+        raise RuntimeError(f"guest program {program!r} did not finish in {limit_ms} ms")
     return vm.vcpus[0].task.result

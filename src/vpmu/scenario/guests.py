@@ -13,6 +13,7 @@ from vpmu.guest.os import GuestOs
 from vpmu.guest.port import GuestGen, Rdtsc, WaitPmi
 from vpmu.scenario.schema import GuestSpec, VmSpec
 from vpmu.workloads.phases import get_phase
+from vpmu.workloads.streams import Stream
 
 
 def _spec_for(vm: VmSpec, vcpu: int) -> GuestSpec | None:
@@ -20,6 +21,12 @@ def _spec_for(vm: VmSpec, vcpu: int) -> GuestSpec | None:
         if g.vcpu in ("all", vcpu):
             return g
     return None
+
+
+def _one_run(g: GuestSpec, duration_ms: float, core_mhz: int) -> Stream:
+    """The workload of one run: its share of (duration - start) of the phase's cycles."""
+    cycles = int(core_mhz * 1000 * (duration_ms - g.start_ms)) // g.runs
+    return get_phase(g.workload).stream_for_cycles(max(cycles, 1))
 
 
 def _tool(g: GuestSpec) -> PerfRecord | PerfStat | None:
@@ -37,8 +44,7 @@ def guest_os_for(vm: VmSpec, vcpu: int, duration_ms: float, preset: str) -> Gues
     g = _spec_for(vm, vcpu)
     if g is None:
         return LinuxGuest(vendor=p.caps.vendor, tsc_mhz=p.tsc_mhz, tick_hz=0)
-    cycles = int(p.core_mhz * 1000 * (duration_ms - g.start_ms)) // g.runs
-    stream = get_phase(g.workload).stream_for_cycles(max(cycles, 1))
+    stream = _one_run(g, duration_ms, p.core_mhz)
     linux = LinuxGuest(workload=stream, tool=_tool(g), runs=g.runs, vendor=p.caps.vendor,
                        tsc_mhz=p.tsc_mhz, tick_hz=g.tick_hz)
     return DelayedStart(linux, round(g.start_ms * 1e6)) if g.start_ms > 0 else linux
@@ -81,10 +87,8 @@ class DelayedStart:
 
 def workload_truth(vm: VmSpec, vcpu: int, duration_ms: float, preset: str) -> dict[str, int]:
     """The exact event totals of the workload a vCPU runs over all its runs."""
-    p = get_preset(preset)
     g = _spec_for(vm, vcpu)
     if g is None:
         return {}
-    cycles = int(p.core_mhz * 1000 * (duration_ms - g.start_ms)) // g.runs
-    stream = get_phase(g.workload).stream_for_cycles(max(cycles, 1))
+    stream = _one_run(g, duration_ms, get_preset(preset).core_mhz)
     return {k: v * g.runs for k, v in stream.counts.items()}

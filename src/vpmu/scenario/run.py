@@ -22,7 +22,7 @@ from vpmu.host.machine import Host
 from vpmu.host.perf.core import PerfSubsystem
 from vpmu.host.task import Run, Task
 from vpmu.host.tools import PerfRecord, PerfStat, nmi_watchdog, rdpmc_reader
-from vpmu.machine.vm import Vm
+from vpmu.machine.vm import Vm, run_until_done
 from vpmu.scenario.guests import guest_os_for, workload_truth
 from vpmu.scenario.schema import HostTaskSpec, Scenario, VmSpec
 from vpmu.trace import Record
@@ -246,11 +246,9 @@ def run(outcome: RunOutcome) -> RunOutcome:
     """Run until every guest has finished (at least ``duration_ms``)."""
     host, limit = outcome.host, _ms(outcome.scenario.duration_ms) * RUN_LIMIT
     host.run(_ms(outcome.scenario.duration_ms))
-    while not all(vm.done for vm in outcome.vms):
-        if host.env.now_ps >= limit:
-            raise RuntimeError(f"scenario {outcome.scenario.name!r}: the guests did not "
-                               f"finish within {RUN_LIMIT} x duration_ms")
-        host.run(host.env.now_ps + _ms(1))
+    if not run_until_done(host, outcome.vms, limit_ps=limit):
+        raise RuntimeError(f"scenario {outcome.scenario.name!r}: the guests did not "
+                           f"finish within {RUN_LIMIT} x duration_ms")
     outcome.end_ps = host.env.now_ps
     return outcome
 

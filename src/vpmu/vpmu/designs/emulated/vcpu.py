@@ -243,8 +243,7 @@ class EmulatedVcpu:
         if config == pmc.current_config and (yield from self.ops.resume(cpu, pmc)):
             return None
         self.event_count -= yield from self.ops.release(cpu, pmc)
-        pmc.current_config = config
-        yield from self._create(cpu, pmc)
+        yield from self._create(cpu, pmc)  # sets current_config
         return None
 
     def _create(self, cpu: Pcpu, pmc: KvmPmc) -> Gen:
