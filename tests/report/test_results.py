@@ -14,7 +14,17 @@ from rich.console import Console
 from vpmu.report.results import RESULT_KEYS, dumps, dumps_list, results
 from vpmu.report.tables import summary_rows, summary_table
 from vpmu.scenario import Scenario, parse_scenario
-from vpmu.trace import GuestPmi, ModeChange, PerfCall, Record, VmExit
+from vpmu.trace import (
+    CounterRead,
+    GuestPmi,
+    GuestSelectors,
+    ModeChange,
+    PerfCall,
+    PerfOpen,
+    PmuContext,
+    Record,
+    VmExit,
+)
 
 SCENARIO = parse_scenario("""\
 name = "stub"
@@ -73,9 +83,41 @@ def test_results_keys_sections_and_sim() -> None:
     assert data["vm_exits"]["by_reason"] == {"MSR_WRITE": 1}
     assert data["msr_exits"]["by_msr"] == {"msr_write, MSR_CORE_PERF_GLOBAL_CTRL": 1}
     assert data["perf_calls"]["total"] == 1 and data["guest_pmi"]["count"] == 1
-    assert data["overhead"]["by_cause_ns"] == {"perf_calls": 0.5, "exit_handling": 1.5}
+    assert data["overhead"]["by_cause_ns"] == {"perf_calls": 0.5, "exit_handling": 1.5,
+                                               "pmu_switch": 0.0}
     assert data["accuracy"]["worst_abs_error"] == 0.01
-    assert [data[k] for k in ("host_profiling", "leaks", "lbr", "arm64")] == [None] * 4
+    assert [data[k] for k in ("host_profiling", "lbr", "arm64")] == [None] * 3
+    assert data["leaks"] == {"count": 0, "by_guest": {}, "observations": [], "truncated": False}
+    assert data["pollution"] == {"host_ns": 0.0, "counting_ns": 0.0, "by_cpu": [],
+                                 "worst_ns": 0.0}
+
+
+MEDIATED: list[Record] = [
+    ModeChange(0, 0, "host-user", "perf"),
+    PerfOpen(0, 0, 1, "cycles", True),
+    PmuContext(1000, 0, "guest", "vm0", 0, 200, "vcpu_run"),
+    ModeChange(1000, 0, "guest-user", "vm0/vcpu0"),
+    ModeChange(2000, 0, "in-kvm", "vm0/vcpu0"),
+    PmuContext(2000, 0, "host", "vm0", 0, 300, "vcpu_put"),
+    GuestSelectors(2000, 0, "vm0", 0, 0b1, 0b1),
+    CounterRead(2400, 0, "reader", 0, 77, "vm0/vcpu0"),
+]
+
+
+def test_results_carry_the_mediated_sections() -> None:
+    """host_profiling, leaks and pollution come from the mediated records; the PMU switches
+    join the overhead, their time as a cause."""
+    data = results(StubOutcome(records=MEDIATED))
+    assert tuple(data) == RESULT_KEYS and RESULT_KEYS[-1] == "pollution"
+    hp = data["host_profiling"]
+    assert hp["blind_ns_total"] == 0.3  # in-kvm 2000-2300 ps, until the put's end
+    assert hp["events"][0]["host_ns"] == 2_499_999.0  # all but guest 1000-2000 ps of 2.5 ms
+    assert data["leaks"]["by_guest"] == {"vm0/vcpu0": 1}
+    assert data["pollution"]["counting_ns"] == 2_499_998.0  # in-kvm from 2000 ps to the end
+    assert data["overhead"]["by_cause_ns"]["pmu_switch"] == 0.5
+    assert data["overhead"]["pmu_switch"] == {"switches": 2, "loads": 1, "puts": 1,
+                                              "time_ns": 0.5,
+                                              "by_why": {"vcpu_put": 1, "vcpu_run": 1}}
 
 
 def test_results_of_a_scenario_without_vms() -> None:

@@ -20,7 +20,7 @@ from vpmu.arch.faults import Fault
 from vpmu.arch.x86 import events as ev
 from vpmu.host.costs import instruction_cycles
 from vpmu.host.modes import Mode
-from vpmu.host.task import GuestExit, Kernel, Sleep, Task, UserRdpmc
+from vpmu.host.task import GuestExit, GuestInsn, GuestInsnDone, Kernel, Sleep, Task, UserRdpmc
 from vpmu.hw.x86.cpu import X86Cpu
 from vpmu.sim import Event, Interrupt
 from vpmu.trace import ContextSwitch, CounterRead, ModeChange
@@ -57,6 +57,10 @@ class PerfHooks(Protocol):
         """The PMI (NMI) handler: overflowed events, samples, re-arming."""
         ...
 
+    def handle_guest_pmi(self, cpu: Pcpu) -> int:
+        """The mediated vPMU's PMI vector: hand the overflow to the running vCPU."""
+        ...
+
     def guest_switch(self, cpu: Pcpu, guest: bool) -> None:
         """VM-entry (True) / VM-exit (False): perf's atomic GLOBAL_CTRL switch."""
         ...
@@ -85,6 +89,10 @@ class NoPerf:
         """Nobody asked for PMIs."""
         return 0
 
+    def handle_guest_pmi(self, cpu: Pcpu) -> int:
+        """No mediated guest."""
+        return 0
+
     def guest_switch(self, cpu: Pcpu, guest: bool) -> None:
         """No host events to switch."""
 
@@ -108,6 +116,9 @@ class Pcpu:
         self._kernel_streams: dict[tuple[str, int], Stream] = {}
         self._kernel_mode = Mode.HOST_KERNEL
         self._interruptible = False
+        self._irqs_owner: Task | None = None
+        """A vCPU task whose VM-exit was caused by the pending interrupts: KVM takes them
+        (handle_exit_irqoff) inside its exit handling, after the PMU context is put."""
         self._proc = host.env.process(self._loop())
 
     def __repr__(self) -> str:
@@ -125,7 +136,20 @@ class Pcpu:
 
     def _on_lapic(self, vector: int, nmi: bool) -> None:
         self.irq_mode = self.mode
-        self.interrupt("pmi", vector)
+        self.interrupt("pmi" if nmi else "guest-pmi", vector)
+
+    @property
+    def irq_pending(self) -> bool:
+        """Interrupts are queued for this CPU (they end a vCPU's fastpath loop)."""
+        return bool(self._irqs)
+
+    def handle_exit_irqoff(self) -> Generator[Event, Any, None]:
+        """KVM's handle_exit_irqoff: run the host handlers of the interrupts that made the
+        current vCPU exit (a no-op if none are owed)."""
+        if self._irqs_owner is None:
+            return
+        self._irqs_owner = None
+        yield from self._handle_irqs()
 
     def _handle_irqs(self) -> Generator[Event, Any, None]:
         outer, self._kernel_mode = self._kernel_mode, Mode.HOST_KERNEL
@@ -172,7 +196,8 @@ class Pcpu:
 
     def _loop(self) -> Generator[Event, Any, None]:
         while True:
-            if self._irqs:
+            if self._irqs and self._irqs_owner is not self.current:
+                self._irqs_owner = None
                 yield from self._handle_irqs()
                 continue
             nxt = self.host.sched.pick(self)
@@ -233,6 +258,9 @@ class Pcpu:
             if isinstance(op, Kernel):
                 yield from self._kernel_op(task, op)
                 return
+            if isinstance(op, GuestInsn):
+                yield from self._guest_insn(task, op)
+                return
             task.pending, task.guest = op.stream, op.guest
         yield from self._execute(task)
 
@@ -249,6 +277,7 @@ class Pcpu:
         if task.guest and not done:  # a VM-exit: the vCPU's KVM code sees it
             task.give(GuestExit(self._irqs[-1][0], rest))
             task.pending = None
+            self._irqs_owner = task
         task.runtime_ps += self.host.env.now_ps - t0
         _account_truth(task, stream, None if done else rest)
 
@@ -261,12 +290,23 @@ class Pcpu:
         finally:
             self._kernel_mode = outer
 
+    def _guest_insn(self, task: Task, op: GuestInsn) -> Generator[Event, Any, None]:
+        """A guest instruction on the hardware, in guest mode; an interrupt that arrived
+        meanwhile becomes the vCPU's next exit."""
+        self._set_mode(Mode.GUEST_USER if op.cpl == 3 else Mode.GUEST_KERNEL)
+        value = yield from op.fn(self)
+        forced = None
+        if self._irqs:
+            forced = GuestExit(self._irqs[-1][0], None)
+            self._irqs_owner = task
+        task.give(GuestInsnDone(value, forced))
+
     def _user_rdpmc(self, task: Task, ecx: int) -> Generator[Event, Any, None]:
         self._set_mode(Mode.HOST_USER)
         value = yield from self.hw.rdpmc(ecx)
         if not isinstance(value, Fault):
             self.host.trace.emit(CounterRead(self.host.env.now_ps, self.index, task.name, ecx,
-                                             value))
+                                             value, self.hw.pmu.rdpmc_origin(ecx)))
         task.give(value)
 
 

@@ -83,6 +83,8 @@ class Host:
             return c.irq_entry_exit_cycles + c.tick_cycles + self.perf.tick(cpu)
         if kind == "pmi":
             return c.nmi_entry_exit_cycles + self.perf.handle_pmi(cpu)
+        if kind == "guest-pmi":  # the mediated vPMU's vector (an IRQ, not an NMI)
+            return c.irq_entry_exit_cycles + self.perf.handle_guest_pmi(cpu)
         if kind == "ipi":
             fn: IpiFn = payload
             return c.irq_entry_exit_cycles + c.ipi_handler_cycles + fn(cpu)
@@ -91,7 +93,8 @@ class Host:
         if kind == "timer":  # an hrtimer (e.g. KVM's emulated guest LAPIC timer)
             timer_fn: IpiFn = payload
             return c.irq_entry_exit_cycles + timer_fn(cpu)
-        raise ValueError(f"interrupt kind must be tick, pmi, ipi, resched or timer, not {kind!r}")
+        raise ValueError(f"interrupt kind must be tick, pmi, guest-pmi, ipi, resched or timer, "
+                         f"not {kind!r}")
 
 
 def _clusters(cpus: int, clusters: Sequence[Sequence[int]] | None) -> list[frozenset[int]]:

@@ -75,13 +75,33 @@ class GuestExit:
 
 
 @dataclass(frozen=True, slots=True)
+class GuestInsn:
+    """One guest instruction the hypervisor does not intercept (a passed-through PMU MSR or
+    RDPMC): ``fn(cpu)`` executes it on the hardware in guest mode at ``cpl``. Not
+    interruptible; if an interrupt arrived meanwhile the result is a ``GuestInsnDone`` whose
+    ``exit`` says so, and the vCPU must exit before running more guest code."""
+
+    fn: Callable[[Pcpu], Generator[Any, Any, Any]]
+    cpl: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GuestInsnDone:
+    """What a ``GuestInsn`` returns: the instruction's value, and the VM-exit an interrupt
+    that arrived meanwhile forces (None if none did)."""
+
+    value: Any
+    exit: GuestExit | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UserRdpmc:
     """RDPMC from user space (CPL 3): allowed only while CR4.PCE is set for this task."""
 
     ecx: int
 
 
-TaskOp: TypeAlias = Run | Sleep | UserRdpmc | Kernel
+TaskOp: TypeAlias = Run | Sleep | UserRdpmc | Kernel | GuestInsn
 """Every operation a task program may yield."""
 
 TaskProgram: TypeAlias = Callable[[], Generator[TaskOp, Any, Any]]
@@ -110,6 +130,9 @@ class Task:
     rdpmc: bool = False
     """Its mm allows user RDPMC (it mmap'd a perf event with cap_user_rdpmc): CR4.PCE is set
     while it runs and perf clears dirty counters on the switch to it."""
+    clear_dirty: bool | None = None
+    """Override of perf's clear_dirty_counters for switches to this task (None: the host's);
+    lets one scenario compare an RDPMC reader with and without perf_clear_dirty_counters."""
     pid: int = 0
     state: TaskState = TaskState.RUNNABLE
     cpu: int = -1
@@ -146,9 +169,9 @@ class Task:
             self.result = stop.value
             return None
         self._send = None
-        if not isinstance(op, Run | Sleep | UserRdpmc | Kernel):
-            raise TypeError(f"task {self.name!r} must yield Run, Sleep, UserRdpmc or Kernel, "
-                            f"not {op!r}")
+        if not isinstance(op, Run | Sleep | UserRdpmc | Kernel | GuestInsn):
+            raise TypeError(f"task {self.name!r} must yield Run, Sleep, UserRdpmc, Kernel or "
+                            f"GuestInsn, not {op!r}")
         return op
 
     def give(self, value: Any) -> None:

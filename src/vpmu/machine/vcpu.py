@@ -39,7 +39,17 @@ from vpmu.guest.port import (
     WaitPmi,
     Wrmsr,
 )
-from vpmu.host.task import GuestExit, Kernel, Run, Sleep, Task, TaskOp, TaskState
+from vpmu.host.task import (
+    GuestExit,
+    GuestInsn,
+    GuestInsnDone,
+    Kernel,
+    Run,
+    Sleep,
+    Task,
+    TaskOp,
+    TaskState,
+)
 from vpmu.sim import ns, ps_to_cycles
 from vpmu.trace import GuestPmi, VmExit
 from vpmu.workloads.streams import Stream
@@ -84,7 +94,9 @@ class Vcpu:
         self.vm, self.index, self.guest_os = vm, index, guest_os
         self.host = vm.host
         self.caps = vm.caps
+        self.perf = vm.perf
         self.kapi = vm.kapi
+        self.label = f"{vm.name}/vcpu{index}"
         self.kvm_costs = vm.kvm_costs
         self.event_filter = vm.event_filter
         self.cpl = 0
@@ -129,7 +141,12 @@ class Vcpu:
         return self.pmu.sched_in(cpu)
 
     def sched_out(self, cpu: Pcpu) -> int:
-        """kvm_sched_out -> vcpu_put: nothing PMU-related for the perf-backed design."""
+        """kvm_sched_out -> vcpu_put (a mediated design may put its context here)."""
+        return self.pmu.sched_out(cpu)
+
+    def mediated_pmi(self, cpu: Pcpu) -> int:
+        """kvm_handle_guest_mediated_pmi: the 0xF5 vector fired for this vCPU's counters."""
+        self.request(KVM_REQ_PMI)
         return 0
 
     # -- the guest timer ---------------------------------------------------------------------
@@ -205,8 +222,15 @@ class Vcpu:
         return (yield from self._trapping(op))
 
     def _trapping(self, op: Op) -> Generator[TaskOp, Any, Any]:
-        """Instructions that exit (after the privilege checks that precede the exit)."""
+        """Instructions that exit unless the design passes them through (after the privilege
+        checks that precede the exit)."""
         match op:
+            case Rdmsr(addr) if self.cpl == 0 and not self._intercepts(addr):
+                return (yield from self._on_hardware(lambda cpu: cpu.hw.rdmsr(addr)))
+            case Wrmsr(addr, value) if self.cpl == 0 and not self._intercepts(addr):
+                return (yield from self._on_hardware(lambda cpu: cpu.hw.wrmsr(addr, value)))
+            case Rdpmc(ecx) if (self.cpl == 0 or self.cr4_pce) and not self.pmu.intercepts_rdpmc():
+                return (yield from self._on_hardware(lambda cpu: self._hw_rdpmc(cpu, ecx)))
             case Rdmsr(addr):
                 if self.cpl != 0:
                     return Fault.GP
@@ -228,10 +252,39 @@ class Vcpu:
                     cpu, "CPUID", lambda c: _now(x86caps.cpuid(self.caps, leaf, subleaf)))))
         raise TypeError(f"a guest program must yield a port operation, not {op!r}")
 
+    def _intercepts(self, addr: int) -> bool:
+        """The MSR bitmap: APIC MSRs always exit; PMU MSRs as the design says."""
+        return addr == msrs.X2APIC_LVTPC or addr in APIC_MSRS or self.pmu.intercepts_msr(addr)
+
+    def _hw_rdpmc(self, cpu: Pcpu, ecx: int) -> Generator[Any, Any, Any]:
+        """RDPMC on the hardware with the guest's CR4.PCE (VMX runs the guest's CR4)."""
+        host_pce, cpu.hw.cr4_pce = cpu.hw.cr4_pce, self.cr4_pce
+        try:
+            return (yield from cpu.hw.rdpmc(ecx))
+        finally:
+            cpu.hw.cr4_pce = host_pce
+
+    def _on_hardware(self, fn: Callable[[Pcpu], Generator[Any, Any, Any]]
+                     ) -> Generator[TaskOp, Any, Any]:
+        """A passed-through instruction, executed in guest mode; an interrupt that arrived
+        meanwhile makes the vCPU exit after it."""
+        yield from self._load_if_needed()
+        done: GuestInsnDone = yield GuestInsn(fn, self.cpl)
+        if done.exit is not None:
+            reason = done.exit.reason
+            yield Kernel(lambda cpu: self._exit(cpu, reason))
+        return done.value
+
+    def _load_if_needed(self) -> Generator[TaskOp, Any, None]:
+        """The design's guest PMU context goes on the hardware just before VM-entry."""
+        if self.pmu.needs_load():
+            yield Kernel(self.pmu.load)
+
     def _run_guest(self, frame: Frame, stream: Stream) -> Generator[TaskOp, Any, None]:
         """Run guest code until it ends or a host interrupt makes the vCPU exit."""
         if stream.user_fraction is None and self.cpl == 0:
             stream = Stream(stream.name, stream.counts, Fraction(0))
+        yield from self._load_if_needed()
         out = yield Run(stream, guest=True)
         if isinstance(out, GuestExit):
             frame.pending = out.rest
@@ -253,21 +306,40 @@ class Vcpu:
     def _exit(self, cpu: Pcpu, reason: str, handler: Callable[[Pcpu], Any] | None = None, *,
               msr: int = -1, write: bool = False, fastpath: bool = False,
               count: bool = True) -> Generator[Any, Any, Any]:
-        """One VM-exit: transition and handler costs, the handler, the emulated instruction's
-        retirement, then the requests and injections of the next entry."""
+        """One VM-exit, in vcpu_enter_guest's order: the fastpath handler if the exit has one
+        (with IRQs off and the guest PMU context still loaded), else leave the loop (a design
+        may put its context), take the interrupts that caused the exit (handle_exit_irqoff),
+        run the handler; then the transition and handler costs and, for a full exit, the
+        requests and injections of the next entry."""
         t0 = self.host.env.now_ps
+        yield from self.pmu.at_exit(cpu, "vm-exit")
+        fast_capable = fastpath and self.pmu.fastpath_allowed()
         result = None
-        if handler is not None:
-            result = yield from handler(cpu)
-            if count and not isinstance(result, Fault):
-                self.pmu.instruction_retired()
-        fast = fastpath and not self.requests and not self._injectable()
+        if fast_capable:
+            result = yield from self._handle(cpu, handler, count)
+        fast = fast_capable and not self.requests and not self._injectable() \
+            and not cpu.irq_pending
+        if not fast:
+            yield from self.pmu.at_exit(cpu, "loop-exit")
+            yield from cpu.handle_exit_irqoff()
+            if not fast_capable:
+                result = yield from self._handle(cpu, handler, count)
         yield from cpu.kernel_work(self.kvm_costs.exit_cycles(reason, fastpath=fast),
                                    f"kvm exit {reason}")
         if not fast:
             yield from self._enter(cpu)
         self.host.trace.emit(VmExit(t0, cpu.index, self.vm.name, self.index, reason, msr,
                                     write, fast, self.host.env.now_ps - t0))
+        return result
+
+    def _handle(self, cpu: Pcpu, handler: Callable[[Pcpu], Any] | None,
+                count: bool) -> Generator[Any, Any, Any]:
+        """The exit's handler, then the skipped instruction's retirement if it succeeded."""
+        if handler is None:
+            return None
+        result = yield from handler(cpu)
+        if count and not isinstance(result, Fault):
+            self.pmu.instruction_retired()
         return result
 
     def _injectable(self) -> bool:

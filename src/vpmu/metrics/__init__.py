@@ -1,5 +1,6 @@
 """Pure functions from trace records to the numbers a results file reports."""
 
+from vpmu.metrics.mediated import host_profiling, leaks, pmu_switch, pollution
 from vpmu.metrics.results import (
     guest_pmi,
     mode_time_ps,
@@ -10,5 +11,5 @@ from vpmu.metrics.results import (
     vm_exits,
 )
 
-__all__ = ["guest_pmi", "mode_time_ps", "msr_exits", "overhead", "per_pmi_msr_ratios",
-           "perf_calls", "vm_exits"]
+__all__ = ["guest_pmi", "host_profiling", "leaks", "mode_time_ps", "msr_exits", "overhead",
+           "per_pmi_msr_ratios", "perf_calls", "pmu_switch", "pollution", "vm_exits"]

@@ -1,8 +1,12 @@
 """The results JSON of a run (DESIGN.md "Scenario and results", contract v1).
 
 Top-level keys, in this order: scenario, design, design_options, preset, sim, vm_exits,
-msr_exits, perf_calls, guest_pmi, overhead, accuracy, host_profiling, leaks, lbr, arm64.
-Sections a run does not measure (the mediated, LBR and arm64 issues add them) are null.
+msr_exits, perf_calls, guest_pmi, overhead, accuracy, host_profiling, leaks, lbr, arm64,
+pollution (appended: keys are only ever added at the end). ``overhead`` also carries the
+mediated PMU context switches (``pmu_switch``, and their time as ``by_cause_ns.pmu_switch``).
+``host_profiling`` is null unless a host CPU-bound exclude_guest event was opened or refused;
+``leaks`` and ``pollution`` are always measured (zero when nothing was seen). Sections a run
+does not measure (the LBR and arm64 issues add them) are null.
 Every number is computed from the run's records and results; nothing is looked up.
 """
 
@@ -12,7 +16,17 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from vpmu.metrics import guest_pmi, msr_exits, overhead, perf_calls, vm_exits
+from vpmu.metrics import (
+    guest_pmi,
+    host_profiling,
+    leaks,
+    msr_exits,
+    overhead,
+    perf_calls,
+    pmu_switch,
+    pollution,
+    vm_exits,
+)
 from vpmu.metrics.accuracy import accuracy
 from vpmu.trace import Record
 
@@ -51,29 +65,34 @@ class RunOutcome(Protocol):
 
 RESULT_KEYS = ("scenario", "design", "design_options", "preset", "sim", "vm_exits",
                "msr_exits", "perf_calls", "guest_pmi", "overhead", "accuracy",
-               "host_profiling", "leaks", "lbr", "arm64")
+               "host_profiling", "leaks", "lbr", "arm64", "pollution")
 
 
 def results(outcome: RunOutcome) -> dict[str, Any]:
     """The results of one run as plain JSON data."""
-    sc, recs = outcome.scenario, outcome.records
+    sc, recs, end_ps = outcome.scenario, outcome.records, outcome.end_ps
     first = outcome.designs[0].partition(":")[0] if outcome.designs else None
     out: dict[str, Any] = {
         "scenario": {"name": sc.name, "file_model": sc.model_dump(mode="json")},
         "design": first,
         "design_options": (outcome.design_options() or [{}])[0],
         "preset": sc.host.preset,
-        "sim": {"duration_ms": sc.duration_ms, "end_ms": round(outcome.end_ps / 1e9, 6),
+        "sim": {"duration_ms": sc.duration_ms, "end_ms": round(end_ps / 1e9, 6),
                 "seed": sc.seed, "events": outcome.events_processed,
                 "records": len(recs)},
         "vm_exits": vm_exits(recs),
         "msr_exits": msr_exits(recs),
         "perf_calls": perf_calls(recs),
         "guest_pmi": guest_pmi(recs),
-        "overhead": overhead(recs, outcome.end_ps, outcome.vcpu_tasks),
+        "overhead": overhead(recs, end_ps, outcome.vcpu_tasks),
         "accuracy": accuracy(outcome.accuracy_rows()),
-        "host_profiling": None, "leaks": None, "lbr": None, "arm64": None,
+        "host_profiling": host_profiling(recs, end_ps), "leaks": leaks(recs),
+        "lbr": None, "arm64": None,
+        "pollution": pollution(recs, end_ps),
     }
+    switches = pmu_switch(recs)
+    out["overhead"]["by_cause_ns"]["pmu_switch"] = switches["time_ns"]
+    out["overhead"]["pmu_switch"] = switches
     assert tuple(out) == RESULT_KEYS
     return out
 

@@ -4,14 +4,18 @@ from vpmu.trace.records import (
     ContextSwitch,
     CounterRead,
     GuestPmi,
+    GuestSelectors,
     Interrupt,
     ModeChange,
     PerfCall,
+    PerfOpen,
     PerfSample,
+    PmuContext,
     Record,
     Trace,
     VmExit,
 )
 
-__all__ = ["ContextSwitch", "CounterRead", "GuestPmi", "Interrupt", "ModeChange", "PerfCall",
-           "PerfSample", "Record", "Trace", "VmExit"]
+__all__ = ["ContextSwitch", "CounterRead", "GuestPmi", "GuestSelectors", "Interrupt",
+           "ModeChange", "PerfCall", "PerfOpen", "PerfSample", "PmuContext", "Record", "Trace",
+           "VmExit"]

@@ -68,6 +68,9 @@ class CounterRead(Record):
     task: str
     ecx: int
     value: int
+    origin: str = ""
+    """Who produced the value in the hardware counter: "" for the host, else the guest's
+    ``vm/vcpuN`` whose context left it there (a leak when non-zero, seed 003)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,44 @@ class GuestPmi(Record):
     vm: str
     vcpu: int
     latency_ps: int
+
+
+@dataclass(frozen=True, slots=True)
+class PmuContext(Record):
+    """A mediated vPMU switched ``cpu``'s PMU: ``state`` "guest" is a load of ``vm``'s vCPU
+    ``vcpu`` context (host exclude_guest events are off from ``t_ps``), "host" a put (they are
+    back at ``t_ps + cost_ps``). ``cost_ps`` is the switch's time; ``why`` what caused it
+    (the switch point, or "ipi" for a host event that preempted the guest)."""
+
+    state: str
+    vm: str
+    vcpu: int
+    cost_ps: int
+    why: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PerfOpen(Record):
+    """A host perf event was opened (``cpu`` is its CPU; -1 for a task event) or refused:
+    ``errno`` is "" when it was opened, else the error perf_event_open returned."""
+
+    event: int
+    name: str
+    exclude_guest: bool
+    task: str = ""
+    errno: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GuestSelectors(Record):
+    """From ``t_ps`` on, the counters in ``enabled`` (a global-index mask) of ``cpu`` hold
+    selectors ``vm``'s vCPU ``vcpu`` programmed, enabled, while the host runs; ``counting``
+    is the subset the host's global control and filters let count host code (pollution)."""
+
+    vm: str
+    vcpu: int
+    enabled: int
+    counting: int
 
 
 class Trace:

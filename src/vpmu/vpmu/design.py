@@ -101,6 +101,51 @@ class VcpuPmu(Protocol):
         """kvm_arch_sched_in: the vCPU thread is scheduled in; kernel cycles spent."""
         ...
 
+    def sched_out(self, cpu: Pcpu) -> int:
+        """kvm_sched_out -> vcpu_put: the vCPU thread leaves the CPU; kernel cycles spent."""
+        ...
+
+    def needs_load(self) -> bool:
+        """A guest PMU context must be loaded on the hardware before guest code runs."""
+        ...
+
+    def load(self, cpu: Pcpu) -> Gen:
+        """Load the guest PMU context (just before VM-entry)."""
+        ...
+
+    def at_exit(self, cpu: Pcpu, point: str) -> Gen:
+        """A VM-exit reached ``point``: "vm-exit" (right after the exit) or "loop-exit"
+        (leaving the fastpath loop for a full exit). A design may put its context here."""
+        ...
+
+    def fastpath_allowed(self) -> bool:
+        """kvm_pmu_is_fastpath_emulation_allowed: the fastpath may complete an exit."""
+        ...
+
+
+class NoGuestContext:
+    """The context-switch ops of a design that never loads guest state on the PMU."""
+
+    def sched_out(self, cpu: Pcpu) -> int:
+        """Nothing PMU-related in vcpu_put."""
+        return 0
+
+    def needs_load(self) -> bool:
+        """Nothing to load."""
+        return False
+
+    def load(self, cpu: Pcpu) -> Gen:
+        """Nothing to load."""
+        yield from ()
+
+    def at_exit(self, cpu: Pcpu, point: str) -> Gen:
+        """Nothing to put."""
+        yield from ()
+
+    def fastpath_allowed(self) -> bool:
+        """The fastpath does not depend on the vPMU."""
+        return True
+
 
 class Design(Protocol):
     """One vPMU design for one VM."""
@@ -169,6 +214,7 @@ def coerce_options(name: str, defaults: Mapping[str, object],
 DESIGNS: dict[str, str] = {
     "none": "vpmu.vpmu.designs.none:NoPmu",
     "emulated": "vpmu.vpmu.designs.emulated:EmulatedPmu",
+    "mediated": "vpmu.vpmu.designs.mediated:MediatedPmu",
 }
 """Registered designs: name -> "module:Class", imported when first used."""
 

@@ -73,7 +73,11 @@ DEBUGCTL_FREEZE_PERFMON_ON_PMI = 12
 
 # LVT entry bits (SDM 11.5.1).
 LVT_MASKED = 16
+LVT_DELIVERY_FIXED = 0b000
 LVT_DELIVERY_NMI = 0b100
+PERF_GUEST_MEDIATED_PMI_VECTOR = 0xF5
+"""The IRQ vector the LVTPC uses while a mediated vPMU's guest context is loaded (Linux 7.0,
+reference/kvm_x86_vpmu.md 2.5): a PMI for the guest is then an interrupt, not an NMI."""
 
 
 def _evtsel_fields(caps: X86PmuCaps, index: int) -> tuple[Field, ...]:

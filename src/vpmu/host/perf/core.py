@@ -20,6 +20,10 @@ Follows kernel/events/core.c where the vPMU questions depend on it:
 - **RDPMC.** switch_mm to a task whose mm allows RDPMC sets CR4.PCE and clears the dirty
   counters no event is assigned to (``perf_clear_dirty_counters``); ``clear_dirty_counters``
   off models kernels before 5.15, which did not.
+- **Mediated guests** (reference/kvm_x86_vpmu.md 2.2-2.3, Linux 7.0): ``create_mediated_pmu``
+  fails with EBUSY while an event that counts the guest exists; while mediated VMs exist such
+  events fail with EOPNOTSUPP. ``load_guest_context`` takes every host event off a CPU's
+  counters (all of them exclude the guest, by admission) until ``put_guest_context``.
 """
 
 from __future__ import annotations
@@ -39,8 +43,9 @@ from vpmu.host.perf.assign import assign, constraint_for
 from vpmu.host.perf.attr import PerfEventAttr
 from vpmu.host.perf.event import EventState, OverflowHandler, PerfEvent
 from vpmu.host.perf.events_map import PERF_TYPE_HARDWARE, hw_event_config
+from vpmu.host.perf.guest import EBUSY, EOPNOTSUPP, GuestContext, PerfOpenError
 from vpmu.host.perf.x86 import X86PerfDriver
-from vpmu.trace import PerfSample
+from vpmu.trace import GuestSelectors, PerfOpen, PerfSample
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -75,6 +80,11 @@ class PerfSubsystem:
         self.task_ctx: dict[int, Context] = {}
         self.events: list[PerfEvent] = []
         self._next_id = 1
+        self.nr_mediated_pmu_vms = 0
+        self.guest_ctx: list[GuestContext | None] = [None for _ in host.cpus]
+        """The mediated guest context loaded on each CPU, if any."""
+        self._guest_sels: list[tuple[str, int, int, int]] = [("", 0, 0, 0) for _ in host.cpus]
+        """Per CPU: (vm, vcpu, enabled, counting) of guest selectors left in the hardware."""
         host.perf = self
         for cpu in host.cpus:
             cpu.hw.lapic.lvtpc = LVT_DELIVERY_NMI << 8  # perf_events_lapic_init: NMI, unmasked
@@ -95,6 +105,10 @@ class PerfSubsystem:
         constraint = constraint_for(caps, config)
         if constraint.weight == 0:
             raise ValueError(f"event {attr.label()} cannot be counted on {self.host.preset.name}")
+        if self.nr_mediated_pmu_vms and not attr.exclude_guest:
+            self._trace_open(cpu, task, 0, attr, EOPNOTSUPP)
+            raise PerfOpenError(EOPNOTSUPP, f"event {attr.label()} counts the guest while "
+                                            f"mediated vPMU VMs exist (EOPNOTSUPP)")
         ev = PerfEvent(self._next_id, attr, cpu, task, config, constraint, overflow_handler)
         self._next_id += 1
         self._init_period(ev)
@@ -102,8 +116,80 @@ class PerfSubsystem:
         self.events.append(ev)
         ctx = self._ctx_of(ev)
         (ctx.pinned if attr.pinned else ctx.flexible).append(ev)
+        self._trace_open(cpu, task, ev.id, attr, "")
         self._refresh_for(ev)
+        self._notify_guests(ev)
         return ev
+
+    def _trace_open(self, cpu: int, task: Task | None, event: int, attr: PerfEventAttr,
+                    errno: str) -> None:
+        """A PerfOpen record for CPU events and refusals (KVM's own task events are many and
+        not what host-profiling metrics ask about)."""
+        if cpu >= 0 or errno:
+            self.host.trace.emit(PerfOpen(self.host.env.now_ps, cpu, event, attr.label(),
+                                          attr.exclude_guest, task.name if task else "", errno))
+
+    # -- mediated vPMU (admission, guest context) ----------------------------------------
+    def create_mediated_pmu(self) -> str:
+        """perf_create_mediated_pmu: "" on success, else EBUSY (an event counts the guest)."""
+        if any(ev.state is not EventState.DEAD and not ev.attr.exclude_guest
+               for ev in self.events):
+            return EBUSY
+        self.nr_mediated_pmu_vms += 1
+        return ""
+
+    def release_mediated_pmu(self) -> None:
+        """perf_release_mediated_pmu."""
+        self.nr_mediated_pmu_vms = max(self.nr_mediated_pmu_vms - 1, 0)
+
+    def load_guest_context(self, cpu: Pcpu, owner: GuestContext) -> int:
+        """perf_load_guest_context: every host event off this CPU; the cycles it took."""
+        self.guest_ctx[cpu.index] = owner
+        cycles = self.resched(cpu)
+        self.drivers[cpu.index].suspended = True
+        vm, vcpu, enabled, _ = self._guest_sels[cpu.index]
+        if enabled:
+            self.note_guest_selectors(cpu, vm, vcpu, 0)
+        return cycles
+
+    def put_guest_context(self, cpu: Pcpu) -> int:
+        """perf_put_guest_context: the host events back on this CPU; the cycles it took."""
+        self.guest_ctx[cpu.index] = None
+        self.drivers[cpu.index].suspended = False
+        return self.resched(cpu)
+
+    def host_events_want(self, cpu: Pcpu) -> bool:
+        """Some enabled host event would be on this CPU's counters if the guest let it."""
+        return any(ev.schedulable and ev.applies_to(cpu)
+                   for _, events, _ in self._phases(cpu) for ev in events)
+
+    def _notify_guests(self, ev: PerfEvent) -> None:
+        """perf_install_in_context on a CPU a guest owns: tell the owner (it may preempt)."""
+        if not ev.attr.exclude_guest or not ev.schedulable:
+            return
+        for cpu in self.host.cpus:
+            owner = self.guest_ctx[cpu.index]
+            if owner is not None and ev.applies_to(cpu):
+                owner.host_event_added(cpu)
+
+    def note_guest_selectors(self, cpu: Pcpu, vm: str, vcpu: int, enabled: int) -> None:
+        """A put left guest-programmed selectors enabled in the hardware (pollution); the
+        record is re-emitted whenever host perf overwrites one or the global control moves."""
+        self._guest_sels[cpu.index] = (vm, vcpu, enabled, -1)
+        self._update_guest_selectors(cpu)
+
+    def _update_guest_selectors(self, cpu: Pcpu) -> None:
+        vm, vcpu, enabled, counting = self._guest_sels[cpu.index]
+        if not enabled and not counting:
+            return
+        drv = self.drivers[cpu.index]
+        for idx in drv.events:
+            enabled &= ~(1 << idx)
+        now_counting = drv.counts_in_host(enabled)
+        if (enabled, now_counting) != (self._guest_sels[cpu.index][2], counting):
+            self._guest_sels[cpu.index] = (vm, vcpu, enabled, now_counting)
+            self.host.trace.emit(GuestSelectors(self.host.env.now_ps, cpu.index, vm, vcpu,
+                                                enabled, now_counting))
 
     def _hw_config(self, attr: PerfEventAttr) -> int:
         if attr.type == PERF_TYPE_HARDWARE:
@@ -168,7 +254,10 @@ class PerfSubsystem:
         return phases
 
     def _select(self, cpu: Pcpu) -> dict[int, PerfEvent]:
-        """Which events go on which counters now, in perf_event_sched_in's order."""
+        """Which events go on which counters now, in perf_event_sched_in's order (none while
+        a mediated guest context is loaded)."""
+        if self.guest_ctx[cpu.index] is not None:
+            return {}
         caps = self.host.preset.caps
         chosen: list[PerfEvent] = []
         assignment: list[int] = []
@@ -215,6 +304,7 @@ class PerfSubsystem:
                 ev.start_running(now)
                 added += 1
         self._account_enabled(cpu)
+        self._update_guest_selectors(cpu)
         c = self.host.costs
         return len(out) * c.perf_sched_out_event_cycles + added * c.perf_sched_in_event_cycles
 
@@ -262,14 +352,34 @@ class PerfSubsystem:
     def switch_mm(self, cpu: Pcpu, task: Task) -> int:
         """CR4.PCE follows the task's mm; clear dirty counters for an RDPMC-capable one."""
         cycles = cpu.set_pce(task.rdpmc)
-        if not (task.rdpmc and self.clear_dirty_counters):
+        clear = self.clear_dirty_counters if task.clear_dirty is None else task.clear_dirty
+        if not (task.rdpmc and clear):
             return cycles
         cleared = self.drivers[cpu.index].clear_dirty()
         return cycles + cleared * self.host.costs.perf_clear_dirty_counter_cycles
 
     def guest_switch(self, cpu: Pcpu, guest: bool) -> None:
-        """VM-entry / VM-exit as perf sees it (perf_guest_get_msrs' atomic switch)."""
-        self.drivers[cpu.index].set_guest(guest)
+        """VM-entry / VM-exit as perf sees it (perf_guest_get_msrs' atomic switch); with a
+        mediated guest context loaded, the owner's global control is switched instead."""
+        owner = self.guest_ctx[cpu.index]
+        if owner is None:
+            self.drivers[cpu.index].set_guest(guest)
+            return
+        self.drivers[cpu.index].guest = guest
+        if guest:
+            owner.vm_entry(cpu)
+        else:
+            owner.vm_exit(cpu)
+
+    def handle_guest_pmi(self, cpu: Pcpu) -> int:
+        """The PERF_GUEST_MEDIATED_PMI_VECTOR handler: kvm_handle_guest_mediated_pmi on the
+        vCPU running here (kvm_get_running_vcpu: a preempt notifier of the current task)."""
+        task = cpu.current
+        for notifier in task.notifiers if task is not None else ():
+            handler = getattr(notifier, "mediated_pmi", None)
+            if handler is not None:
+                return int(handler(cpu))
+        return 0
 
     def tick(self, cpu: Pcpu) -> int:
         """perf's tick work: unthrottle, re-estimate frequencies, rotate if needed."""

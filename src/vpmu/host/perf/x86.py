@@ -42,6 +42,8 @@ class X86PerfDriver:
         self.dirty = 0
         """Counters an event has used since the last perf_clear_dirty_counters."""
         self.guest = False
+        self.suspended = False
+        """A mediated guest context owns the PMU: the global control is not perf's to write."""
         self.pmu.svme = not self.caps.is_intel  # kvm_amd sets EFER.SVME when loaded
         self._counter_mask = self.caps.gp_mask | self.caps.fixed_global_mask
 
@@ -151,20 +153,37 @@ class X86PerfDriver:
 
     # -- global control ------------------------------------------------------------------
     def global_mask(self) -> int:
-        """GLOBAL_CTRL for the mode the CPU is in (host or guest)."""
-        mask = 0
+        """GLOBAL_CTRL for the mode the CPU is in (host or guest): every counter
+        (x86_pmu.intel_ctrl, AMD's global counter mask) except those of events that exclude
+        this mode (perf_guest_get_msrs). Free counters are off by their selector's EN bit,
+        which is why a selector left enabled by someone else counts (seed 003)."""
+        mask = self._counter_mask
+        if not self.caps.is_intel:
+            return mask
         for idx, ev in self.events.items():
-            if ev.throttled:
-                continue
             a = ev.attr
-            if self.caps.is_intel and (a.exclude_guest if self.guest else a.exclude_host):
-                continue
-            mask |= 1 << idx
+            if a.exclude_guest if self.guest else a.exclude_host:
+                mask &= ~(1 << idx)
         return mask
 
+    def counts_in_host(self, counters: int) -> int:
+        """The subset of ``counters`` whose selectors count host code now (globally enabled;
+        on AMD not GuestOnly)."""
+        ctrl = self.pmu.regs.get("GLOBAL_CTRL", 0) if self.caps.has_global_ctrl else ~0
+        out = 0
+        for idx in range(64):
+            if not counters >> idx & 1 or not ctrl >> idx & 1:
+                continue
+            if idx < FIXED_IDX_BASE and not self.caps.is_intel:
+                sel = self.pmu.regs.get(f"gp_sel[{idx}]", 0)
+                if sel & AMD_EVTSEL_GUEST_ONLY and not sel & AMD_EVTSEL_HOST_ONLY:
+                    continue
+            out |= 1 << idx
+        return out
+
     def load_global(self) -> None:
-        """Write GLOBAL_CTRL (Intel v2+ / AMD PerfMonV2)."""
-        if not self.caps.has_global_ctrl:
+        """Write GLOBAL_CTRL (Intel v2+ / AMD PerfMonV2), unless a guest owns the PMU."""
+        if not self.caps.has_global_ctrl or self.suspended:
             return
         addr = (msrs.IA32_PERF_GLOBAL_CTRL if self.caps.is_intel
                 else msrs.MSR_AMD64_PERF_CNTR_GLOBAL_CTL)

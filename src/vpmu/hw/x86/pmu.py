@@ -49,6 +49,9 @@ class Counter:
     """Events this counter counts over the current segment under its current configuration."""
     pmi: bool = False
     """Overflow raises a PMI (INT, or the fixed counter's PMI bit)."""
+    origin: str = ""
+    """Who produced the value: "" after any write, else the tag of whoever set it (a
+    hypervisor tags the guest values it loads, so a later read can tell a leak)."""
 
     @property
     def is_fixed(self) -> bool:
@@ -163,6 +166,7 @@ class X86Pmu:
         counter = self.counters.get(spec.storage)
         if counter is not None:
             counter.value = value & bits(counter.width - 1, 0)
+            counter.origin = ""
         else:
             self.regs[spec.storage] = value
 
@@ -174,6 +178,11 @@ class X86Pmu:
         self.sync()
         value = counter.value & bits(counter.width - 1, 0)
         return value & 0xFFFF_FFFF if ecx & RDPMC_FAST else value
+
+    def rdpmc_origin(self, ecx: int) -> str:
+        """The origin tag of the counter RDPMC ``ecx`` reads ("" if none or host)."""
+        counter = self._rdpmc_counter(ecx)
+        return counter.origin if counter is not None else ""
 
     def _rdpmc_counter(self, ecx: int) -> Counter | None:
         if not 0 <= ecx < (1 << 32):

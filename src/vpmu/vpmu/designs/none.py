@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 from vpmu.arch.faults import Fault
 from vpmu.arch.x86.caps import X86PmuCaps
-from vpmu.vpmu.design import Gen, VcpuHandle, coerce_options
+from vpmu.vpmu.design import Gen, NoGuestContext, VcpuHandle, coerce_options
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
 
 
-class NoPmuVcpu:
+class NoPmuVcpu(NoGuestContext):
     """A vCPU with no PMU: every access faults, nothing is ever requested."""
 
     def __repr__(self) -> str:

@@ -20,7 +20,7 @@ from vpmu.arch.x86.events import INTEL_FIXED_PSEUDO_ENCODING
 from vpmu.host.perf.attr import PerfEventAttr
 from vpmu.host.perf.event import OverflowHandler, PerfEvent
 from vpmu.host.perf.events_map import PERF_TYPE_RAW
-from vpmu.vpmu.design import Gen, VcpuHandle
+from vpmu.vpmu.design import Gen, NoGuestContext, VcpuHandle
 from vpmu.vpmu.designs.emulated.pmc import KvmPmc, PmcOps, sample_period
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ INSTRUCTIONS_RETIRED = 0x00C0
 """kvm_pmu_eventsel.INSTRUCTIONS_RETIRED (event 0xC0 umask 0, Intel and AMD)."""
 
 
-class EmulatedVcpu:
+class EmulatedVcpu(NoGuestContext):
     """One vCPU's perf-backed PMU."""
 
     def __init__(self, vcpu: VcpuHandle, caps: X86PmuCaps, ops: PmcOps, *,

@@ -1,0 +1,1 @@
+"""Tests of vpmu.metrics' sections, from hand-built trace records."""
