@@ -69,6 +69,8 @@ def _needs_kvm(variant: Variant | None) -> str | None:
 DESIGN_EXPECTATIONS: dict[str, Expectations] = {
     "emulated": Expectations(platform="kvm-emulated", unsupported_legacy_perfctr01="drop",
                              max_version=2, kvm_vm_ioctls=True),
+    "mediated": Expectations(platform="kvm-mediated", unsupported_legacy_perfctr01="drop",
+                             max_version=2, kvm_vm_ioctls=True),
     "none": Expectations(platform="kvm-none", unsupported_legacy_perfctr01="drop",
                          max_version=0, kvm_vm_ioctls=True),
 }

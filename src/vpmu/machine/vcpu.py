@@ -96,6 +96,7 @@ class Vcpu:
         self.caps = vm.caps
         self.perf = vm.perf
         self.kapi = vm.kapi
+        self.vm_name = vm.name
         self.label = f"{vm.name}/vcpu{index}"
         self.kvm_costs = vm.kvm_costs
         self.event_filter = vm.event_filter

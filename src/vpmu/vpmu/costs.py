@@ -42,6 +42,9 @@ class KvmCosts:
     hrtimer_cycles: int
     """The host hrtimer interrupt that emulates a guest LAPIC timer (apic_timer_fn), besides
     the interrupt entry/exit."""
+    mediated_switch_cycles: int
+    """A mediated vPMU's load or put besides its MSR accesses: kvm_mediated_pmu_load/put's
+    loops and perf_load/put_guest_context with no host event to move."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -71,10 +74,12 @@ _HANDLERS = {"EXCEPTION_NMI": 300, "EXTERNAL_INTERRUPT": 200, "NMI_WINDOW": 200,
              "HLT": 500,
              "RDPMC": 300, "MSR_READ": 300, "MSR_WRITE": 300}
 
+_MEDIATED_SWITCH = 100
+
 KVM_COSTS: Mapping[str, KvmCosts] = MappingProxyType({
     name: KvmCosts(vmx_transition_cycles=_TRANSITION, full_exit_cycles=_FULL_EXIT,
                    exit_handler_cycles=_HANDLERS, inject_cycles=300, pmc_reprogram_cycles=150,
-                   hrtimer_cycles=800)
+                   hrtimer_cycles=800, mediated_switch_cycles=_MEDIATED_SWITCH)
     for name in PRESETS})
 """KVM's costs for every built-in preset."""
 
@@ -111,6 +116,10 @@ KVM_COST_SOURCES: Mapping[str, str] = MappingProxyType({
     "pmc_reprogram_cycles":
         "estimate: reprogram_counter's own work per counter (eventsel decode, "
         "pmc_event_is_allowed with the filter's bsearch, state updates), 150.",
+    "mediated_switch_cycles":
+        "estimate: kvm_mediated_pmu_load/put walk the guest's counters (a few instructions "
+        "each besides the MSR accesses, which are priced separately) and perf_load/"
+        "put_guest_context take the context lock and find no event to move: 100.",
     "hrtimer_cycles":
         "estimate: hrtimer_interrupt plus apic_timer_fn (kvm_apic_inject_pending_timer, "
         "kick), 800, besides the interrupt entry/exit.",

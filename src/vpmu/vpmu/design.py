@@ -22,6 +22,7 @@ from vpmu.arch.x86.caps import X86PmuCaps
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
     from vpmu.host.machine import Host
+    from vpmu.host.perf.core import PerfSubsystem
     from vpmu.host.perf.kapi import KernelCounterApi
     from vpmu.host.task import Task
     from vpmu.vpmu.costs import KvmCosts
@@ -47,6 +48,13 @@ class VcpuHandle(Protocol):
     """The VM's KVM_SET_PMU_EVENT_FILTER, if any."""
     cpl: int
     """The guest's current privilege level (0 or 3)."""
+    perf: PerfSubsystem
+    """The host's perf subsystem (a mediated design borrows the PMU from it)."""
+    vm_name: str
+    label: str
+    """``vm/vcpuN``: how reports and origin tags name this vCPU."""
+    lvtpc: int
+    """The guest's virtual LVTPC."""
 
     def request(self, name: str) -> None:
         """Raise a KVM request (KVM_REQ_PMU, KVM_REQ_PMI, ...), handled before the next entry."""

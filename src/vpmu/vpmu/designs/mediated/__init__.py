@@ -1,0 +1,116 @@
+"""``mediated``: the mediated (pass-through) vPMU of Linux 7.0 (reference/kvm_x86_vpmu.md 2).
+
+The guest gets the host's counters; KVM switches the PMU between the host's events and the
+guest's values, and perf refuses events that would count the guest while such VMs exist.
+
+Host requirements (else the VM is refused, never silently downgraded): Intel PMU v4+ with
+full-width writes (GLOBAL_CTRL through the VMCS, or the v6 autostore fallback pre-SPR), or
+AMD PerfMonV2. Creating the PMU fails with EBUSY while any host event counts the guest (the
+NMI watchdog does).
+
+Options (``mediated:key=value``), each one of the seeds' debates:
+- ``switch_point``: where load and put happen. ``run-loop`` (upstream): around the fastpath
+  loop, so every exit that leaves it pays put+load and the fastpath runs with the guest
+  context loaded (a blind spot for host profiling). ``vm-entry``: at every entry and exit,
+  fastpath included (RFC v1). ``vcpu-load``: at vcpu_load/vcpu_put, so the context stays
+  loaded across exits while the thread runs (the cheapest; KVM itself is blind to the host).
+- ``host_preemption``: what a host exclude_guest event opened while the guest owns the PMU
+  does. ``ipi`` (upstream's effect: the install IPI makes the vCPU exit and put; seed 000's
+  "hard requirement"): the guest is switched out at once, and with ``vcpu-load`` every later
+  exit puts while host events want the CPU. ``deferred``: the event waits for the next
+  switch point (seed 000's rejected "inject a state").
+- ``clear_on_put``: what put zeroes. ``upstream``: the non-zero counters and selectors (and
+  FIXED_CTR_CTRL). ``none``: nothing (seed 003's leak). ``all``: every exposed counter and
+  selector. ``guest-used``: selectors, and the counters whose selector the guest enabled
+  since the load (seed 003's option a).
+- ``elide_writes`` (default true, v6 34/44): at load, write a counter only if the hardware
+  value differs (RDPMC first).
+- ``guest_counters``: how many of the host's GP counters the guest gets (default ``all``);
+  fewer makes the global registers and RDPMC exit (2.4).
+
+Assumption (reference open question 2): the guest enumerates PMU version min(host, 2), like
+the emulated design, with all the host's fixed counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from vpmu.arch.x86.caps import X86PmuCaps
+from vpmu.vpmu.design import VcpuHandle, coerce_options
+from vpmu.vpmu.designs.mediated.vcpu import MediatedOptions, MediatedVcpu
+
+KVM_MAX_PMU_VERSION = 2
+CHOICES: Mapping[str, tuple[str, ...]] = {
+    "switch_point": ("run-loop", "vm-entry", "vcpu-load"),
+    "host_preemption": ("ipi", "deferred"),
+    "clear_on_put": ("upstream", "none", "all", "guest-used"),
+}
+
+
+class MediatedPmu:
+    """The ``mediated`` design."""
+
+    name = "mediated"
+    defaults: Mapping[str, object] = {"switch_point": "run-loop", "host_preemption": "ipi",
+                                      "clear_on_put": "upstream", "elide_writes": True,
+                                      "guest_counters": "all"}
+
+    def __init__(self, options: Mapping[str, str]) -> None:
+        self.options = coerce_options(self.name, self.defaults, tuple(options.items()))
+        for key, choices in CHOICES.items():
+            if self.options[key] not in choices:
+                raise ValueError(f"design 'mediated' option {key} must be one of "
+                                 f"{list(choices)}, not {self.options[key]!r}")
+        gc = str(self.options["guest_counters"])
+        if gc != "all" and not (gc.isdigit() and int(gc) >= 0):
+            raise ValueError(f"design 'mediated' option guest_counters must be 'all' or a "
+                             f"count >= 0, not {gc!r}")
+        self._admitted = False
+
+    def __repr__(self) -> str:
+        return f"MediatedPmu(options={self.options!r})"
+
+    def guest_caps(self, host: X86PmuCaps) -> X86PmuCaps:
+        """The PMU userspace asked for (the host's unless a shape changed it), with at most
+        ``guest_counters`` GP counters, version at most 2, no LBR or PEBS."""
+        gc = str(self.options["guest_counters"])
+        n_gp = host.n_gp if gc == "all" else min(int(gc), host.n_gp)
+        if not host.is_intel:
+            return host.replace(n_gp=n_gp, tsx=False, rdpmc_fast_read=False)
+        version = min(host.version, KVM_MAX_PMU_VERSION)
+        n_fixed = host.n_fixed if version >= 2 else 0  # intel_pmu_refresh
+        return host.replace(version=version, n_gp=n_gp if version else 0, n_fixed=n_fixed,
+                            fixed_mask=0, lbr_format=0, lbr_depth=0, pebs_format=0,
+                            perf_cap_extra=0, rdpmc_fast_read=False)
+
+    def create_vcpu(self, vcpu: VcpuHandle) -> MediatedVcpu:
+        """The first vCPU checks the host and creates the VM's mediated PMU
+        (perf_create_mediated_pmu); either failing refuses the VM."""
+        host = vcpu.host.preset.caps
+        refuse = _host_refusal(host)
+        if refuse:
+            raise ValueError(f"design 'mediated' needs {refuse} on preset "
+                             f"{vcpu.host.preset.name!r}")
+        if not self._admitted:
+            errno = vcpu.perf.create_mediated_pmu()
+            if errno:
+                raise ValueError(f"design 'mediated' refused ({errno}): a host perf event "
+                                 f"counts the guest (exclude_guest=0, e.g. the NMI watchdog); "
+                                 f"disable it or open host events with exclude_guest")
+            self._admitted = True
+        opts = MediatedOptions(str(self.options["switch_point"]),
+                               str(self.options["host_preemption"]),
+                               str(self.options["clear_on_put"]),
+                               bool(self.options["elide_writes"]))
+        return MediatedVcpu(vcpu, vcpu.caps, host, opts)
+
+
+def _host_refusal(host: X86PmuCaps) -> str:
+    """What the host lacks for a mediated vPMU ("" if nothing)."""
+    if host.is_intel and (host.version < 4 or not host.fw_write):
+        return (f"an Intel PMU v4+ with full-width writes (the host has v{host.version}"
+                f"{'' if host.fw_write else ', no full-width writes'})")
+    if not host.is_intel and not host.perfmon_v2:
+        return "AMD PerfMonV2 (the host does not have it)"
+    return ""

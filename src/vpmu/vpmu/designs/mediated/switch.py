@@ -1,0 +1,185 @@
+"""The mediated PMU context switch: kvm_mediated_pmu_load / _put with their exact MSR traffic
+(reference/kvm_x86_vpmu.md 2.3, Intel and AMD).
+
+Each sequence runs on the hardware of the CPU the vCPU is on, instantly, and returns the
+cycles it costs: every RDMSR, WRMSR and RDPMC at the preset's price (the host cost table),
+perf's load/put of the host events, and KVM's bookkeeping (``mediated_switch_cycles``). The
+caller spends that time. ``MsrTally`` also counts the traffic by MSR name, so tests and
+reports can show exactly what a switch did.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from vpmu.arch.x86 import msrs
+from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FIXED, X86PmuCaps
+
+if TYPE_CHECKING:
+    from vpmu.host.cpu import Pcpu
+    from vpmu.vpmu.designs.mediated.vcpu import MediatedVcpu
+
+LVTPC_GUEST = msrs.LVT_DELIVERY_FIXED << 8 | msrs.PERF_GUEST_MEDIATED_PMI_VECTOR
+"""perf_load_guest_lvtpc: fixed delivery of PERF_GUEST_MEDIATED_PMI_VECTOR (the guest's
+MASK bit is copied in)."""
+LVTPC_HOST = msrs.LVT_DELIVERY_NMI << 8
+"""perf_put_guest_lvtpc: back to NMI delivery for host perf (apic_write(APIC_LVTPC, DM_NMI))."""
+
+
+class MsrTally:
+    """PMU register accesses on one CPU's hardware, priced and counted."""
+
+    def __init__(self, cpu: Pcpu, traffic: Counter[str]) -> None:
+        self.cpu = cpu
+        self.pmu = cpu.hw.pmu
+        self.costs = cpu.host.costs
+        self.traffic = traffic
+        self.cycles = 0
+
+    def rd(self, addr: int) -> int:
+        """RDMSR (at CPL 0; the MSR exists on this host)."""
+        value = self.pmu.rdmsr(addr)
+        assert isinstance(value, int), f"host RDMSR {addr:#x} faulted: a model bug"
+        self._count("rdmsr", addr, self.costs.rdmsr_cycles)
+        return value
+
+    def wr(self, addr: int, value: int) -> None:
+        """WRMSR (the LVTPC is the local APIC's)."""
+        hw = self.cpu.hw
+        fault = hw.lapic.wrmsr(value) if addr == msrs.X2APIC_LVTPC else self.pmu.wrmsr(addr,
+                                                                                       value)
+        assert fault is None, f"host WRMSR {addr:#x} <- {value:#x} faulted: a model bug"
+        self._count("wrmsr", addr, self.costs.wrmsr_cycles)
+
+    def rdpmc(self, ecx: int) -> int:
+        """RDPMC at CPL 0."""
+        value = self.pmu.rdpmc(ecx)
+        assert isinstance(value, int), f"host RDPMC {ecx:#x} faulted: a model bug"
+        self.traffic["rdpmc"] += 1
+        self.cycles += self.costs.rdpmc_cycles
+        return value
+
+    def _count(self, op: str, addr: int, cycles: int) -> None:
+        self.traffic[f"{op} {msrs.kernel_msr_name(addr)}"] += 1
+        self.cycles += cycles
+
+
+def ctr_addr(caps: X86PmuCaps, idx: int) -> int:
+    """The counter MSR KVM writes for global index ``idx`` (full-width on Intel)."""
+    if idx >= FIXED_IDX_BASE:
+        return msrs.IA32_FIXED_CTR0 + idx - FIXED_IDX_BASE
+    if caps.is_intel:
+        return msrs.IA32_A_PMC0 + idx
+    return msrs.MSR_F15H_PERF_CTR0 + 2 * idx
+
+
+def sel_addr(caps: X86PmuCaps, idx: int) -> int:
+    """The event-select MSR of GP counter ``idx``."""
+    if caps.is_intel:
+        return msrs.IA32_PERFEVTSEL0 + idx
+    return msrs.MSR_F15H_PERF_CTL0 + 2 * idx
+
+
+def rdpmc_ecx(idx: int) -> int:
+    """RDPMC's ECX for global index ``idx``."""
+    return RDPMC_FIXED | idx - FIXED_IDX_BASE if idx >= FIXED_IDX_BASE else idx
+
+
+def _status_addrs(caps: X86PmuCaps) -> tuple[int, int, int, int]:
+    """(GLOBAL_STATUS, its clear register, its set register, GLOBAL_CTRL)."""
+    if caps.is_intel:
+        return (msrs.IA32_PERF_GLOBAL_STATUS, msrs.IA32_PERF_GLOBAL_OVF_CTRL,
+                msrs.IA32_PERF_GLOBAL_STATUS_SET, msrs.IA32_PERF_GLOBAL_CTRL)
+    return (msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS, msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR,
+            msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET, msrs.MSR_AMD64_PERF_CNTR_GLOBAL_CTL)
+
+
+def load(vc: MediatedVcpu, t: MsrTally) -> None:
+    """kvm_mediated_pmu_load after perf_load_guest_context (steps 2-5 of 2.3; AMD's order)."""
+    caps = t.cpu.host.preset.caps
+    status, clr, set_, ctrl = _status_addrs(caps)
+    t.wr(ctrl, 0)
+    t.wr(msrs.X2APIC_LVTPC, LVTPC_GUEST | (vc.vcpu.lvtpc & 1 << msrs.LVT_MASKED))
+    for pmc in vc.gp:
+        _load_counter(vc, t, caps, pmc.idx, pmc.counter)
+        t.wr(sel_addr(caps, pmc.idx), pmc.eventsel_hw)
+    for pmc in vc.fixed:
+        _load_counter(vc, t, caps, pmc.idx, pmc.counter)
+    hw_status = t.rd(status)
+    guest_status = vc.global_status & vc.counter_mask
+    if hw_status & ~guest_status & vc.counter_mask:
+        t.wr(clr, hw_status & ~guest_status & vc.counter_mask)
+    if caps.is_intel:
+        if guest_status & ~hw_status:
+            t.wr(set_, guest_status & ~hw_status)
+        t.wr(msrs.IA32_FIXED_CTR_CTRL, vc.fixed_ctr_ctrl_hw)
+    else:  # AMD: STATUS_SET with the guest value, then GLOBAL_CTL (no VMCS field to do it)
+        t.wr(set_, guest_status)
+        t.wr(ctrl, vc.hw_global_ctrl())
+    for pmc in (*vc.gp, *vc.fixed):
+        t.pmu.counters[pmc.storage].origin = vc.vcpu.label
+
+
+def _load_counter(vc: MediatedVcpu, t: MsrTally, caps: X86PmuCaps, idx: int,
+                  value: int) -> None:
+    """RDPMC, then WRMSR only if the hardware differs (v6 34/44), unless elision is off."""
+    if vc.elide_writes:
+        if t.rdpmc(rdpmc_ecx(idx)) == value:
+            return
+    t.wr(ctr_addr(caps, idx), value)
+
+
+def put(vc: MediatedVcpu, t: MsrTally) -> None:
+    """kvm_mediated_pmu_put before perf_put_guest_context (steps 2-4 of 2.3; AMD's order);
+    what is zeroed follows the ``clear_on_put`` policy."""
+    caps = t.cpu.host.preset.caps
+    status, clr, _, ctrl = _status_addrs(caps)
+    if not caps.is_intel:
+        hw_ctrl = t.rd(ctrl)  # after VMRUN: the passed-through GLOBAL_CTL
+        if vc.caps.has_global_ctrl:
+            vc.global_ctrl = hw_ctrl
+        t.wr(ctrl, 0)
+    vc.global_status = t.rd(status) & vc.counter_mask
+    if vc.global_status:
+        t.wr(clr, vc.global_status)
+    policy = vc.clear_on_put
+    if caps.is_intel and vc.fixed_ctr_ctrl_hw and policy != "none":
+        t.wr(msrs.IA32_FIXED_CTR_CTRL, 0)  # "information leakage"
+    for pmc in vc.gp:
+        pmc.counter = t.rdpmc(rdpmc_ecx(pmc.idx))
+        if _clears_counter(policy, vc, pmc.idx, pmc.counter):
+            t.wr(ctr_addr(caps, pmc.idx), 0)
+        if policy == "all" or (policy != "none" and pmc.eventsel_hw):
+            t.wr(sel_addr(caps, pmc.idx), 0)
+    for pmc in vc.fixed:
+        pmc.counter = t.rdpmc(rdpmc_ecx(pmc.idx))
+        if _clears_counter(policy, vc, pmc.idx, pmc.counter):
+            t.wr(ctr_addr(caps, pmc.idx), 0)
+    if caps.is_intel and policy == "all" and not vc.fixed_ctr_ctrl_hw:
+        t.wr(msrs.IA32_FIXED_CTR_CTRL, 0)
+    t.wr(msrs.X2APIC_LVTPC, LVTPC_HOST)
+
+
+def _clears_counter(policy: str, vc: MediatedVcpu, idx: int, value: int) -> bool:
+    """Whether put zeroes this counter: upstream zeroes the non-zero ones, ``all`` every one,
+    ``guest-used`` the non-zero ones whose selector the guest enabled since the load (seed
+    003's option a: KVM can only see the selectors, which exit), ``none`` none."""
+    if policy == "all":
+        return True
+    if policy == "none" or not value:
+        return False
+    return policy == "upstream" or bool(vc.used >> idx & 1)
+
+
+def left_enabled(vc: MediatedVcpu, caps: X86PmuCaps, pmu_regs: dict[str, int]) -> int:
+    """Counters whose guest-programmed selector is still enabled in the hardware."""
+    mask = 0
+    for pmc in vc.gp:
+        if pmu_regs.get(f"gp_sel[{pmc.idx}]", 0) & msrs.EVTSEL_EN and pmc.eventsel_hw:
+            mask |= 1 << pmc.idx
+    ctrl = pmu_regs.get("FIXED_CTR_CTRL", 0) if caps.is_intel else 0
+    for pmc in vc.fixed:
+        if ctrl >> 4 * (pmc.idx - FIXED_IDX_BASE) & 0x3:
+            mask |= 1 << pmc.idx
+    return mask
