@@ -211,6 +211,7 @@ class Vcpu:
             case WaitPmi(timeout_ns):
                 return (yield from self._wait_pmi(timeout_ns))
             case Rdtsc():
+                yield from self._load_if_needed()
                 return ps_to_cycles(self.host.env.now_ps, self.host.preset.tsc_mhz)
             case SetCpl(cpl):
                 self.cpl = cpl
@@ -224,7 +225,9 @@ class Vcpu:
 
     def _trapping(self, op: Op) -> Generator[TaskOp, Any, Any]:
         """Instructions that exit unless the design passes them through (after the privilege
-        checks that precede the exit)."""
+        checks that precede the exit). The instruction executes in the guest, so a design's
+        guest PMU context is loaded first."""
+        yield from self._load_if_needed()
         match op:
             case Rdmsr(addr) if self.cpl == 0 and not self._intercepts(addr):
                 return (yield from self._on_hardware(lambda cpu: cpu.hw.rdmsr(addr)))

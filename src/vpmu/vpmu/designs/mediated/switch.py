@@ -124,9 +124,8 @@ def load(vc: MediatedVcpu, t: MsrTally) -> None:
 def _load_counter(vc: MediatedVcpu, t: MsrTally, caps: X86PmuCaps, idx: int,
                   value: int) -> None:
     """RDPMC, then WRMSR only if the hardware differs (v6 34/44), unless elision is off."""
-    if vc.elide_writes:
-        if t.rdpmc(rdpmc_ecx(idx)) == value:
-            return
+    if vc.elide_writes and t.rdpmc(rdpmc_ecx(idx)) == value:
+        return
     t.wr(ctr_addr(caps, idx), value)
 
 
