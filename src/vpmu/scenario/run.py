@@ -20,6 +20,7 @@ from vpmu.arch.x86 import events as ev
 from vpmu.guest.linux import RunResult
 from vpmu.host.machine import Host
 from vpmu.host.perf.core import PerfSubsystem
+from vpmu.host.perf.guest import PerfOpenError
 from vpmu.host.task import Run, Task
 from vpmu.host.tools import PerfRecord, PerfStat, nmi_watchdog, rdpmc_reader
 from vpmu.machine.vm import Vm, run_until_done
@@ -173,8 +174,11 @@ def build(scenario: Scenario, design: str | None = None) -> RunOutcome:
         shape = _shape(vm_spec)
         guests = [guest_os_for(vm_spec, i, scenario.duration_ms, h.preset)
                   for i in range(vm_spec.vcpus)]
-        vm = Vm(host, vm_design, guests, name=vm_spec.name, pin=vm_spec.pin, shape=shape,
-                event_filter=build_filter(vm_spec, host.preset.caps.is_intel))
+        try:
+            vm = Vm(host, vm_design, guests, name=vm_spec.name, pin=vm_spec.pin, shape=shape,
+                    event_filter=build_filter(vm_spec, host.preset.caps.is_intel))
+        except ValueError as err:
+            raise ValueError(f"vm[{i}] ({vm_spec.name!r}, design {spec!r}): {err}") from None
         outcome.vms.append(vm)
     return outcome
 
@@ -211,6 +215,12 @@ def _host_task(outcome: RunOutcome, perf: PerfSubsystem, i: int, t: HostTaskSpec
     duration_ps = _ms(outcome.scenario.duration_ms)
     if t.kind in ("perf-record", "perf-stat"):
         def open_tool() -> None:
+            try:
+                _open_tool()
+            except PerfOpenError as err:  # kept as a PerfOpen record; the run goes on
+                outcome.host_tools[name] = err.errno_name
+
+        def _open_tool() -> None:
             if t.kind == "perf-record":
                 outcome.host_tools[name] = PerfRecord(
                     perf, t.events, freq=t.sample_freq or 4000, period=t.period, cpus=cpus,
@@ -222,15 +232,16 @@ def _host_task(outcome: RunOutcome, perf: PerfSubsystem, i: int, t: HostTaskSpec
         return
     affinity = frozenset(cpus) if t.cpu is not None else None
     if t.kind == "rdpmc-reader":
-        if t.events or t.clear_dirty_counters is not None:
-            raise ValueError(f"host_task[{i}]: an rdpmc-reader reads every counter; events "
-                             f"and clear_dirty_counters are not supported for it yet (the "
-                             f"host's [host] clear_dirty_counters applies)")
+        if t.events:
+            raise ValueError(f"host_task[{i}].events: an rdpmc-reader reads every counter of "
+                             f"the host; it opens no events")
         caps = host.preset.caps
-        ecxs = [*range(caps.n_gp), *((1 << 30) | f for f in caps.fixed_indices)]
+        ecxs = [*range(caps.n_gp), *((1 << 30) | f for f in caps.fixed_indices)] \
+            if caps.is_intel else list(range(caps.n_gp))
         rounds = max(int(duration_ps // _us(t.interval_us)), 1)
         task = rdpmc_reader(name, ecxs, interval_ps=_us(t.interval_us), rounds=rounds,
                             affinity=affinity)
+        task.clear_dirty = t.clear_dirty_counters
         host.env.schedule(lambda: host.spawn(task), delay_ps=_ms(t.start_ms))
         return
     stream = get_phase(t.workload).stream_for_cycles(

@@ -155,8 +155,12 @@ class PerfSubsystem:
     def put_guest_context(self, cpu: Pcpu) -> int:
         """perf_put_guest_context: the host events back on this CPU; the cycles it took."""
         self.guest_ctx[cpu.index] = None
-        self.drivers[cpu.index].suspended = False
-        return self.resched(cpu)
+        drv = self.drivers[cpu.index]
+        drv.suspended = False
+        cycles = self.resched(cpu)
+        drv.load_global()  # perf_ctx_enable -> x86_pmu_enable: the host's GLOBAL_CTRL
+        self._update_guest_selectors(cpu)
+        return cycles + self.host.costs.wrmsr_cycles
 
     def host_events_want(self, cpu: Pcpu) -> bool:
         """Some enabled host event would be on this CPU's counters if the guest let it."""

@@ -21,8 +21,8 @@ Options (``mediated:key=value``), each one of the seeds' debates:
   switch point (seed 000's rejected "inject a state").
 - ``clear_on_put``: what put zeroes. ``upstream``: the non-zero counters and selectors (and
   FIXED_CTR_CTRL). ``none``: nothing (seed 003's leak). ``all``: every exposed counter and
-  selector. ``guest-used``: selectors, and the counters whose selector the guest enabled
-  since the load (seed 003's option a).
+  selector. ``guest-used``: selectors, and the counters whose selector the guest has ever
+  enabled (seed 003's option a; a counter the guest writes without enabling it still leaks).
 - ``elide_writes`` (default true, v6 34/44): at load, write a counter only if the hardware
   value differs (RDPMC first).
 - ``guest_counters``: how many of the host's GP counters the guest gets (default ``all``);

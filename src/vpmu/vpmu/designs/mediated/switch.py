@@ -162,8 +162,8 @@ def put(vc: MediatedVcpu, t: MsrTally) -> None:
 
 def _clears_counter(policy: str, vc: MediatedVcpu, idx: int, value: int) -> bool:
     """Whether put zeroes this counter: upstream zeroes the non-zero ones, ``all`` every one,
-    ``guest-used`` the non-zero ones whose selector the guest enabled since the load (seed
-    003's option a: KVM can only see the selectors, which exit), ``none`` none."""
+    ``guest-used`` the non-zero ones whose selector the guest has ever enabled
+    (seed 003's option a: KVM can only see the selectors, which exit), ``none`` none."""
     if policy == "all":
         return True
     if policy == "none" or not value:

@@ -82,7 +82,8 @@ class MediatedVcpu:
         self.regs: dict[str, int] = {}
         self.reprogram = 0
         self.used = 0
-        """Counters whose selector the guest enabled since the last load (guest-used)."""
+        """Counters whose selector the guest has ever enabled (guest-used): KVM can only
+        see the selectors, which exit; a counter written but never enabled is not in it."""
         self.loaded_on: Pcpu | None = None
         self._ipi_pending = False
         self.traffic: dict[str, Counter[str]] = {"load": Counter(), "put": Counter()}
@@ -362,7 +363,8 @@ class MediatedVcpu:
         cycles += perf.load_guest_context(cpu, self)
         tally = switch.MsrTally(cpu, self.traffic["load"])
         switch.load(self, tally)
-        self.loaded_on, self.used = cpu, self._enabled_mask()
+        self.loaded_on = cpu
+        self.used |= self._enabled_mask()
         cycles += tally.cycles
         self._trace(cpu, t0, "guest", cycles, why)
         return cycles
