@@ -240,6 +240,18 @@ def test_pmu_switch_counts_loads_puts_time_and_causes() -> None:
     records: list[Record] = [r for r in SEED000 if isinstance(r, PmuContext)]
     result: dict[str, Any] = pmu_switch(records)
     assert result == {"switches": 3, "loads": 2, "puts": 1, "time_ns": 0.5,
+                      "per_switch_ns": 0.2, "in_exits_ns": 0.0,
                       "by_why": {"vcpu_run": 2, "ipi": 1}}
     assert pmu_switch([]) == {"switches": 0, "loads": 0, "puts": 0, "time_ns": 0.0,
-                              "by_why": {}}
+                              "per_switch_ns": None, "in_exits_ns": 0.0, "by_why": {}}
+
+
+def test_puts_at_a_switch_point_are_counted_inside_exits() -> None:
+    """A put made at a run-loop exit lies inside the exit's time: in_exits_ns says how much,
+    so the report can split exit time without counting the put twice."""
+    recs: list[Record] = [PmuContext(0, 0, "guest", "vm0", 0, 400, "run-loop"),
+                          PmuContext(1000, 0, "host", "vm0", 0, 600, "run-loop"),
+                          PmuContext(5000, 0, "host", "vm0", 0, 700, "sched-out")]
+    result = pmu_switch(recs)
+    assert result["in_exits_ns"] == 0.6
+    assert result["time_ns"] == 1.7 and result["per_switch_ns"] == 0.6

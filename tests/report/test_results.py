@@ -116,7 +116,8 @@ def test_results_carry_the_mediated_sections() -> None:
     assert data["pollution"]["counting_ns"] == 2_499_998.0  # in-kvm from 2000 ps to the end
     assert data["overhead"]["by_cause_ns"]["pmu_switch"] == 0.5
     assert data["overhead"]["pmu_switch"] == {"switches": 2, "loads": 1, "puts": 1,
-                                              "time_ns": 0.5,
+                                              "time_ns": 0.5, "per_switch_ns": 0.2,
+                                              "in_exits_ns": 0.0,
                                               "by_why": {"vcpu_put": 1, "vcpu_run": 1}}
 
 

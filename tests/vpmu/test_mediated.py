@@ -27,6 +27,7 @@ from vpmu.machine.vm import Vm, run_until_done, run_vm_program
 from vpmu.trace import PerfOpen, PmuContext, VmExit
 from vpmu.vpmu.design import make_design
 from vpmu.vpmu.designs.mediated import switch
+from vpmu.vpmu.designs.mediated.vcpu import MediatedVcpu
 from vpmu.vpmu.filter import KVM_PMU_EVENT_DENY, PmuEventFilter, set_pmu_event_filter
 from vpmu.workloads import loop
 from vpmu.workloads.streams import Stream
@@ -53,6 +54,12 @@ def boot(guest: Any, design: str = "mediated", preset: str = "intel-icx",
     vm = Vm(host, make_design(design), [os_], event_filter=event_filter)
     assert run_until_done(host, [vm], limit_ps=10**15, step_ps=10**10)
     return vm, host
+
+
+def pmu_of(vm: Vm) -> MediatedVcpu:
+    pmu = vm.vcpus[0].pmu
+    assert isinstance(pmu, MediatedVcpu)
+    return pmu
 
 
 def exits(host: Host) -> list[VmExit]:
@@ -189,7 +196,7 @@ def test_intel_load_and_put_traffic_of_an_idle_guest(elide: bool) -> None:
         for i in range(4):
             load += named("wrmsr", FIXED0 + i)
     put = named("rdmsr", STATUS) + named("wrmsr", LVTPC) + Counter(rdpmc=12)
-    assert vm.vcpus[0].pmu.traffic == {"load": times(load, 5), "put": times(put, 5)}
+    assert pmu_of(vm).traffic == {"load": times(load, 5), "put": times(put, 5)}
 
 
 def test_amd_load_and_put_traffic_of_an_idle_guest() -> None:
@@ -204,7 +211,7 @@ def test_amd_load_and_put_traffic_of_an_idle_guest() -> None:
         load += named("wrmsr", AMD_CTL0 + 2 * i)
     put = named("rdmsr", AMD_CTL) + named("wrmsr", AMD_CTL) + named("rdmsr", AMD_STATUS) \
         + named("wrmsr", LVTPC) + Counter(rdpmc=6)
-    assert vm.vcpus[0].pmu.traffic == {"load": times(load, 5), "put": times(put, 5)}
+    assert pmu_of(vm).traffic == {"load": times(load, 5), "put": times(put, 5)}
 
 
 # --- 3. clear_on_put --------------------------------------------------------------------------
@@ -238,7 +245,7 @@ def test_clear_on_put(hw_after: list[Snapshot], policy: str, gp0: tuple[int, str
     kind, regs, ctrs = hw_after[-1]
     assert kind == "put" and contexts(host)[-1].why == "run-loop"
     assert ctrs["gp_ctr[0]"] == gp0 and regs["gp_sel[0]"] == sel0 and ctrs["gp_ctr[1]"] == gp1
-    assert vm.vcpus[0].pmu.gp[0].counter == N + 2   # KVM counted the skipped CPUID
+    assert pmu_of(vm).gp[0].counter == N + 2   # KVM counted the skipped CPUID
     if policy == "all":
         assert all(v == 0 for v, _ in ctrs.values())
         assert not any(regs[f"gp_sel[{i}]"] for i in range(8)) and regs["FIXED_CTR_CTRL"] == 0
@@ -429,12 +436,9 @@ def test_hosts_without_the_requirements_are_refused(preset: str, caps: dict[str,
         run_vm_program(cpuids, preset=variant, design="mediated")
 
 
-# --- bugs -------------------------------------------------------------------------------------
+# --- once bugs, now fixed -------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: machine/vcpu.py Vcpu._wait_pmi takes the HLT exit "
-                   "without _load_if_needed, so a HLT right after a full exit pays no "
-                   "load (entry) and no put (exit)")
 def test_hlt_after_a_full_exit_pays_load_and_put() -> None:
     """2.1: every exit that leaves the fastpath loop pays put+load. After the CPUID exit
     KVM re-enters (load) to run the HLT, whose exit leaves the loop to block (put)."""
@@ -442,5 +446,21 @@ def test_hlt_after_a_full_exit_pays_load_and_put() -> None:
         yield Cpuid(0)
         return (yield WaitPmi(1000))
     _, host = run(program, "mediated")
-    assert [s[0] for s in switches(host)] == ["CPUID", "HLT"]
-    assert all(put and load for *_, put, load in switches(host))
+    assert [(s[0], s[3]) for s in switches(host)] == [("CPUID", True), ("HLT", True)]
+    assert loads_and_puts(host) == (2, 2)
+
+
+def test_vcpu_load_guest_lvtpc_unmask_reaches_the_hardware() -> None:
+    """2.5.5: the hardware LVTPC copies the guest's MASK bit. Under vcpu-load the context
+    stays loaded across the LVTPC exit, so the unmask must reach the hardware LVTPC for
+    the overflow to make an EXTERNAL_INTERRUPT exit and a guest PMI (as under run-loop)."""
+    def program() -> Any:
+        yield Wrmsr(LVTPC, msrs.LVT_DELIVERY_NMI << 8)
+        yield Wrmsr(PMC0, (1 << 48) - 1000)
+        yield Wrmsr(SEL0, INST | msrs.EVTSEL_INT)
+        yield Wrmsr(GCTRL, 1)
+        yield Execute(loop(1000))
+        return (yield WaitPmi(1_000_000))
+    value, host = run(program, "mediated:switch_point=vcpu-load")
+    assert host.cpus[0].hw.lapic.dropped == 0
+    assert value is True and "EXTERNAL_INTERRUPT" in [e.reason for e in exits(host)]

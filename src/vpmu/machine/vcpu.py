@@ -186,6 +186,7 @@ class Vcpu:
             except StopIteration as stop:
                 result = self._finish(frame, stop.value)
                 if self.frames and self.nmi_pending and frame.kind == "pmi":
+                    yield from self._load_if_needed()
                     yield Kernel(lambda cpu: self._exit(cpu, "NMI_WINDOW"))
                 continue
             frame.send = None
@@ -297,6 +298,7 @@ class Vcpu:
     def _wait_pmi(self, timeout_ns: int) -> Generator[TaskOp, Any, bool]:
         """Idle until a PMI arrives (HLT exit, then sleep unless one is pending)."""
         if self.pmis_delivered == self._pmis_seen:
+            yield from self._load_if_needed()
             yield Kernel(lambda cpu: self._exit(cpu, "HLT", count=False))
             if self.pmis_delivered == self._pmis_seen and not self.requests:
                 yield Sleep(ns(timeout_ns))
@@ -396,6 +398,7 @@ class Vcpu:
             if res.fault or res.store is None:
                 return Fault.GP
             self.lvtpc = res.store
+            yield from cpu.kernel_work(self.pmu.lvtpc_written(cpu), "kvm lvtpc")
             return None
         if self._inert(addr):
             return None

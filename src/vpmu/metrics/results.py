@@ -87,7 +87,8 @@ def per_pmi_msr_ratios(records: Sequence[Record], pmis: int) -> dict[str, float]
     for name, msr, direction in PER_PMI_MSRS:
         out[name] = round(by_msr.get(f"msr_{direction}, {msr}", 0) / pmis, 3)
     counter_writes = sum(n for key, n in by_msr.items()
-                         if key.startswith("msr_write, ") and key[11:].startswith(COUNTER_PREFIXES))
+                         if key.startswith("msr_write, ") and key[11:].startswith(COUNTER_PREFIXES)
+                         and not key.endswith("_CTRL"))  # not MSR_CORE_PERF_FIXED_CTR_CTRL
     out["counter_writes"] = round(counter_writes / pmis, 3)
     out["rdpmc"] = round(vm_exits(records)["by_reason"].get("RDPMC", 0) / pmis, 3)
     return out

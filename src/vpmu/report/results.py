@@ -91,7 +91,9 @@ def results(outcome: RunOutcome) -> dict[str, Any]:
         "pollution": pollution(recs, end_ps),
     }
     switches = pmu_switch(recs)
-    out["overhead"]["by_cause_ns"]["pmu_switch"] = switches["time_ns"]
+    causes = out["overhead"]["by_cause_ns"]
+    causes["exit_handling"] = round(causes["exit_handling"] - switches["in_exits_ns"], 1)
+    causes["pmu_switch"] = switches["time_ns"]
     out["overhead"]["pmu_switch"] = switches
     assert tuple(out) == RESULT_KEYS
     return out

@@ -39,8 +39,32 @@ def summary_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
     rows += [("KVM time per guest second (ns)", ov["kvm_per_guest_s_ns"]),
              ("vCPU slowdown", ov["slowdown"]),
              ("  perf-call time (ns)", ov["by_cause_ns"]["perf_calls"]),
-             ("  exit-handling time (ns)", ov["by_cause_ns"]["exit_handling"]),
-             ("accuracy: worst |error|", data["accuracy"]["worst_abs_error"])]
+             ("  exit-handling time (ns)", ov["by_cause_ns"]["exit_handling"])]
+    rows += _mediated_rows(data)
+    rows += [("accuracy: worst |error|", data["accuracy"]["worst_abs_error"])]
+    return rows
+
+
+def _mediated_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    """PMU context switches, blind spots, leaks and pollution (rows only when present)."""
+    rows: list[tuple[str, Any]] = []
+    sw = data["overhead"].get("pmu_switch") or {}
+    if sw.get("switches"):
+        rows += [("  PMU switch time (ns)", data["overhead"]["by_cause_ns"]["pmu_switch"]),
+                 ("PMU context switches (loads + puts)", sw["switches"]),
+                 ("  per switch (ns)", sw["per_switch_ns"])]
+    hp = data.get("host_profiling")
+    if hp:
+        rows += [("host events blind (ns)", hp["blind_ns_total"]),
+                 ("  worst gap (ns)", hp["worst_gap_ns"])]
+        rows += [(f"  blind fraction cpu{e['cpu']} {e['name']}", e["blind_fraction"])
+                 for e in hp["events"]]
+        rows += [("  host events refused", len(hp["refused"]))] if hp["refused"] else []
+    if data.get("leaks"):
+        rows += [("leaked guest values seen", data["leaks"]["count"])]
+    if data.get("pollution"):
+        rows += [("host time with guest selectors on (ns)", data["pollution"]["host_ns"]),
+                 ("  counting host code (ns)", data["pollution"]["counting_ns"])]
     return rows
 
 

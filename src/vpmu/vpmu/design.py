@@ -130,6 +130,11 @@ class VcpuPmu(Protocol):
         """kvm_pmu_is_fastpath_emulation_allowed: the fastpath may complete an exit."""
         ...
 
+    def lvtpc_written(self, cpu: Pcpu) -> int:
+        """The guest wrote its virtual LVTPC (a loaded context may need the hardware's);
+        kernel cycles spent."""
+        ...
+
 
 class NoGuestContext:
     """The context-switch ops of a design that never loads guest state on the PMU."""
@@ -153,6 +158,10 @@ class NoGuestContext:
     def fastpath_allowed(self) -> bool:
         """The fastpath does not depend on the vPMU."""
         return True
+
+    def lvtpc_written(self, cpu: Pcpu) -> int:
+        """The LVTPC is the virtual APIC's alone."""
+        return 0
 
 
 class Design(Protocol):

@@ -381,6 +381,15 @@ class MediatedVcpu:
                     and self.vcpu.perf.host_events_want(cpu)):
             yield from cpu.kernel_work(self._put_now(cpu, sp), "kvm mediated pmu put")
 
+    def lvtpc_written(self, cpu: Pcpu) -> int:
+        """With the context held across exits (vcpu-load) the hardware LVTPC follows the
+        guest's MASK bit at once; otherwise the next load copies it."""
+        if self.loaded_on is not cpu:
+            return 0
+        tally = switch.MsrTally(cpu, self.traffic["load"])
+        tally.wr(msrs.X2APIC_LVTPC, switch.LVTPC_GUEST | (self.vcpu.lvtpc & 1 << msrs.LVT_MASKED))
+        return tally.cycles
+
     def _preempts(self) -> bool:
         return self.opts.host_preemption == "ipi"
 
