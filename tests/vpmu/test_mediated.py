@@ -436,7 +436,7 @@ def test_hosts_without_the_requirements_are_refused(preset: str, caps: dict[str,
         run_vm_program(cpuids, preset=variant, design="mediated")
 
 
-# --- once bugs, now fixed -------------------------------------------------------------------------------------
+# --- once bugs, now fixed ---------------------------------------------------------------
 
 
 def test_hlt_after_a_full_exit_pays_load_and_put() -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
 from types import MappingProxyType
+from typing import Any
 
 from vpmu.arch.presets import PRESETS
 
