@@ -2,7 +2,7 @@
 
 Seed 001 (a 4-vCPU guest on intel-icx running ``perf record`` of 4 events in frequency mode
 over ``br_instr``, 10 runs of 200 ms) under the ``emulated`` design, and under
-``emulated:is_paused=false`` as a second row. Each measurement runs in a fresh Python process
+``emulated:is_paused=false`` and ``mediated`` as second and third rows. Each measurement runs in a fresh Python process
 (this script with ``--child``), so its peak memory is its own:
 
 - wall time of ``build`` + ``run`` (``time.perf_counter``); loading the scenario and
@@ -44,7 +44,7 @@ from vpmu.vpmu.design import make_design
 
 SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "seed-001.toml"
 DEFAULT_OUTPUT = Path(__file__).parent / "results" / "seed001.json"
-DESIGNS = ("emulated", "emulated:is_paused=false")
+DESIGNS = ("emulated", "emulated:is_paused=false", "mediated")
 QUICK_OVERRIDES = ("duration_ms=20", "vm[0].guest[0].runs=2")
 
 
