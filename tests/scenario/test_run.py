@@ -299,3 +299,33 @@ def test_build_rejects_an_unknown_design_naming_the_choices() -> None:
     this into exit code 2)."""
     with pytest.raises(ValueError, match=r"design must be one of \[.*'emulated'.*\], not 'bogus'"):
         build(parse_scenario(scenario_text(design="bogus")))
+
+
+def test_rdpmc_reader_clear_dirty_override_reaches_perf() -> None:
+    """clear_dirty_counters on an rdpmc-reader overrides the host's for switches to it:
+    with it off, a counter a host perf event used stays readable after the event leaves."""
+    tail = """\
+[[host_task]]
+kind = "rdpmc-reader"
+cpu = 1
+interval_us = 500
+clear_dirty_counters = false
+[[host_task]]
+kind = "rdpmc-reader"
+cpu = 1
+interval_us = 500
+"""
+    outcome = build(parse_scenario(scenario_text(duration_ms=2, tail=tail), "t.toml"))
+    outcome.host.run(0)  # spawns the readers scheduled at t = 0
+    tasks = {t.name: t for t in outcome.host.sched.tasks}
+    assert tasks["host_task[0] rdpmc-reader"].clear_dirty is False
+    assert tasks["host_task[1] rdpmc-reader"].clear_dirty is None
+    perf = outcome.host.perf
+    cpu = outcome.host.cpus[1]
+    drv = perf.drivers[1]  # type: ignore[attr-defined]
+    drv.dirty = 1  # GP0 was used by an event that has left
+    cpu.hw.pmu.counters["gp_ctr[0]"].value = 1234
+    perf.switch_mm(cpu, tasks["host_task[0] rdpmc-reader"])  # type: ignore[attr-defined]
+    assert cpu.hw.pmu.counters["gp_ctr[0]"].value == 1234
+    perf.switch_mm(cpu, tasks["host_task[1] rdpmc-reader"])  # type: ignore[attr-defined]
+    assert cpu.hw.pmu.counters["gp_ctr[0]"].value == 0

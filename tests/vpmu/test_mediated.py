@@ -294,16 +294,21 @@ class StatusReadingOs(ProgramOs):
         return handler()
 
 
+def _arm_gp0_overflow() -> Any:
+    """Unmask the LVTPC (NMI), arm GP0 at -1000 instructions with INT, enable it, run 1000."""
+    yield Wrmsr(LVTPC, msrs.LVT_DELIVERY_NMI << 8)
+    yield Wrmsr(PMC0, (1 << 48) - 1000)
+    yield Wrmsr(SEL0, INST | msrs.EVTSEL_INT)
+    yield Wrmsr(GCTRL, 1)
+    yield Execute(loop(1000))
+
+
 def test_overflow_exits_as_an_irq_and_delivers_the_guest_pmi() -> None:
     """2.5.1-3: GP0 armed at -1000 with INT overflows in hardware; LVTPC (vector 0xF5,
     fixed) makes an EXTERNAL_INTERRUPT exit, never EXCEPTION_NMI; KVM_REQ_PMI delivers the
     PMI at the next entry; the handler sees bit 0 in the passed-through GLOBAL_STATUS."""
     def program() -> Any:
-        yield Wrmsr(LVTPC, msrs.LVT_DELIVERY_NMI << 8)
-        yield Wrmsr(PMC0, (1 << 48) - 1000)
-        yield Wrmsr(SEL0, INST | msrs.EVTSEL_INT)
-        yield Wrmsr(GCTRL, 1)
-        yield Execute(loop(1000))
+        yield from _arm_gp0_overflow()
         return (yield WaitPmi(1_000_000)), (yield Rdmsr(STATUS))
     guest = StatusReadingOs(program)
     vm, host = boot(guest)
@@ -455,11 +460,7 @@ def test_vcpu_load_guest_lvtpc_unmask_reaches_the_hardware() -> None:
     stays loaded across the LVTPC exit, so the unmask must reach the hardware LVTPC for
     the overflow to make an EXTERNAL_INTERRUPT exit and a guest PMI (as under run-loop)."""
     def program() -> Any:
-        yield Wrmsr(LVTPC, msrs.LVT_DELIVERY_NMI << 8)
-        yield Wrmsr(PMC0, (1 << 48) - 1000)
-        yield Wrmsr(SEL0, INST | msrs.EVTSEL_INT)
-        yield Wrmsr(GCTRL, 1)
-        yield Execute(loop(1000))
+        yield from _arm_gp0_overflow()
         return (yield WaitPmi(1_000_000))
     value, host = run(program, "mediated:switch_point=vcpu-load")
     assert host.cpus[0].hw.lapic.dropped == 0

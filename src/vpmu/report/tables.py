@@ -49,7 +49,7 @@ def _mediated_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
     """PMU context switches, blind spots, leaks and pollution (rows only when present)."""
     rows: list[tuple[str, Any]] = []
     sw = data["overhead"].get("pmu_switch") or {}
-    if sw.get("switches"):
+    if sw:
         rows += [("  PMU switch time (ns)", data["overhead"]["by_cause_ns"]["pmu_switch"]),
                  ("PMU context switches (loads + puts)", sw["switches"]),
                  ("  per switch (ns)", sw["per_switch_ns"])]
