@@ -362,7 +362,8 @@ class MediatedVcpu:
         cycles = self.vcpu.kvm_costs.mediated_switch_cycles
         cycles += perf.load_guest_context(cpu, self)
         tally = switch.MsrTally(cpu, self.traffic["load"])
-        switch.load(self, tally)
+        with cpu.hw.pmu.batch():  # no time passes: what counts is recomputed once
+            switch.load(self, tally)
         self.loaded_on = cpu
         self.used |= self._enabled_mask()
         cycles += tally.cycles
@@ -396,7 +397,8 @@ class MediatedVcpu:
     def _put_now(self, cpu: Pcpu, why: str) -> int:
         t0, perf = cpu.host.env.now_ps, self.vcpu.perf
         tally = switch.MsrTally(cpu, self.traffic["put"])
-        switch.put(self, tally)
+        with cpu.hw.pmu.batch():
+            switch.put(self, tally)
         self.loaded_on = None
         cycles = self.vcpu.kvm_costs.mediated_switch_cycles + tally.cycles
         cycles += perf.put_guest_context(cpu)
