@@ -121,3 +121,22 @@ def test_mediated_reports_the_cost_per_switch(seed001: dict[str, Any]) -> None:
     assert 500 < sw["per_switch_ns"] < 2000
     assert seed001["emulated"]["overhead"]["pmu_switch"]["switches"] == 0
     assert seed001["mediated"]["perf_calls"]["total"] == 0
+
+
+def test_the_nmi_watchdog_refuses_a_mediated_vm_by_name() -> None:
+    """Admission control: the watchdog counts the guest, so creating the mediated PMU fails
+    with EBUSY and the error names the VM (a clear refusal, not a fallback)."""
+    sc = load_scenario(EXAMPLES / "blind-spot-vcpu-load.toml",
+                       overrides=["host.nmi_watchdog=true"])
+    with pytest.raises(ValueError, match=r"vm\[0\].*EBUSY"):
+        run_scenario(sc)
+
+
+def test_a_host_event_counting_the_guest_is_refused_and_the_run_goes_on() -> None:
+    """With a mediated VM, `perf record` without exclude_guest fails with EOPNOTSUPP; the
+    refusal is reported and the guest still runs to the end."""
+    data = _run("blind-spot-vcpu-load", None, "host_task[0].exclude_guest=false")
+    refused = data["host_profiling"]["refused"]
+    assert [(r["cpu"], r["errno"]) for r in refused] == [(0, "EOPNOTSUPP")]
+    assert data["host_profiling"]["events"] == []
+    assert data["guest_pmi"]["count"] > 0
