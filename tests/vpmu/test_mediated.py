@@ -465,3 +465,14 @@ def test_vcpu_load_guest_lvtpc_unmask_reaches_the_hardware() -> None:
     value, host = run(program, "mediated:switch_point=vcpu-load")
     assert host.cpus[0].hw.lapic.dropped == 0
     assert value is True and "EXTERNAL_INTERRUPT" in [e.reason for e in exits(host)]
+
+
+def test_a_guest_write_to_a_passed_through_counter_is_tagged_as_the_guests() -> None:
+    """A value the guest writes straight into its counter is the guest's: with nothing
+    cleared on put, the hardware counter keeps it with the guest's origin."""
+    def program() -> Any:
+        yield Wrmsr(msrs.IA32_A_PMC0 + 1, 12345)
+        yield Cpuid(0)
+    _, host = run(program, "mediated:clear_on_put=none")
+    counter = host.cpus[0].hw.pmu.counters["gp_ctr[1]"]
+    assert (counter.value, counter.origin) == (12345, "vm0/vcpu0")

@@ -294,7 +294,11 @@ class Pcpu:
         """A guest instruction on the hardware, in guest mode; an interrupt that arrived
         meanwhile becomes the vCPU's next exit."""
         self._set_mode(Mode.GUEST_USER if op.cpl == 3 else Mode.GUEST_KERNEL)
-        value = yield from op.fn(self)
+        self.hw.pmu.writer = task.name
+        try:
+            value = yield from op.fn(self)
+        finally:
+            self.hw.pmu.writer = ""
         forced = None
         if self._irqs:
             forced = GuestExit(self._irqs[-1][0], None)

@@ -84,7 +84,7 @@ _PLAIN_CPUID = _TRANSITION + _FULL_EXIT + _HANDLERS["CPUID"]
 # a 2025 kernel, not seed 001's; their exit path is the table above scaled so that a plain
 # CPUID round trip takes the value benchmarks/fit_mediated.py fits to the v6 34/44 figures
 # (the MSR prices stay the host table's).
-V6_PLAIN_CPUID = {"intel-emr": 480, "amd-zen5": 2_130}
+V6_PLAIN_CPUID = {"intel-emr": 370, "amd-zen5": 1_950}
 
 
 def _exit_path(plain_cpuid: int) -> dict[str, Any]:
@@ -127,7 +127,7 @@ KVM_COST_SOURCES: Mapping[str, str] = MappingProxyType({
         "intel-emr and amd-zen5, whose exit path (this, full exit, handlers) is the table "
         "scaled to a plain CPUID round trip that benchmarks/fit_mediated.py fits to "
         "reference/kvm_x86_vpmu.md 5's mediated CPUID figures (v6 34/44: EMR 4k/3k, Turin "
-        "6.2k/5.3k): EMR 480, Turin 2,130. EMR's is below the [mem] 1.0-1.5k: the load/put "
+        "6.2k/5.3k): EMR 370, Turin 1,950. EMR's is below the [mem] 1.0-1.5k: the load/put "
         "MSR prices leave no more (docs/calibration.md).",
     "full_exit_cycles":
         "estimate: vmx_handle_exit's dispatch plus vcpu_enter_guest's exit and re-entry path "

@@ -50,8 +50,8 @@ class Counter:
     pmi: bool = False
     """Overflow raises a PMI (INT, or the fixed counter's PMI bit)."""
     origin: str = ""
-    """Who produced the value: "" after any write, else the tag of whoever set it (a
-    hypervisor tags the guest values it loads, so a later read can tell a leak)."""
+    """Who produced the value: the PMU's ``writer`` at the last write ("" for the host), or
+    the tag a hypervisor gives the guest values it loads, so a later read can tell a leak."""
 
     @property
     def is_fixed(self) -> bool:
@@ -100,6 +100,9 @@ class X86Pmu:
         """AMD EFER.SVME: decides HostOnly/GuestOnly counting."""
         self.guest = False
         """The CPU runs guest code (between VM-entry and VM-exit)."""
+        self.writer = ""
+        """Who executes register writes now ("" for the host; a vCPU's name while its guest
+        instructions run on the hardware): the origin of the counter values written."""
         self._timer: Handle | None = None
         self._timer_ps: int | None = None
         self._global_gated = self.caps.has_global_ctrl
@@ -166,7 +169,7 @@ class X86Pmu:
         counter = self.counters.get(spec.storage)
         if counter is not None:
             counter.value = value & bits(counter.width - 1, 0)
-            counter.origin = ""
+            counter.origin = self.writer
         else:
             self.regs[spec.storage] = value
 

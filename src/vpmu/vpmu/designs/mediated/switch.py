@@ -1,11 +1,11 @@
 """The mediated PMU context switch: kvm_mediated_pmu_load / _put with their exact MSR traffic
 (reference/kvm_x86_vpmu.md 2.3, Intel and AMD).
 
-Each sequence runs on the hardware of the CPU the vCPU is on, instantly, and returns the
-cycles it costs: every RDMSR, WRMSR and RDPMC at the preset's price (the host cost table),
-perf's load/put of the host events, and KVM's bookkeeping (``mediated_switch_cycles``). The
-caller spends that time. ``MsrTally`` also counts the traffic by MSR name, so tests and
-reports can show exactly what a switch did.
+Each sequence runs on the hardware of the CPU the vCPU is on, instantly, through a
+``MsrTally`` that prices every RDMSR, WRMSR and RDPMC at the preset's cost (the host table)
+and counts the traffic by MSR name, so tests and reports can show exactly what a switch did.
+The caller (``MediatedVcpu``) adds perf's load/put of the host events and KVM's bookkeeping
+(``mediated_switch_cycles``) and spends the time.
 """
 
 from __future__ import annotations
@@ -108,8 +108,9 @@ def load(vc: MediatedVcpu, t: MsrTally) -> None:
         _load_counter(vc, t, caps, pmc.idx, pmc.counter)
     hw_status = t.rd(status)
     guest_status = vc.global_status & vc.counter_mask
-    if hw_status & ~guest_status & vc.counter_mask:
-        t.wr(clr, hw_status & ~guest_status & vc.counter_mask)
+    stale = hw_status & ~guest_status & vc.counter_mask if caps.is_intel else hw_status
+    if stale:  # Intel fixes the differing bits; AMD clears whatever is set (2.3)
+        t.wr(clr, stale)
     if caps.is_intel:
         if guest_status & ~hw_status:
             t.wr(set_, guest_status & ~hw_status)
