@@ -2,8 +2,8 @@
 
 Seed 001 (a 4-vCPU guest on intel-icx running ``perf record`` of 4 events in frequency mode
 over ``br_instr``, 10 runs of 200 ms) under the ``emulated`` design, and under
-``emulated:is_paused=false`` and ``mediated`` as second and third rows. Each measurement runs in a fresh Python process
-(this script with ``--child``), so its peak memory is its own:
+``emulated:is_paused=false`` and ``mediated`` as second and third rows. Each measurement
+runs in a fresh Python process (this script with ``--child``), so its peak memory is its own:
 
 - wall time of ``build`` + ``run`` (``time.perf_counter``); loading the scenario and
   importing the design's module happen before it;
