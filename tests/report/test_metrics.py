@@ -18,7 +18,7 @@ from vpmu.metrics import (
     vm_exits,
 )
 from vpmu.metrics.accuracy import accuracy
-from vpmu.trace import ContextSwitch, GuestPmi, ModeChange, PerfCall, Record, VmExit
+from vpmu.trace import ContextSwitch, GuestPmi, ModeChange, PerfCall, PmuContext, Record, VmExit
 
 GLOBAL_CTRL, GLOBAL_STATUS = msrs.IA32_PERF_GLOBAL_CTRL, msrs.IA32_PERF_GLOBAL_STATUS
 OVF_CTRL, LVTPC = msrs.IA32_PERF_GLOBAL_OVF_CTRL, msrs.X2APIC_LVTPC
@@ -216,8 +216,20 @@ def test_overhead_from_mode_times_and_costs() -> None:
         "guest_ns": 10.4, "kvm_ns": 1.5,
         "kvm_per_guest_s_ns": 144_230_769.2,   # 1500 ps * 1e12 / 10400 ps, in ns
         "slowdown": 0.14423,                   # (10400 + 1500) / 10400 - 1
-        "by_cause_ns": {"perf_calls": 0.3, "exit_handling": 1.2},
+        "by_cause_ns": {"perf_calls": 0.3, "exit_handling": 1.2, "pmu_switch": 0.0},
+        "pmu_switch": {"switches": 0, "loads": 0, "puts": 0, "time_ns": 0.0,
+                       "per_switch_ns": None, "in_exits_ns": 0.0, "by_why": {}},
     }
+
+
+def test_overhead_takes_puts_inside_exits_out_of_the_exit_handling() -> None:
+    """A mediated put made at a run-loop exit is inside that exit's cost: it is counted once,
+    as PMU switch time; a load (outside exits) only adds to the switch time."""
+    records: list[Record] = [*MODES, exit_("MSR_WRITE", cost_ps=1000),
+                             PmuContext(2000, 0, "host", "vm", 0, 400, "run-loop"),
+                             PmuContext(3000, 0, "guest", "vm", 0, 300, "run-loop")]
+    causes = overhead(records, END_PS, ["vm/vcpu0", "vm/vcpu1"])["by_cause_ns"]
+    assert causes == {"perf_calls": 0.0, "exit_handling": 0.6, "pmu_switch": 0.7}
 
 
 def test_overhead_counts_only_the_named_vcpu_threads() -> None:

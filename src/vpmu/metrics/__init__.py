@@ -1,6 +1,6 @@
 """Pure functions from trace records to the numbers a results file reports."""
 
-from vpmu.metrics.mediated import host_profiling, leaks, pmu_switch, pollution
+from vpmu.metrics.mediated import host_profiling, leaks, pollution
 from vpmu.metrics.results import (
     guest_pmi,
     mode_time_ps,
@@ -8,6 +8,7 @@ from vpmu.metrics.results import (
     overhead,
     per_pmi_msr_ratios,
     perf_calls,
+    pmu_switch,
     vm_exits,
 )
 

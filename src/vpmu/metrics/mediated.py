@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
-from vpmu.metrics.results import _ns, _of, _ranked
+from vpmu.metrics.results import _ns, _of
 from vpmu.trace import CounterRead, GuestSelectors, ModeChange, PerfOpen, PmuContext, Record, VmExit
 
 HOST_MODES = frozenset({"host-user", "host-kernel", "in-kvm"})
@@ -222,25 +222,3 @@ def pollution(records: Sequence[Record], end_ps: int) -> dict[str, Any]:
                    for (cpu, guest), (h, c) in sorted(rows.items()) if h],
         "worst_ns": _ns(worst),
     }
-
-
-EXIT_PUTS = ("run-loop", "vm-entry", "vcpu-load")
-"""Causes of a put made inside a VM-exit's handling (its time is also in the exit's cost)."""
-
-
-def pmu_switch(records: Sequence[Record]) -> dict[str, Any]:
-    """The mediated PMU context switches: ``switches`` (all), ``loads`` ("guest"), ``puts``
-    ("host"), ``time_ns`` (their summed cost), ``per_switch_ns`` (the mean cost of one load
-    or put: what each transition costs instead of exits), ``in_exits_ns`` (the part spent
-    by puts inside VM-exit handling, so exit time can be split without counting it twice)
-    and ``by_why`` (cause -> count, most frequent first, ties by name)."""
-    switches: list[PmuContext] = _of(records, PmuContext)
-    total = sum(s.cost_ps for s in switches)
-    return {"switches": len(switches),
-            "loads": sum(s.state == "guest" for s in switches),
-            "puts": sum(s.state == "host" for s in switches),
-            "time_ns": _ns(total),
-            "per_switch_ns": _ns(total / len(switches)) if switches else None,
-            "in_exits_ns": _ns(sum(s.cost_ps for s in switches
-                                   if s.state == "host" and s.why in EXIT_PUTS)),
-            "by_why": _ranked(Counter(s.why for s in switches))}

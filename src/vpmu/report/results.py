@@ -23,7 +23,6 @@ from vpmu.metrics import (
     msr_exits,
     overhead,
     perf_calls,
-    pmu_switch,
     pollution,
     vm_exits,
 )
@@ -90,11 +89,6 @@ def results(outcome: RunOutcome) -> dict[str, Any]:
         "lbr": None, "arm64": None,
         "pollution": pollution(recs, end_ps),
     }
-    switches = pmu_switch(recs)
-    causes = out["overhead"]["by_cause_ns"]
-    causes["exit_handling"] = round(causes["exit_handling"] - switches["in_exits_ns"], 1)
-    causes["pmu_switch"] = switches["time_ns"]
-    out["overhead"]["pmu_switch"] = switches
     assert tuple(out) == RESULT_KEYS
     return out
 
