@@ -271,9 +271,8 @@ class Vcpu:
 
     def _on_hardware(self, fn: Callable[[Pcpu], Generator[Any, Any, Any]]
                      ) -> Generator[TaskOp, Any, Any]:
-        """A passed-through instruction, executed in guest mode; an interrupt that arrived
-        meanwhile makes the vCPU exit after it."""
-        yield from self._load_if_needed()
+        """A passed-through instruction, executed in guest mode (``_trapping`` has loaded the
+        guest context); an interrupt that arrived meanwhile makes the vCPU exit after it."""
         done: GuestInsnDone = yield GuestInsn(fn, self.cpl)
         if done.exit is not None:
             reason = done.exit.reason

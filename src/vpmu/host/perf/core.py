@@ -138,10 +138,6 @@ class PerfSubsystem:
         self.nr_mediated_pmu_vms += 1
         return ""
 
-    def release_mediated_pmu(self) -> None:
-        """perf_release_mediated_pmu."""
-        self.nr_mediated_pmu_vms = max(self.nr_mediated_pmu_vms - 1, 0)
-
     def load_guest_context(self, cpu: Pcpu, owner: GuestContext) -> int:
         """perf_load_guest_context: every host event off this CPU; the cycles it took."""
         self.guest_ctx[cpu.index] = owner
@@ -159,7 +155,6 @@ class PerfSubsystem:
         drv.suspended = False
         cycles = self.resched(cpu)
         drv.load_global()  # perf_ctx_enable -> x86_pmu_enable: the host's GLOBAL_CTRL
-        self._update_guest_selectors(cpu)
         return cycles + self.host.costs.wrmsr_cycles
 
     def host_events_want(self, cpu: Pcpu) -> bool:

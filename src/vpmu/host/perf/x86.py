@@ -15,7 +15,7 @@ charged by the caller from the cost table, per event scheduled in or out.
 from __future__ import annotations
 
 from vpmu.arch.x86 import msrs
-from vpmu.arch.x86.caps import FIXED_IDX_BASE
+from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 from vpmu.arch.x86.msrs import (
     AMD_EVTSEL_GUEST_ONLY,
     AMD_EVTSEL_HOST_ONLY,
@@ -52,16 +52,10 @@ class X86PerfDriver:
 
     # -- addresses -----------------------------------------------------------------------
     def _ctr_addr(self, idx: int) -> int:
-        if idx >= FIXED_IDX_BASE:
-            return msrs.IA32_FIXED_CTR0 + idx - FIXED_IDX_BASE
-        if self.caps.is_intel:
-            return (msrs.IA32_A_PMC0 if self.caps.fw_write else msrs.IA32_PMC0) + idx
-        return msrs.MSR_F15H_PERF_CTR0 + 2 * idx
+        return ctr_addr(self.caps, idx)
 
     def _sel_addr(self, idx: int) -> int:
-        if self.caps.is_intel:
-            return msrs.IA32_PERFEVTSEL0 + idx
-        return msrs.MSR_F15H_PERF_CTL0 + 2 * idx
+        return sel_addr(self.caps, idx)
 
     def _width(self, idx: int) -> int:
         return self.caps.fixed_width if idx >= FIXED_IDX_BASE else self.caps.gp_width
@@ -143,7 +137,7 @@ class X86PerfDriver:
         idx = event.hw_idx
         assert idx is not None
         self.pmu.sync()
-        raw = self.pmu.counters[_storage(idx)].value
+        raw = self.pmu.counters[counter_storage(idx)].value
         mask = (1 << self._width(idx)) - 1
         delta = (raw - event.prev_raw) & mask
         event.prev_raw = raw
@@ -214,14 +208,32 @@ class X86PerfDriver:
             self.dirty &= ~(1 << idx)
         cleared = 0
         for idx in range(64):
-            if self.dirty >> idx & 1 and _storage(idx) in self.pmu.counters:
+            if self.dirty >> idx & 1 and counter_storage(idx) in self.pmu.counters:
                 self._write(self._ctr_addr(idx), 0)
                 cleared += 1
         self.dirty = 0
         return cleared
 
 
-def _storage(idx: int) -> str:
+def ctr_addr(caps: X86PmuCaps, idx: int) -> int:
+    """The counter MSR the kernel writes for global index ``idx`` (full-width with
+    FW_WRITE on Intel; AMD's F15H layout)."""
+    if idx >= FIXED_IDX_BASE:
+        return msrs.IA32_FIXED_CTR0 + idx - FIXED_IDX_BASE
+    if caps.is_intel:
+        return (msrs.IA32_A_PMC0 if caps.fw_write else msrs.IA32_PMC0) + idx
+    return msrs.MSR_F15H_PERF_CTR0 + 2 * idx
+
+
+def sel_addr(caps: X86PmuCaps, idx: int) -> int:
+    """The event-select MSR of GP counter ``idx``."""
+    if caps.is_intel:
+        return msrs.IA32_PERFEVTSEL0 + idx
+    return msrs.MSR_F15H_PERF_CTL0 + 2 * idx
+
+
+def counter_storage(idx: int) -> str:
+    """The hardware model's storage key of global counter index ``idx``."""
     if idx >= FIXED_IDX_BASE:
         return f"fixed_ctr[{idx - FIXED_IDX_BASE}]"
     return f"gp_ctr[{idx}]"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FIXED, X86PmuCaps
+from vpmu.host.perf.x86 import ctr_addr, sel_addr
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -63,22 +64,6 @@ class MsrTally:
     def _count(self, op: str, addr: int, cycles: int) -> None:
         self.traffic[f"{op} {msrs.kernel_msr_name(addr)}"] += 1
         self.cycles += cycles
-
-
-def ctr_addr(caps: X86PmuCaps, idx: int) -> int:
-    """The counter MSR KVM writes for global index ``idx`` (full-width on Intel)."""
-    if idx >= FIXED_IDX_BASE:
-        return msrs.IA32_FIXED_CTR0 + idx - FIXED_IDX_BASE
-    if caps.is_intel:
-        return msrs.IA32_A_PMC0 + idx
-    return msrs.MSR_F15H_PERF_CTR0 + 2 * idx
-
-
-def sel_addr(caps: X86PmuCaps, idx: int) -> int:
-    """The event-select MSR of GP counter ``idx``."""
-    if caps.is_intel:
-        return msrs.IA32_PERFEVTSEL0 + idx
-    return msrs.MSR_F15H_PERF_CTL0 + 2 * idx
 
 
 def rdpmc_ecx(idx: int) -> int:

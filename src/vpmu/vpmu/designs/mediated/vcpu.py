@@ -22,6 +22,7 @@ from vpmu.arch._regs import RegisterSpec, apply_write, by_address, read_value
 from vpmu.arch.faults import Fault
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
+from vpmu.host.perf.x86 import counter_storage, sel_addr
 from vpmu.trace import PmuContext
 from vpmu.vpmu.design import Gen, VcpuHandle
 from vpmu.vpmu.designs.mediated import switch
@@ -49,8 +50,7 @@ class MediatedPmc:
     @property
     def storage(self) -> str:
         """The hardware counter's storage key."""
-        i = self.idx - FIXED_IDX_BASE
-        return f"fixed_ctr[{i}]" if self.idx >= FIXED_IDX_BASE else f"gp_ctr[{self.idx}]"
+        return counter_storage(self.idx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +269,7 @@ class MediatedVcpu:
         for pmc in self.gp:
             if bits >> pmc.idx & 1:
                 pmc.eventsel_hw = self._eventsel_hw(pmc)
-                self._refresh_hw(cpu, switch.sel_addr(self.vcpu.host.preset.caps, pmc.idx),
+                self._refresh_hw(cpu, sel_addr(self.vcpu.host.preset.caps, pmc.idx),
                                  pmc.eventsel_hw)
         if any(bits >> p.idx & 1 for p in self.fixed):
             self.fixed_ctr_ctrl_hw = self._fixed_ctrl_hw()
