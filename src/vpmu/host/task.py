@@ -13,6 +13,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
+from vpmu.arch.x86 import msrs
 from vpmu.workloads.streams import Stream
 
 if TYPE_CHECKING:
@@ -72,6 +73,11 @@ class GuestExit:
     def reason(self) -> str:
         """The VMX exit reason name."""
         return "EXCEPTION_NMI" if self.kind == "pmi" else "EXTERNAL_INTERRUPT"
+
+    @property
+    def vector(self) -> int:
+        """The interrupt's vector (the exit's intr_info)."""
+        return msrs.IRQ_VECTORS.get(self.kind, -1)
 
 
 @dataclass(frozen=True, slots=True)

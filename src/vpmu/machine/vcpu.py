@@ -246,7 +246,7 @@ class Vcpu:
                     return Fault.GP
                 return (yield Kernel(lambda cpu: self._exit(
                     cpu, "MSR_WRITE", lambda c: self._wrmsr(c, addr, value), msr=addr,
-                    write=True, fastpath=addr in FASTPATH_MSRS)))
+                    write=True, value=value, fastpath=addr in FASTPATH_MSRS)))
             case Rdpmc(ecx):
                 if self.cpl != 0 and not self.cr4_pce:
                     return Fault.GP  # assumption: the CR4.PCE/CPL #GP precedes RDPMC exiting
@@ -275,8 +275,8 @@ class Vcpu:
         guest context); an interrupt that arrived meanwhile makes the vCPU exit after it."""
         done: GuestInsnDone = yield GuestInsn(fn, self.cpl)
         if done.exit is not None:
-            reason = done.exit.reason
-            yield Kernel(lambda cpu: self._exit(cpu, reason))
+            reason, vector = done.exit.reason, done.exit.vector
+            yield Kernel(lambda cpu: self._exit(cpu, reason, vector=vector))
         return done.value
 
     def _load_if_needed(self) -> Generator[TaskOp, Any, None]:
@@ -292,7 +292,7 @@ class Vcpu:
         out = yield Run(stream, guest=True)
         if isinstance(out, GuestExit):
             frame.pending = out.rest
-            yield Kernel(lambda cpu: self._exit(cpu, out.reason))
+            yield Kernel(lambda cpu: self._exit(cpu, out.reason, vector=out.vector))
 
     def _wait_pmi(self, timeout_ns: int) -> Generator[TaskOp, Any, bool]:
         """Idle until a PMI arrives (HLT exit, then sleep unless one is pending)."""
@@ -309,8 +309,8 @@ class Vcpu:
 
     # -- exits ---------------------------------------------------------------------------------
     def _exit(self, cpu: Pcpu, reason: str, handler: Callable[[Pcpu], Any] | None = None, *,
-              msr: int = -1, write: bool = False, fastpath: bool = False,
-              count: bool = True) -> Generator[Any, Any, Any]:
+              msr: int = -1, write: bool = False, value: int = 0, fastpath: bool = False,
+              count: bool = True, vector: int = -1) -> Generator[Any, Any, Any]:
         """One VM-exit, in vcpu_enter_guest's order: the fastpath handler if the exit has one
         (with IRQs off and the guest PMU context still loaded), else leave the loop (a design
         may put its context), take the interrupts that caused the exit (handle_exit_irqoff),
@@ -333,8 +333,11 @@ class Vcpu:
                                    f"kvm exit {reason}")
         if not fast:
             yield from self._enter(cpu)
+        if not write:
+            value = result if isinstance(result, int) and not isinstance(result, bool) else 0
         self.host.trace.emit(VmExit(t0, cpu.index, self.vm.name, self.index, reason, msr,
-                                    write, fast, self.host.env.now_ps - t0))
+                                    write, fast, self.host.env.now_ps - t0, value,
+                                    isinstance(result, Fault), vector))
         return result
 
     def _handle(self, cpu: Pcpu, handler: Callable[[Pcpu], Any] | None,

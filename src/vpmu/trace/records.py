@@ -77,7 +77,10 @@ class CounterRead(Record):
 class VmExit(Record):
     """A VM-exit of ``vm``'s vCPU ``vcpu`` on ``cpu`` and its handling until the next entry:
     VMX ``reason``; for MSR exits the MSR and direction; ``fastpath`` if the inner loop
-    handled it; ``cost_ps`` from exit to re-entry (including the vPMU's work and perf calls)."""
+    handled it; ``cost_ps`` from exit to re-entry (including the vPMU's work and perf calls).
+    ``value`` is what an MSR exit wrote or read (``kvm_msr``'s data), ``fault`` that the access
+    got #GP; ``vector`` is the vector of the interrupt an EXTERNAL_INTERRUPT exit took (-1 if
+    unknown or not an interrupt exit)."""
 
     vm: str
     vcpu: int
@@ -86,6 +89,9 @@ class VmExit(Record):
     write: bool = False
     fastpath: bool = False
     cost_ps: int = 0
+    value: int = 0
+    fault: bool = False
+    vector: int = -1
 
 
 @dataclass(frozen=True, slots=True)

@@ -330,3 +330,14 @@ def kernel_msr_name(addr: int) -> str:
         i, odd = divmod(addr - MSR_F15H_PERF_CTL0, 2)
         return f"MSR_F15H_PERF_{'CTR' if odd else 'CTL'}{i}"
     return f"MSR_{addr:#x}"
+
+
+NMI_VECTOR = 0x02
+LOCAL_TIMER_VECTOR = 0xEC
+CALL_FUNCTION_SINGLE_VECTOR = 0xFB
+RESCHEDULE_VECTOR = 0xFD
+IRQ_VECTORS = {"pmi": NMI_VECTOR, "tick": LOCAL_TIMER_VECTOR, "timer": LOCAL_TIMER_VECTOR,
+               "guest-pmi": PERF_GUEST_MEDIATED_PMI_VECTOR, "ipi": CALL_FUNCTION_SINGLE_VECTOR,
+               "resched": RESCHEDULE_VECTOR}
+"""The vector of each host interrupt kind (arch/x86/include/asm/irq_vectors.h; a host PMI
+is an NMI, vector 2); what a VM-exit's intr_info reports for the interrupt that caused it."""
