@@ -4,6 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vpmu.cli import main as cli
+from vpmu.machine import conformance as machine_conformance
 from vpmu.guest.conformance import CheckResult
 
 runner = CliRunner()
@@ -40,7 +41,7 @@ def test_bad_option_exits_2_naming_it(args: list[str], option: str) -> None:
 def test_failed_check_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
     """A failed check makes the command exit 1 and shows the failing check."""
     bad = [CheckResult("s", "t[version=2]", "instructions-0", False, "got 1, expected 2")]
-    monkeypatch.setattr(cli, "run_conformance", lambda *a, **k: bad)
+    monkeypatch.setattr(machine_conformance, "run_conformance", lambda *a, **k: bad)
     result = runner.invoke(cli.app, ["conformance", "-p", "intel-icx"],
                            env={"COLUMNS": "200"})
     assert result.exit_code == cli.EXIT_CHECK_FAILED

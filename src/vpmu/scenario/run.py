@@ -13,6 +13,7 @@ at ``duration_ms``. Host tasks are sized to ``duration_ms`` from their start.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +95,25 @@ class RunOutcome:
                 truth = workload_truth(vm_spec, v.index, sc.duration_ms, sc.host.preset)
                 rows += _tool_rows(v.task.name, v.task.result, truth)
         return rows
+
+    def tool_runs(self) -> list[dict[str, Any]]:
+        """Every guest tool run as plain data, in vCPU then run order: ``vcpu`` (task name),
+        ``tool``, ``run`` (1-based) and ``events`` (name, supported, count, scaled_count,
+        time_enabled_ns, time_running_ns): what ``perf stat -x,`` prints per run."""
+        out: list[dict[str, Any]] = []
+        for vm in self.vms:
+            for v in vm.vcpus:
+                result = v.task.result
+                if not isinstance(result, list):
+                    continue
+                out += [{"vcpu": v.task.name, "tool": r.tool, "run": i,
+                         "events": [{"name": e.name, "supported": e.supported,
+                                     "count": e.count, "scaled_count": e.scaled_count,
+                                     "time_enabled_ns": e.time_enabled_ns,
+                                     "time_running_ns": e.time_running_ns}
+                                    for e in r.events]}
+                        for i, r in enumerate(result, 1) if isinstance(r, RunResult)]
+        return out
 
     def guest_results(self) -> dict[str, Any]:
         """What each vCPU's guest main program returned, by task name."""
@@ -253,10 +273,23 @@ def _host_task(outcome: RunOutcome, perf: PerfSubsystem, i: int, t: HostTaskSpec
     host.env.schedule(lambda: host.spawn(task), delay_ps=_ms(t.start_ms))
 
 
-def run(outcome: RunOutcome) -> RunOutcome:
-    """Run until every guest has finished (at least ``duration_ms``)."""
-    host, limit = outcome.host, _ms(outcome.scenario.duration_ms) * RUN_LIMIT
-    host.run(_ms(outcome.scenario.duration_ms))
+PROGRESS_STEPS = 200
+"""A progress callback hears of a run this many times over its ``duration_ms``."""
+
+
+def run(outcome: RunOutcome, progress: Callable[[int, int], None] | None = None
+        ) -> RunOutcome:
+    """Run until every guest has finished (at least ``duration_ms``); ``progress(now_ps,
+    duration_ps)`` is called as simulated time advances (the run is the same either way)."""
+    host, duration = outcome.host, _ms(outcome.scenario.duration_ms)
+    limit = duration * RUN_LIMIT
+    if progress is None:
+        host.run(duration)
+    else:
+        step = max(duration // PROGRESS_STEPS, 1)
+        while host.env.now_ps < duration:
+            host.run(min(host.env.now_ps + step, duration))
+            progress(host.env.now_ps, duration)
     if not run_until_done(host, outcome.vms, limit_ps=limit):
         raise RuntimeError(f"scenario {outcome.scenario.name!r}: the guests did not "
                            f"finish within {RUN_LIMIT} x duration_ms")

@@ -252,3 +252,28 @@ def instant(value: object) -> Gen:
     """A kernel op that takes no simulated time and returns ``value``."""
     yield from ()
     return value
+
+
+@dataclass(frozen=True)
+class DesignInfo:
+    """What ``vpmu designs`` shows of a design: its one-line summary and its options as
+    ``key -> (default, choices)`` (no choices for a boolean or free value)."""
+
+    name: str
+    summary: str
+    options: dict[str, tuple[object, tuple[str, ...]]]
+
+
+def design_info(name: str) -> DesignInfo:
+    """The summary (the design module's first docstring line) and options of a design."""
+    target = DESIGNS.get(name)
+    if target is None:
+        raise ValueError(f"design must be one of {sorted(DESIGNS)}, not {name!r}")
+    module_name, _, cls_name = target.partition(":")
+    module = importlib.import_module(module_name)
+    cls = getattr(module, cls_name)
+    summary = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else name
+    choices: Mapping[str, tuple[str, ...]] = getattr(module, "CHOICES", {})
+    defaults: Mapping[str, object] = getattr(cls, "defaults", {})
+    return DesignInfo(name, summary, {k: (v, tuple(choices.get(k, ()))) for k, v in
+                                      defaults.items()})

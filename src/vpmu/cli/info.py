@@ -1,0 +1,96 @@
+"""Commands that list what the lab has: CPU presets, PMU MSRs, designs and examples."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from vpmu.arch.presets import PRESETS
+from vpmu.arch.x86.msrs import lvtpc_msr, pmu_msrs
+from vpmu.cli.app import app, bad, console
+from vpmu.vpmu.design import DESIGNS, design_info
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
+"""The examples of a source checkout (``pip install -e`` or a clone)."""
+
+
+@app.command()
+def presets() -> None:
+    """List the built-in CPU presets."""
+    table = Table(title="CPU presets")
+    for col in ("name", "vendor", "PMU", "GP", "fixed", "core MHz", "description"):
+        table.add_column(col)
+    for p in PRESETS.values():
+        c = p.caps
+        pmu = f"v{c.version}" if c.is_intel else ("PerfMonV2" if c.perfmon_v2 else "legacy")
+        table.add_row(p.name, c.vendor, pmu, str(c.n_gp), str(len(c.fixed_indices)),
+                      str(p.core_mhz), p.description)
+    console.print(table)
+
+
+@app.command()
+def msrs(
+    preset: Annotated[str, typer.Option("--preset", "-p", help="CPU preset.")] = "intel-icx",
+) -> None:
+    """Print the PMU MSRs a preset implements, derived from their declarations."""
+    if preset not in PRESETS:
+        raise bad(f"--preset must be one of {sorted(PRESETS)}, not {preset!r}")
+    table = Table(title=f"PMU MSRs of {preset}")
+    for col in ("address", "name", "fields (msb:lsb access)", "reset", "gate"):
+        table.add_column(col, overflow="fold")
+    for spec in [*pmu_msrs(PRESETS[preset].caps), lvtpc_msr()]:
+        fields = ", ".join(f"{f.name} {f.msb}:{f.lsb} {f.access.value}" for f in spec.fields)
+        table.add_row(f"{spec.addr:#x}", spec.name, fields, f"{spec.reset:#x}", spec.gate)
+    console.print(table)
+
+
+@app.command()
+def designs() -> None:
+    """List the vPMU designs, what each models, and their options with defaults."""
+    table = Table(title="vPMU designs (use as --design NAME or NAME:key=value,...)")
+    for col in ("design", "what it models", "option", "default", "values"):
+        table.add_column(col, overflow="fold")
+    for name in DESIGNS:
+        info = design_info(name)
+        opts = list(info.options.items()) or [("-", (None, ()))]
+        for i, (key, (default, choices)) in enumerate(opts):
+            table.add_row(name if i == 0 else "", info.summary if i == 0 else "", key,
+                          "-" if default is None else _show(default),
+                          ", ".join(choices) if choices else _kind(default), end_section=
+                          i == len(opts) - 1)
+    console.print(table)
+
+
+def _show(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _kind(default: object) -> str:
+    return "true, false" if isinstance(default, bool) else ""
+
+
+def example_files() -> list[Path]:
+    """The example scenarios, by name."""
+    return sorted(EXAMPLES_DIR.glob("*.toml")) if EXAMPLES_DIR.is_dir() else []
+
+
+@app.command()
+def examples() -> None:
+    """List the example scenarios with one line on what each shows."""
+    files = example_files()
+    if not files:
+        raise bad(f"no examples found in {EXAMPLES_DIR} (they ship with a source checkout)")
+    table = Table(title=f"examples ({EXAMPLES_DIR})")
+    for col in ("file", "what it shows", "default design"):
+        table.add_column(col, overflow="fold")
+    for f in files:
+        data = tomllib.loads(f.read_text())
+        vms = data.get("vm", [])
+        design = vms[0].get("design", "emulated") if vms else "-"
+        table.add_row(f"examples/{f.name}", str(data.get("description", "")), design)
+    console.print(table)
+    console.print("run one: [bold]vpmu run examples/seed-001.toml --html report.html[/]")

@@ -1,0 +1,162 @@
+"""``vpmu run`` and ``vpmu compare``: run a scenario, print its metrics, write its outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from vpmu.arch.presets import get_preset
+from vpmu.cli.app import EXIT_BAD_INPUT, EXIT_RUN_FAILED, app, bad, check_design, check_out
+from vpmu.cli.app import console, err_console, load
+from vpmu.cli.progress import RunProgress
+from vpmu.report.html import ReportRun, render_html
+from vpmu.report.kvm_stat import kvm_stat_report
+from vpmu.report.perf_stat import perf_stat_csv
+from vpmu.report.results import dumps, dumps_list, results
+from vpmu.report.tables import summary_table
+from vpmu.scenario.run import RunOutcome, build, run
+from vpmu.scenario.schema import Scenario
+from vpmu.trace.ftrace import ftrace_text
+from vpmu.trace.perfetto import dumps_chrome_trace
+
+DesignOpt = Annotated[str | None, typer.Option(
+    "--design", "-d", help="Design for every VM: NAME or NAME:key=value,... "
+    "(`vpmu designs` lists them).")]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", help="Override a scenario key, checked against the schema: key.path=value "
+                  "(repeatable), e.g. --set duration_ms=20 --set vm[0].vcpus=2.")]
+HtmlOpt = Annotated[Path | None, typer.Option(
+    "--html", help="Write a self-contained HTML report (tables, histograms, PMI latency, "
+                   "per-CPU PMU ownership timeline).")]
+
+
+@dataclass
+class Done:
+    """One finished run: its label, results, and the outcome (records) while still needed."""
+
+    label: str
+    results: dict[str, Any]
+    outcome: RunOutcome | None
+
+
+def run_one(path: Path, scenario: Scenario, design: str | None, *, keep: bool) -> Done:
+    """Build and run ``scenario``; a bad design for this host is bad input, a run that does
+    not finish is a failed run."""
+    label = design or (scenario.vm[0].design_spec if scenario.vm else "none")
+    try:
+        outcome = build(scenario, design)
+    except ValueError as err:
+        raise bad(f"{path}: {err}") from None
+    try:
+        with RunProgress(err_console, f"{path.name} [{label}]") as progress:
+            run(outcome, progress)
+    except RuntimeError as err:
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}")
+        raise typer.Exit(EXIT_RUN_FAILED) from None
+    return Done(label, results(outcome), outcome if keep else None)
+
+
+def _write(outputs: list[tuple[Path | None, str, Callable[[], str]]]) -> bool:
+    """Write each requested output; report a failure and go on with the others."""
+    ok = True
+    for path, option, text in outputs:
+        if path is None:
+            continue
+        try:
+            path.write_text(text())
+            console.print(f"wrote {option} {escape(str(path))}")
+        except OSError as err:
+            err_console.print(f"[bold red]error:[/] {option} {escape(str(path))}: "
+                              f"{escape(err.strerror or str(err))}")
+            ok = False
+    return ok
+
+
+def _isa(scenario: Scenario) -> str:
+    return "vmx" if get_preset(scenario.host.preset).caps.is_intel else "svm"
+
+
+@app.command("run")
+def run_cmd(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file (`vpmu examples`).")],
+    design: DesignOpt = None,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="Write the results JSON (contract v1) here.")] = None,
+    html: HtmlOpt = None,
+    trace_out: Annotated[Path | None, typer.Option(
+        "--trace-out", help="Write a Perfetto / Chrome trace-event JSON (ui.perfetto.dev).")]
+    = None,
+    ftrace_out: Annotated[Path | None, typer.Option(
+        "--ftrace-out", help="Write kvm_exit / kvm_msr / kvm_entry lines in the kernel's "
+                             "ftrace text format (`vpmu replay` reads them back).")] = None,
+    kvm_stat: Annotated[Path | None, typer.Option(
+        "--kvm-stat", help="Write a `perf kvm stat report`-style VM-exit table.")] = None,
+    perf_stat_out: Annotated[Path | None, typer.Option(
+        "--perf-stat-csv", help="Write the guest's perf stat runs as `perf stat -x,` CSV.")]
+    = None,
+    set_: SetOpt = None,
+) -> None:
+    """Run a scenario and print its metrics; options write the results and exports."""
+    if design is not None:
+        check_design(design)
+    outs = {"--json": json_out, "--html": html, "--trace-out": trace_out,
+            "--ftrace-out": ftrace_out, "--kvm-stat": kvm_stat,
+            "--perf-stat-csv": perf_stat_out}
+    for option, path in outs.items():
+        check_out(path, option)
+    sc = load(scenario, set_)
+    keep = any(p is not None for o, p in outs.items() if o != "--json")
+    done = run_one(scenario, sc, design, keep=keep)
+    data, out = done.results, done.outcome
+    console.print(summary_table([data], title=scenario.name, labels=[done.label]))
+    recs = out.records if out else []
+    end = out.end_ps if out else 0
+    ok = _write([
+        (json_out, "--json", lambda: dumps(data)),
+        (html, "--html", lambda: render_html([ReportRun(done.label, data, recs, end)],
+                                             title=scenario.name)),
+        (trace_out, "--trace-out", lambda: dumps_chrome_trace(recs, end_ps=end,
+                                                              title=scenario.name)),
+        (ftrace_out, "--ftrace-out", lambda: ftrace_text(recs, isa=_isa(sc))),
+        (kvm_stat, "--kvm-stat", lambda: kvm_stat_report(recs)),
+        (perf_stat_out, "--perf-stat-csv",
+         lambda: perf_stat_csv(out.tool_runs() if out else [])),
+    ])
+    if not ok:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def compare(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
+    design: Annotated[list[str], typer.Option(
+        "--design", "-d", help="A design to compare (repeat: two or more).")],
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="Write a JSON list of the results here.")] = None,
+    html: HtmlOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Run a scenario under several designs and print their metrics side by side."""
+    if len(design) < 2:
+        raise bad("--design must be given at least twice to compare")
+    for d in design:
+        check_design(d)
+    check_out(json_out, "--json")
+    check_out(html, "--html")
+    sc = load(scenario, set_)
+    runs = [run_one(scenario, sc, d, keep=html is not None) for d in design]
+    for d, r in zip(design, runs, strict=True):
+        r.results["design_spec"] = d
+    data = [r.results for r in runs]
+    console.print(summary_table(data, title=scenario.name, labels=design))
+    report = [ReportRun(r.label, r.results, r.outcome.records, r.outcome.end_ps)
+              for r in runs if r.outcome is not None]
+    ok = _write([(json_out, "--json", lambda: dumps_list(data)),
+                 (html, "--html", lambda: render_html(report, title=scenario.name))])
+    if not ok:
+        raise typer.Exit(EXIT_BAD_INPUT)
