@@ -4,8 +4,8 @@ import pytest
 from typer.testing import CliRunner
 
 from vpmu.cli import main as cli
-from vpmu.machine import conformance as machine_conformance
 from vpmu.guest.conformance import CheckResult
+from vpmu.machine import conformance as machine_conformance
 
 runner = CliRunner()
 

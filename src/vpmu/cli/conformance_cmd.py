@@ -64,7 +64,8 @@ def print_results(preset: str, results: list[CheckResult], *, verbose: bool,
         bad_rows = [r for r in rows if not r.passed]
         skipped = all(r.skipped for r in rows)
         failed_tests += bool(bad_rows)
-        status = "[yellow]skip[/]" if skipped else ("[red]FAIL[/]" if bad_rows else "[green]pass[/]")
+        status = ("[yellow]skip[/]" if skipped
+                  else "[red]FAIL[/]" if bad_rows else "[green]pass[/]")
         detail = rows[0].detail if skipped else "; ".join(
             f"{r.test} {r.check}: {r.detail}" for r in bad_rows[:3])
         runs = len({r.test for r in rows})

@@ -6,7 +6,7 @@ import time
 from types import TracebackType
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 SHOW_AFTER_S = 1.0
 """Runs shorter than this print no bar (most examples at short durations)."""
@@ -20,7 +20,7 @@ class RunProgress:
         self.console, self.label = console, label
         self._t0 = time.monotonic()
         self._bar: Progress | None = None
-        self._task = 0
+        self._task = TaskID(0)
 
     def __call__(self, now_ps: int, duration_ps: int) -> None:
         if self._bar is None:

@@ -11,8 +11,17 @@ import typer
 from rich.markup import escape
 
 from vpmu.arch.presets import get_preset
-from vpmu.cli.app import EXIT_BAD_INPUT, EXIT_RUN_FAILED, app, bad, check_design, check_out
-from vpmu.cli.app import console, err_console, load
+from vpmu.cli.app import (
+    EXIT_BAD_INPUT,
+    EXIT_RUN_FAILED,
+    app,
+    bad,
+    check_design,
+    check_out,
+    console,
+    err_console,
+    load,
+)
 from vpmu.cli.progress import RunProgress
 from vpmu.report.html import ReportRun, render_html
 from vpmu.report.kvm_stat import kvm_stat_report

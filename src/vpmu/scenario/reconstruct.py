@@ -77,11 +77,18 @@ class VcpuProfile:
     handler_ps: list[int] = field(default_factory=list)
     """Per PMI seen through its MSR exits: from the handler's PMU disable (GLOBAL_CTRL = 0)
     to the entry after its LVTPC write (the last exit of intel_pmu_handle_irq)."""
+    handler_guest_ps: int = 0
+    """Guest time inside those handlers (their length less their exits)."""
 
     @property
     def guest_ps(self) -> int:
         """The time the guest ran (wall time minus exits)."""
         return max(self.end_ps - self.start_ps - self.exit_ps, 0)
+
+    @property
+    def workload_ps(self) -> int:
+        """The guest time outside its PMI handlers: the workload's own run time."""
+        return max(self.guest_ps - self.handler_guest_ps, 0)
 
     @property
     def cpu(self) -> int:
@@ -90,18 +97,19 @@ class VcpuProfile:
 
     @property
     def sampling(self) -> bool:
-        """The guest sampled: it took PMIs and armed periods."""
+        """The guest sampled and its periods show: it took PMIs and armed periods."""
         return bool(self.pmis) and any(c.periods for c in self.counters.values())
 
     def mode(self) -> tuple[str, int]:
-        """("period", P) when most armed periods are one P (a re-arm after an overshoot is a
-        little shorter), else ("freq", PMIs per second per counter, the rate the guest
-        reached)."""
-        periods = Counter(p for c in self.counters.values() for p in c.periods if p > 2)
-        if periods:
-            common, n = periods.most_common(1)[0]
-            if 2 * n >= periods.total() and common == max(periods):
-                return "period", common
+        """("period", P) for ``perf record -c P``: every counter's longest armed period is P
+        and most re-arms are within 10% of it (a re-arm after an overshoot is a little
+        shorter); else ("freq", PMIs per second per counter, the rate the guest reached)."""
+        armed = [c.periods for c in self.counters.values() if c.periods]
+        tops = {max(ps) for ps in armed}
+        if len(tops) == 1 and (top := tops.pop()) > 2:
+            near = sum(p >= top * 0.9 for ps in armed for p in ps)
+            if near >= 0.8 * sum(len(ps) for ps in armed):
+                return "period", top
         seconds = self.guest_ps / 1e12 or 1.0
         rates = [c.overflows / seconds for c in self.counters.values() if c.overflows]
         return "freq", round(statistics.median(rates)) if rates else 0
@@ -139,6 +147,12 @@ class _Decoder:
         self.disable_t: int | None = None
         self.handler_t: int | None = None
         self.handler_end = False
+        self.handler_exit0 = 0
+        """Exit time before the handler's first exit (to subtract its exits)."""
+        self.disable_exit0 = 0
+        self.pending: dict[int, int] = {}
+        """Counter values written before their counter was enabled (perf arms the period,
+        then enables the selector)."""
 
     def exit(self, e: KvmExit) -> None:
         self.p.exits[e.reason] += 1
@@ -152,7 +166,9 @@ class _Decoder:
             self.p.exit_ps += e.t_ps - self.exit_t
             self.exit_t = None
         if self.handler_end and self.handler_t is not None:
-            self.p.handler_ps.append(e.t_ps - self.handler_t)
+            length = e.t_ps - self.handler_t
+            self.p.handler_ps.append(length)
+            self.p.handler_guest_ps += max(length - (self.p.exit_ps - self.handler_exit0), 0)
             self.handler_t, self.handler_end = None, False
 
     def msr(self, e: KvmMsr) -> None:
@@ -173,6 +189,8 @@ class _Decoder:
             self.in_pmi = True
             self.p.pmis.append(t_ps)
             self.handler_t = self.disable_t if self.disable_t is not None else t_ps
+            self.handler_exit0 = self.disable_exit0 if self.disable_t is not None \
+                else self.p.exit_ps
         for idx, use in self.p.counters.items():
             if status >> idx & 1:
                 use.overflows += 1
@@ -184,6 +202,7 @@ class _Decoder:
         if index == msrs.IA32_PERF_GLOBAL_CTRL:
             self.p.pmu_accesses += 1
             self.disable_t = None if value else self.last_exit or t_ps
+            self.disable_exit0 = self.p.exit_ps
             if value:
                 self.in_pmi = False
             return
@@ -202,11 +221,15 @@ class _Decoder:
             return
         self.p.pmu_accesses += 1
         use = self.p.counters.get(idx)
-        if use is None:
-            use = self._use(idx, FIXED_NAMES.get(idx - FIXED_BASE, f"fixed{idx - FIXED_BASE}"))
+        if use is None:  # not (yet) enabled: a probe such as check_hw_exists, or a pre-arm
+            self.pending[idx] = value
+            return
+        self._armed(use, value)
+
+    def _armed(self, use: CounterUse, value: int) -> None:
         period = _period(value)
         if period <= 2 and not self.in_pmi:  # frequency mode's first period (1, armed as 2)
-            self.p.runs += idx == min(self.p.counters)
+            self.p.runs += use.index == min(self.p.counters)
         use.periods.append(period)
 
     def _fixed_ctrl(self, value: int) -> None:
@@ -220,6 +243,8 @@ class _Decoder:
         use = self.p.counters.get(idx)
         if use is None or use.event != event:
             use = self.p.counters[idx] = CounterUse(idx, event, usr, os)
+        if idx in self.pending:
+            self._armed(use, self.pending.pop(idx))
         return use
 
 

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vpmu.arch.presets import get_preset
+from vpmu.guest.linux.costs import NMI_ENTRY_CYCLES, NMI_EXIT_CYCLES
 from vpmu.scenario.load import apply_overrides, validate_scenario
 from vpmu.scenario.reconstruct import VcpuProfile, reconstruct
 from vpmu.scenario.run import PERF_EVENT_KEYS
@@ -80,6 +82,14 @@ def _misfit(phase: Phase, keyed: dict[str, float]) -> float | None:
     return sum((math.log(v / v0) - math.log(truth[k] / truth[k0])) ** 2 for k, v in rest)
 
 
+def _workload_ps(p: VcpuProfile, core_mhz: int) -> int:
+    """The workload's time at bare-metal speed: the guest's time outside its PMI handlers'
+    visible part, less the NMI entry and exit each PMI costs before its first exit and after
+    its last (the guest model's own estimates; a capture cannot show them)."""
+    nmi_ps = (NMI_ENTRY_CYCLES + NMI_EXIT_CYCLES) * 10**6 // core_mhz
+    return max(p.workload_ps - len(p.pmis) * nmi_ps, 0)
+
+
 def _vms(profiles: list[VcpuProfile]) -> dict[int, tuple[int, int]]:
     vm_of: dict[int, tuple[int, int]] = {}
     vm, seen = 0, set[int]()
@@ -91,12 +101,15 @@ def _vms(profiles: list[VcpuProfile]) -> dict[int, tuple[int, int]]:
     return vm_of
 
 
-def _guest(p: VcpuProfile, vcpu: int) -> dict[str, Any] | None:
+def _guest(p: VcpuProfile, vcpu: int, core_mhz: int) -> dict[str, Any] | None:
     events = [c.event for _, c in sorted(p.counters.items())]
-    if not events:
-        return None
-    if not p.sampling:
-        return {"vcpu": vcpu, "tool": "perf-stat", "events": events, "workload": DEFAULT_PHASE}
+    if not p.pmis:
+        return ({"vcpu": vcpu, "tool": "perf-stat", "events": events, "workload": DEFAULT_PHASE}
+                if events else None)
+    if not p.sampling:  # counters pass through: the selectors and the PMIs show, no periods
+        events = events or ["cycles"]
+        return {"vcpu": vcpu, "tool": "perf-record", "events": events,
+                "period": _cadence_period(p, events, core_mhz), "workload": DEFAULT_PHASE}
     mode, value = p.mode()
     guest: dict[str, Any] = {"vcpu": vcpu, "tool": "perf-record", "events": events,
                              "workload": fit_phase(_counted(p))[0]}
@@ -108,6 +121,15 @@ def _guest(p: VcpuProfile, vcpu: int) -> dict[str, Any] | None:
     return guest
 
 
+def _cadence_period(p: VcpuProfile, events: list[str], core_mhz: int) -> int:
+    """The one period (``-c``) at which ``events`` over the default workload overflow as often
+    as the capture's PMIs came (an event without a workload key counts like cycles)."""
+    cycles = max(_workload_ps(p, core_mhz) * core_mhz // 10**6, 1)
+    counts = PHASES[DEFAULT_PHASE].stream_for_cycles(cycles).counts
+    total = sum(counts.get(PERF_EVENT_KEYS.get(e, ""), cycles) for e in events)
+    return max(total // len(p.pmis), 1)
+
+
 def replay_scenario(capture: Capture, *, preset: str | None = None,
                     overrides: Iterable[str] = ()) -> Replay:
     """The scenario ``capture`` implies (see the module docstring), with ``--set`` overrides
@@ -115,10 +137,11 @@ def replay_scenario(capture: Capture, *, preset: str | None = None,
     profiles = reconstruct(capture)
     isa = _isa(capture)
     replay = Replay(capture, profiles, None, vm_of=_vms(profiles))
-    active = [p for p in profiles if p.counters]
+    active = [p for p in profiles if p.counters or p.pmis]
     if not active:
         return replay
     preset = preset or DEFAULT_PRESET[isa]
+    core_mhz = get_preset(preset).core_mhz
     by_vm: dict[int, list[VcpuProfile]] = {}
     for p in profiles:
         by_vm.setdefault(replay.vm_of[p.pid][0], []).append(p)
@@ -128,11 +151,11 @@ def replay_scenario(capture: Capture, *, preset: str | None = None,
         pin = [0] * vcpus
         for p in members:
             pin[p.vcpu] = p.cpu
-        guests = [g for p in members if (g := _guest(p, p.vcpu)) is not None]
+        guests = [g for p in members if (g := _guest(p, p.vcpu, core_mhz)) is not None]
         if guests:
             vms.append({"name": f"vm{i}", "vcpus": vcpus, "pin": pin, "design": "emulated",
                         "guest": guests})
-    duration_ps = max(p.guest_ps for p in active)
+    duration_ps = max(_workload_ps(p, core_mhz) for p in active)
     data = {"name": f"replay of {capture.source}",
             "description": f"reconstructed from {capture.format} capture {capture.source}",
             "duration_ms": max(round(duration_ps / 1e9, 3), 0.001), "seed": 0,
@@ -151,6 +174,10 @@ def _assumptions(replay: Replay, preset: str, isa: str) -> list[str]:
     if isa == "svm":
         out.append("AMD capture: PMU programming is decoded for Intel's MSRs only")
     for p in replay.profiles:
+        if p.pmis and not p.sampling:
+            out.append(f"vCPU thread {p.pid} ({p.comm}): counter writes do not exit "
+                       f"(a mediated vPMU); its events share one period set from the PMI "
+                       f"cadence over the default workload")
         if p.sampling:
             phase, err = fit_phase(_counted(p))
             fit = "no event ratio to fit: default" if err is None else f"fit error {err:.3g}"
@@ -180,7 +207,8 @@ def observed(replay: Replay) -> dict[str, Any]:
             by_reason[reason] = by_reason.get(reason, 0) + n
     return {
         "source": cap.source, "format": cap.format, "lines": cap.lines, "events": kinds,
-        "skipped": dict(cap.skipped), "pmu_activity": any(p.counters for p in replay.profiles),
+        "skipped": dict(cap.skipped),
+        "pmu_activity": any(p.counters or p.pmis for p in replay.profiles),
         "vm_exits": {"total": sum(by_reason.values()),
                      "by_reason": dict(sorted(by_reason.items(), key=lambda kv: -kv[1]))},
         "vcpus": [_vcpu_row(p, replay.vm_of[p.pid]) for p in replay.profiles],
@@ -190,7 +218,8 @@ def observed(replay: Replay) -> dict[str, Any]:
 
 def _vcpu_row(p: VcpuProfile, where: tuple[int, int]) -> dict[str, Any]:
     guest_s = p.guest_ps / 1e12
-    mode, value = p.mode() if p.sampling else ("counting" if p.counters else "none", 0)
+    mode, value = p.mode() if p.sampling else (
+        "counting" if p.counters else "pmi-only" if p.pmis else "none", 0)
     handler = sorted(p.handler_ps)
     return {
         "thread": f"{p.comm}-{p.pid}", "vm": f"vm{where[0]}", "vcpu": p.vcpu, "cpu": p.cpu,

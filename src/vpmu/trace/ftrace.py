@@ -60,8 +60,8 @@ def intr_info(exit_: VmExit) -> int:
 
 def _prefix(comm: str, pid: int, cpu: int, flags: str, t_ps: int) -> str:
     """trace_print_context: ``%16s-%-7d [%03d] <flags> %5lu.%06lu: ``."""
-    usecs = t_ps // 1_000_000
-    return f"{comm:>16}-{pid:<7} [{cpu:03d}] {flags} {usecs // 1_000_000:5d}.{usecs % 1_000_000:06d}: "
+    secs, usecs = divmod(t_ps // 1_000_000, 1_000_000)
+    return f"{comm:>16}-{pid:<7} [{cpu:03d}] {flags} {secs:5d}.{usecs:06d}: "
 
 
 def exit_payload(exit_: VmExit, isa: str) -> str:
