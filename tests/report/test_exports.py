@@ -37,13 +37,13 @@ def _event(name: str, count: int, enabled: int = 1000, running: int = 1000,
 
 def test_perf_stat_csv_fields_and_special_values() -> None:
     """value,unit,event,run time,%running,metric value,metric unit (perf-stat(1))."""
-    runs = [{"vcpu": "vm0/vcpu0", "tool": "perf-stat", "run": 1, "events": [
+    runs = [{"vcpu": "vm0/vcpu0", "tool": "stat", "run": 1, "events": [
         _event("cycles", 2000), _event("instructions", 3000, 1000, 500),
         _event("branches", 100), _event("branch-misses", 5),
         _event("cache-misses", 0, supported=False), _event("ref-cycles", 0, running=0)]},
-        {"vcpu": "vm0/vcpu0", "tool": "perf-record", "run": 1, "events": []}]
+        {"vcpu": "vm0/vcpu0", "tool": "record", "run": 1, "events": []}]
     lines = perf_stat_csv(runs).splitlines()
-    assert lines[0] == "# perf-stat on vm0/vcpu0, run 1"
+    assert lines[0] == "# perf stat on vm0/vcpu0, run 1"
     assert lines[1] == "2000,,cycles,1000,100.00,,"
     assert lines[2] == "6000,,instructions,500,50.00,3.00,insn per cycle"
     assert lines[4] == "5,,branch-misses,1000,100.00,5.00,of all branches"

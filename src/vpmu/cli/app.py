@@ -37,7 +37,7 @@ def check_design(spec: str, option: str = "--design") -> None:
     try:
         make_design(spec)
     except ValueError as err:
-        raise bad(f"{option} {spec}: {err}") from None
+        raise bad(f"{option}: {err}") from None
 
 
 def check_out(path: Path | None, option: str) -> None:

@@ -67,7 +67,7 @@ def replay(
         console.print(f"- {escape(line)}")
     if json_out is not None:
         try:
-            json_out.write_text(dumps_replay(data))
+            json_out.write_text(dumps_replay(data), encoding="utf-8")
         except OSError as err:
             console.print(f"[bold red]error:[/] --json {escape(str(json_out))}: {err.strerror}")
             raise typer.Exit(EXIT_BAD_INPUT) from None

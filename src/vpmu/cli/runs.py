@@ -77,7 +77,7 @@ def _write(outputs: list[tuple[Path | None, str, Callable[[], str]]]) -> bool:
         if path is None:
             continue
         try:
-            path.write_text(text())
+            path.write_text(text(), encoding="utf-8")
             console.print(f"wrote {option} {escape(str(path))}")
         except OSError as err:
             err_console.print(f"[bold red]error:[/] {option} {escape(str(path))}: "

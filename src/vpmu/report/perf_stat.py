@@ -41,7 +41,7 @@ def perf_stat_line(event: dict[str, Any], counts: dict[str, int]) -> str:
     return f"{value},,{name},{running},{pct:.2f},{metric},{unit}"
 
 
-def perf_stat_csv(runs: Sequence[dict[str, Any]], *, tool: str = "perf-stat") -> str:
+def perf_stat_csv(runs: Sequence[dict[str, Any]], *, tool: str = "stat") -> str:
     """The CSV of every ``tool`` run (``RunOutcome.tool_runs()`` rows); "" if there is none."""
     blocks: list[str] = []
     for run in runs:
@@ -49,7 +49,7 @@ def perf_stat_csv(runs: Sequence[dict[str, Any]], *, tool: str = "perf-stat") ->
             continue
         counts = {e["name"]: e["scaled_count"] for e in run["events"]
                   if e["supported"] and e["time_running_ns"]}
-        lines = [f"# {tool} on {run['vcpu']}, run {run['run']}"]
+        lines = [f"# perf {tool} on {run['vcpu']}, run {run['run']}"]
         lines += [perf_stat_line(e, counts) for e in run["events"]]
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)

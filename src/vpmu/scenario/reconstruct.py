@@ -54,6 +54,8 @@ class CounterUse:
     os: bool = True
     periods: list[int] = field(default_factory=list)
     overflows: int = 0
+    starts: int = 0
+    """Arms at frequency mode's first period outside a PMI handler (a run starting)."""
 
 
 @dataclass
@@ -72,7 +74,6 @@ class VcpuProfile:
     msrs: Counter[str] = field(default_factory=Counter)
     counters: dict[int, CounterUse] = field(default_factory=dict)
     pmis: list[int] = field(default_factory=list)
-    runs: int = 0
     pmu_accesses: int = 0
     handler_ps: list[int] = field(default_factory=list)
     """Per PMI seen through its MSR exits: from the handler's PMU disable (GLOBAL_CTRL = 0)
@@ -89,6 +90,13 @@ class VcpuProfile:
     def workload_ps(self) -> int:
         """The guest time outside its PMI handlers: the workload's own run time."""
         return max(self.guest_ps - self.handler_guest_ps, 0)
+
+    @property
+    def runs(self) -> int:
+        """Frequency-mode runs: every event restarts at period 1 together, so the counter
+        with the fewest such restarts counts the runs (a tick's re-estimate can also arm a
+        tiny period on one of them)."""
+        return min((c.starts for c in self.counters.values() if c.periods), default=0)
 
     @property
     def cpu(self) -> int:
@@ -187,8 +195,8 @@ class _Decoder:
             return
         if not self.in_pmi:
             self.in_pmi = True
-            self.p.pmis.append(t_ps)
             self.handler_t = self.disable_t if self.disable_t is not None else t_ps
+            self.p.pmis.append(self.handler_t)
             self.handler_exit0 = self.disable_exit0 if self.disable_t is not None \
                 else self.p.exit_ps
         for idx, use in self.p.counters.items():
@@ -229,7 +237,7 @@ class _Decoder:
     def _armed(self, use: CounterUse, value: int) -> None:
         period = _period(value)
         if period <= 2 and not self.in_pmi:  # frequency mode's first period (1, armed as 2)
-            self.p.runs += use.index == min(self.p.counters)
+            use.starts += 1
         use.periods.append(period)
 
     def _fixed_ctrl(self, value: int) -> None:

@@ -51,18 +51,20 @@ def _isa(capture: Capture) -> str:
 
 
 def _counted(p: VcpuProfile) -> dict[str, float]:
-    """Events each sampled counter counted: its overflows times its mean armed period."""
-    out: dict[str, float] = {}
-    for c in p.counters.values():
-        if c.overflows and c.periods:
-            out[c.event] = c.overflows * sum(c.periods) / len(c.periods)
-    return out
+    """Events each sampled counter counted: the sum of the periods it armed (each ran to its
+    overflow, but the last of a run)."""
+    return {c.event: float(sum(c.periods)) for c in p.counters.values() if c.periods}
 
 
 def fit_phase(counted: dict[str, float]) -> tuple[str, float | None]:
-    """The phase whose per-event rates best match ``counted`` (least squared log ratio over
-    every pair of events with a workload key), and its error; None when no pair exists."""
-    keyed = {PERF_EVENT_KEYS[n]: v for n, v in counted.items() if n in PERF_EVENT_KEYS and v > 0}
+    """The phase whose per-event rates best match ``counted`` (least squared log ratio of each
+    event to the first, over the events with a workload key), and its error; None when fewer
+    than two such events are left."""
+    top = max(counted.values(), default=0.0)
+    # A rare event's frequency-mode periods stay tiny and its re-arms after a tick's stop are
+    # partial, so its total is unreliable: events under 1% of the largest are left out.
+    keyed = {PERF_EVENT_KEYS[n]: v for n, v in counted.items()
+             if n in PERF_EVENT_KEYS and v > 0 and v >= top / 100}
     if len(keyed) < 2:
         return DEFAULT_PHASE, None
     best: tuple[float, str] = (math.inf, DEFAULT_PHASE)
@@ -115,8 +117,7 @@ def _guest(p: VcpuProfile, vcpu: int, core_mhz: int) -> dict[str, Any] | None:
                              "workload": fit_phase(_counted(p))[0]}
     if mode == "period":
         guest["period"] = value
-    else:
-        guest["freq"] = max(value, 1)
+    else:  # the target -F does not show in periods that are still adapting: perf's default
         guest["runs"] = max(p.runs, 1)
     return guest
 
@@ -169,6 +170,8 @@ def replay_scenario(capture: Capture, *, preset: str | None = None,
 
 def _assumptions(replay: Replay, preset: str, isa: str) -> list[str]:
     out = [f"CPU model: {preset} (a capture does not name it; --preset changes it)",
+           "frequency-mode sampling: perf's default -F 4000 (the periods of a short run are "
+           "still adapting and do not give the target; --set vm[0].guest[0].freq=N)",
            "guest perf_event_max_sample_rate and tick rate: the scenario defaults "
            "(not visible in a capture; --set changes them)"]
     if isa == "svm":

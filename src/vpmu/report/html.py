@@ -1,0 +1,173 @@
+"""The HTML report of one or more runs (``vpmu run --html``, ``vpmu compare --html``).
+
+One self-contained page: plotly.js is inlined once in the head and every chart is a plotly
+figure with a fixed div id, so the page needs no network and the same runs give the same
+bytes (no timestamps, no random ids). Sections, in order: the header (scenario, preset,
+duration, seed, designs), the summary table (the rows of ``vpmu.report.tables``), VM-exits
+by reason, MSR exits, the guest PMI latency distribution, the per-design comparison and one
+PMU ownership timeline per run.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from plotly.offline import get_plotlyjs
+
+from vpmu.report.charts import (
+    color,
+    comparison_figure,
+    exits_figure,
+    figure_div,
+    msr_figure,
+    pmi_figure,
+)
+from vpmu.report.html_timeline import timeline_figure
+from vpmu.report.tables import _fmt, summary_rows
+from vpmu.trace import GuestPmi, Record
+
+TIMELINE_ITEMS = 60_000
+"""Timeline items (ownership segments and markers) on the whole page, shared by the runs:
+about 80 bytes each, so with plotly.js (~4.8 MB) a page stays under ~10 MB."""
+MIN_RUN_ITEMS = 5_000
+"""Each run's timeline shows at least this many items, however many runs there are."""
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1400px;
+       padding: 0 1rem; color: #1d2733; }
+h1 { margin-bottom: 0.2rem; } h2 { border-bottom: 1px solid #d5dbe3; padding-top: 1rem; }
+nav a { margin-right: 1rem; }
+dl.meta { display: grid; grid-template-columns: max-content auto; gap: 0.2rem 1rem; }
+dl.meta dt { font-weight: 600; } dl.meta dd { margin: 0; }
+table { border-collapse: collapse; font-size: 0.9rem; }
+th, td { padding: 0.15rem 0.7rem; border-bottom: 1px solid #e6eaf0; }
+td.num, th.run { text-align: right; font-variant-numeric: tabular-nums; }
+tr.sub td:first-child { padding-left: 1.8rem; color: #4a5868; }
+.swatch { display: inline-block; width: 0.8rem; height: 0.8rem; margin-right: 0.3rem; }
+p.note { color: #8a4b00; background: #fff6e5; padding: 0.3rem 0.6rem; }
+"""
+
+
+@dataclass(frozen=True)
+class ReportRun:
+    """One run on the page: its label (the design spec), results, records and end time."""
+
+    label: str
+    results: dict[str, Any]
+    records: Sequence[Record]
+    end_ps: int
+
+
+def render_html(runs: Sequence[ReportRun], *, title: str,
+                timeline_items: int = TIMELINE_ITEMS) -> str:
+    """The page of ``runs`` (one column, series and timeline each), titled ``title``."""
+    if not runs:
+        raise ValueError(f"runs must name at least one run, not {list(runs)!r}")
+    if timeline_items < 1:
+        raise ValueError(f"timeline_items must be positive, not {timeline_items!r}")
+    body = [_header(runs, title), _summary(runs), *_charts(runs),
+            _timelines(runs, max(MIN_RUN_ITEMS, timeline_items // len(runs)))]
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n"
+            f"<script type=\"text/javascript\">{get_plotlyjs()}</script>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
+
+
+SECTIONS = (("summary", "Summary"), ("exits", "VM-exits"), ("msrs", "MSR exits"),
+            ("pmi", "Guest PMI latency"), ("comparison", "Per-design comparison"),
+            ("timeline", "PMU ownership timeline"))
+"""Section ids and headings, in page order."""
+
+
+def _section(key: str, *content: str) -> str:
+    heading = dict(SECTIONS)[key]
+    return f"<section id=\"{key}\">\n<h2>{heading}</h2>\n" + "\n".join(content) + "\n</section>"
+
+
+def _header(runs: Sequence[ReportRun], title: str) -> str:
+    """Title, the scenario's facts and the designs with their colours."""
+    first = runs[0].results
+    model = first["scenario"].get("file_model") or {}
+    sim = first["sim"]
+    facts = [("scenario", first["scenario"]["name"]), ("description", model.get("description")),
+             ("preset", first["preset"]), ("duration", f"{_fmt(sim['duration_ms'])} ms"),
+             ("seed", sim["seed"])]
+    meta = "".join(f"<dt>{k}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts if v)
+    designs = "".join(
+        f"<li><span class=\"swatch\" style=\"background:{color(i)}\"></span>"
+        f"<code>{html.escape(r.label)}</code>: simulated end {_fmt(r.results['sim']['end_ms'])}"
+        f" ms, {_fmt(len(r.records))} records</li>" for i, r in enumerate(runs))
+    nav = "".join(f"<a href=\"#{key}\">{name}</a>" for key, name in SECTIONS)
+    return (f"<header>\n<h1>{html.escape(title)}</h1>\n<dl class=\"meta\">{meta}</dl>\n"
+            f"<p>Designs:</p><ul>{designs}</ul>\n<nav>{nav}</nav>\n</header>")
+
+
+def summary_matrix(datas: Sequence[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
+    """The summary table's rows (``vpmu.report.tables.summary_rows``) with a value per run; a
+    row only a later run has goes before the next row it precedes there (so a sub-row stays
+    under its heading); a row a run does not have is None there."""
+    per_run = [summary_rows(d) for d in datas]
+    order: list[str] = []
+    for rows in per_run:
+        keys = [key for key, _ in rows]
+        for i, key in enumerate(keys):
+            if key not in order:
+                after = next((k for k in keys[i + 1:] if k in order), None)
+                order.insert(len(order) if after is None else order.index(after), key)
+    values = [dict(rows) for rows in per_run]
+    return [(key, [v.get(key) for v in values]) for key in order]
+
+
+def _summary(runs: Sequence[ReportRun]) -> str:
+    head = "".join(f"<th class=\"run\">{html.escape(r.label)}</th>" for r in runs)
+    rows = []
+    for key, values in summary_matrix([r.results for r in runs]):
+        cells = "".join(f"<td class=\"num\">{html.escape(_fmt(v))}</td>" for v in values)
+        sub = " class=\"sub\"" if key.startswith(" ") else ""
+        rows.append(f"<tr{sub}><td>{html.escape(key.strip())}</td>{cells}</tr>")
+    rows_html = "\n".join(rows)
+    return _section("summary", f"<table class=\"summary\"><thead><tr><th>metric</th>{head}"
+                               f"</tr></thead>\n<tbody>\n{rows_html}\n</tbody></table>")
+
+
+def _charts(runs: Sequence[ReportRun]) -> list[str]:
+    """The histogram, latency and comparison sections."""
+    labels, datas = [r.label for r in runs], [r.results for r in runs]
+    lats = [[p.latency_ps for p in r.records if type(p) is GuestPmi] for r in runs]
+    out = []
+    for key, fig, empty in (
+            ("exits", exits_figure(labels, datas), "No VM-exits in any run."),
+            ("msrs", msr_figure(labels, datas), "No MSR exits in any run."),
+            ("pmi", pmi_figure(labels, lats), "No guest PMIs in any run.")):
+        out.append(_section(key, figure_div(fig, f"vpmu-{key}") if fig is not None
+                            else f"<p class=\"note\">{empty}</p>"))
+    fig, left_out = comparison_figure(labels, datas)
+    note = (f"<p>Null or zero in every run (not drawn): {html.escape(', '.join(left_out))}.</p>"
+            if left_out else "")
+    out.append(_section("comparison", figure_div(fig, "vpmu-comparison") if fig is not None
+                        else "", note))
+    return out
+
+
+TIMELINE_INTRO = """<p>One row per physical CPU. The bar says who owns the CPU's PMU: the
+host's perf context (grey), a mediated guest's context loaded (from the end of its load to
+its put), or a switch in progress (the load's or put's own time, orange). Under
+<code>emulated</code> and <code>none</code> the host owns every PMU for the whole run: the
+guest's counters are host perf events, and the VM-exits that touched PMU MSRs are the
+markers. Under <code>mediated</code> the guest's counter accesses run on the hardware without
+an exit, so only its exits (selectors, LVTPC, global registers when not passed through) are
+markers. Guest-side events are drawn above a bar, host-side ones below; hover for values
+(hex) and zoom for detail.</p>"""
+
+
+def _timelines(runs: Sequence[ReportRun], budget: int) -> str:
+    parts = [TIMELINE_INTRO]
+    for i, r in enumerate(runs):
+        fig, note = timeline_figure(r.records, r.end_ps, budget=budget)
+        parts.append(f"<h3>{html.escape(r.label)}</h3>")
+        parts.append(f"<p class=\"note\">{html.escape(note)}</p>" if note else "")
+        parts.append(figure_div(fig, f"vpmu-timeline-{i}") if fig is not None else "")
+    return _section("timeline", *(p for p in parts if p))

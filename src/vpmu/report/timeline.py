@@ -1,0 +1,140 @@
+"""The per-CPU PMU ownership timeline of the HTML report, from trace records only.
+
+Vocabulary (docs/mediated.md, ``vpmu.metrics.mediated``):
+
+- *host*: the host's perf context owns the CPU's PMU. Under ``emulated`` and ``none`` there
+  are no ``PmuContext`` records: the host owns every PMU for the whole run and a guest's
+  counters are host perf events.
+- *guest loaded*: a mediated vCPU's context is on the hardware, from the end of a "guest"
+  ``PmuContext`` (a load) to the next "host" one (a put).
+- *switching*: a load's or a put's own time, ``[t_ps, t_ps + cost_ps)``.
+
+A load while loaded and a put while the host owns the PMU change nothing (as in the metrics).
+Markers are the records that changed or read counters: guest PMU MSR exits (with the value
+written or read), guest PMIs, host RDPMC reads (a guest-produced non-zero value is a leak),
+perf calls and host perf samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from functools import cache
+from typing import Any, NamedTuple
+
+from vpmu.arch.x86.msrs import kernel_msr_name
+from vpmu.metrics.results import COUNTER_PREFIXES
+from vpmu.trace import CounterRead, GuestPmi, PerfCall, PerfSample, PmuContext, Record, VmExit
+
+SELECTOR_PREFIXES = ("MSR_P6_EVNTSEL", "MSR_ARCH_PERFMON_EVENTSEL", "MSR_K7_EVNTSEL",
+                     "MSR_F15H_PERF_CTL", "MSR_CORE_PERF_FIXED_CTR_CTRL")
+"""Kernel names of event selectors (the fixed counters' control is their selector)."""
+GLOBAL_PREFIXES = ("MSR_CORE_PERF_GLOBAL_", "MSR_AMD64_PERF_CNTR_GLOBAL_")
+"""Kernel names of the global control and status MSRs."""
+
+
+class Segment(NamedTuple):
+    """``[start_ps, end_ps)`` of one CPU's PMU in ``state`` (host, guest or switching);
+    ``guest`` is the ``vm/vcpuN`` loaded or switched, ``detail`` what a switch was."""
+
+    start_ps: int
+    end_ps: int
+    state: str
+    guest: str = ""
+    detail: str = ""
+
+
+class Marker(NamedTuple):
+    """A record drawn as a marker of ``kind`` (a key of ``vpmu.report.html_timeline.LANES``)."""
+
+    t_ps: int
+    cpu: int
+    kind: str
+    record: Any
+
+
+@cache
+def pmu_msr_kind(addr: int) -> str | None:
+    """"counter", "selector" or "global" for a PMU MSR, None for any other MSR."""
+    name = kernel_msr_name(addr)
+    if name.startswith(SELECTOR_PREFIXES):
+        return "selector"
+    if name.startswith(COUNTER_PREFIXES):
+        return "counter"
+    if name.startswith(GLOBAL_PREFIXES):
+        return "global"
+    return None
+
+
+def cpus_of(records: Sequence[Record]) -> list[int]:
+    """The physical CPUs the records name, in order."""
+    return sorted({r.cpu for r in records if r.cpu >= 0})
+
+
+def ownership(records: Sequence[Record], end_ps: int) -> dict[int, list[Segment]]:
+    """Each CPU's PMU ownership over ``[0, end_ps)``: time-ordered, disjoint segments."""
+    switches: dict[int, list[PmuContext]] = {cpu: [] for cpu in cpus_of(records)}
+    for r in records:
+        if type(r) is PmuContext and r.cpu >= 0:
+            switches[r.cpu].append(r)
+    return {cpu: list(_cpu_segments(sorted(rs, key=lambda r: r.t_ps), end_ps))
+            for cpu, rs in switches.items()}
+
+
+def _cpu_segments(switches: Sequence[PmuContext], end_ps: int) -> Iterator[Segment]:
+    """One CPU's segments; a switch that starts before the previous one ended is clipped."""
+    cursor, loaded = 0, ""
+
+    def seg(start: int, end: int, state: str, guest: str = "", detail: str = "") -> Segment:
+        return Segment(max(start, cursor), min(end, end_ps), state, guest, detail)
+
+    for r in switches:
+        guest = f"{r.vm}/vcpu{r.vcpu}"
+        if (r.state == "guest") == bool(loaded):
+            continue  # a load while loaded, or a put while the host owns the PMU
+        before = seg(cursor, r.t_ps, "guest" if loaded else "host", loaded)
+        switch = seg(r.t_ps, r.t_ps + r.cost_ps, "switching", guest,
+                     f"{'load' if r.state == 'guest' else 'put'} ({r.why or '?'})")
+        yield from (s for s in (before, switch) if s.start_ps < s.end_ps)
+        cursor, loaded = max(cursor, r.t_ps + r.cost_ps), guest if r.state == "guest" else ""
+    last = seg(cursor, end_ps, "guest" if loaded else "host", loaded)
+    if last.start_ps < last.end_ps:
+        yield last
+
+
+def markers(records: Sequence[Record]) -> list[Marker]:
+    """The counter events of the records, in record order."""
+    out: list[Marker] = []
+    for r in records:
+        kind = _marker_kind(r)
+        if kind is not None and r.cpu >= 0:
+            out.append(Marker(r.t_ps, r.cpu, kind, r))
+    return out
+
+
+def _marker_kind(r: Record) -> str | None:
+    if isinstance(r, VmExit):
+        if r.reason == "RDPMC":
+            return "pmu_read"
+        if r.msr < 0 or pmu_msr_kind(r.msr) is None:
+            return None
+        return "pmu_write" if r.write else "pmu_read"
+    if isinstance(r, CounterRead):
+        return "leak" if r.origin and r.value != 0 else "rdpmc"
+    return _SIMPLE_KINDS.get(type(r))
+
+
+_SIMPLE_KINDS: dict[type[Record], str] = {GuestPmi: "pmi", PerfCall: "perf_call",
+                                          PerfSample: "perf_sample"}
+
+
+def window_end(times: Sequence[int], budget: int, end_ps: int) -> int:
+    """The end of the window that starts at 0 and holds at most ``budget`` of ``times``."""
+    if len(times) <= budget:
+        return end_ps
+    return min(sorted(times)[budget], end_ps)
+
+
+
+def us(t_ps: int) -> float:
+    """Picoseconds as microseconds (the timeline's x unit) to 1 ns."""
+    return round(t_ps / 10**6, 3)
