@@ -329,3 +329,27 @@ interval_us = 500
     assert cpu.hw.pmu.counters["gp_ctr[0]"].value == 1234
     perf.switch_mm(cpu, tasks["host_task[1] rdpmc-reader"])  # type: ignore[attr-defined]
     assert cpu.hw.pmu.counters["gp_ctr[0]"].value == 0
+
+
+def test_mediated_and_emulated_vms_cannot_share_a_host() -> None:
+    """enable_mediated_pmu is per host: the second VM is refused by name, not by a crash."""
+    text = """
+duration_ms = 2
+[host]
+preset = "intel-icx"
+cpus = 2
+[[vm]]
+design = "mediated"
+pin = [0]
+[[vm.guest]]
+tool = "perf-stat"
+events = ["cycles"]
+[[vm]]
+design = "emulated"
+pin = [1]
+[[vm.guest]]
+tool = "perf-stat"
+events = ["cycles"]
+"""
+    with pytest.raises(ValueError, match=r"vm\[1\]\.design 'emulated': cannot run beside"):
+        build(parse_scenario(text))

@@ -17,7 +17,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from vpmu.metrics.results import _ns, _percentile
-from vpmu.report.tables import _fmt
+from vpmu.report.tables import fmt
 
 PALETTE = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692",
            "#b6e880", "#ff97ff", "#fecb52")
@@ -188,7 +188,7 @@ def comparison_figure(labels: Sequence[str], datas: Sequence[dict[str, Any]],
     for k, (title, values) in enumerate(shown):
         fig.add_trace(go.Bar(
             x=names, y=values, marker_color=[color(i) for i in range(len(labels))],
-            name=title, showlegend=False, text=[_fmt(v) for v in values],
+            name=title, showlegend=False, text=[fmt(v) for v in values],
             textposition="auto"), row=k // cols + 1, col=k % cols + 1)
     fig.update_layout(height=260 * rows + 40)
     fig.update_annotations(font_size=12)

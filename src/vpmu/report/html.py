@@ -26,7 +26,7 @@ from vpmu.report.charts import (
     pmi_figure,
 )
 from vpmu.report.html_timeline import timeline_figure
-from vpmu.report.tables import _fmt, summary_rows
+from vpmu.report.tables import fmt, merged_order, summary_rows, top_msrs
 from vpmu.trace import GuestPmi, Record
 
 TIMELINE_ITEMS = 60_000
@@ -93,39 +93,32 @@ def _header(runs: Sequence[ReportRun], title: str) -> str:
     model = first["scenario"].get("file_model") or {}
     sim = first["sim"]
     facts = [("scenario", first["scenario"]["name"]), ("description", model.get("description")),
-             ("preset", first["preset"]), ("duration", f"{_fmt(sim['duration_ms'])} ms"),
+             ("preset", first["preset"]), ("duration", f"{fmt(sim['duration_ms'])} ms"),
              ("seed", sim["seed"])]
     meta = "".join(f"<dt>{k}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts if v)
     designs = "".join(
         f"<li><span class=\"swatch\" style=\"background:{color(i)}\"></span>"
-        f"<code>{html.escape(r.label)}</code>: simulated end {_fmt(r.results['sim']['end_ms'])}"
-        f" ms, {_fmt(len(r.records))} records</li>" for i, r in enumerate(runs))
+        f"<code>{html.escape(r.label)}</code>: simulated end {fmt(r.results['sim']['end_ms'])}"
+        f" ms, {fmt(len(r.records))} records</li>" for i, r in enumerate(runs))
     nav = "".join(f"<a href=\"#{key}\">{name}</a>" for key, name in SECTIONS)
     return (f"<header>\n<h1>{html.escape(title)}</h1>\n<dl class=\"meta\">{meta}</dl>\n"
             f"<p>Designs:</p><ul>{designs}</ul>\n<nav>{nav}</nav>\n</header>")
 
 
 def summary_matrix(datas: Sequence[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
-    """The summary table's rows (``vpmu.report.tables.summary_rows``) with a value per run; a
-    row only a later run has goes before the next row it precedes there (so a sub-row stays
-    under its heading); a row a run does not have is None there."""
-    per_run = [summary_rows(d) for d in datas]
-    order: list[str] = []
-    for rows in per_run:
-        keys = [key for key, _ in rows]
-        for i, key in enumerate(keys):
-            if key not in order:
-                after = next((k for k in keys[i + 1:] if k in order), None)
-                order.insert(len(order) if after is None else order.index(after), key)
+    """The summary table's rows (``vpmu.report.tables``: the same MSR rows for every run, a
+    later run's extra row kept under its heading) with a value per run (None if absent)."""
+    names = top_msrs(datas)
+    per_run = [summary_rows(d, names) for d in datas]
     values = [dict(rows) for rows in per_run]
-    return [(key, [v.get(key) for v in values]) for key in order]
+    return [(key, [v.get(key) for v in values]) for key in merged_order(per_run)]
 
 
 def _summary(runs: Sequence[ReportRun]) -> str:
     head = "".join(f"<th class=\"run\">{html.escape(r.label)}</th>" for r in runs)
     rows = []
     for key, values in summary_matrix([r.results for r in runs]):
-        cells = "".join(f"<td class=\"num\">{html.escape(_fmt(v))}</td>" for v in values)
+        cells = "".join(f"<td class=\"num\">{html.escape(fmt(v))}</td>" for v in values)
         sub = " class=\"sub\"" if key.startswith(" ") else ""
         rows.append(f"<tr{sub}><td>{html.escape(key.strip())}</td>{cells}</tr>")
     rows_html = "\n".join(rows)

@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 
 
-def _fmt(value: Any) -> str:
+def fmt(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -18,8 +18,24 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def summary_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
-    """(metric, value) rows of one run's results, in reading order."""
+TOP_MSRS = 14
+"""MSR rows a summary shows (the most accessed across the runs compared)."""
+
+
+def top_msrs(runs: Sequence[dict[str, Any]], n: int = TOP_MSRS) -> list[str]:
+    """The ``n`` MSR-exit names with the largest count in any run, most first, so that every
+    run's column shows the same rows."""
+    best: dict[str, int] = {}
+    for r in runs:
+        for name, count in r["msr_exits"]["by_msr"].items():
+            best[name] = max(best.get(name, 0), count)
+    return sorted(best, key=lambda k: -best[k])[:n]
+
+
+def summary_rows(data: dict[str, Any],
+                 msr_names: Sequence[str] | None = None) -> list[tuple[str, Any]]:
+    """(metric, value) rows of one run's results, in reading order; ``msr_names`` picks the
+    MSR rows (default: this run's top ones)."""
     pmi = data["guest_pmi"]
     lat = pmi["handler_latency_ns"] or {}
     rows: list[tuple[str, Any]] = [
@@ -28,7 +44,9 @@ def summary_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
     rows += [(f"  {reason}", n) for reason, n in data["vm_exits"]["by_reason"].items()]
     rows += [("PMU/APIC MSR exits", data["msr_exits"]["total"])]
-    rows += [(f"  {name}", n) for name, n in list(data["msr_exits"]["by_msr"].items())[:14]]
+    by_msr = data["msr_exits"]["by_msr"]
+    names = top_msrs([data]) if msr_names is None else msr_names
+    rows += [(f"  {name}", by_msr.get(name, 0)) for name in names]
     rows += [("perf calls", data["perf_calls"]["total"])]
     rows += [(f"  {api}", n) for api, n in data["perf_calls"]["by_api"].items()]
     rows += [("guest PMIs", pmi["count"]), ("PMI handler latency mean (ns)", lat.get("mean")),
@@ -76,12 +94,24 @@ def summary_table(runs: Sequence[dict[str, Any]], *, title: str,
     names = labels or [r["design"] or "-" for r in runs]
     for name in names:
         table.add_column(name, justify="right")
-    per_run = [dict(summary_rows(r)) for r in runs]
-    order: list[str] = []
-    for r in runs:
-        for key, _ in summary_rows(r):
-            if key not in order:
-                order.append(key)
+    msr_names = top_msrs(runs)
+    rows = [summary_rows(r, msr_names) for r in runs]
+    per_run = [dict(r) for r in rows]
+    order = merged_order(rows)
     for key in order:
-        table.add_row(key, *(_fmt(p.get(key)) for p in per_run))
+        table.add_row(key, *(fmt(p.get(key)) for p in per_run))
     return table
+
+
+def merged_order(rows: Sequence[list[tuple[str, Any]]]) -> list[str]:
+    """Row keys of several runs in one order: a key only a later run has goes just before
+    the next of that run's keys already placed (so a section's extra rows stay under its
+    heading, after the rows the earlier runs have)."""
+    order: list[str] = []
+    for run_rows in rows:
+        keys = [key for key, _ in run_rows]
+        for i, key in enumerate(keys):
+            if key not in order:
+                after = next((k for k in keys[i + 1:] if k in order), None)
+                order.insert(len(order) if after is None else order.index(after), key)
+    return order

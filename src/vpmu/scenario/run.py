@@ -185,6 +185,7 @@ def build(scenario: Scenario, design: str | None = None) -> RunOutcome:
         _host_task(outcome, perf, i, task)
     for i, vm_spec in enumerate(scenario.vm):
         spec = design_for(vm_spec, design)
+        _check_mix(outcome.designs, spec, i)
         outcome.designs.append(spec)
         try:
             vm_design = make_design(spec)
@@ -201,6 +202,19 @@ def build(scenario: Scenario, design: str | None = None) -> RunOutcome:
             raise ValueError(f"vm[{i}] ({vm_spec.name!r}, design {spec!r}): {err}") from None
         outcome.vms.append(vm)
     return outcome
+
+
+def _check_mix(earlier: list[str], spec: str, i: int) -> None:
+    """Mediated and perf-backed vPMUs cannot share a host: KVM's enable_mediated_pmu is a
+    module parameter (every PMU-enabled VM of the host is mediated), and perf refuses the
+    emulated vPMU's guest-counting events while mediated VMs exist (EOPNOTSUPP)."""
+    names = {s.partition(":")[0] for s in earlier}
+    name = spec.partition(":")[0]
+    if {"mediated", "emulated"} <= names | {name} and name in ("mediated", "emulated"):
+        other = "emulated" if name == "mediated" else "mediated"
+        raise ValueError(f"vm[{i}].design {spec!r}: cannot run beside a VM with design "
+                         f"{other!r}: KVM's enable_mediated_pmu is per host, and perf refuses "
+                         f"an emulated vPMU's events while mediated VMs exist")
 
 
 def _check_guests(vm: VmSpec, i: int) -> None:

@@ -77,7 +77,9 @@ class CounterRead(Record):
 class VmExit(Record):
     """A VM-exit of ``vm``'s vCPU ``vcpu`` on ``cpu`` and its handling until the next entry:
     VMX ``reason``; for MSR exits the MSR and direction; ``fastpath`` if the inner loop
-    handled it; ``cost_ps`` from exit to re-entry (including the vPMU's work and perf calls).
+    handled it; ``cost_ps`` from exit to re-entry (including the vPMU's work and perf calls,
+    but not a mediated vPMU's context load, which runs just before the guest code that
+    follows and has its own ``PmuContext`` record).
     ``value`` is what an MSR exit wrote or read (``kvm_msr``'s data), ``fault`` that the access
     got #GP; ``vector`` is the vector of the interrupt an EXTERNAL_INTERRUPT exit took (-1 if
     unknown or not an interrupt exit)."""
@@ -147,7 +149,9 @@ class Trace:
 
     def __init__(self) -> None:
         self.records: list[Record] = []
-        """Every record, in emission order (time order within one CPU)."""
+        """Every record, in emission order. That is time order within one CPU for instants,
+        but a record of an interval (``VmExit``, ``GuestPmi``) is emitted when it ends, after
+        the records inside it: sort by ``t_ps`` for a timeline."""
 
     def __repr__(self) -> str:
         return f"Trace(records={len(self.records)})"
