@@ -15,7 +15,12 @@ from vpmu.cli.app import app, bad, console
 from vpmu.vpmu.design import DESIGNS, design_info
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
-"""The examples of a source checkout (``pip install -e`` or a clone)."""
+"""The examples of a source checkout (``pip install -e``)."""
+
+
+def examples_dir() -> Path:
+    """The checkout's examples, else ``./examples`` (a ``pip install .`` run from the clone)."""
+    return EXAMPLES_DIR if EXAMPLES_DIR.is_dir() else Path.cwd() / "examples"
 
 
 @app.command()
@@ -75,7 +80,8 @@ def _kind(default: object) -> str:
 
 def example_files() -> list[Path]:
     """The example scenarios, by name."""
-    return sorted(EXAMPLES_DIR.glob("*.toml")) if EXAMPLES_DIR.is_dir() else []
+    where = examples_dir()
+    return sorted(where.glob("*.toml")) if where.is_dir() else []
 
 
 @app.command()
@@ -83,8 +89,8 @@ def examples() -> None:
     """List the example scenarios with one line on what each shows."""
     files = example_files()
     if not files:
-        raise bad(f"no examples found in {EXAMPLES_DIR} (they ship with a source checkout)")
-    table = Table(title=f"examples ({EXAMPLES_DIR})")
+        raise bad(f"no examples found in {examples_dir()} (they ship with the source checkout)")
+    table = Table(title=f"examples ({examples_dir()})")
     for col in ("file", "what it shows", "default design"):
         table.add_column(col, overflow="fold")
     for f in files:
