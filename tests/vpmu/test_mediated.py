@@ -476,3 +476,11 @@ def test_a_guest_write_to_a_passed_through_counter_is_tagged_as_the_guests() -> 
     _, host = run(program, "mediated:clear_on_put=none")
     counter = host.cpus[0].hw.pmu.counters["gp_ctr[1]"]
     assert (counter.value, counter.origin) == (12345, "vm0/vcpu0")
+
+
+def test_more_guest_counters_than_the_host_has_is_refused() -> None:
+    """guest_counters selects a subset of the host's counters: asking for more is an error
+    naming the option, not a silent clamp."""
+    design = make_design("mediated:guest_counters=12")
+    with pytest.raises(ValueError, match=r"guest_counters=12 exceeds the host's 8 GP"):
+        design.guest_caps(get_preset("intel-icx").caps)

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from vpmu.arch.presets import PRESETS
-from vpmu.cli.app import EXIT_BAD_INPUT, app, bad, check_design, check_out, console
+from vpmu.cli.app import (
+    EXIT_BAD_INPUT,
+    EXIT_RUN_FAILED,
+    app,
+    bad,
+    check_design,
+    check_out,
+    console,
+)
 from vpmu.cli.runs import run_one
 from vpmu.report.replay import dumps_replay, observed_table, replay_results
 from vpmu.report.tables import summary_table
 from vpmu.scenario import ScenarioError
-from vpmu.scenario.replay import observed, replay_scenario
+from vpmu.scenario.replay import Replay, observed, replay_scenario
+from vpmu.scenario.run import RUN_LIMIT
+from vpmu.scenario.schema import Scenario
 from vpmu.trace.parse import TraceParseError, parse_trace_file
 
 
@@ -40,27 +50,13 @@ def replay(
     if preset is not None and preset not in PRESETS:
         raise bad(f"--preset must be one of {sorted(PRESETS)}, not {preset!r}")
     check_out(json_out, "--json")
-    try:
-        capture = parse_trace_file(trace)
-    except TraceParseError as err:
-        raise bad(str(err)) from None
-    except OSError as err:
-        raise bad(f"{trace}: {err.strerror}") from None
-    try:
-        rep = replay_scenario(capture, preset=preset, overrides=set_ or ())
-    except ScenarioError as err:
-        raise bad(str(err)) from None
-    obs = observed(rep)
-    console.print(observed_table(obs))
-    preds = []
+    rep = _reconstruct(trace, preset, set_ or [])
+    console.print(observed_table(obs := observed(rep)))
+    preds: list[tuple[str, dict[str, Any]]] = []
     if rep.scenario is None:
         console.print("[yellow]the capture shows no guest PMU activity[/]: nothing to replay")
     else:
-        for d in design:
-            done = run_one(trace, rep.scenario, d, keep=False)
-            preds.append((d, done.results))
-        console.print(summary_table([r for _, r in preds], title=f"replay of {trace.name}",
-                                    labels=[d for d, _ in preds]))
+        preds = _predict(trace, rep.scenario, design)
     data = replay_results(obs, rep.scenario.model_dump(mode="json") if rep.scenario else None,
                           preds)
     for line in data["findings"]:
@@ -71,3 +67,37 @@ def replay(
         except OSError as err:
             console.print(f"[bold red]error:[/] --json {escape(str(json_out))}: {err.strerror}")
             raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def _reconstruct(trace: Path, preset: str | None, overrides: list[str]) -> Replay:
+    """Import the capture and reconstruct its scenario; bad input names the place."""
+    try:
+        capture = parse_trace_file(trace)
+    except TraceParseError as err:
+        raise bad(str(err)) from None
+    except OSError as err:
+        raise bad(f"{trace}: {err.strerror}") from None
+    try:
+        return replay_scenario(capture, preset=preset, overrides=overrides)
+    except ScenarioError as err:
+        raise bad(str(err)) from None
+
+
+def _predict(trace: Path, scenario: Scenario,
+             designs: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Run the reconstruction under each design; a run that does not finish is recorded as
+    an error and the other designs still run."""
+    preds: list[tuple[str, dict[str, Any]]] = []
+    for d in designs:
+        try:
+            preds.append((d, run_one(trace, scenario, d, keep=False).results))
+        except typer.Exit as stop:
+            if stop.exit_code != EXIT_RUN_FAILED:
+                raise
+            preds.append((d, {"error": f"did not finish within {RUN_LIMIT} x the "
+                                       f"reconstructed duration_ms"}))
+    done = [(d, r) for d, r in preds if "error" not in r]
+    if done:
+        console.print(summary_table([r for _, r in done], title=f"replay of {trace.name}",
+                                    labels=[d for d, _ in done]))
+    return preds

@@ -23,8 +23,10 @@ PREDICTION_KEYS = ("vm_exits", "msr_exits", "perf_calls", "guest_pmi", "overhead
 
 def replay_results(observed: dict[str, Any], scenario: dict[str, Any] | None,
                    predictions: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """The replay JSON: observed, the reconstructed scenario, per-design predictions, findings."""
-    preds = [{"design": label, **{k: r.get(k) for k in PREDICTION_KEYS}}
+    """The replay JSON: observed, the reconstructed scenario, per-design predictions (or
+    ``{"design", "error"}`` for a run that did not finish), findings."""
+    preds = [{"design": label, "error": r["error"]} if "error" in r else
+             {"design": label, **{k: r.get(k) for k in PREDICTION_KEYS}}
              for label, r in predictions]
     return {"observed": observed, "scenario": scenario, "predictions": preds,
             "findings": findings(observed, preds)}
@@ -46,8 +48,11 @@ def findings(observed: dict[str, Any], preds: Sequence[dict[str, Any]]) -> list[
             out.append(f"{v['vm']} vCPU {v['vcpu']}: {v['pmis']} PMIs at "
                        f"{v['pmi_rate_hz']:,.0f}/s ({v['mode']}), {v['exits_per_pmi']} exits "
                        f"per PMI observed")
-    base = preds[0] if preds else None
-    for p in preds:
+    out += [f"{p['design']}: the replayed guest {p['error']} (a slowdown beyond that: check "
+            f"the assumptions, e.g. the guest's max_sample_rate)" for p in preds if "error" in p]
+    ok = [p for p in preds if "error" not in p]
+    base = ok[0] if ok else None
+    for p in ok:
         lat = (p["guest_pmi"]["handler_latency_ns"] or {}).get("mean")
         line = (f"{p['design']}: {p['vm_exits']['total']:,} exits, "
                 f"{p['guest_pmi']['count']:,} PMIs")

@@ -272,7 +272,7 @@ def design_info(name: str) -> DesignInfo:
     module_name, _, cls_name = target.partition(":")
     module = importlib.import_module(module_name)
     cls = getattr(module, cls_name)
-    summary = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else name
+    summary = (module.__doc__ or name).strip().splitlines()[0].replace("``", "")
     choices: Mapping[str, tuple[str, ...]] = getattr(module, "CHOICES", {})
     defaults: Mapping[str, object] = getattr(cls, "defaults", {})
     return DesignInfo(name, summary, {k: (v, tuple(choices.get(k, ()))) for k, v in

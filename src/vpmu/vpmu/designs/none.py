@@ -1,8 +1,9 @@
 """``none``: a VM without a vPMU (KVM's ``enable_pmu=0`` or a PMU-less CPU model).
 
 CPUID.0xA reads 0 (and PDCM is clear, so PERF_CAPABILITIES is absent; on AMD the PerfCtrCore
-and PerfMonV2 bits are clear); every PMU MSR and RDPMC exits and takes #GP. The virtual LAPIC's
-LVTPC still exists: it belongs to the APIC, not the PMU.
+and PerfMonV2 bits are clear); every PMU MSR and RDPMC exits and takes #GP, except the P6/K7
+counter MSRs, which KVM accepts without effect (reads 0, writes dropped: the machine's
+``_inert`` MSRs). The virtual LAPIC's LVTPC still exists: it belongs to the APIC, not the PMU.
 """
 
 from __future__ import annotations

@@ -75,7 +75,10 @@ class MediatedPmu:
         """The PMU userspace asked for (the host's unless a shape changed it), with at most
         ``guest_counters`` GP counters, version at most 2, no LBR or PEBS."""
         gc = str(self.options["guest_counters"])
-        n_gp = host.n_gp if gc == "all" else min(int(gc), host.n_gp)
+        if gc != "all" and int(gc) > host.n_gp:
+            raise ValueError(f"design 'mediated' option guest_counters={gc} exceeds the host's "
+                             f"{host.n_gp} GP counters (the guest gets a subset of them)")
+        n_gp = host.n_gp if gc == "all" else int(gc)
         if not host.is_intel:
             return host.replace(n_gp=n_gp, tsx=False, rdpmc_fast_read=False)
         version = min(host.version, KVM_MAX_PMU_VERSION)
