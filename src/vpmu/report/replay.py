@@ -88,12 +88,14 @@ def observed_table(observed: dict[str, Any]) -> Table:
     """One row per vCPU thread of the capture."""
     table = Table(title=f"capture {observed['source']} ({observed['format']}, "
                         f"{observed['lines']:,} lines)")
-    for col in ("thread", "vCPU", "guest ms", "exits", "PMIs", "exits/PMI", "mode", "events"):
-        table.add_column(col, overflow="fold")
+    for col in ("thread", "vCPU", "guest ms", "exits", "PMIs", "exits/PMI", "mode"):
+        table.add_column(col, no_wrap=col == "thread",
+                         justify="left" if col == "thread" else "right")
+    table.add_column("events", overflow="fold")
     for v in observed["vcpus"]:
         table.add_row(v["thread"], f"{v['vm']}/{v['vcpu']}", f"{v['guest_ms']:.3f}",
                       f"{v['exits']:,}", f"{v['pmis']:,}",
                       "-" if v["exits_per_pmi"] is None else f"{v['exits_per_pmi']:.2f}",
-                      v["mode"] + (f" {v['period'] or v['freq_hz'] or ''}".rstrip()),
+                      f"-c {v['period']}" if v["period"] else v["mode"],
                       ", ".join(e["event"] for e in v["events"]))
     return table
