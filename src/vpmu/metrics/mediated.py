@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
-from vpmu.metrics.results import _ns, _of
+from vpmu.metrics.results import ns, records_of
 from vpmu.trace import CounterRead, GuestSelectors, ModeChange, PerfOpen, PmuContext, Record, VmExit
 
 HOST_MODES = frozenset({"host-user", "host-kernel", "in-kvm"})
@@ -40,7 +40,7 @@ Span = tuple[int, int, X]
 def _by_cpu(records: Sequence[Record], kind: type[Record]) -> dict[int, list[Any]]:
     """The records of one kind per CPU, each list stably sorted by time."""
     out: dict[int, list[Any]] = {}
-    for r in _of(records, kind):
+    for r in records_of(records, kind):
         out.setdefault(r.cpu, []).append(r)
     return {cpu: sorted(rs, key=lambda r: r.t_ps) for cpu, rs in out.items()}
 
@@ -101,7 +101,7 @@ def _guest_contexts(switches: Sequence[PmuContext], end_ps: int) -> list[Span[in
 
 def _opened(records: Sequence[Record]) -> list[PerfOpen]:
     """Opened CPU-bound host exclude_guest events, by CPU then event id."""
-    opens: list[PerfOpen] = _of(records, PerfOpen)
+    opens: list[PerfOpen] = records_of(records, PerfOpen)
     return sorted((o for o in opens if o.cpu >= 0 and not o.task and o.exclude_guest
                    and not o.errno), key=lambda o: (o.cpu, o.event, o.t_ps))
 
@@ -121,12 +121,12 @@ def _blind_event(ev: PerfOpen, host: list[Span[str]], contexts: list[Span[int]],
     total, worst = sum(per_gap.values()), max(per_gap.values(), default=0)
     host_ps = sum(e - max(s, ev.t_ps) for s, e, _ in host if e > ev.t_ps)
     section = {
-        "cpu": ev.cpu, "event": ev.event, "name": ev.name, "opened_ns": _ns(ev.t_ps),
-        "host_ns": _ns(host_ps),
-        "blind_ns": {k: _ns(split[k]) for k in ("fastpath", "kvm", "other")} | {
-            "total": _ns(total)},
+        "cpu": ev.cpu, "event": ev.event, "name": ev.name, "opened_ns": ns(ev.t_ps),
+        "host_ns": ns(host_ps),
+        "blind_ns": {k: ns(split[k]) for k in ("fastpath", "kvm", "other")} | {
+            "total": ns(total)},
         "blind_fraction": round(total / host_ps, 6) if host_ps else None,
-        "worst_gap_ns": _ns(worst), "gaps": sum(1 for v in per_gap.values() if v > 0),
+        "worst_gap_ns": ns(worst), "gaps": sum(1 for v in per_gap.values() if v > 0),
     }
     return section, total, worst
 
@@ -148,7 +148,7 @@ def host_profiling(records: Sequence[Record], end_ps: int) -> dict[str, Any] | N
       (0.0 without events).
     """
     opened = _opened(records)
-    refused = sorted((o for o in _of(records, PerfOpen) if o.errno),
+    refused = sorted((o for o in records_of(records, PerfOpen) if o.errno),
                      key=lambda o: (o.t_ps, o.cpu, o.event))
     if not opened and not refused:
         return None
@@ -165,9 +165,9 @@ def host_profiling(records: Sequence[Record], end_ps: int) -> dict[str, Any] | N
         events.append(section)
         total, worst = total + blind, max(worst, gap)
     return {"events": events,
-            "refused": [{"t_ns": _ns(o.t_ps), "cpu": o.cpu, "name": o.name, "errno": o.errno}
+            "refused": [{"t_ns": ns(o.t_ps), "cpu": o.cpu, "name": o.name, "errno": o.errno}
                         for o in refused],
-            "blind_ns_total": _ns(total), "worst_gap_ns": _ns(worst)}
+            "blind_ns_total": ns(total), "worst_gap_ns": ns(worst)}
 
 
 def leaks(records: Sequence[Record]) -> dict[str, Any]:
@@ -180,14 +180,14 @@ def leaks(records: Sequence[Record]) -> dict[str, Any]:
     order: ``t_ns``, ``cpu``, ``observer``, ``path``, ``counter``, ``value``, ``guest``) and
     ``truncated`` (whether more were seen than listed).
     """
-    reads: list[CounterRead] = _of(records, CounterRead)
+    reads: list[CounterRead] = records_of(records, CounterRead)
     seen = sorted((r for r in reads if r.origin and r.value != 0),
                   key=lambda r: (r.t_ps, r.cpu))
     by_guest = Counter(r.origin for r in seen)
     return {
         "count": len(seen),
         "by_guest": dict(sorted(by_guest.items())),
-        "observations": [{"t_ns": _ns(r.t_ps), "cpu": r.cpu, "observer": r.task,
+        "observations": [{"t_ns": ns(r.t_ps), "cpu": r.cpu, "observer": r.task,
                           "path": "rdpmc", "counter": r.ecx, "value": r.value,
                           "guest": r.origin} for r in seen[:MAX_OBSERVATIONS]],
         "truncated": len(seen) > MAX_OBSERVATIONS,
@@ -216,9 +216,9 @@ def pollution(records: Sequence[Record], end_ps: int) -> dict[str, Any]:
             stretch = stretch + e - s if s == stretch_end else e - s
             stretch_end, worst = e, max(worst, stretch)
     return {
-        "host_ns": _ns(sum(r[0] for r in rows.values())),
-        "counting_ns": _ns(sum(r[1] for r in rows.values())),
-        "by_cpu": [{"cpu": cpu, "guest": guest, "host_ns": _ns(h), "counting_ns": _ns(c)}
+        "host_ns": ns(sum(r[0] for r in rows.values())),
+        "counting_ns": ns(sum(r[1] for r in rows.values())),
+        "by_cpu": [{"cpu": cpu, "guest": guest, "host_ns": ns(h), "counting_ns": ns(c)}
                    for (cpu, guest), (h, c) in sorted(rows.items()) if h],
-        "worst_ns": _ns(worst),
+        "worst_ns": ns(worst),
     }

@@ -25,7 +25,8 @@ COUNTER_PREFIXES = ("MSR_IA32_PMC", "MSR_IA32_PERFCTR", "MSR_ARCH_PERFMON_PERFCT
                     "MSR_CORE_PERF_FIXED_CTR", "MSR_K7_PERFCTR", "MSR_F15H_PERF_CTR")
 
 
-def _ns(ps: float) -> float:
+def ns(ps: float) -> float:
+    """Picoseconds as the results print times: ns to one decimal."""
     return round(ps / 1000, 1)
 
 
@@ -34,23 +35,24 @@ def _ranked(counts: Counter[str]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _of(records: Iterable[Record], kind: type[Record]) -> list[Any]:
+def records_of(records: Iterable[Record], kind: type[Record]) -> list[Any]:
+    """The records of exactly one kind, in order."""
     return [r for r in records if type(r) is kind]
 
 
 def vm_exits(records: Sequence[Record]) -> dict[str, Any]:
     """Exits: total, by VMX reason, how many the fastpath completed, and their time."""
-    exits: list[VmExit] = _of(records, VmExit)
+    exits: list[VmExit] = records_of(records, VmExit)
     by_reason = Counter(e.reason for e in exits)
     return {"total": len(exits), "by_reason": _ranked(by_reason),
             "fastpath": sum(e.fastpath for e in exits),
-            "time_ns": _ns(sum(e.cost_ps for e in exits))}
+            "time_ns": ns(sum(e.cost_ps for e in exits))}
 
 
 def msr_exits(records: Sequence[Record]) -> dict[str, Any]:
     """MSR exits by kernel MSR name and direction, as seed 001's kvm_msr histogram."""
     counts: Counter[str] = Counter()
-    for e in _of(records, VmExit):
+    for e in records_of(records, VmExit):
         if e.msr >= 0:
             counts[f"{'msr_write' if e.write else 'msr_read'}, {kernel_msr_name(e.msr)}"] += 1
     return {"total": sum(counts.values()), "by_msr": _ranked(counts)}
@@ -58,12 +60,12 @@ def msr_exits(records: Sequence[Record]) -> dict[str, Any]:
 
 def perf_calls(records: Sequence[Record]) -> dict[str, Any]:
     """Kernel-counter API calls by name, and the host time they took."""
-    calls: list[PerfCall] = _of(records, PerfCall)
+    calls: list[PerfCall] = records_of(records, PerfCall)
     return {"total": len(calls), "by_api": _ranked(Counter(c.api for c in calls)),
-            "time_ns": _ns(sum(c.cost_ps for c in calls))}
+            "time_ns": ns(sum(c.cost_ps for c in calls))}
 
 
-def _percentile(sorted_values: Sequence[int], q: float) -> int:
+def percentile(sorted_values: Sequence[int], q: float) -> int:
     """Nearest-rank percentile."""
     rank = max(1, -(-int(q * len(sorted_values) * 1000) // 1000))
     return sorted_values[min(rank, len(sorted_values)) - 1]
@@ -71,11 +73,11 @@ def _percentile(sorted_values: Sequence[int], q: float) -> int:
 
 def guest_pmi(records: Sequence[Record]) -> dict[str, Any]:
     """Guest PMIs handled, and the handler latency distribution (delivery to last op)."""
-    lat = sorted(p.latency_ps for p in _of(records, GuestPmi))
+    lat = sorted(p.latency_ps for p in records_of(records, GuestPmi))
     if not lat:
         return {"count": 0, "handler_latency_ns": None, "per_pmi": {}}
-    stats = {"mean": _ns(sum(lat) / len(lat)), "p50": _ns(_percentile(lat, 0.5)),
-             "p99": _ns(_percentile(lat, 0.99)), "max": _ns(lat[-1]), "min": _ns(lat[0])}
+    stats = {"mean": ns(sum(lat) / len(lat)), "p50": ns(percentile(lat, 0.5)),
+             "p99": ns(percentile(lat, 0.99)), "max": ns(lat[-1]), "min": ns(lat[0])}
     return {"count": len(lat), "handler_latency_ns": stats,
             "per_pmi": per_pmi_msr_ratios(records, len(lat))}
 
@@ -98,7 +100,7 @@ def mode_time_ps(records: Sequence[Record], end_ps: int) -> dict[str, dict[str, 
     """Time each task spent in each mode, from the CPUs' mode changes (task -> mode -> ps)."""
     out: dict[str, dict[str, int]] = {}
     last: dict[int, ModeChange] = {}
-    for r in _of(records, ModeChange):
+    for r in records_of(records, ModeChange):
         prev = last.get(r.cpu)
         if prev is not None:
             slot = out.setdefault(prev.task, {})
@@ -124,17 +126,17 @@ def overhead(records: Sequence[Record], end_ps: int, vcpu_tasks: Sequence[str]) 
     guest = sum(modes.get(t, {}).get(m, 0) for t in vcpu_tasks
                 for m in ("guest-user", "guest-kernel"))
     kvm = sum(modes.get(t, {}).get("in-kvm", 0) for t in vcpu_tasks)
-    exits_ps = sum(e.cost_ps for e in _of(records, VmExit))
-    perf_ps = sum(c.cost_ps for c in _of(records, PerfCall))
-    switches: list[PmuContext] = _of(records, PmuContext)
+    exits_ps = sum(e.cost_ps for e in records_of(records, VmExit))
+    perf_ps = sum(c.cost_ps for c in records_of(records, PerfCall))
+    switches: list[PmuContext] = records_of(records, PmuContext)
     in_exits_ps = sum(s.cost_ps for s in switches if s.state == "host" and s.why in EXIT_PUTS)
     return {
-        "guest_ns": _ns(guest), "kvm_ns": _ns(kvm),
-        "kvm_per_guest_s_ns": _ns(kvm * 10**12 / guest) if guest else None,
+        "guest_ns": ns(guest), "kvm_ns": ns(kvm),
+        "kvm_per_guest_s_ns": ns(kvm * 10**12 / guest) if guest else None,
         "slowdown": round((guest + kvm) / guest - 1, 5) if guest else None,
-        "by_cause_ns": {"perf_calls": _ns(perf_ps),
-                        "exit_handling": _ns(exits_ps - perf_ps - in_exits_ps),
-                        "pmu_switch": _ns(sum(s.cost_ps for s in switches))},
+        "by_cause_ns": {"perf_calls": ns(perf_ps),
+                        "exit_handling": ns(exits_ps - perf_ps - in_exits_ps),
+                        "pmu_switch": ns(sum(s.cost_ps for s in switches))},
         "pmu_switch": pmu_switch(records),
     }
 
@@ -149,13 +151,13 @@ def pmu_switch(records: Sequence[Record]) -> dict[str, Any]:
     or put: what each transition costs instead of exits), ``in_exits_ns`` (the part spent
     by puts inside VM-exit handling, so exit time can be split without counting it twice)
     and ``by_why`` (cause -> count, most frequent first, ties by name)."""
-    switches: list[PmuContext] = _of(records, PmuContext)
+    switches: list[PmuContext] = records_of(records, PmuContext)
     total = sum(s.cost_ps for s in switches)
     return {"switches": len(switches),
             "loads": sum(s.state == "guest" for s in switches),
             "puts": sum(s.state == "host" for s in switches),
-            "time_ns": _ns(total),
-            "per_switch_ns": _ns(total / len(switches)) if switches else None,
-            "in_exits_ns": _ns(sum(s.cost_ps for s in switches
+            "time_ns": ns(total),
+            "per_switch_ns": ns(total / len(switches)) if switches else None,
+            "in_exits_ns": ns(sum(s.cost_ps for s in switches
                                    if s.state == "host" and s.why in EXIT_PUTS)),
             "by_why": _ranked(Counter(s.why for s in switches))}

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from vpmu.metrics.results import _ns, _percentile
+from vpmu.metrics.results import ns, percentile
 from vpmu.report.tables import fmt
 
 PALETTE = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692",
@@ -103,7 +103,7 @@ def pmi_figure(labels: Sequence[str], latencies_ps: Sequence[Sequence[int]]) -> 
     if not any(lats):
         return None
     lo = min(run[0] for run in lats if run) / 1000
-    hi = max(_percentile(run, 0.99) for run in lats if run) / 1000
+    hi = max(percentile(run, 0.99) for run in lats if run) / 1000
     width = max(hi - lo, 1.0) / LATENCY_BINS
     fig = make_subplots(rows=1, cols=2, column_widths=[0.66, 0.34], horizontal_spacing=0.08,
                         subplot_titles=("handler latency histogram", "per run"))
@@ -118,9 +118,9 @@ def pmi_figure(labels: Sequence[str], latencies_ps: Sequence[Sequence[int]]) -> 
             legendgroup=str(i), hovertext=[f"{x:,.1f}–{x + width:,.1f} ns" for x in left]),
             row=1, col=1)
         fig.add_trace(go.Box(
-            x=[html.escape(label)], q1=[_ns(_percentile(run, 0.25))],
-            median=[_ns(_percentile(run, 0.5))], q3=[_ns(_percentile(run, 0.75))],
-            lowerfence=[_ns(run[0])], upperfence=[_ns(run[-1])], mean=[_ns(sum(run) / len(run))],
+            x=[html.escape(label)], q1=[ns(percentile(run, 0.25))],
+            median=[ns(percentile(run, 0.5))], q3=[ns(percentile(run, 0.75))],
+            lowerfence=[ns(run[0])], upperfence=[ns(run[-1])], mean=[ns(sum(run) / len(run))],
             name=html.escape(label), marker_color=color(i), legendgroup=str(i),
             showlegend=False), row=1, col=2)
     fig.update_layout(height=420, barmode="overlay", bargap=0,
