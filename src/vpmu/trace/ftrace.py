@@ -20,17 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
+from vpmu.trace.parse_payload import SVM_TO_VMX
 from vpmu.trace.records import Record, VmExit
 
-VMX_TO_SVM = {
-    "MSR_READ": "msr", "MSR_WRITE": "msr", "RDPMC": "rdpmc", "EXTERNAL_INTERRUPT": "interrupt",
-    "EXCEPTION_NMI": "nmi", "HLT": "hlt", "CPUID": "cpuid", "INTERRUPT_WINDOW": "vintr",
-    "NMI_WINDOW": "iret", "EPT_VIOLATION": "npf", "IO_INSTRUCTION": "io",
-    "PAUSE_INSTRUCTION": "pause",
-}
-"""VMX exit-reason names and the SVM exit code names KVM's trace prints for the same exits
-(arch/x86/include/uapi/asm/svm.h SVM_EXIT_REASONS). SVM opens an NMI window by intercepting
-IRET."""
+VMX_TO_SVM = {vmx: svm for svm, vmx in reversed(SVM_TO_VMX.items())} | {
+    "MSR_READ": "msr", "MSR_WRITE": "msr"}
+"""The SVM exit code name KVM's trace prints for each VMX exit reason: the importer's table
+read backwards (its first name where two SVM codes map to one reason), plus ``msr``, whose
+direction is EXITINFO1."""
 
 _INTR_INFO_VALID = 1 << 31
 _INTR_TYPE_EXT_INTR = 0
