@@ -26,21 +26,26 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from vpmu.arch.x86 import msrs
+from vpmu.arch.x86.caps import FIXED_IDX_BASE
 from vpmu.arch.x86.msrs import kernel_msr_name
+from vpmu.guest.linux.event_map import (
+    INTEL_FIXED_EVENTS,
+    INTEL_GENERIC_ENCODINGS,
+    INTEL_REF_CYCLES,
+)
 from vpmu.trace.parse import Capture, KvmEntry, KvmExit, KvmMsr
 
 COUNTER_WIDTH = 48
 """perf's ``cntval_mask`` on every Intel part the presets model."""
 GP_COUNTERS = 8
 FIXED_COUNTERS = 4
-FIXED_BASE = 32
-"""Global index of FIXED_CTR0 in GLOBAL_CTRL/STATUS."""
 
-FIXED_NAMES = {0: "instructions", 1: "cycles", 2: "ref-cycles"}
+_BY_ENCODING = {enc: name for name, enc in INTEL_GENERIC_ENCODINGS.items()}
+FIXED_NAMES = {idx: _BY_ENCODING[enc] for enc, idx in INTEL_FIXED_EVENTS.items()}
 """perf's generic event on each fixed counter (intel/core.c FIXED_EVENT_CONSTRAINT)."""
-GP_NAMES = {0x003C: "cycles", 0x00C0: "instructions", 0x4F2E: "cache-references",
-            0x412E: "cache-misses", 0x00C4: "branches", 0x00C5: "branch-misses"}
-"""intel_perfmon_event_map: umask << 8 | event -> perf's generic name."""
+GENERIC_NAMES = {enc: name for enc, name in _BY_ENCODING.items() if enc != INTEL_REF_CYCLES}
+"""A selector's ``umask << 8 | event`` -> perf's generic name: the guest's Intel event map
+inverted, without ref-cycles' pseudo encoding (it is never a GP selector's event)."""
 
 
 @dataclass
@@ -134,14 +139,14 @@ def _counter_index(index: int) -> int | None:
         if base <= index < base + GP_COUNTERS:
             return index - base
     if msrs.IA32_FIXED_CTR0 <= index < msrs.IA32_FIXED_CTR0 + FIXED_COUNTERS:
-        return FIXED_BASE + index - msrs.IA32_FIXED_CTR0
+        return FIXED_IDX_BASE + index - msrs.IA32_FIXED_CTR0
     return None
 
 
 def gp_event_name(evtsel: int) -> str:
     """perf's name of a selector's event: the generic name, else raw ``rUUEE``."""
     code = evtsel & 0xFFFF
-    return GP_NAMES.get(code, f"r{code:04x}")
+    return GENERIC_NAMES.get(code, f"r{code:04x}")
 
 
 class _Decoder:
@@ -244,7 +249,7 @@ class _Decoder:
         for i in range(FIXED_COUNTERS):
             bits = value >> 4 * i & 0xF
             if bits & 0x3:
-                self._use(FIXED_BASE + i, FIXED_NAMES.get(i, f"fixed{i}"),
+                self._use(FIXED_IDX_BASE + i, FIXED_NAMES.get(i, f"fixed{i}"),
                           bool(bits & 0x2), bool(bits & 0x1))
 
     def _use(self, idx: int, event: str, usr: bool = True, os: bool = True) -> CounterUse:

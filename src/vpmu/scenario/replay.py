@@ -236,7 +236,7 @@ def _vcpu_row(p: VcpuProfile, where: tuple[int, int]) -> dict[str, Any]:
         "handler_ns": ({"count": len(handler), "mean": round(sum(handler) / len(handler) / 1e3, 1),
                         "p50": round(handler[len(handler) // 2] / 1e3, 1)} if handler else None),
         "mode": mode, "period": value if mode == "period" else None,
-        "freq_hz": value if mode == "freq" else None, "runs": p.runs,
+        "overflow_rate_hz": value if mode == "freq" else None, "runs": p.runs,
         "events": [{"counter": _counter_name(i), "event": c.event, "usr": c.usr, "os": c.os,
                     "overflows": c.overflows, "periods_armed": len(c.periods)}
                    for i, c in sorted(p.counters.items())],

@@ -44,6 +44,10 @@ AMD64_RAW_EVENT_MASK = X86_RAW_EVENT_MASK | 0xF << 32
 
 INTEL_FIXED_EVENTS = {0x00C0: 0, 0x003C: 1, INTEL_REF_CYCLES: 2}
 """Encoding -> fixed counter (FIXED_EVENT_CONSTRAINT)."""
+INTEL_GENERIC_ENCODINGS = {name: ev.INTEL_ARCH_EVENTS[bit].encoding
+                           for name, bit in _INTEL_EBX_BIT.items()} | {
+    "ref-cycles": INTEL_REF_CYCLES}
+"""intel_perfmon_event_map: perf's generic event -> ``umask << 8 | event`` on Intel."""
 _QUALIFIERS = msrs.EVTSEL_EDGE | msrs.EVTSEL_INV | 0xFF << 24
 """An event with any of these cannot use a fixed counter."""
 
