@@ -11,14 +11,13 @@ from rich.markup import escape
 from vpmu.arch.presets import PRESETS
 from vpmu.cli.app import (
     EXIT_BAD_INPUT,
-    EXIT_RUN_FAILED,
     app,
     bad,
     check_design,
     check_out,
     console,
 )
-from vpmu.cli.runs import run_one
+from vpmu.cli.runs import execute
 from vpmu.report.replay import dumps_replay, observed_table, replay_results
 from vpmu.report.tables import summary_table
 from vpmu.scenario import ScenarioError
@@ -90,10 +89,8 @@ def _predict(trace: Path, scenario: Scenario,
     preds: list[tuple[str, dict[str, Any]]] = []
     for d in designs:
         try:
-            preds.append((d, run_one(trace, scenario, d, keep=False).results))
-        except typer.Exit as stop:
-            if stop.exit_code != EXIT_RUN_FAILED:
-                raise
+            preds.append((d, execute(trace, scenario, d, keep=False).results))
+        except RuntimeError:
             preds.append((d, {"error": f"did not finish within {RUN_LIMIT} x the "
                                        f"reconstructed duration_ms"}))
     done = [(d, r) for d, r in preds if "error" not in r]

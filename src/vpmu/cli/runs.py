@@ -53,21 +53,26 @@ class Done:
     outcome: RunOutcome | None
 
 
-def run_one(path: Path, scenario: Scenario, design: str | None, *, keep: bool) -> Done:
-    """Build and run ``scenario``; a bad design for this host is bad input, a run that does
-    not finish is a failed run."""
+def execute(path: Path, scenario: Scenario, design: str | None, *, keep: bool) -> Done:
+    """Build and run ``scenario``; a bad design for this host is bad input; a run that does
+    not finish raises RuntimeError (the caller decides whether that ends the command)."""
     label = design or (scenario.vm[0].design_spec if scenario.vm else "none")
     try:
         outcome = build(scenario, design)
     except ValueError as err:
         raise bad(f"{path}: {err}") from None
+    with RunProgress(err_console, f"{path.name} [{label}]") as progress:
+        run(outcome, progress)
+    return Done(label, results(outcome), outcome if keep else None)
+
+
+def run_one(path: Path, scenario: Scenario, design: str | None, *, keep: bool) -> Done:
+    """``execute``, where a run that does not finish ends the command (exit 3)."""
     try:
-        with RunProgress(err_console, f"{path.name} [{label}]") as progress:
-            run(outcome, progress)
+        return execute(path, scenario, design, keep=keep)
     except RuntimeError as err:
         err_console.print(f"[bold red]error:[/] {escape(str(err))}")
         raise typer.Exit(EXIT_RUN_FAILED) from None
-    return Done(label, results(outcome), outcome if keep else None)
 
 
 def _write(outputs: list[tuple[Path | None, str, Callable[[], str]]]) -> bool:
