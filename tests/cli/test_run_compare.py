@@ -191,7 +191,7 @@ def test_compare_needs_two_designs(scenario: Path, tmp_path: Path) -> None:
     out = tmp_path / "cmp.json"
     result = invoke("compare", scenario, "--design", "emulated", "--json", out)
     assert result.exit_code == cli.EXIT_BAD_INPUT
-    assert "--design must be given at least twice to compare" in one_line(result.output)
+    assert "--design: must be given at least twice to compare" in one_line(result.output)
     assert not out.exists()
 
 

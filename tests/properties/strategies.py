@@ -261,12 +261,13 @@ def operations(draw: Any, caps: Any) -> list[Any]:
         return [Rdmsr(draw(addresses(caps)))]
     if kind == "rdpmc":
         return [Rdpmc(draw(rdpmc_indices(caps)))]
-    if kind == "cpl":
-        return [SetCpl(draw(st.sampled_from([3, 0])))]
+    if kind == "cpl":  # rings 1 and 2 count as user (USR bit) and fault like ring 3
+        return [SetCpl(draw(st.sampled_from([3, 0, 1, 2])))]
     if kind == "pce":
         return [SetCr4Pce(draw(st.booleans()))]
     if kind == "user":
-        return [SetCr4Pce(draw(st.booleans())), SetCpl(3), Execute(draw(streams())),
+        return [SetCr4Pce(draw(st.booleans())), SetCpl(draw(st.sampled_from([3, 1, 2]))),
+                Execute(draw(streams())),
                 Rdpmc(draw(rdpmc_indices(caps))), SetCpl(0)]
     s = ref.Shape.of(caps)
     if not s.has_global:
@@ -375,10 +376,11 @@ class Scenario:
 
 
 @st.composite
-def scenarios(draw: Any, *, max_ops: int = 24) -> Scenario:
-    """A preset, a few counters armed to overflow, then a WRMSR-heavy sequence of
+def scenarios(draw: Any, *, max_ops: int = 24, built_in: bool = False) -> Scenario:
+    """A preset (a built-in one only with ``built_in``: a variant may lack what a design
+    needs of its host), a few counters armed to overflow, then a WRMSR-heavy sequence of
     operations."""
-    preset = draw(presets())
+    preset = draw(st.sampled_from(list(PRESETS.values())) if built_in else presets())
     caps = preset.caps
     setup = [op for ops in draw(st.lists(armings(caps), max_size=3)) for op in ops]
     ops = [op for block in draw(st.lists(operations(caps), min_size=4, max_size=max_ops))

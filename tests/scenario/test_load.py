@@ -81,7 +81,7 @@ def test_wrong_type_says_what_was_expected(old: str, new: str, expected: str) ->
 
 
 @pytest.mark.parametrize(("old", "new", "expected"), [
-    ("duration_ms = 600", "duration_ms = 0", "duration_ms: expected a value > 0, got 0"),
+    ("duration_ms = 600", "duration_ms = 0", "duration_ms: expected a value >= 0.001, got 0"),
     ("cpus = 4", "cpus = 0", "host.cpus: expected a value >= 1, got 0"),
     ("cpus = 4", "cpus = 4\ntick_hz = 100000",
      "host.tick_hz: expected a value <= 10000, got 100000"),
@@ -190,10 +190,10 @@ def test_host_task_checks(task: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(("vm_keys", "expected"), [
-    ('design = "emulated:is_paused"', "vm[0].design: expected design options as key=value "
-                                      "in 'emulated:is_paused', got 'is_paused'"),
-    ('design = "emu lated"', "vm[0].design: expected a design spec NAME or "
-                             "NAME:key=value,..., got 'emu lated'"),
+    ('design = "emulated:is_paused"', "vm[0].design: design option must be key=value, "
+                                      "not 'is_paused' in 'emulated:is_paused'"),
+    ('design = "emu lated"', "vm[0].design: design must be NAME or NAME:key=value,..., "
+                             "not 'emu lated'"),
     ('design = "emulated:x=1"\ndesign_options = { x = 2 }',
      "vm[0].design_options.x: is also set in design = 'emulated:x=1'; set it in one place"),
     ("design_options = { x = 1.5 }",

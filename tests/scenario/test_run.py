@@ -351,5 +351,5 @@ pin = [1]
 tool = "perf-stat"
 events = ["cycles"]
 """
-    with pytest.raises(ValueError, match=r"vm\[1\]\.design 'emulated': cannot run beside"):
+    with pytest.raises(ValueError, match=r"vm\[1\]\.design: 'emulated' cannot run beside"):
         build(parse_scenario(text))

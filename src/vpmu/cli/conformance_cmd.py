@@ -9,12 +9,19 @@ import typer
 from rich.table import Table
 
 from vpmu.arch.presets import PRESETS
-from vpmu.cli.app import EXIT_CHECK_FAILED, app, bad, check_design, console
+from vpmu.cli.app import (
+    EXIT_CHECK_FAILED,
+    bad,
+    check_design,
+    check_preset,
+    command,
+    console,
+)
 from vpmu.guest.conformance import SUITES, CheckResult
 from vpmu.machine import conformance as machine_conformance
 
 
-@app.command()
+@command()
 def conformance(
     preset: Annotated[list[str] | None, typer.Option(
         "--preset", "-p", help="CPU preset (repeatable); default: every x86 preset.")] = None,
@@ -33,11 +40,10 @@ def conformance(
     if design is not None:
         check_design(design)
     for name in names:
-        if name not in PRESETS:
-            raise bad(f"--preset must be one of {sorted(PRESETS)}, not {name!r}")
+        check_preset(name, PRESETS)
     for s in suite or ():
         if s not in SUITES:
-            raise bad(f"--suite must be one of {sorted(SUITES)}, not {s!r}")
+            raise bad("--suite", f"must be one of {sorted(SUITES)}, not {s!r}")
     failed = 0
     for name in names:
         results = machine_conformance.run_conformance(

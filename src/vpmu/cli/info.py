@@ -11,7 +11,7 @@ from rich.table import Table
 
 from vpmu.arch.presets import PRESETS
 from vpmu.arch.x86.msrs import lvtpc_msr, pmu_msrs
-from vpmu.cli.app import app, bad, console
+from vpmu.cli.app import bad, check_preset, command, console
 from vpmu.vpmu.design import DESIGNS, design_info
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
@@ -23,7 +23,7 @@ def examples_dir() -> Path:
     return EXAMPLES_DIR if EXAMPLES_DIR.is_dir() else Path.cwd() / "examples"
 
 
-@app.command()
+@command()
 def presets() -> None:
     """List the built-in CPU presets."""
     table = Table(title="CPU presets")
@@ -37,13 +37,12 @@ def presets() -> None:
     console.print(table)
 
 
-@app.command()
+@command()
 def msrs(
     preset: Annotated[str, typer.Option("--preset", "-p", help="CPU preset.")] = "intel-icx",
 ) -> None:
     """Print the PMU MSRs a preset implements, derived from their declarations."""
-    if preset not in PRESETS:
-        raise bad(f"--preset must be one of {sorted(PRESETS)}, not {preset!r}")
+    check_preset(preset, PRESETS)
     table = Table(title=f"PMU MSRs of {preset}")
     for col in ("address", "name", "fields (msb:lsb access)", "reset", "gate"):
         table.add_column(col, overflow="fold")
@@ -53,7 +52,7 @@ def msrs(
     console.print(table)
 
 
-@app.command()
+@command()
 def designs() -> None:
     """List the vPMU designs, what each models, and their options with defaults."""
     table = Table(title="vPMU designs (use as --design NAME or NAME:key=value,...)")
@@ -84,12 +83,13 @@ def example_files() -> list[Path]:
     return sorted(where.glob("*.toml")) if where.is_dir() else []
 
 
-@app.command()
+@command()
 def examples() -> None:
     """List the example scenarios with one line on what each shows."""
     files = example_files()
     if not files:
-        raise bad(f"no examples found in {examples_dir()} (they ship with the source checkout)")
+        raise bad(str(examples_dir()), "no examples found (they ship with the source "
+                                       "checkout)")
     table = Table(title=f"examples ({examples_dir()})")
     for col in ("file", "what it shows", "default design"):
         table.add_column(col, overflow="fold")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,17 +10,8 @@ import typer
 from rich.markup import escape
 
 from vpmu.arch.presets import get_preset
-from vpmu.cli.app import (
-    EXIT_BAD_INPUT,
-    EXIT_RUN_FAILED,
-    app,
-    bad,
-    check_design,
-    check_out,
-    console,
-    err_console,
-    load,
-)
+from vpmu.cli.app import bad, check_design, command, console, err_console, load
+from vpmu.cli.outputs import Outputs
 from vpmu.cli.progress import RunProgress
 from vpmu.report.html import ReportRun, render_html
 from vpmu.report.kvm_stat import kvm_stat_report
@@ -42,6 +32,10 @@ SetOpt = Annotated[list[str] | None, typer.Option(
 HtmlOpt = Annotated[Path | None, typer.Option(
     "--html", help="Write a self-contained HTML report (tables, histograms, PMI latency, "
                    "per-CPU PMU ownership timeline).")]
+AllowLargeOpt = Annotated[bool, typer.Option(
+    "--allow-large", help="Run a scenario beyond the work bounds (more than 10^12 cycles "
+                          "of simulated work, 1024 CPUs, ...; docs/cli.md) instead of "
+                          "refusing it.")]
 
 
 @dataclass
@@ -54,48 +48,28 @@ class Done:
 
 
 def execute(path: Path, scenario: Scenario, design: str | None, *, keep: bool) -> Done:
-    """Build and run ``scenario``; a bad design for this host is bad input; a run that does
-    not finish raises RuntimeError (the caller decides whether that ends the command)."""
+    """Build and run ``scenario``: bad input (a design or option the registry does not know,
+    a filter KVM refuses) raises InputError naming the file or ``--design`` and the key
+    path; a run that does not finish raises RunIncompleteError (the caller decides whether that
+    ends the command)."""
     label = design or (scenario.vm[0].design_spec if scenario.vm else "none")
-    try:
-        outcome = build(scenario, design)
-    except ValueError as err:
-        raise bad(f"{path}: {err}") from None
+    outcome = build(scenario, design, source=str(path))
     with RunProgress(err_console, f"{path.name} [{label}]") as progress:
         run(outcome, progress)
     return Done(label, results(outcome), outcome if keep else None)
 
 
-def run_one(path: Path, scenario: Scenario, design: str | None, *, keep: bool) -> Done:
-    """``execute``, where a run that does not finish ends the command (exit 3)."""
-    try:
-        return execute(path, scenario, design, keep=keep)
-    except RuntimeError as err:
-        err_console.print(f"[bold red]error:[/] {escape(str(err))}")
-        raise typer.Exit(EXIT_RUN_FAILED) from None
-
-
-def _write(outputs: list[tuple[Path | None, str, Callable[[], str]]]) -> bool:
-    """Write each requested output; report a failure and go on with the others."""
-    ok = True
-    for path, option, text in outputs:
-        if path is None:
-            continue
-        try:
-            path.write_text(text(), encoding="utf-8")
-            console.print(f"wrote {option} {escape(str(path))}")
-        except OSError as err:
-            err_console.print(f"[bold red]error:[/] {option} {escape(str(path))}: "
-                              f"{escape(err.strerror or str(err))}")
-            ok = False
-    return ok
+def written(done: list[tuple[str, Path]]) -> None:
+    """Say which files a command wrote."""
+    for option, path in done:
+        console.print(f"wrote {option} {escape(str(path))}")
 
 
 def _isa(scenario: Scenario) -> str:
     return "vmx" if get_preset(scenario.host.preset).caps.is_intel else "svm"
 
 
-@app.command("run")
+@command("run")
 def run_cmd(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file (`vpmu examples`).")],
     design: DesignOpt = None,
@@ -114,6 +88,7 @@ def run_cmd(
         "--perf-stat-csv", help="Write the guest's perf stat runs as `perf stat -x,` CSV.")]
     = None,
     set_: SetOpt = None,
+    allow_large: AllowLargeOpt = False,
 ) -> None:
     """Run a scenario and print its metrics; options write the results and exports."""
     if design is not None:
@@ -121,31 +96,26 @@ def run_cmd(
     outs = {"--json": json_out, "--html": html, "--trace-out": trace_out,
             "--ftrace-out": ftrace_out, "--kvm-stat": kvm_stat,
             "--perf-stat-csv": perf_stat_out}
-    for option, path in outs.items():
-        check_out(path, option)
-    sc = load(scenario, set_)
-    keep = any(p is not None for o, p in outs.items() if o != "--json")
-    done = run_one(scenario, sc, design, keep=keep)
-    data, out = done.results, done.outcome
-    console.print(summary_table([data], title=scenario.name, labels=[done.label]))
-    recs = out.records if out else []
-    end = out.end_ps if out else 0
-    ok = _write([
-        (json_out, "--json", lambda: dumps(data)),
-        (html, "--html", lambda: render_html([ReportRun(done.label, data, recs, end)],
-                                             title=scenario.name)),
-        (trace_out, "--trace-out", lambda: dumps_chrome_trace(recs, end_ps=end,
-                                                              title=scenario.name)),
-        (ftrace_out, "--ftrace-out", lambda: ftrace_text(recs, isa=_isa(sc))),
-        (kvm_stat, "--kvm-stat", lambda: kvm_stat_report(recs)),
-        (perf_stat_out, "--perf-stat-csv",
-         lambda: perf_stat_csv(out.tool_runs() if out else [])),
-    ])
-    if not ok:
-        raise typer.Exit(EXIT_BAD_INPUT)
+    with Outputs(outs, inputs=[scenario]) as files:
+        sc = load(scenario, set_, allow_large=allow_large)
+        keep = any(p is not None for o, p in outs.items() if o != "--json")
+        done = execute(scenario, sc, design, keep=keep)
+        data, out = done.results, done.outcome
+        console.print(summary_table([data], title=scenario.name, labels=[done.label]))
+        recs = out.records if out else []
+        end = out.end_ps if out else 0
+        written(files.commit({
+            "--json": lambda: dumps(data),
+            "--html": lambda: render_html([ReportRun(done.label, data, recs, end)],
+                                          title=scenario.name),
+            "--trace-out": lambda: dumps_chrome_trace(recs, end_ps=end, title=scenario.name),
+            "--ftrace-out": lambda: ftrace_text(recs, isa=_isa(sc)),
+            "--kvm-stat": lambda: kvm_stat_report(recs),
+            "--perf-stat-csv": lambda: perf_stat_csv(out.tool_runs() if out else []),
+        }))
 
 
-@app.command()
+@command()
 def compare(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file.")],
     design: Annotated[list[str], typer.Option(
@@ -154,23 +124,21 @@ def compare(
         "--json", help="Write a JSON list of the results here.")] = None,
     html: HtmlOpt = None,
     set_: SetOpt = None,
+    allow_large: AllowLargeOpt = False,
 ) -> None:
     """Run a scenario under several designs and print their metrics side by side."""
     if len(design) < 2:
-        raise bad("--design must be given at least twice to compare")
+        raise bad("--design", "must be given at least twice to compare")
     for d in design:
         check_design(d)
-    check_out(json_out, "--json")
-    check_out(html, "--html")
-    sc = load(scenario, set_)
-    runs = [run_one(scenario, sc, d, keep=html is not None) for d in design]
-    for d, r in zip(design, runs, strict=True):
-        r.results["design_spec"] = d
-    data = [r.results for r in runs]
-    console.print(summary_table(data, title=scenario.name, labels=design))
-    report = [ReportRun(r.label, r.results, r.outcome.records, r.outcome.end_ps)
-              for r in runs if r.outcome is not None]
-    ok = _write([(json_out, "--json", lambda: dumps_list(data)),
-                 (html, "--html", lambda: render_html(report, title=scenario.name))])
-    if not ok:
-        raise typer.Exit(EXIT_BAD_INPUT)
+    with Outputs({"--json": json_out, "--html": html}, inputs=[scenario]) as files:
+        sc = load(scenario, set_, allow_large=allow_large)
+        runs = [execute(scenario, sc, d, keep=html is not None) for d in design]
+        for d, r in zip(design, runs, strict=True):
+            r.results["design_spec"] = d
+        data = [r.results for r in runs]
+        console.print(summary_table(data, title=scenario.name, labels=design))
+        report = [ReportRun(r.label, r.results, r.outcome.records, r.outcome.end_ps)
+                  for r in runs if r.outcome is not None]
+        written(files.commit({"--json": lambda: dumps_list(data),
+                              "--html": lambda: render_html(report, title=scenario.name)}))

@@ -74,9 +74,15 @@ class Rdtsc:
 
 @dataclass(frozen=True, slots=True)
 class SetCpl:
-    """Continue at privilege level ``cpl`` (0 kernel, 3 user): what an IRET/SYSRET does."""
+    """Continue at privilege level ``cpl`` (0 kernel, 3 user; 1 and 2 are rings too and count
+    as user for the PMU's USR bit): what an IRET/SYSRET does. A ring outside 0-3 cannot be
+    encoded (a selector's RPL is two bits), so it is refused when the operation is made."""
 
     cpl: int
+
+    def __post_init__(self) -> None:
+        if type(self.cpl) is not int or not 0 <= self.cpl <= 3:
+            raise ValueError(f"cpl must be a ring 0-3, not {self.cpl!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -293,7 +293,7 @@ class Pcpu:
     def _guest_insn(self, task: Task, op: GuestInsn) -> Generator[Event, Any, None]:
         """A guest instruction on the hardware, in guest mode; an interrupt that arrived
         meanwhile becomes the vCPU's next exit."""
-        self._set_mode(Mode.GUEST_USER if op.cpl == 3 else Mode.GUEST_KERNEL)
+        self._set_mode(Mode.GUEST_KERNEL if op.cpl == 0 else Mode.GUEST_USER)
         self.hw.pmu.writer = task.name
         try:
             value = yield from op.fn(self)

@@ -45,10 +45,11 @@ class Segment:
         return self.start_ps + self.duration_ps
 
     def ring_share(self, total: int, ring: int) -> int:
-        """The part of ``total`` that happens at ``ring`` (0 or 3)."""
+        """The part of ``total`` that happens at ``ring`` (RING_KERNEL, the OS bit's CPL 0,
+        or RING_USER, the USR bit's CPL 1-3: SDM 21.2.1.1 and AMD APM 13.2.1)."""
         frac = self.stream.user_fraction
         if frac is None:
-            return total if (ring == RING_USER) == (self.cpl == RING_USER) else 0
+            return total if (ring == RING_USER) == (self.cpl != RING_KERNEL) else 0
         user = total * frac.numerator // frac.denominator
         return user if ring == RING_USER else total - user
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vpmu.arch.presets import CpuPreset, get_preset
+from vpmu.errors import RunIncompleteError
 from vpmu.guest.os import GuestOs
 from vpmu.guest.port import (
     Cpuid,
@@ -101,7 +102,7 @@ class BareMetal:
         proc = self.env.process(self._drive(program))
         self.env.run()
         if proc.is_alive:
-            raise RuntimeError(f"guest program {program!r} did not finish")
+            raise RunIncompleteError(f"guest program {program!r} did not finish")
         return proc.value
 
     def run_os(self, guest_os: GuestOs) -> Any:
@@ -121,7 +122,7 @@ class BareMetal:
         finally:
             self._os = None
         if proc.is_alive:
-            raise RuntimeError(f"guest OS {guest_os!r} did not finish")
+            raise RunIncompleteError(f"guest OS {guest_os!r} did not finish")
         return proc.value
 
     # -- driving programs -----------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 from vpmu.arch.presets import CpuPreset, get_preset
 from vpmu.arch.x86.caps import X86PmuCaps
+from vpmu.errors import RunIncompleteError
 from vpmu.guest.os import GuestOs, ProgramOs
 from vpmu.guest.port import GuestProgram
 from vpmu.host.machine import Host
@@ -88,5 +89,5 @@ def run_vm_program(program: GuestProgram, *, preset: str | CpuPreset,
     d = design if not isinstance(design, str | DesignSpec) else make_design(design)
     vm = Vm(host, d, [ProgramOs(program)], shape=shape, event_filter=event_filter)
     if not run_until_done(host, [vm], limit_ps=ms(limit_ms), step_ps=ms(10)):
-        raise RuntimeError(f"guest program {program!r} did not finish in {limit_ms} ms")
+        raise RunIncompleteError(f"guest program {program!r} did not finish in {limit_ms} ms")
     return vm.vcpus[0].task.result

@@ -23,6 +23,7 @@ from typing import Annotated, Any, NamedTuple, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from vpmu.errors import InputError
 from vpmu.scenario.schema import BAD_VALUE, CHOICE, CROSS_CHECK, Loc, Scenario, show, toml_path
 
 
@@ -41,13 +42,23 @@ class Problem(NamedTuple):
             f"{self.source}: {self.message}"
 
 
-class ScenarioError(ValueError):
-    """A scenario that cannot be used; ``str()`` has one line per problem."""
+class ScenarioError(InputError):
+    """A scenario that cannot be used; ``str()`` has one line per problem, each naming its
+    place (the first one is ``place`` / ``message``)."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(problems)
         """Every problem found, in the order of the schema."""
-        super().__init__("\n".join(str(p) for p in self.problems))
+        first = self.problems[0]
+        super().__init__(f"{first.source}: {first.path}" if first.path else first.source,
+                         first.message)
+
+    def lines(self) -> list[str]:
+        """One line per problem."""
+        return [str(p) for p in self.problems]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
 
     @classmethod
     def one(cls, source: str, path: str, message: str) -> ScenarioError:
@@ -74,10 +85,33 @@ def parse_scenario(text: str, source: str = "<string>", *,
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:  # its message ends "(at line L, column C)"
         raise ScenarioError.one(source, "", f"invalid TOML: {e}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ScenarioError.one(source, "", f"invalid TOML: arrays or tables nested more "
+                                            f"than {MAX_DEPTH} deep") from None
+    _check_depth(data, source)
     overrides = list(overrides)
     if overrides:
         return apply_overrides(data, overrides, source=source)
     return validate_scenario(data, source)
+
+
+MAX_DEPTH = 32
+"""No scenario key is nested deeper than a few levels; a value nested deeper than this is a
+mistake (and deep enough nesting would exhaust Python's recursion limit)."""
+
+
+def _check_depth(data: object, source: str) -> None:
+    """Refuse a value nested more than MAX_DEPTH arrays or tables deep (iteratively)."""
+    todo: list[tuple[object, Loc]] = [(data, ())]
+    while todo:
+        node, loc = todo.pop()
+        if len(loc) > MAX_DEPTH:
+            raise ScenarioError.one(source, toml_path(loc[:MAX_DEPTH]),
+                                    f"arrays or tables nested more than {MAX_DEPTH} deep")
+        if isinstance(node, dict):
+            todo += [(v, (*loc, str(k))) for k, v in node.items()]
+        elif isinstance(node, list):
+            todo += [(v, (*loc, i)) for i, v in enumerate(node)]
 
 
 def validate_scenario(data: Mapping[str, Any], source: str = "<string>") -> Scenario:
@@ -99,7 +133,7 @@ def apply_overrides(scenario: Scenario | Mapping[str, Any], overrides: Iterable[
                             else copy.deepcopy(dict(scenario)))
     applied: dict[Loc, str] = {}
     for item in overrides:
-        where = f"--set {item}"
+        where = f"--set {item if len(item) <= 80 else item[:77] + '...'}"
         key, eq, raw = item.partition("=")
         if not eq:
             raise ScenarioError.one(where, "", "expected key=value, got no '='")
@@ -111,6 +145,7 @@ def apply_overrides(scenario: Scenario | Mapping[str, Any], overrides: Iterable[
 
 
 def _validate(data: Mapping[str, Any], source: str, applied: Mapping[Loc, str]) -> Scenario:
+    _check_depth(data, source)
     try:
         return Scenario.model_validate(data)
     except ValidationError as e:
@@ -278,5 +313,5 @@ def _toml_value(text: str) -> object:
     """A ``--set`` value: a TOML value if it parses as one, else the text itself."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from vpmu.arch.x86 import msrs
@@ -33,7 +34,7 @@ from vpmu.guest.linux.event_map import (
     INTEL_GENERIC_ENCODINGS,
     INTEL_REF_CYCLES,
 )
-from vpmu.trace.parse import Capture, KvmEntry, KvmExit, KvmMsr
+from vpmu.trace.parse import Capture, KvmEntry, KvmEvent, KvmExit, KvmMsr
 
 COUNTER_WIDTH = 48
 """perf's ``cntval_mask`` on every Intel part the presets model."""
@@ -43,6 +44,8 @@ FIXED_COUNTERS = 4
 _BY_ENCODING = {enc: name for name, enc in INTEL_GENERIC_ENCODINGS.items()}
 FIXED_NAMES = {idx: _BY_ENCODING[enc] for enc, idx in INTEL_FIXED_EVENTS.items()}
 """perf's generic event on each fixed counter (intel/core.c FIXED_EVENT_CONSTRAINT)."""
+UNMODELLED_FIXED = {3: "TOPDOWN.SLOTS, perf's slots"}
+"""Fixed counters a guest may enable that the guest model's perf has no event for."""
 GENERIC_NAMES = {enc: name for enc, name in _BY_ENCODING.items() if enc != INTEL_REF_CYCLES}
 """A selector's ``umask << 8 | event`` -> perf's generic name: the guest's Intel event map
 inverted, without ref-cycles' pseudo encoding (it is never a GP selector's event)."""
@@ -80,6 +83,11 @@ class VcpuProfile:
     counters: dict[int, CounterUse] = field(default_factory=dict)
     pmis: list[int] = field(default_factory=list)
     pmu_accesses: int = 0
+    line: int = 0
+    """The capture line that first named this thread's vCPU (else its first line), for
+    errors about what the thread implies."""
+    unmodelled: set[str] = field(default_factory=set)
+    """Counters the guest enabled that the model cannot run (left out of the scenario)."""
     handler_ps: list[int] = field(default_factory=list)
     """Per PMI seen through its MSR exits: from the handler's PMU disable (GLOBAL_CTRL = 0)
     to the entry after its LVTPC write (the last exit of intel_pmu_handle_irq)."""
@@ -248,9 +256,12 @@ class _Decoder:
     def _fixed_ctrl(self, value: int) -> None:
         for i in range(FIXED_COUNTERS):
             bits = value >> 4 * i & 0xF
-            if bits & 0x3:
-                self._use(FIXED_IDX_BASE + i, FIXED_NAMES.get(i, f"fixed{i}"),
-                          bool(bits & 0x2), bool(bits & 0x1))
+            if not bits & 0x3:
+                continue
+            if i not in FIXED_NAMES:  # fixed counter 3, TOPDOWN.SLOTS: perf's `slots`
+                self.p.unmodelled.add(f"fixed counter {i} ({UNMODELLED_FIXED.get(i, '?')})")
+                continue
+            self._use(FIXED_IDX_BASE + i, FIXED_NAMES[i], bool(bits & 0x2), bool(bits & 0x1))
 
     def _use(self, idx: int, event: str, usr: bool = True, os: bool = True) -> CounterUse:
         use = self.p.counters.get(idx)
@@ -261,20 +272,23 @@ class _Decoder:
         return use
 
 
-def reconstruct(capture: Capture) -> list[VcpuProfile]:
-    """One profile per vCPU thread (pid) of the capture, in order of first appearance.
+def reconstruct(events: Capture | Iterable[KvmEvent]) -> list[VcpuProfile]:
+    """One profile per vCPU thread (pid) of the capture, in order of first appearance; the
+    events are read once, in order, so a stream (``CaptureReader.events``) will do.
 
     A ``kvm_msr`` line belongs to the thread that printed it; its vCPU is the one that
     thread's ``kvm_exit``/``kvm_entry`` lines name.
     """
     profiles: dict[int, VcpuProfile] = {}
     decoders: dict[int, _Decoder] = {}
-    for e in capture.events:
+    for e in events.events if isinstance(events, Capture) else events:
         p = profiles.get(e.pid)
         if p is None:
-            p = profiles[e.pid] = VcpuProfile(e.pid, e.comm, -1)
+            p = profiles[e.pid] = VcpuProfile(e.pid, e.comm, -1, line=e.line)
             decoders[e.pid] = _Decoder(p)
         if isinstance(e, KvmExit | KvmEntry) and e.vcpu is not None:
+            if p.vcpu != e.vcpu:
+                p.line = e.line
             p.vcpu = e.vcpu
         p.cpus[e.cpu] += 1
         p.start_ps = e.t_ps if p.start_ps < 0 else p.start_ps

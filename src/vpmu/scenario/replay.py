@@ -16,17 +16,27 @@ compared. What a capture cannot show is filled in and listed in ``Replay.assumpt
 from __future__ import annotations
 
 import math
+import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from vpmu.arch.presets import get_preset
+from vpmu.errors import InputError
 from vpmu.guest.linux.costs import NMI_ENTRY_CYCLES, NMI_EXIT_CYCLES
-from vpmu.scenario.load import apply_overrides, validate_scenario
+from vpmu.scenario.load import Problem, ScenarioError, apply_overrides, validate_scenario
 from vpmu.scenario.reconstruct import VcpuProfile, reconstruct
 from vpmu.scenario.run import PERF_EVENT_KEYS
 from vpmu.scenario.schema import Scenario
-from vpmu.trace.parse import Capture, KvmExit
+from vpmu.trace.parse import (
+    Capture,
+    CaptureInfo,
+    CaptureReader,
+    open_trace,
+    read_lines,
+    require_trace,
+)
 from vpmu.workloads.phases import PHASES, Phase
 
 DEFAULT_PRESET = {"vmx": "intel-icx", "svm": "amd-zen4"}
@@ -38,16 +48,12 @@ class Replay:
     """A capture, what it shows per vCPU thread, and the scenario it implies (None when the
     capture has no guest PMU activity)."""
 
-    capture: Capture
+    capture: CaptureInfo
     profiles: list[VcpuProfile]
     scenario: Scenario | None
     assumptions: list[str] = field(default_factory=list)
     vm_of: dict[int, tuple[int, int]] = field(default_factory=dict)
     """Thread pid -> (VM index, vCPU index) in the scenario."""
-
-
-def _isa(capture: Capture) -> str:
-    return next((e.isa for e in capture.events if isinstance(e, KvmExit)), "vmx")
 
 
 def _counted(p: VcpuProfile) -> dict[str, float]:
@@ -135,8 +141,29 @@ def replay_scenario(capture: Capture, *, preset: str | None = None,
                     overrides: Iterable[str] = ()) -> Replay:
     """The scenario ``capture`` implies (see the module docstring), with ``--set`` overrides
     applied last."""
-    profiles = reconstruct(capture)
-    isa = _isa(capture)
+    return _replay(capture.info, reconstruct(capture), preset, overrides)
+
+
+def replay_file(path: str | os.PathLike[str], *, preset: str | None = None,
+                overrides: Iterable[str] = ()) -> Replay:
+    """``replay_scenario`` of a capture file, read as a stream (memory does not grow with
+    the number of lines). A file with no trace text, or no KVM event, is an InputError
+    naming it; a bad event line a TraceParseError naming its line and column."""
+    reader = CaptureReader(os.fspath(path))
+    with open_trace(path) as f:
+        profiles = reconstruct(reader.events(read_lines(f)))
+    require_trace(reader)
+    info = reader.info()
+    if not info.counts:
+        seen = ", ".join(f"{k} x{n}" for k, n in sorted(info.skipped.items())[:5])
+        raise InputError(info.source, "has no kvm_entry, kvm_exit or kvm_msr event to replay "
+                                      f"(read {info.lines} lines: {seen})")
+    return _replay(info, profiles, preset, overrides)
+
+
+def _replay(capture: CaptureInfo, profiles: list[VcpuProfile], preset: str | None,
+            overrides: Iterable[str]) -> Replay:
+    isa = capture.isa
     replay = Replay(capture, profiles, None, vm_of=_vms(profiles))
     active = [p for p in profiles if p.counters or p.pmis]
     if not active:
@@ -162,10 +189,35 @@ def replay_scenario(capture: Capture, *, preset: str | None = None,
             "duration_ms": max(round(duration_ps / 1e9, 3), 0.001), "seed": 0,
             "host": {"preset": preset, "cpus": max(p.cpu for p in profiles) + 1},
             "vm": vms}
-    scenario = validate_scenario(data, source=capture.source)
+    scenario = _validate(data, replay)
     replay.scenario = apply_overrides(scenario, overrides) if overrides else scenario
     replay.assumptions = _assumptions(replay, preset, isa)
     return replay
+
+
+def _validate(data: dict[str, Any], replay: Replay) -> Scenario:
+    """The reconstructed scenario, checked; a problem in it is reported at the capture line
+    whose thread implied it (the user never wrote the scenario's key paths)."""
+    try:
+        return validate_scenario(data, source=replay.capture.source)
+    except ScenarioError as err:
+        raise ScenarioError([_at_line(p, replay) for p in err.problems]) from None
+
+
+def _at_line(problem: Problem, replay: Replay) -> Problem:
+    by_place = {(vm, vcpu): p for p in replay.profiles
+                for vm, vcpu in [replay.vm_of[p.pid]]}
+    m = re.match(r"vm\[(\d+)\](?:\.guest\[(\d+)\])?", problem.path)
+    members = [p for (vm, _), p in by_place.items() if m and vm == int(m[1])]
+    if problem.path == "host.cpus":
+        members = [max(replay.profiles, key=lambda p: p.cpu)]
+    if not members:
+        return problem
+    thread = max(members, key=lambda p: p.vcpu)
+    return Problem(f"{replay.capture.source}:{thread.line}", "",
+                   f"vCPU thread {thread.comm}-{thread.pid} (vCPU {thread.vcpu}, CPU "
+                   f"{thread.cpu}) implies {problem.path} of the replayed scenario: "
+                   f"{problem.message}")
 
 
 def _assumptions(replay: Replay, preset: str, isa: str) -> list[str]:
@@ -177,6 +229,8 @@ def _assumptions(replay: Replay, preset: str, isa: str) -> list[str]:
     if isa == "svm":
         out.append("AMD capture: PMU programming is decoded for Intel's MSRs only")
     for p in replay.profiles:
+        out += [f"vCPU thread {p.pid} ({p.comm}): {c} is enabled but not modelled; left out"
+                for c in sorted(p.unmodelled)]
         if p.pmis and not p.sampling:
             out.append(f"vCPU thread {p.pid} ({p.comm}): counter writes do not exit "
                        f"(a mediated vPMU); its events share one period set from the PMI "
@@ -199,17 +253,13 @@ def _ms(ps: int) -> float:
 def observed(replay: Replay) -> dict[str, Any]:
     """What the capture itself shows, as plain data (the ``observed`` section of a replay)."""
     cap = replay.capture
-    kinds: dict[str, int] = {}
-    for e in cap.events:
-        name = {"KvmExit": "kvm_exit", "KvmEntry": "kvm_entry", "KvmMsr": "kvm_msr"}.get(
-            type(e).__name__, type(e).__name__)
-        kinds[name] = kinds.get(name, 0) + 1
     by_reason: dict[str, int] = {}
     for p in replay.profiles:
         for reason, n in p.exits.items():
             by_reason[reason] = by_reason.get(reason, 0) + n
     return {
-        "source": cap.source, "format": cap.format, "lines": cap.lines, "events": kinds,
+        "source": cap.source, "format": cap.format, "lines": cap.lines,
+        "events": dict(cap.counts),
         "skipped": dict(cap.skipped),
         "pmu_activity": any(p.counters or p.pmis for p in replay.profiles),
         "vm_exits": {"total": sum(by_reason.values()),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vpmu.arch.x86 import events as ev
+from vpmu.errors import RunIncompleteError
 from vpmu.guest.linux import RunResult
 from vpmu.host.machine import Host
 from vpmu.host.perf.core import PerfSubsystem
@@ -26,6 +27,7 @@ from vpmu.host.task import Run, Task
 from vpmu.host.tools import PerfRecord, PerfStat, nmi_watchdog, rdpmc_reader
 from vpmu.machine.vm import Vm, run_until_done
 from vpmu.scenario.guests import guest_os_for, workload_truth
+from vpmu.scenario.load import ScenarioError
 from vpmu.scenario.schema import HostTaskSpec, Scenario, VmSpec
 from vpmu.trace import Record
 from vpmu.vpmu.design import DesignSpec, make_design
@@ -54,6 +56,9 @@ def _us(x: float) -> int:
 
 RUN_LIMIT = 20
 """A run that has not finished after this many times ``duration_ms`` is an error."""
+RUN_LIMIT_FLOOR_MS = 100
+"""...or after this many simulated milliseconds, when that is later: a guest's boot and its
+tool's setup take time of their own, so a very short ``duration_ms`` still finishes."""
 
 
 @dataclass
@@ -157,7 +162,7 @@ def design_for(vm: VmSpec, override: str | None) -> str:
 
 
 def build_filter(vm: VmSpec, is_intel: bool) -> PmuEventFilter | None:
-    """The VM's KVM_SET_PMU_EVENT_FILTER, or an error naming the scenario key."""
+    """The VM's KVM_SET_PMU_EVENT_FILTER, or ValueError with KVM's errno."""
     f = vm.filter
     if f is None:
         return None
@@ -167,13 +172,16 @@ def build_filter(vm: VmSpec, is_intel: bool) -> PmuEventFilter | None:
         flags=KVM_PMU_EVENT_FLAG_MASKED_EVENTS if f.masked else 0,
         eventsel_event=ARCH_PERFMON_EVENTSEL_EVENT if is_intel else AMD64_EVENTSEL_EVENT)
     if isinstance(result, Errno):
-        raise ValueError(f"vm {vm.name!r} filter: KVM_SET_PMU_EVENT_FILTER fails with "
-                         f"{result.name}")
+        raise ValueError(f"KVM_SET_PMU_EVENT_FILTER fails with {result.name}")
     return result
 
 
-def build(scenario: Scenario, design: str | None = None) -> RunOutcome:
-    """The machine of ``scenario``, ready to run."""
+def build(scenario: Scenario, design: str | None = None, *,
+          source: str = "<scenario>") -> RunOutcome:
+    """The machine of ``scenario``, ready to run. What the machine refuses (a design or option
+    the registry does not know, a filter KVM fails, designs that cannot share a host, a
+    host tool perf refuses at build time) is a ScenarioError naming ``source`` (the file) or
+    ``--design``, and the key path."""
     h = scenario.host
     host = Host(h.preset, cpus=h.cpus, tick_hz=h.tick_hz, seed=scenario.seed)
     perf = PerfSubsystem(host, clear_dirty_counters=h.clear_dirty_counters,
@@ -184,47 +192,54 @@ def build(scenario: Scenario, design: str | None = None) -> RunOutcome:
     for i, task in enumerate(scenario.host_task):
         _host_task(outcome, perf, i, task)
     for i, vm_spec in enumerate(scenario.vm):
+        where = source if design is None else f"--design {design}"
         spec = design_for(vm_spec, design)
-        _check_mix(outcome.designs, spec, i)
+        _check_mix(outcome.designs, spec, i, where)
         outcome.designs.append(spec)
         try:
             vm_design = make_design(spec)
         except ValueError as err:
-            raise ValueError(f"vm[{i}].design {spec!r}: {err}") from None
-        _check_guests(vm_spec, i)
-        shape = _shape(vm_spec)
+            raise ScenarioError.one(where, f"vm[{i}].design", str(err)) from None
+        _check_guests(vm_spec, i, source)
         guests = [guest_os_for(vm_spec, i, scenario.duration_ms, h.preset)
                   for i in range(vm_spec.vcpus)]
         try:
-            vm = Vm(host, vm_design, guests, name=vm_spec.name, pin=vm_spec.pin, shape=shape,
-                    event_filter=build_filter(vm_spec, host.preset.caps.is_intel))
+            event_filter = build_filter(vm_spec, host.preset.caps.is_intel)
         except ValueError as err:
-            raise ValueError(f"vm[{i}] ({vm_spec.name!r}, design {spec!r}): {err}") from None
+            raise ScenarioError.one(source, f"vm[{i}].filter", str(err)) from None
+        try:
+            vm = Vm(host, vm_design, guests, name=vm_spec.name, pin=vm_spec.pin,
+                    shape=_shape(vm_spec), event_filter=event_filter)
+        except ValueError as err:
+            raise ScenarioError.one(where, f"vm[{i}].design",
+                                    f"{spec!r} on VM {vm_spec.name!r}: {err}") from None
         outcome.vms.append(vm)
     return outcome
 
 
-def _check_mix(earlier: list[str], spec: str, i: int) -> None:
+def _check_mix(earlier: list[str], spec: str, i: int, where: str) -> None:
     """Mediated and perf-backed vPMUs cannot share a host: KVM's enable_mediated_pmu is a
     module parameter (every PMU-enabled VM of the host is mediated), and perf refuses the
     emulated vPMU's guest-counting events while mediated VMs exist (EOPNOTSUPP)."""
-    names = {s.partition(":")[0] for s in earlier}
-    name = spec.partition(":")[0]
+    names = {DesignSpec.parse(s).name for s in earlier}
+    name = DesignSpec.parse(spec).name
     if {"mediated", "emulated"} <= names | {name} and name in ("mediated", "emulated"):
         other = "emulated" if name == "mediated" else "mediated"
-        raise ValueError(f"vm[{i}].design {spec!r}: cannot run beside a VM with design "
-                         f"{other!r}: KVM's enable_mediated_pmu is per host, and perf refuses "
-                         f"an emulated vPMU's events while mediated VMs exist")
+        raise ScenarioError.one(where, f"vm[{i}].design", f"{spec!r} cannot run beside a VM "
+                                f"with design {other!r}: KVM's enable_mediated_pmu is per "
+                                f"host, and perf refuses an emulated vPMU's events while "
+                                f"mediated VMs exist")
 
 
-def _check_guests(vm: VmSpec, i: int) -> None:
+def _check_guests(vm: VmSpec, i: int, source: str) -> None:
     """Each vCPU runs at most one [[vm.guest]] entry."""
     seen: set[int] = set()
     for j, g in enumerate(vm.guest):
         mine = set(range(vm.vcpus)) if g.vcpu == "all" else {g.vcpu}
         if mine & seen:
-            raise ValueError(f"vm[{i}].guest[{j}].vcpu: vCPU {min(mine & seen)} already runs "
-                             f"an earlier [[vm.guest]] entry")
+            raise ScenarioError.one(source, f"vm[{i}].guest[{j}].vcpu",
+                                    f"vCPU {min(mine & seen)} already runs an earlier "
+                                    f"[[vm.guest]] entry")
         seen |= mine
 
 
@@ -266,9 +281,6 @@ def _host_task(outcome: RunOutcome, perf: PerfSubsystem, i: int, t: HostTaskSpec
         return
     affinity = frozenset(cpus) if t.cpu is not None else None
     if t.kind == "rdpmc-reader":
-        if t.events:
-            raise ValueError(f"host_task[{i}].events: an rdpmc-reader reads every counter of "
-                             f"the host; it opens no events")
         caps = host.preset.caps
         ecxs = [*range(caps.n_gp), *((1 << 30) | f for f in caps.fixed_indices)] \
             if caps.is_intel else list(range(caps.n_gp))
@@ -296,7 +308,7 @@ def run(outcome: RunOutcome, progress: Callable[[int, int], None] | None = None
     """Run until every guest has finished (at least ``duration_ms``); ``progress(now_ps,
     duration_ps)`` is called as simulated time advances (the run is the same either way)."""
     host, duration = outcome.host, _ms(outcome.scenario.duration_ms)
-    limit = duration * RUN_LIMIT
+    limit = max(duration * RUN_LIMIT, _ms(RUN_LIMIT_FLOOR_MS))
     if progress is None:
         host.run(duration)
     else:
@@ -305,8 +317,9 @@ def run(outcome: RunOutcome, progress: Callable[[int, int], None] | None = None
             host.run(min(host.env.now_ps + step, duration))
             progress(host.env.now_ps, duration)
     if not run_until_done(host, outcome.vms, limit_ps=limit):
-        raise RuntimeError(f"scenario {outcome.scenario.name!r}: the guests did not "
-                           f"finish within {RUN_LIMIT} x duration_ms")
+        raise RunIncompleteError(f"scenario {outcome.scenario.name!r}: the guests did not "
+                            f"finish within {limit / 1e9:g} simulated ms ({RUN_LIMIT} x "
+                            f"duration_ms, at least {RUN_LIMIT_FLOOR_MS} ms)")
     outcome.end_ps = host.env.now_ps
     return outcome
 

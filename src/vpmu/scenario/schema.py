@@ -6,8 +6,10 @@ string where an integer belongs is the user's mistake, not something to coerce. 
 conversion is that an integer is accepted where a float is expected (``duration_ms = 600``).
 
 Names that belong to lower layers are checked here against those layers' tables (CPU presets,
-workload phases); design names are not, because the design registry lives above this layer in
-``vpmu.vpmu``: the machine resolves them. Here a design is only checked to be a well-formed spec.
+workload phases, the guest's and the host's perf event names); a design spec is checked against
+the one grammar of ``vpmu.vpmu.design.DesignSpec``, and its name and options when the machine is
+built (``vpmu.scenario.run.build``, which names the key path too). Every number has a stated
+range (in its docstring and docs/scenarios.md), so no value overflows or runs for ever.
 
 Cross-field checks (a pin per vCPU, a pCPU inside the host, ...) report each problem at its own
 key path through :func:`_raise_problems`, so the loader can name ``vm[0].pin[2]`` rather than
@@ -29,6 +31,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from vpmu.arch.presets import PRESETS
+from vpmu.guest.linux.event_map import parse_event as guest_parse_event
+from vpmu.host.perf.events_map import parse_event as host_parse_event
+from vpmu.vpmu.design import DesignSpec
 from vpmu.workloads.phases import PHASES
 
 Loc = tuple[str | int, ...]
@@ -46,7 +51,17 @@ DEFAULT_FREQ: Final = 4000
 DEFAULT_MAX_SAMPLE_RATE: Final = 100_000
 """Linux ``DEFAULT_MAX_SAMPLE_RATE`` (kernel/events/core.c)."""
 MAX_CPUS: Final = 4096
-"""A guard against typos such as ``cpus = 40000``, not a modelling limit (x86 NR_CPUS max)."""
+"""A guard against typos such as ``cpus = 40000``, not a modelling limit (x86 NR_CPUS max,
+and KVM_MAX_VCPUS on x86 since Linux 5.15)."""
+MAX_DURATION_MS: Final = 1e9
+"""About 11.6 simulated days: beyond it a duration is a typo (``1e300``), not a plan."""
+MIN_DURATION_MS: Final = 1e-3
+"""One simulated microsecond, a thousand times the picosecond clock's resolution."""
+INT_MAX: Final = 2**31 - 1
+"""A sysctl or an ``int`` field of the kernel's uapi (perf_event_max_sample_rate, -F)."""
+U64_MAX: Final = 2**64 - 1
+MAX_RUNS: Final = 1_000_000
+"""``runs``: more back-to-back runs than any shell loop a user would write."""
 
 GuestTool = Literal["none", "perf-record", "perf-stat"]
 """What a guest runs around its workload."""
@@ -107,31 +122,17 @@ def _literal(choices: Any) -> BeforeValidator:
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_DESIGN_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _OPTION_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 _PERF_EVENT = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
-
-
-def split_design(spec: str) -> tuple[str, list[tuple[str, str]]]:
-    """Split ``NAME`` or ``NAME:key=value,...`` (the syntax of ``vpmu.vpmu.DesignSpec``)."""
-    name, _, rest = spec.partition(":")
-    if not _DESIGN_NAME.fullmatch(name):
-        raise _bad("a design spec NAME or NAME:key=value,...", spec)
-    options: list[tuple[str, str]] = []
-    for item in filter(None, rest.split(",")):
-        key, eq, value = (s.strip() for s in item.partition("="))
-        if not eq or not _OPTION_KEY.fullmatch(key):
-            raise _bad(f"design options as key=value in {spec!r}", item)
-        if key in dict(options):
-            raise _bad(f"each design option once in {spec!r}", item)
-        options.append((key, value))
-    return name, options
 
 
 def _design_spec(value: object) -> object:
     if not isinstance(value, str):
         raise _bad("a design spec NAME or NAME:key=value,...", value)
-    split_design(value)
+    try:
+        DesignSpec.parse(value)
+    except ValueError as err:
+        raise PydanticCustomError(BAD_VALUE, "{reason}", {"reason": str(err)}) from None
     return value
 
 
@@ -166,6 +167,25 @@ def _perf_event(value: object) -> object:
     raise _bad("a perf event name like 'cycles' or a raw event like 'r00c0'", value)
 
 
+def _host_event_problem(preset: str, event: str) -> str:
+    """Why the host's perf tool would refuse ``event`` on ``preset``, or ''."""
+    try:
+        host_parse_event(PRESETS[preset].caps, event)
+    except ValueError as err:
+        return str(err)
+    return ""
+
+
+def _guest_event(value: object) -> object:
+    """An event the guest's perf knows (``vpmu.guest.linux.event_map``)."""
+    _perf_event(value)
+    try:
+        guest_parse_event(str(value))
+    except ValueError as err:
+        raise PydanticCustomError(BAD_VALUE, "{reason}", {"reason": str(err)}) from None
+    return value
+
+
 def _vcpu(value: object) -> int | Literal["all"]:
     if value == "all":
         return "all"
@@ -181,7 +201,10 @@ def _name(value: object) -> object:
 
 
 PerfEvent = Annotated[str, BeforeValidator(_perf_event)]
-"""A perf event as the perf tool takes it after -e."""
+"""A perf event as the perf tool takes it after -e (host events are checked against the
+host's vendor by :class:`Scenario`)."""
+GuestEvent = Annotated[str, BeforeValidator(_guest_event)]
+"""An event the guest's perf accepts after -e."""
 EventCode = Annotated[int, PlainValidator(_event_code)]
 """An event select for KVM's PMU event filter."""
 Phase = Annotated[str, BeforeValidator(_one_of(lambda: list(PHASES)))]
@@ -199,12 +222,24 @@ def _sampling_problems(spec: "GuestSpec | HostTaskSpec", sampling: bool) -> list
     return []
 
 
-def _sample_freq(record: bool, freq: int | None, period: int | None) -> int | None:
+def _sample_freq(record: bool, freq: int | None, period: int | None,
+                 max_rate: int = DEFAULT_MAX_SAMPLE_RATE) -> int | None:
     """The -F perf record uses: ``freq``, else the default unless a period is given; None
-    for anything but perf record."""
+    for anything but perf record. As the perf tool does (record_opts__config_freq), the
+    default is lowered to ``max_rate`` when the sysctl is below it; a ``freq`` above it is
+    refused by the schema."""
     if not record or period is not None:
         return None
-    return DEFAULT_FREQ if freq is None else freq
+    return min(DEFAULT_FREQ, max_rate) if freq is None else freq
+
+
+def _freq_problems(freq: int | None, max_rate: int, where: str) -> list[tuple[Loc, str]]:
+    """perf record refuses -F above perf_event_max_sample_rate ("Maximum frequency rate
+    exceeded"); the kernel's perf_event_open would fail with EINVAL."""
+    if freq is not None and freq > max_rate:
+        return [(("freq",), f"expected at most {where} = {max_rate} "
+                            f"(perf_event_max_sample_rate), got {freq}")]
+    return []
 
 
 class _Model(BaseModel):
@@ -220,26 +255,26 @@ class HostSpec(_Model):
     preset: Annotated[str, BeforeValidator(_one_of(lambda: list(PRESETS)))]
     """CPU preset name (``vpmu presets`` lists them)."""
     cpus: int = Field(default=1, ge=1, le=MAX_CPUS)
-    """Number of pCPUs."""
+    """Number of pCPUs (1-4096)."""
     nmi_watchdog: bool = False
     """Whether the host's NMI watchdog holds a pinned cycles event on every CPU."""
     tick_hz: int = Field(default=250, ge=1, le=10_000)
-    """Host CONFIG_HZ."""
+    """Host CONFIG_HZ (1-10000)."""
     clear_dirty_counters: bool = True
     """perf clears counters a task with RDPMC access could see but does not own."""
-    max_sample_rate: int = Field(default=DEFAULT_MAX_SAMPLE_RATE, ge=1)
-    """Host ``kernel.perf_event_max_sample_rate``."""
+    max_sample_rate: int = Field(default=DEFAULT_MAX_SAMPLE_RATE, ge=1, le=INT_MAX)
+    """Host ``kernel.perf_event_max_sample_rate`` (1 to 2^31-1)."""
 
 
 class VmPmuSpec(_Model):
     """``[vm.pmu]``: overrides of the PMU shape the guest enumerates (None = the design's)."""
 
-    version: int | None = Field(default=None, ge=0)
-    """Architectural PMU version (CPUID.0xA.EAX[7:0])."""
-    gp_counters: int | None = Field(default=None, ge=0)
-    """Number of general-purpose counters."""
-    fixed_counters: int | None = Field(default=None, ge=0)
-    """Number of fixed counters."""
+    version: int | None = Field(default=None, ge=0, le=0xFF)
+    """Architectural PMU version (CPUID.0xA.EAX[7:0], 0-255)."""
+    gp_counters: int | None = Field(default=None, ge=0, le=0xFF)
+    """Number of general-purpose counters (CPUID.0xA.EAX[15:8], 0-255)."""
+    fixed_counters: int | None = Field(default=None, ge=0, le=0x1F)
+    """Number of fixed counters (CPUID.0xA.EDX[4:0], 0-31)."""
 
 
 class FilterSpec(_Model):
@@ -249,8 +284,8 @@ class FilterSpec(_Model):
     """Whether the listed events are the only ones allowed or the ones denied."""
     events: list[EventCode] = []
     """Event selects; hex strings such as ``"0x00c0"`` are read as integers."""
-    fixed_counter_bitmap: int = Field(default=0, ge=0)
-    """Fixed counters the action applies to, one bit each."""
+    fixed_counter_bitmap: int = Field(default=0, ge=0, le=2**32 - 1)
+    """Fixed counters the action applies to, one bit each (the uapi's __u32)."""
     masked: bool = False
     """``KVM_PMU_EVENT_FLAG_MASKED_EVENTS``: events are masked-event entries."""
 
@@ -261,32 +296,35 @@ class GuestSpec(_Model):
     vcpu: Annotated[int | Literal["all"], PlainValidator(_vcpu)] = 0
     """The vCPU the workload (and tool) runs on, like ``taskset -c``; ``"all"`` for every one."""
     tick_hz: int = Field(default=1000, ge=1, le=10_000)
-    """Guest CONFIG_HZ."""
+    """Guest CONFIG_HZ (1-10000)."""
     workload: Phase = "br_instr"
     """Workload phase name."""
     tool: Annotated[GuestTool, _literal(GuestTool)] = "none"
     """The perf tool wrapped around the workload."""
-    events: list[PerfEvent] = []
+    events: list[GuestEvent] = Field(default=[], max_length=64)
     """Events given to the tool with -e; required with a tool, forbidden without one."""
-    freq: int | None = Field(default=None, ge=1)
-    """``perf record -F``; the default is :data:`DEFAULT_FREQ` when period is not given."""
-    period: int | None = Field(default=None, ge=1)
-    """``perf record -c``."""
-    max_sample_rate: int = Field(default=DEFAULT_MAX_SAMPLE_RATE, ge=1)
-    """The guest's ``kernel.perf_event_max_sample_rate``."""
-    start_ms: float = Field(default=0.0, ge=0)
-    """When the first run starts, in simulated milliseconds."""
-    runs: int = Field(default=1, ge=1)
+    freq: int | None = Field(default=None, ge=1, le=INT_MAX)
+    """``perf record -F`` (at most ``max_sample_rate``); the default is
+    :data:`DEFAULT_FREQ` when period is not given."""
+    period: int | None = Field(default=None, ge=1, le=U64_MAX)
+    """``perf record -c`` (1 to 2^64-1, attr.sample_period)."""
+    max_sample_rate: int = Field(default=DEFAULT_MAX_SAMPLE_RATE, ge=1, le=INT_MAX)
+    """The guest's ``kernel.perf_event_max_sample_rate`` (1 to 2^31-1)."""
+    start_ms: float = Field(default=0.0, ge=0, le=MAX_DURATION_MS)
+    """When the first run starts, in simulated milliseconds (before ``duration_ms``)."""
+    runs: int = Field(default=1, ge=1, le=MAX_RUNS)
     """How many times tool + workload run back to back (seed 001: ``for i in seq 1 10``)."""
 
     @property
     def sample_freq(self) -> int | None:
         """The -F perf record uses (see ``_sample_freq``)."""
-        return _sample_freq(self.tool == "perf-record", self.freq, self.period)
+        return _sample_freq(self.tool == "perf-record", self.freq, self.period,
+                            self.max_sample_rate)
 
     @model_validator(mode="after")
     def _check_tool(self) -> Self:
         problems = _sampling_problems(self, self.tool == "perf-record")
+        problems += _freq_problems(self.freq, self.max_sample_rate, "max_sample_rate")
         if self.tool == "none" and self.events:
             problems.append((("events",), "applies only with tool = 'perf-record' or "
                                           "'perf-stat'; got tool = 'none'"))
@@ -303,8 +341,8 @@ class VmSpec(_Model):
     name: Annotated[str, BeforeValidator(_name)] = "vm0"
     """Unique VM name; the scenario names unnamed VMs ``vm0``, ``vm1``, ... by position."""
     vcpus: int = Field(default=1, ge=1, le=MAX_CPUS)
-    """Number of vCPUs."""
-    pin: list[Annotated[int, Field(ge=0)]] | None = None
+    """Number of vCPUs (1-4096)."""
+    pin: list[Annotated[int, Field(ge=0, le=MAX_CPUS - 1)]] | None = None
     """pCPU of each vCPU (one entry per vCPU); None lets the host scheduler place them."""
     design: Annotated[str, BeforeValidator(_design_spec)] = "emulated"
     """vPMU design spec: ``NAME`` or ``NAME:key=value,...``; the name is checked by the machine."""
@@ -321,12 +359,12 @@ class VmSpec(_Model):
     @property
     def design_name(self) -> str:
         """The design's registry name (the spec without its options)."""
-        return split_design(self.design)[0]
+        return DesignSpec.parse(self.design).name
 
     @property
     def design_spec(self) -> str:
         """One spec string with the options of ``design`` and of ``design_options`` merged."""
-        options = split_design(self.design)[1]
+        options = list(DesignSpec.parse(self.design).options)
         options += [(k, _option_text(v)) for k, v in self.design_options.items()]
         text = ",".join(f"{k}={v}" for k, v in options)
         return f"{self.design_name}:{text}" if text else self.design_name
@@ -337,7 +375,7 @@ class VmSpec(_Model):
         if self.pin is not None and len(self.pin) != self.vcpus:
             problems.append((("pin",), f"expected one pCPU per vCPU ({self.vcpus} entries "
                                        f"for vcpus = {self.vcpus}), got {show(self.pin)}"))
-        spec_keys = dict(split_design(self.design)[1])
+        spec_keys = dict(DesignSpec.parse(self.design).options)
         problems += [(("design_options", k), f"is also set in design = {self.design!r}; "
                                              "set it in one place")
                      for k in self.design_options if k in spec_keys]
@@ -361,22 +399,25 @@ class HostTaskSpec(_Model):
     kind: Annotated[HostTaskKind, _literal(HostTaskKind)]
     """``perf-record`` / ``perf-stat`` (host profiling), ``rdpmc-reader`` (a task reading
     counters with RDPMC, seed 003) or ``load`` (a CPU-bound task competing for pCPUs)."""
-    cpu: int | None = Field(default=None, ge=0)
+    cpu: int | None = Field(default=None, ge=0, le=MAX_CPUS - 1)
     """The pCPU it runs on; None = system-wide for perf, any pCPU otherwise."""
-    events: list[PerfEvent] = []
-    """Events for perf (required) or for the RDPMC reader to open; not for a load."""
+    events: list[PerfEvent] = Field(default=[], max_length=64)
+    """Events for perf (required); not for a load or an RDPMC reader (it reads every counter
+    of the host and opens none)."""
     exclude_guest: bool = True
     """Open the events with ``exclude_guest`` (perf's ``:H``); not for a load."""
-    freq: int | None = Field(default=None, ge=1)
-    """``perf record -F``; the default is :data:`DEFAULT_FREQ` when period is not given."""
-    period: int | None = Field(default=None, ge=1)
-    """``perf record -c``."""
-    start_ms: float = Field(default=0.0, ge=0)
-    """When it starts, in simulated milliseconds."""
+    freq: int | None = Field(default=None, ge=1, le=INT_MAX)
+    """``perf record -F`` (at most ``host.max_sample_rate``); the default is
+    :data:`DEFAULT_FREQ` when period is not given."""
+    period: int | None = Field(default=None, ge=1, le=U64_MAX)
+    """``perf record -c`` (1 to 2^64-1)."""
+    start_ms: float = Field(default=0.0, ge=0, le=MAX_DURATION_MS)
+    """When it starts, in simulated milliseconds (before ``duration_ms``)."""
     workload: Phase = "compute"
     """The load's workload phase (kind = load only)."""
-    interval_us: float = Field(default=100.0, gt=0)
-    """Time between two reads of the RDPMC reader (kind = rdpmc-reader only)."""
+    interval_us: float = Field(default=100.0, ge=1e-3, le=MAX_DURATION_MS * 1000)
+    """Time between two reads of the RDPMC reader (kind = rdpmc-reader only), 1 ns or
+    more."""
     clear_dirty_counters: bool | None = None
     """Override of ``host.clear_dirty_counters`` for this RDPMC reader; None = the host's."""
 
@@ -396,6 +437,10 @@ class HostTaskSpec(_Model):
         if self.kind == "load":
             problems += [((k,), "does not apply to kind = 'load'")
                          for k in ("events", "exclude_guest") if k in self.model_fields_set]
+        if self.kind == "rdpmc-reader" and self.events:
+            problems.append((("events",), "an rdpmc-reader reads every counter of the host "
+                                          "and opens no events; got "
+                                          f"{show(self.events)}"))
         if self.kind in ("perf-record", "perf-stat") and not self.events:
             problems.append((("events",), f"expected at least one event for "
                                           f"kind = {self.kind!r}, got []"))
@@ -415,9 +460,9 @@ class Scenario(_Model):
     """Short name, for reports."""
     description: str = ""
     """What the scenario reproduces."""
-    duration_ms: float = Field(gt=0)
-    """Simulated time the run lasts, in milliseconds."""
-    seed: int = Field(default=0, ge=0)
+    duration_ms: float = Field(ge=MIN_DURATION_MS, le=MAX_DURATION_MS)
+    """Simulated guest work the run asks for, in milliseconds (0.001 to 1e9)."""
+    seed: int = Field(default=0, ge=0, le=U64_MAX)
     """Seed of the run's random choices; same scenario + seed = same results."""
     host: HostSpec
     """``[host]``."""
@@ -455,6 +500,11 @@ class Scenario(_Model):
                                  f"expected a pCPU < host.cpus = {ncpu}, got {t.cpu}"))
             if t.start_ms >= self.duration_ms:
                 problems.append((("host_task", i, "start_ms"), self._late(t.start_ms)))
+            problems += [(("host_task", i, *loc), msg) for loc, msg in _freq_problems(
+                t.freq, self.host.max_sample_rate, "host.max_sample_rate")]
+            problems += [(("host_task", i, "events", j), msg)
+                         for j, e in enumerate(t.events)
+                         if (msg := _host_event_problem(self.host.preset, e))]
         _raise_problems(problems)
         return self
 

@@ -30,16 +30,19 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple, TextIO
 
+from vpmu.errors import InputError
 from vpmu.sim import PS_PER_S
 from vpmu.trace.parse_events import KvmEntry, KvmEvent, KvmExit, KvmMsr, TraceParseError
 from vpmu.trace.parse_payload import ISA_UNKNOWN, PayloadError, entry, exit_, msr
 
-__all__ = ["SKIP_BLANK", "SKIP_COMMENT", "SKIP_CPUS", "SKIP_CPU_EMPTY", "SKIP_LOST",
-           "SKIP_OTHER", "Capture", "KvmEntry", "KvmEvent", "KvmExit", "KvmMsr",
-           "TraceParseError", "parse_trace", "parse_trace_file"]
+__all__ = ["MAX_LINE", "SKIP_BLANK", "SKIP_COMMENT", "SKIP_CPUS", "SKIP_CPU_EMPTY",
+           "SKIP_LOST", "SKIP_OTHER", "Capture", "CaptureInfo", "CaptureReader", "KvmEntry",
+           "KvmEvent", "KvmExit", "KvmMsr", "TraceParseError", "open_trace", "parse_trace",
+           "parse_trace_file", "read_lines", "require_trace"]
 
 SKIP_BLANK = "<blank>"
 SKIP_COMMENT = "<comment>"
@@ -53,18 +56,145 @@ SKIP_LOST = "<lost events>"
 SKIP_OTHER = "<other>"
 """Any other line that is not an event (a stack trace, a wrapped line)."""
 
-_FTRACE = re.compile(
-    r"\s*(?P<comm>[^\]]*)-(?P<pid>[0-9]+)\s+(?:\([^)]*\)\s+)?\[(?P<cpu>[^\]]*)\]\s+"
-    r"(?:(?P<flags>[^\s:]+)\s+)?(?P<ts>[^\s:]+):\s+(?:(?P<sys>[^\s:]+):)?(?P<event>[^\s:]+):"
-    r"\s*(?P<payload>.*)")
-"""ftrace and trace-cmd. The greedy comm finds the last ``-<pid>`` before ``[<cpu>]``; cpu and
-timestamp are taken loosely here and checked for known events, so that a bad one is an error
-at its column instead of a silently skipped line."""
-_PERF = re.compile(
-    r"\s*(?P<comm>[^\]]*)\s(?:[0-9]+/)?(?P<pid>[0-9]+)\s+\[(?P<cpu>[^\]]*)\]\s+"
-    r"(?P<ts>[^\s:]+):\s+(?:[0-9]+\s+)?(?:(?P<sys>[^\s:]+):)?(?P<event>[^\s:]+):"
-    r"\s*(?P<payload>.*)")
-"""perf script; the optional number before the event is the period (``-F period``)."""
+MAX_LINE = 1 << 20
+"""The longest line read (1 MiB). Kernel trace lines are under a few KiB; a longer one is not
+trace text, and refusing it keeps memory bounded whatever the file holds."""
+
+
+class _Header(NamedTuple):
+    """The context columns of an event line and where its fields start (0-based)."""
+
+    shape: str
+    """``ftrace`` (a flags column), ``trace-cmd`` (none) or ``perf-script``."""
+    comm: str
+    pid: str
+    cpu: str
+    cpu_at: int
+    ts: str
+    ts_at: int
+    sys: str | None
+    event: str
+    payload_at: int
+
+
+def _is_dec(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def _skip_ws(line: str, i: int) -> int:
+    n = len(line)
+    while i < n and line[i].isspace():
+        i += 1
+    return i
+
+
+def _token(line: str, i: int) -> int:
+    """The end of the run of characters that are neither whitespace nor ':' from ``i``."""
+    n = len(line)
+    while i < n and not line[i].isspace() and line[i] != ":":
+        i += 1
+    return i
+
+
+def _header(line: str) -> _Header | None:
+    r"""Read an event line's header; None if the line is not one.
+
+    Every step is a find or a scan that moves forward, so the time is linear in the line's
+    length whatever it holds (a regex with a free-form comm backtracks quadratically on a long
+    garbage line). The grammar, as the tools print it::
+
+        ftrace     comm-pid \s+ [(tgid) \s+] [cpu] \s+ [flags \s+] ts: \s+ [sys:]event: payload
+        trace-cmd  the same without flags
+        perf       comm \s [pid/]tid \s+ [cpu] \s+ ts: \s+ [period \s+] [sys:]event: payload
+
+    ``comm`` cannot hold ``]``, so the CPU column is the last ``[`` before the first ``]``.
+    """
+    close = line.find("]")
+    if close < 0:
+        return None
+    open_ = line.rfind("[", 0, close)
+    if open_ <= 0 or not line[open_ - 1].isspace():
+        return None
+    head = line[:open_].rstrip()
+    cpu = line[open_ + 1:close]
+    ftrace = _ftrace_head(head)
+    if ftrace is not None:
+        return _tail(line, close + 1, "ftrace", *ftrace, cpu, open_ + 1)
+    perf = _perf_head(head)
+    if perf is not None:
+        return _tail(line, close + 1, "perf-script", *perf, cpu, open_ + 1)
+    return None
+
+
+def _ftrace_head(head: str) -> tuple[str, str] | None:
+    """``comm-pid`` with an optional `` (tgid)`` after it: (comm, pid)."""
+    if head.endswith(")"):
+        paren = head.rfind("(")
+        if paren <= 0 or ")" in head[paren + 1:-1] or not head[paren - 1].isspace():
+            return None
+        head = head[:paren].rstrip()
+    comm, dash, pid = head.rpartition("-")
+    return (comm.lstrip(), pid) if dash and _is_dec(pid) else None
+
+
+def _perf_head(head: str) -> tuple[str, str] | None:
+    """``comm tid`` or ``comm pid/tid``: (comm, tid)."""
+    i = len(head) - 1
+    while i >= 0 and not head[i].isspace():
+        i -= 1
+    if i < 0:
+        return None
+    pid, slash, tid = head[i + 1:].rpartition("/")
+    if (slash and not _is_dec(pid)) or not _is_dec(tid):
+        return None
+    return head[:i].lstrip(), tid
+
+
+def _tail(line: str, i: int, shape: str, comm: str, pid: str, cpu: str, cpu_at: int
+          ) -> _Header | None:
+    """The columns after ``[cpu]``: flags (ftrace), the timestamp, a period (perf script),
+    then ``[sys:]event:`` and the payload."""
+    if i >= len(line) or not line[i].isspace():
+        return None
+    i = _skip_ws(line, i)
+    end = _token(line, i)
+    if end == i:
+        return None
+    ts_at = i
+    if shape == "ftrace" and end < len(line) and line[end] != ":":
+        ts_at = _skip_ws(line, end)  # a flags column: the timestamp follows
+        end = _token(line, ts_at)
+        if end == ts_at:
+            return None
+    else:
+        shape = "trace-cmd" if shape == "ftrace" else shape
+    if end >= len(line) or line[end] != ":" or end + 1 >= len(line) \
+            or not line[end + 1].isspace():
+        return None
+    ts = line[ts_at:end]
+    i = _skip_ws(line, end + 1)
+    if shape == "perf-script":
+        period_end = _token(line, i)
+        if period_end > i and _is_dec(line[i:period_end]) and period_end < len(line) \
+                and line[period_end].isspace():
+            i = _skip_ws(line, period_end)
+    return _event(line, i, shape, comm, pid, cpu, cpu_at, ts, ts_at)
+
+
+def _event(line: str, i: int, shape: str, comm: str, pid: str, cpu: str, cpu_at: int,
+           ts: str, ts_at: int) -> _Header | None:
+    """``[sys:]event:`` at ``i`` and the payload after it."""
+    end = _token(line, i)
+    if end == i or end >= len(line) or line[end] != ":":
+        return None
+    sys, event, after = None, line[i:end], end + 1
+    second = _token(line, after)
+    if second > after and second < len(line) and line[second] == ":":
+        sys, event, after = event, line[after:second], second + 1
+    return _Header(shape, comm, pid, cpu, cpu_at, ts, ts_at, sys, event,
+                   _skip_ws(line, after))
+
+
 _TIMESTAMP = re.compile(r"([0-9]+)\.([0-9]{1,12})")
 """usecs (6 digits) and nsecs (9) are what the tools print; any fraction down to the ps is
 exact, so none is refused."""
@@ -81,9 +211,9 @@ _DECODERS: dict[str, _Decoder] = {"kvm_entry": entry, "kvm_exit": exit_, "kvm_ms
 """The known events and the TP_printk reader of each (``parse_payload``)."""
 
 
-@dataclass(frozen=True, repr=False)
-class Capture:
-    """The KVM events of one capture and what was ignored on the way."""
+@dataclass(frozen=True)
+class CaptureInfo:
+    """What a capture was, without its events: what a streaming reader knows at its end."""
 
     source: str
     """The file name (or the ``source`` given), for messages."""
@@ -91,13 +221,43 @@ class Capture:
     """``ftrace``, ``trace-cmd`` or ``perf-script``: the shape most event lines had, where a
     header line (``# tracer:``, ``cpus=``) tells ftrace from trace-cmd -l, whose lines are
     alike; ``ftrace`` when nothing tells."""
-    events: list[KvmEvent]
-    """In file order (the order the tracer printed them: time order per CPU)."""
     lines: int
     """Lines read."""
     skipped: dict[str, int]
     """Lines not imported, counted by event name as printed (``sched_switch``,
     ``kvm:kvm_userspace_msr``) or by a ``SKIP_*`` key for lines that are not events."""
+    counts: dict[str, int]
+    """Imported events by tracepoint name (``kvm_exit``, ``kvm_entry``, ``kvm_msr``)."""
+    isa: str
+    """``vmx`` or ``svm``: the vendor of most named exit reasons (``vmx`` when none)."""
+
+
+@dataclass(frozen=True, repr=False)
+class Capture:
+    """The KVM events of one capture and what was ignored on the way."""
+
+    source: str
+    """The file name (or the ``source`` given), for messages."""
+    format: str
+    """``ftrace``, ``trace-cmd`` or ``perf-script`` (see :class:`CaptureInfo`)."""
+    events: list[KvmEvent]
+    """In file order (the order the tracer printed them: time order per CPU)."""
+    lines: int
+    """Lines read."""
+    skipped: dict[str, int]
+    """Lines not imported (see :class:`CaptureInfo`)."""
+    isa: str = "vmx"
+    """The capture's vendor (see :class:`CaptureInfo`)."""
+
+    @property
+    def info(self) -> CaptureInfo:
+        """The capture without its events."""
+        counts: dict[str, int] = {}
+        for e in self.events:
+            name = _TRACEPOINT[type(e)]
+            counts[name] = counts.get(name, 0) + 1
+        return CaptureInfo(self.source, self.format, self.lines, dict(self.skipped), counts,
+                           self.isa)
 
     def __repr__(self) -> str:
         # A capture holds up to millions of events: show their number, not the events.
@@ -106,68 +266,78 @@ class Capture:
                 f"skipped={self.skipped!r})")
 
 
-class _Reader:
-    """Reads a capture line by line: the header of each line here, payloads in
-    ``parse_payload``; keeps the counts that decide the capture's format."""
+_TRACEPOINT: dict[type, str] = {KvmEntry: "kvm_entry", KvmExit: "kvm_exit", KvmMsr: "kvm_msr"}
+
+
+class CaptureReader:
+    """Reads a capture line by line in constant memory: the header of each line here,
+    payloads in ``parse_payload``; keeps the counts that decide the capture's format.
+
+    ``events(lines)`` yields the KVM events as they are read. A ``kvm_exit`` whose reason
+    is a number names no vendor: it is yielded with ``isa`` ISA_UNKNOWN, and ``info()``
+    gives the capture's vendor once every line is read (``parse_trace`` fills it in).
+    """
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.events: list[KvmEvent] = []
         self.skipped: dict[str, int] = {}
+        self.counts: dict[str, int] = {}
         self.lines = 0
         self.shapes = {"ftrace": 0, "trace-cmd": 0, "perf-script": 0}
         self.ftrace_header = False
         self.trace_cmd_header = False
-        self.unknown_isa: list[tuple[int, KvmExit]] = []
+        self.named_isa = {"vmx": 0, "svm": 0}
 
-    def feed(self, number: int, line: str) -> None:
-        """Read line ``number`` (1-based, without its newline)."""
+    def events(self, lines: Iterable[str]) -> Iterator[KvmEvent]:
+        """The KVM events of ``lines`` (without their line ends), in order."""
+        for number, line in enumerate(lines, 1):
+            event = self.feed(number, line)
+            if event is not None:
+                yield event
+
+    def feed(self, number: int, line: str) -> KvmEvent | None:
+        """Read line ``number`` (1-based, without its newline); its KVM event, if any."""
         self.lines = number
-        if line.startswith("#"):
-            # A header line, even one that happens to look like an event.
+        if len(line) > MAX_LINE:
+            raise TraceParseError(self.source, number, MAX_LINE + 1,
+                                  f"a line longer than {MAX_LINE} characters is not kernel "
+                                  "trace text")
+        h = None if line.startswith("#") else _header(line)
+        if h is None:
+            # A header line, even one that happens to look like an event, or no event.
             self._not_an_event(number, line)
-            return
-        m = _FTRACE.match(line)
-        if m is not None:
-            self.shapes["ftrace" if m.group("flags") else "trace-cmd"] += 1
-        else:
-            m = _PERF.match(line)
-            if m is None:
-                self._not_an_event(number, line)
-                return
-            self.shapes["perf-script"] += 1
-        sys, name = m.group("sys", "event")
-        decode = _DECODERS.get(name)
-        if decode is None or (sys is not None and sys != "kvm"):
-            key = name if sys is None else f"{sys}:{name}"
+            return None
+        self.shapes[h.shape] += 1
+        decode = _DECODERS.get(h.event)
+        if decode is None or (h.sys is not None and h.sys != "kvm"):
+            key = h.event if h.sys is None else f"{h.sys}:{h.event}"
             self.skipped[key] = self.skipped.get(key, 0) + 1
-            return
-        cpu, t_ps = self._context(number, m, name)
-        payload = m.group("payload").rstrip()
+            return None
+        cpu, t_ps = self._context(number, h)
         try:
-            event = decode(payload, t_ps, cpu, m.group("comm").strip(), int(m.group("pid")),
-                           number)
+            event = decode(line[h.payload_at:].rstrip(), t_ps, cpu, h.comm.strip(),
+                           int(h.pid), number)
         except PayloadError as e:
-            raise TraceParseError(self.source, number, m.start("payload") + e.offset + 1,
+            raise TraceParseError(self.source, number, h.payload_at + e.offset + 1,
                                   e.message) from None
-        if type(event) is KvmExit and event.isa == ISA_UNKNOWN:
-            self.unknown_isa.append((len(self.events), event))
-        self.events.append(event)
+        self.counts[h.event] = self.counts.get(h.event, 0) + 1
+        if type(event) is KvmExit and event.isa != ISA_UNKNOWN:
+            self.named_isa[event.isa] += 1
+        return event
 
-    def _context(self, number: int, m: re.Match[str], name: str) -> tuple[int, int]:
+    def _context(self, number: int, h: _Header) -> tuple[int, int]:
         """The CPU and the timestamp (ps) of a known event's line, checked."""
-        cpu = m.group("cpu")
-        if _CPU.fullmatch(cpu) is None:
-            raise TraceParseError(self.source, number, m.start("cpu") + 1,
-                                  f"{name}: expected the CPU number in decimal inside [], "
-                                  f"got {cpu!r}")
-        t = _TIMESTAMP.fullmatch(m.group("ts"))
+        if _CPU.fullmatch(h.cpu) is None:
+            raise TraceParseError(self.source, number, h.cpu_at + 1,
+                                  f"{h.event}: expected the CPU number in decimal inside [], "
+                                  f"got {_short(h.cpu)!r}")
+        t = _TIMESTAMP.fullmatch(h.ts)
         if t is None:
-            raise TraceParseError(self.source, number, m.start("ts") + 1,
-                                  f"{name}: expected a timestamp <secs>.<usecs> or "
-                                  f"<secs>.<nsecs>, got {m.group('ts')!r}")
+            raise TraceParseError(self.source, number, h.ts_at + 1,
+                                  f"{h.event}: expected a timestamp <secs>.<usecs> or "
+                                  f"<secs>.<nsecs>, got {_short(h.ts)!r}")
         secs, fraction = t.groups()
-        return int(cpu), int(secs) * PS_PER_S + int(fraction) * _PS_PER_UNIT[len(fraction)]
+        return int(h.cpu), int(secs) * PS_PER_S + int(fraction) * _PS_PER_UNIT[len(fraction)]
 
     def _not_an_event(self, number: int, line: str) -> None:
         """Count a line without an event header; refuse one that names a known event, since
@@ -190,19 +360,25 @@ class _Reader:
                     self.source, number, len(line) - len(line.lstrip()) + 1,
                     f"{mention.group(1)}: expected the header '<comm>-<pid> [<cpu>] <flags> "
                     "<secs>.<usecs>: ' (ftrace, trace-cmd) or '<comm> <tid> [<cpu>] "
-                    f"<secs>.<usecs>: ' (perf script), got {line[:mention.start(1)].strip()!r}")
+                    "<secs>.<usecs>: ' (perf script), got "
+                    f"{_short(line[:mention.start(1)].strip())!r}")
             key = SKIP_OTHER
         self.skipped[key] = self.skipped.get(key, 0) + 1
 
-    def capture(self) -> Capture:
-        """The capture read so far."""
-        if self.unknown_isa:
-            # A host has one vendor: a numeric reason takes the vendor of the named ones.
-            named = [e.isa for e in self.events if type(e) is KvmExit and e.isa != ISA_UNKNOWN]
-            isa = "svm" if named.count("svm") > named.count("vmx") else "vmx"
-            for i, event in self.unknown_isa:
-                self.events[i] = dataclasses.replace(event, isa=isa)
-        return Capture(self.source, self._format(), self.events, self.lines, self.skipped)
+    @property
+    def isa(self) -> str:
+        """A host has one vendor: a numeric reason takes the vendor of the named ones."""
+        return "svm" if self.named_isa["svm"] > self.named_isa["vmx"] else "vmx"
+
+    @property
+    def trace_lines(self) -> int:
+        """Lines that read as a tracer's event line (any event) or its header."""
+        return sum(self.shapes.values()) + self.ftrace_header + self.trace_cmd_header
+
+    def info(self) -> CaptureInfo:
+        """What the lines read so far were."""
+        return CaptureInfo(self.source, self._format(), self.lines, dict(self.skipped),
+                           dict(self.counts), self.isa)
 
     def _format(self) -> str:
         """The capture's shape: perf script if most event lines were, else the header lines
@@ -213,6 +389,11 @@ class _Reader:
         if self.ftrace_header or self.trace_cmd_header:
             return "ftrace" if self.ftrace_header else "trace-cmd"
         return "trace-cmd" if shapes["trace-cmd"] > shapes["ftrace"] else "ftrace"
+
+
+def _short(text: str) -> str:
+    """A token of a line for an error message, shortened (a line may be a megabyte)."""
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _lines(text: str | Iterable[str]) -> Iterable[str]:
@@ -227,17 +408,52 @@ def _lines(text: str | Iterable[str]) -> Iterable[str]:
 
 
 def parse_trace(text: str | Iterable[str], source: str = "<trace>") -> Capture:
-    """Read a capture given as one string or as lines (a file object, a list).
+    """Read a capture given as one string or as lines (a file object, a list), keeping every
+    event in memory (``CaptureReader`` streams).
 
     Raises TraceParseError at the first malformed ``kvm_entry``, ``kvm_exit`` or ``kvm_msr``.
     """
-    reader = _Reader(source)
-    for number, line in enumerate(_lines(text), 1):
-        reader.feed(number, line)
-    return reader.capture()
+    reader = CaptureReader(source)
+    events = list(reader.events(_lines(text)))
+    isa = reader.isa
+    events = [dataclasses.replace(e, isa=isa)
+              if type(e) is KvmExit and e.isa == ISA_UNKNOWN else e for e in events]
+    info = reader.info()
+    return Capture(source, info.format, events, info.lines, info.skipped, isa)
+
+
+def read_lines(f: TextIO) -> Iterator[str]:
+    """The lines of an open text file without their line ends, each read with a bound
+    (MAX_LINE) so that a file without newlines cannot fill memory."""
+    while True:
+        line = f.readline(MAX_LINE + 1)
+        if not line:
+            return
+        yield line.rstrip("\r\n") if line.endswith("\n") or len(line) <= MAX_LINE else line
+
+
+def open_trace(path: str | os.PathLike[str]) -> TextIO:
+    """Open a capture file. Undecodable bytes (a comm is raw bytes) become U+FFFD."""
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def require_trace(reader: CaptureReader) -> None:
+    """A file in which no line reads as trace text is not a capture: InputError naming it."""
+    if reader.trace_lines == 0:
+        raise InputError(reader.source, f"no line of the {reader.lines} read is kernel trace "
+                                        "text: expected ftrace, trace-cmd report or perf script "
+                                        "output (lines like '<comm>-<pid> [<cpu>] <flags> "
+                                        "<secs>.<usecs>: kvm_exit: ...')")
 
 
 def parse_trace_file(path: str | os.PathLike[str]) -> Capture:
-    """Read a capture file. Undecodable bytes (a comm is raw bytes) become U+FFFD."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return parse_trace(f, os.fspath(path))
+    """Read a capture file; one in which no line is trace text is an InputError."""
+    reader = CaptureReader(os.fspath(path))
+    with open_trace(path) as f:
+        events = list(reader.events(read_lines(f)))
+    require_trace(reader)
+    isa = reader.isa
+    events = [dataclasses.replace(e, isa=isa)
+              if type(e) is KvmExit and e.isa == ISA_UNKNOWN else e for e in events]
+    info = reader.info()
+    return Capture(info.source, info.format, events, info.lines, info.skipped, isa)

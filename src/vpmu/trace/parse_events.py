@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vpmu.errors import InputError
+
 
 @dataclass(frozen=True, slots=True)
 class KvmEvent:
@@ -76,18 +78,15 @@ class KvmMsr(KvmEvent):
     """The access raised #GP in the guest (the `` (#GP)`` suffix)."""
 
 
-class TraceParseError(ValueError):
+class TraceParseError(InputError):
     """A line of a capture holds a ``kvm_entry``/``kvm_exit``/``kvm_msr`` event that does not
     read as the kernel prints it. ``line`` and ``column`` are 1-based; the column is where the
     bad token starts, so an editor can jump to it."""
 
     def __init__(self, source: str, line: int, column: int, message: str) -> None:
+        super().__init__(f"{source}:{line}:{column}", message)
         # The four values are the exception's args, so it pickles and compares as constructed.
-        super().__init__(source, line, column, message)
+        self.args = (source, line, column, message)
         self.source = source
         self.line = line
         self.column = column
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.source}:{self.line}:{self.column}: {self.message}"

@@ -13,6 +13,7 @@ counter index* (GP i = i, fixed i = 32 + i), as in ``vpmu.arch.x86.caps``.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -179,6 +180,10 @@ class Design(Protocol):
         ...
 
 
+_DESIGN_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_OPTION_KEY = re.compile(r"[A-Za-z0-9_.-]+")
+
+
 @dataclass(frozen=True, slots=True)
 class DesignSpec:
     """A design named with options: ``NAME`` or ``NAME:key=value,key=value``."""
@@ -188,17 +193,22 @@ class DesignSpec:
 
     @classmethod
     def parse(cls, text: str) -> DesignSpec:
-        """Parse a spec; errors say what was expected and where."""
-        name, _, rest = text.partition(":")
-        if not name or not name.replace("-", "").replace("_", "").isalnum():
+        """Parse a spec (the one grammar of design specs: files, ``--design`` and ``--set``
+        alike); errors say what was expected and where. Each option is given once, and a
+        ``:`` is followed by at least one ``key=value``."""
+        name, colon, rest = text.partition(":")
+        if not _DESIGN_NAME.fullmatch(name):
             raise ValueError(f"design must be NAME or NAME:key=value,..., not {text!r}")
-        options: list[tuple[str, str]] = []
-        for item in filter(None, rest.split(",")):
-            key, eq, value = item.partition("=")
-            if not eq or not key:
+        options: dict[str, str] = {}
+        for item in rest.split(",") if colon else ():
+            key, eq, value = (part.strip() for part in item.partition("="))
+            if not eq or not _OPTION_KEY.fullmatch(key):
                 raise ValueError(f"design option must be key=value, not {item!r} in {text!r}")
-            options.append((key.strip(), value.strip()))
-        return cls(name, tuple(options))
+            if key in options:
+                raise ValueError(f"design option {key} must be given once, not twice in "
+                                 f"{text!r}")
+            options[key] = value
+        return cls(name, tuple(options.items()))
 
     def __str__(self) -> str:
         opts = ",".join(f"{k}={v}" for k, v in self.options)

@@ -19,7 +19,7 @@ from vpmu.arch.presets import CpuPreset
 from vpmu.arch.x86 import caps as x86caps
 from vpmu.arch.x86 import events as ev
 from vpmu.arch.x86.msrs import X2APIC_LVTPC
-from vpmu.hw.counting import RING_KERNEL, RING_USER, Segment
+from vpmu.hw.counting import RING_KERNEL, Segment
 from vpmu.hw.x86.lapic import DeliverFn, Lapic
 from vpmu.hw.x86.pmu import X86Pmu
 from vpmu.sim import Environment, Event, cycles_to_ps
@@ -101,8 +101,6 @@ class X86Cpu:
 
     def set_cpl(self, cpl: int) -> None:
         """Change privilege level (an IRET/SYSRET; its own cost is not modelled)."""
-        if cpl not in (RING_KERNEL, RING_USER):
-            raise ValueError(f"cpl must be 0 or 3, not {cpl!r}")
         self.cpl = cpl
         self.pmu.set_cpl(cpl)
 
