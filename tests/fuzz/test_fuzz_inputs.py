@@ -125,8 +125,10 @@ def trace_text(draw: st.DrawFn) -> str:
     for line in lines:
         if line and draw(st.booleans()):  # mutate: cut, splice or overwrite a slice
             i = draw(st.integers(0, len(line)))
-            line = line[:i] + draw(st.text(max_size=8)) + line[i + draw(st.integers(0, 4)):]
-        out.append(line)
+            cut = i + draw(st.integers(0, 4))
+            out.append(line[:i] + draw(st.text(max_size=8)) + line[cut:])
+        else:
+            out.append(line)
     return "\n".join(out)
 
 

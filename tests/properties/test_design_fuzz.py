@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
+from vpmu import run_guest
 from vpmu.arch.faults import Fault
 from vpmu.guest import Rdmsr, Rdpmc, SetCpl, SetCr4Pce, Wrmsr
-from vpmu import run_guest
 from vpmu.vpmu.design import DESIGNS
 
 from .strategies import PROPERTY_SETTINGS, Scenario, scenarios
