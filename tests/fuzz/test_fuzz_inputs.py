@@ -104,7 +104,8 @@ def test_fuzz_command_lines(tmp_path_factory: object, command: str, args: list[s
     target = [] if command in ("conformance", "msrs", "nosuch") else [str(path)]
     if command == "conformance":  # one small suite, not every preset's
         target = ["--suite", "nosuch"]
-    check(runner.invoke(cli.app, [command, *target, *args], env={"COLUMNS": "80"}))
+    with runner.isolated_filesystem(temp_dir=where):  # outputs named by the fuzz land here
+        check(runner.invoke(cli.app, [command, *target, *args], env={"COLUMNS": "80"}))
 
 
 TRACE_LINES = [
