@@ -205,13 +205,14 @@ def _validate(data: dict[str, Any], replay: Replay) -> Scenario:
 
 
 def _at_line(problem: Problem, replay: Replay) -> Problem:
-    by_place = {(vm, vcpu): p for p in replay.profiles
-                for vm, vcpu in [replay.vm_of[p.pid]]}
-    m = re.match(r"vm\[(\d+)\](?:\.guest\[(\d+)\])?", problem.path)
-    members = [p for (vm, _), p in by_place.items() if m and vm == int(m[1])]
-    if problem.path == "host.cpus":
+    """``problem`` moved to the line of the thread that implied it: the VM's highest vCPU for
+    a ``vm[i]`` key, the thread on the highest CPU for ``host.cpus``."""
+    m = re.match(r"vm\[(\d+)\]", problem.path)
+    if m:
+        members = [p for p in replay.profiles if replay.vm_of[p.pid][0] == int(m[1])]
+    elif problem.path == "host.cpus":
         members = [max(replay.profiles, key=lambda p: p.cpu)]
-    if not members:
+    else:
         return problem
     thread = max(members, key=lambda p: p.vcpu)
     return Problem(f"{replay.capture.source}:{thread.line}", "",

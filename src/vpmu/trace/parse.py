@@ -414,12 +414,16 @@ def parse_trace(text: str | Iterable[str], source: str = "<trace>") -> Capture:
     Raises TraceParseError at the first malformed ``kvm_entry``, ``kvm_exit`` or ``kvm_msr``.
     """
     reader = CaptureReader(source)
-    events = list(reader.events(_lines(text)))
+    return _capture(reader, list(reader.events(_lines(text))))
+
+
+def _capture(reader: CaptureReader, events: list[KvmEvent]) -> Capture:
+    """The capture ``reader`` read, its numeric exit reasons given the capture's vendor."""
     isa = reader.isa
     events = [dataclasses.replace(e, isa=isa)
               if type(e) is KvmExit and e.isa == ISA_UNKNOWN else e for e in events]
     info = reader.info()
-    return Capture(source, info.format, events, info.lines, info.skipped, isa)
+    return Capture(info.source, info.format, events, info.lines, info.skipped, isa)
 
 
 def read_lines(f: TextIO) -> Iterator[str]:
@@ -429,7 +433,7 @@ def read_lines(f: TextIO) -> Iterator[str]:
         line = f.readline(MAX_LINE + 1)
         if not line:
             return
-        yield line.rstrip("\r\n") if line.endswith("\n") or len(line) <= MAX_LINE else line
+        yield line.rstrip("\r\n")  # a chunk of MAX_LINE + 1 without one is refused
 
 
 def open_trace(path: str | os.PathLike[str]) -> TextIO:
@@ -452,8 +456,4 @@ def parse_trace_file(path: str | os.PathLike[str]) -> Capture:
     with open_trace(path) as f:
         events = list(reader.events(read_lines(f)))
     require_trace(reader)
-    isa = reader.isa
-    events = [dataclasses.replace(e, isa=isa)
-              if type(e) is KvmExit and e.isa == ISA_UNKNOWN else e for e in events]
-    info = reader.info()
-    return Capture(info.source, info.format, events, info.lines, info.skipped, isa)
+    return _capture(reader, events)
