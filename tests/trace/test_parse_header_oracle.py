@@ -17,7 +17,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vpmu.trace.parse import _header
+from vpmu.trace.parse import _FAST, _header, _scan_header
 
 FTRACE = re.compile(
     r"\s*(?P<comm>[^\]]*)-(?P<pid>[0-9]+)\s+(?:\([^)]*\)\s+)?\[(?P<cpu>[^\]]*)\]\s+"
@@ -74,3 +74,12 @@ def test_header_reads_what_the_patterns_read(line: str) -> None:
     if want is not None and "[" in str(want[3]):
         return  # the by-design difference of the module docstring
     assert got == want, line
+
+
+@settings(max_examples=3000, derandomize=True, database=None, deadline=None)
+@given(st.tuples(*(st.one_of(st.just(slot[0]), st.sampled_from(slot)) for slot in SLOTS))
+       .map("".join))
+def test_the_fast_pattern_reads_what_the_scans_read(line: str) -> None:
+    """Where the one-pattern fast path matches, the scans give the same header."""
+    if _FAST.match(line) is not None:
+        assert _header(line) == _scan_header(line), line
