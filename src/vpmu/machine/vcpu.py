@@ -52,14 +52,13 @@ from vpmu.host.task import (
 )
 from vpmu.sim import ns, ps_to_cycles
 from vpmu.trace import GuestPmi, VmExit
+from vpmu.vpmu.design import KVM_REQ_PMI, KVM_REQ_PMU
 from vpmu.workloads.streams import Stream
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
     from vpmu.machine.vm import Vm
 
-KVM_REQ_PMU = "KVM_REQ_PMU"
-KVM_REQ_PMI = "KVM_REQ_PMI"
 FASTPATH_MSRS = frozenset({msrs.MSR_IA32_TSC_DEADLINE, msrs.X2APIC_ICR})
 """handle_fastpath_set_msr_irqoff: the WRMSRs the inner loop completes without a full exit."""
 APIC_MSRS = frozenset({msrs.MSR_IA32_TSC_DEADLINE, msrs.X2APIC_ICR, msrs.X2APIC_EOI})

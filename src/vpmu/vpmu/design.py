@@ -16,7 +16,7 @@ import importlib
 import re
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from vpmu.arch.x86.caps import X86PmuCaps
 
@@ -178,6 +178,14 @@ class Design(Protocol):
     def create_vcpu(self, vcpu: VcpuHandle) -> VcpuPmu:
         """kvm_pmu_init for one vCPU."""
         ...
+
+
+KVM_REQ_PMU: Final = "KVM_REQ_PMU"
+"""kvm_make_request(KVM_REQ_PMU): kvm_pmu_handle_event reprograms the counters the reprogram
+bitmap names before the next VM-entry."""
+KVM_REQ_PMI: Final = "KVM_REQ_PMI"
+"""kvm_make_request(KVM_REQ_PMI): kvm_pmu_deliver_pmi injects the guest PMI before the next
+VM-entry (and kicks a halted vCPU)."""
 
 
 _DESIGN_NAME = re.compile(r"[A-Za-z0-9_-]+")

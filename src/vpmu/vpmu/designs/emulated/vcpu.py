@@ -20,14 +20,12 @@ from vpmu.arch.x86.events import INTEL_FIXED_PSEUDO_ENCODING
 from vpmu.host.perf.attr import PerfEventAttr
 from vpmu.host.perf.event import OverflowHandler, PerfEvent
 from vpmu.host.perf.events_map import PERF_TYPE_RAW
-from vpmu.vpmu.design import Gen, NoGuestContext, VcpuHandle
+from vpmu.vpmu.design import KVM_REQ_PMI, KVM_REQ_PMU, Gen, NoGuestContext, VcpuHandle
 from vpmu.vpmu.designs.emulated.pmc import KvmPmc, PmcOps, sample_period
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
 
-KVM_REQ_PMU = "KVM_REQ_PMU"
-KVM_REQ_PMI = "KVM_REQ_PMI"
 
 RAW_EVENT_MASK = 0xFF | 0xFF << 8 | 1 << 18 | 1 << 19 | 1 << 21 | 1 << 23 | 0xFF << 24 \
     | 0xF << 32

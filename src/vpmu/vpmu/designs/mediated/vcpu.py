@@ -24,14 +24,12 @@ from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 from vpmu.host.perf.x86 import counter_storage, sel_addr
 from vpmu.trace import PmuContext
-from vpmu.vpmu.design import Gen, VcpuHandle
+from vpmu.vpmu.design import KVM_REQ_PMI, KVM_REQ_PMU, Gen, VcpuHandle
 from vpmu.vpmu.designs.mediated import switch
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
 
-KVM_REQ_PMU = "KVM_REQ_PMU"
-KVM_REQ_PMI = "KVM_REQ_PMI"
 INSTRUCTIONS_RETIRED = 0x00C0
 INTEL_FIXED_INSTRUCTIONS = FIXED_IDX_BASE
 """Fixed counter 0 counts INST_RETIRED.ANY."""
