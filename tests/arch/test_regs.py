@@ -1,8 +1,8 @@
-"""Access kinds and derived write rules of vpmu.arch._regs."""
+"""Access kinds and derived write rules of vpmu.arch.regs."""
 
 import pytest
 
-from vpmu.arch._regs import Access, Field, RegisterSpec, apply_write, by_address, read_value
+from vpmu.arch.regs import Access, Field, RegisterSpec, apply_write, by_address, read_value
 
 
 def _reg(*fields: Field, reset: int = 0) -> RegisterSpec:

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vpmu.arch import events as ev
 from vpmu.arch.faults import Fault
-from vpmu.arch.x86 import events as ev
 from vpmu.host.costs import instruction_cycles
 from vpmu.host.modes import Mode
 from vpmu.host.task import GuestExit, GuestInsn, GuestInsnDone, Kernel, Sleep, Task, UserRdpmc

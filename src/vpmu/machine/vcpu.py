@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from vpmu.arch._regs import apply_write
 from vpmu.arch.faults import Fault
+from vpmu.arch.regs import apply_write
 from vpmu.arch.x86 import caps as x86caps
 from vpmu.arch.x86 import msrs
 from vpmu.guest.os import GuestOs

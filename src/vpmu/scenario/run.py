@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vpmu.arch.x86 import events as ev
+from vpmu.arch import events as ev
 from vpmu.errors import RunIncompleteError
 from vpmu.guest.linux import RunResult
 from vpmu.host.machine import Host

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from vpmu.arch.x86 import events as ev
+from vpmu.arch import events as ev
 from vpmu.workloads.streams import Stream
 
 

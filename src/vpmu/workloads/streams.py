@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from types import MappingProxyType
 
-from vpmu.arch.x86 import events as ev
+from vpmu.arch import events as ev
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 
-from vpmu.arch._regs import bits
+from vpmu.arch.regs import bits
 
 FIXED_IDX_BASE = 32
 """Global counter index of fixed counter 0 (GLOBAL_CTRL bit 32)."""

@@ -1,7 +1,6 @@
-"""x86 event encodings and the model's event keys.
+"""x86 event encodings: which of the model's event keys (``vpmu.arch.events``) each counts.
 
-A workload describes execution as counts of *event keys* (``"instructions"``,
-``"branches"``...). An event select (event code + unit mask) names which key a counter counts.
+An event select (event code + unit mask) names which key a counter counts.
 The Intel architectural events are listed by their CPUID.0xA:EBX bit, in the order of the
 selftests' ``include/x86/pmu.h`` (reference/conformance_suites.md 2.1). Encodings the model has
 no key for count nothing (documented in docs/hardware.md): the model only knows events whose
@@ -12,27 +11,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Event keys: the columns a workload stream provides.
-CYCLES = "cycles"
-INSTRUCTIONS = "instructions"
-REF_CYCLES = "ref_cycles"
-LLC_REFERENCES = "llc_references"
-LLC_MISSES = "llc_misses"
-BRANCHES = "branches"
-BRANCH_MISSES = "branch_misses"
-SLOTS = "slots"
-TOPDOWN_BACKEND_BOUND = "topdown_backend_bound"
-TOPDOWN_BAD_SPEC = "topdown_bad_spec"
-TOPDOWN_FRONTEND_BOUND = "topdown_frontend_bound"
-TOPDOWN_RETIRING = "topdown_retiring"
-LBR_INSERTS = "lbr_inserts"
-LOADS = "loads"
-STORES = "stores"
+from vpmu.arch.events import (  # the neutral keys, re-exported for the x86 tables' users
+    BRANCH_MISSES,
+    BRANCHES,
+    CYCLES,
+    EVENT_KEYS,
+    INSTRUCTIONS,
+    LBR_INSERTS,
+    LLC_MISSES,
+    LLC_REFERENCES,
+    LOADS,
+    REF_CYCLES,
+    SLOTS,
+    STORES,
+    TOPDOWN_BACKEND_BOUND,
+    TOPDOWN_BAD_SPEC,
+    TOPDOWN_FRONTEND_BOUND,
+    TOPDOWN_RETIRING,
+)
 
-EVENT_KEYS = (CYCLES, INSTRUCTIONS, REF_CYCLES, LLC_REFERENCES, LLC_MISSES, BRANCHES,
-              BRANCH_MISSES, SLOTS, TOPDOWN_BACKEND_BOUND, TOPDOWN_BAD_SPEC,
-              TOPDOWN_FRONTEND_BOUND, TOPDOWN_RETIRING, LBR_INSERTS, LOADS, STORES)
-"""Every event key a workload may provide; streams are validated against it."""
+__all__ = ["BRANCHES", "BRANCH_MISSES", "CYCLES", "EVENT_KEYS", "INSTRUCTIONS", "LBR_INSERTS",
+           "LLC_MISSES", "LLC_REFERENCES", "LOADS", "REF_CYCLES", "SLOTS", "STORES",
+           "TOPDOWN_BACKEND_BOUND", "TOPDOWN_BAD_SPEC", "TOPDOWN_FRONTEND_BOUND",
+           "TOPDOWN_RETIRING"]
 
 
 @dataclass(frozen=True, slots=True)

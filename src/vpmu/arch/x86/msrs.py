@@ -4,7 +4,7 @@ One declaration per MSR. Which MSRs exist, which bits are fields and which are r
 depends on the PMU's capabilities (counter counts, widths, version), so each declaration is
 built from an ``X86PmuCaps`` by a small function below; the field lists are copied from the
 manuals' bit tables. Decoding and fault rules are derived from the declarations by
-``vpmu.arch._regs``.
+``vpmu.arch.regs``.
 
 Storage keys: ``gp_ctr[i]``/``gp_sel[i]`` for GP counter ``i`` (Intel and AMD), ``fixed_ctr[i]``,
 ``FIXED_CTR_CTRL``, ``GLOBAL_CTRL``, ``GLOBAL_STATUS``, and the register names otherwise.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from vpmu.arch._regs import Access, Field, RegisterSpec, bits
+from vpmu.arch.regs import Access, Field, RegisterSpec, bits
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 
 # Intel architectural MSR addresses (SDM Vol. 4, table 2-2).

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from fractions import Fraction
 
-from vpmu.arch.x86 import events as ev
+from vpmu.arch import events as ev
 from vpmu.workloads.streams import Stream
 
 NMI_ENTRY_CYCLES = 1_000

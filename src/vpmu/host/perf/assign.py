@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from vpmu.arch._regs import bits
+from vpmu.arch.regs import bits
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 from vpmu.arch.x86.events import INTEL_FIXED_PSEUDO_ENCODING
 

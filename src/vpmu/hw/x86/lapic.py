@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vpmu.arch._regs import apply_write, read_value
 from vpmu.arch.faults import Fault
+from vpmu.arch.regs import apply_write, read_value
 from vpmu.arch.x86 import msrs
 
 DeliverFn = Callable[[int, bool], None]

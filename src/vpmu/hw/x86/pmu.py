@@ -1,7 +1,7 @@
 """The x86 hardware PMU: Intel architectural PMU v1-v5 and AMD K7/F15H/PerfMonV2.
 
 Register semantics come from the declarations in ``vpmu.arch.x86.msrs`` through
-``vpmu.arch._regs.apply_write``; this module adds what no declaration can say: which counters
+``vpmu.arch.regs.apply_write``; this module adds what no declaration can say: which counters
 count right now, how far they have counted (lazily, ``vpmu.hw.counting``), when the next one
 overflows, and what an overflow does (status bit, PMI, freeze).
 
@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 
-from vpmu.arch._regs import RegisterSpec, apply_write, bits, by_address, read_value
 from vpmu.arch.faults import Fault
 from vpmu.arch.presets import CpuPreset
+from vpmu.arch.regs import RegisterSpec, apply_write, bits, by_address, read_value
 from vpmu.arch.x86 import events as ev
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FAST, RDPMC_FIXED

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vpmu.arch._regs import RegisterSpec, apply_write, by_address, read_value
 from vpmu.arch.faults import Fault
+from vpmu.arch.regs import RegisterSpec, apply_write, by_address, read_value
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 from vpmu.arch.x86.events import INTEL_FIXED_PSEUDO_ENCODING

@@ -18,8 +18,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vpmu.arch._regs import RegisterSpec, apply_write, by_address, read_value
 from vpmu.arch.faults import Fault
+from vpmu.arch.regs import RegisterSpec, apply_write, by_address, read_value
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 from vpmu.host.perf.x86 import counter_storage, sel_addr
