@@ -6,7 +6,7 @@ vCPU) belongs to the design that owns the VM. Keeping the rules here, once, lets
 and the pmu_event_filter_test port share them.
 
 Vocabulary (names from KVM; the uapi's numbers and encoders are in
-``vpmu.arch.x86.kvm_filter_uapi`` and re-exported here):
+``vpmu.uapi.kvm_pmu`` and re-exported here):
 - *raw event* (``raw_event``) and *masked entry* (``masked_entry``) as the uapi lays them out.
   After validation every entry is a masked entry: a plain event becomes one with umask mask
   0xFF.
@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vpmu.arch.x86.caps import FIXED_IDX_BASE
-from vpmu.arch.x86.kvm_filter_uapi import (
+from vpmu.uapi.kvm_pmu import (
     KVM_PMU_EVENT_ALLOW,
     KVM_PMU_EVENT_DENY,
     KVM_PMU_EVENT_FILTER_MAX_EVENTS,
@@ -53,7 +53,7 @@ __all__ = [
     "PmuEventFilter", "check_pmu_event_filter", "masked_entry", "raw_event",
     "set_pmu_event_filter",
 ]
-"""The filter model and the uapi it re-exports (``vpmu.arch.x86.kvm_filter_uapi``)."""
+"""The filter model and the uapi it re-exports (``vpmu.uapi.kvm_pmu``)."""
 
 ARCH_PERFMON_EVENTSEL_EVENT = 0xFF
 """Intel's ``kvm_pmu_ops.EVENTSEL_EVENT``: the event select is bits 7:0 only."""

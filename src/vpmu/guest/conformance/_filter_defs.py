@@ -1,24 +1,24 @@
 """pmu_event_filter_test's definitions: the filter uapi as the selftest includes it, and the
 events and guest blocks it measures (split from the suite to keep each file readable).
 
-The uapi constants and entry encoders come from ``vpmu.arch.x86.kvm_filter_uapi``, the one
+The uapi constants and entry encoders come from ``vpmu.uapi.kvm_pmu``, the one
 copy the kernel-side model (``vpmu.vpmu.filter``) uses too.
 """
 
 from __future__ import annotations
 
 from vpmu.arch.x86 import events as ev
-from vpmu.arch.x86.kvm_filter_uapi import (
+from vpmu.arch.x86.msrs import EVTSEL_EN, EVTSEL_OS
+from vpmu.uapi.kvm_pmu import (
     KVM_PMU_EVENT_DENY,
     KVM_PMU_EVENT_FILTER_MAX_EVENTS,
     KVM_PMU_EVENT_FLAGS_VALID_MASK,
     masked_entry,
     raw_event,
 )
-from vpmu.arch.x86.msrs import EVTSEL_EN, EVTSEL_OS
 from vpmu.workloads.streams import Stream
 
-# -- the uapi (linux/kvm.h), as the selftest includes it: vpmu.arch.x86.kvm_filter_uapi ----
+# -- the uapi (linux/kvm.h), as the selftest includes it: vpmu.uapi.kvm_pmu ----
 
 MAX_FILTER_EVENTS = KVM_PMU_EVENT_FILTER_MAX_EVENTS
 """The selftest's name (2.1: the filter holds at most 300 entries)."""

@@ -27,13 +27,6 @@ from typing import Any
 from vpmu.arch.faults import Fault
 from vpmu.arch.x86 import events as ev
 from vpmu.arch.x86.caps import GuestPmuView
-from vpmu.arch.x86.kvm_filter_uapi import (
-    KVM_PMU_EVENT_ALLOW,
-    KVM_PMU_EVENT_DENY,
-    KVM_PMU_EVENT_FLAG_MASKED_EVENTS,
-    masked_entry,
-    raw_event,
-)
 from vpmu.arch.x86.msrs import (
     IA32_A_PMC0,
     IA32_FIXED_CTR0,
@@ -79,6 +72,13 @@ from vpmu.guest.conformance._framework import (
     discover_pmu,
 )
 from vpmu.guest.port import Execute, GuestGen, Op, Rdmsr, Wrmsr
+from vpmu.uapi.kvm_pmu import (
+    KVM_PMU_EVENT_ALLOW,
+    KVM_PMU_EVENT_DENY,
+    KVM_PMU_EVENT_FLAG_MASKED_EVENTS,
+    masked_entry,
+    raw_event,
+)
 from vpmu.workloads.streams import Stream, loop_self
 
 # -- guest code -----------------------------------------------------------------------------
