@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
+from typing import ClassVar
 
 from vpmu.arch.regs import bits
 
@@ -101,9 +102,21 @@ class X86PmuCaps:
     """IBPB: Intel CPUID.(7,0):EDX[26] SPEC_CTRL, AMD CPUID 0x80000008 EBX[12] (the suites
     force a branch miss with it)."""
 
+    arch: ClassVar[str] = "x86"
+    """The architecture (``vpmu.arch.caps.PmuCaps``)."""
+
     def replace(self, **changes: object) -> X86PmuCaps:
         """A variant of these capabilities (the conformance sweeps build hardware variants)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def counter_mask(self) -> int:
+        """GP counters at 0.., fixed counters at 32.. (``PmuCaps.counter_mask``)."""
+        return self.gp_mask | self.fixed_global_mask
+
+    def width(self, idx: int) -> int:
+        """Bits counter ``idx`` stores: the GP or the fixed width."""
+        return self.fixed_width if idx >= FIXED_IDX_BASE else self.gp_width
 
     # -- derived facts -------------------------------------------------------------------
     @property

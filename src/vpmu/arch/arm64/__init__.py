@@ -1,0 +1,1 @@
+"""Arm facts as data: the PMUv3 capabilities (``caps``)."""

@@ -1,0 +1,29 @@
+"""What every architecture's PMU capabilities say, whatever the architecture.
+
+Each architecture declares its own capabilities type (``vpmu.arch.x86.caps.X86PmuCaps``,
+``vpmu.arch.arm64.caps.ArmPmuCaps``) with the fields of its enumeration registers; this
+protocol is the part the neutral layers read: which counters exist, in one global index space
+per architecture, and how wide each is. A layer that needs more than this is architecture code
+and imports the architecture's own type.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Protocol
+
+
+class PmuCaps(Protocol):
+    """The neutral view of one core's PMU."""
+
+    arch: ClassVar[str]
+    """``"x86"`` or ``"arm64"``: which architecture's registers, traps and drivers apply."""
+
+    @property
+    def counter_mask(self) -> int:
+        """One bit per implemented counter, in the architecture's global counter index space
+        (x86: GP 0-7, fixed 32+; arm64: event counters 0-30, the cycle counter 31)."""
+        ...
+
+    def width(self, idx: int) -> int:
+        """Bits a counter stores (what a read returns and a write keeps)."""
+        ...
