@@ -105,3 +105,61 @@ def get_preset(name: str) -> CpuPreset:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, not {name!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """CPUs that carry the same PMU: one ``struct pmu`` instance in Linux (the one x86 core
+    PMU, hybrid ``cpu_core`` / ``cpu_atom``, an ``armv8_pmuv3_N`` per big.LITTLE cluster)."""
+
+    cpus: tuple[int, ...]
+    """The CPU numbers, as the kernel numbers them."""
+    preset: CpuPreset
+    """The PMU, clocks and width of these CPUs."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostPreset:
+    """A host's CPUs as clusters, in the order their PMUs register with perf (which decides,
+    for example, an arm64 VM's default PMU). A homogeneous host is one cluster."""
+
+    name: str
+    clusters: tuple[Cluster, ...]
+
+    def __post_init__(self) -> None:
+        flat = sorted(c for cl in self.clusters for c in cl.cpus)
+        if not self.clusters or flat != list(range(len(flat))):
+            raise ValueError(f"host preset {self.name!r}: clusters must partition CPUs "
+                             f"0..N-1, not {[cl.cpus for cl in self.clusters]!r}")
+        arches = {cl.preset.caps.arch for cl in self.clusters}
+        if len(arches) != 1:
+            raise ValueError(f"host preset {self.name!r}: one architecture per host, not "
+                             f"{sorted(arches)}")
+
+    @classmethod
+    def homogeneous(cls, preset: CpuPreset, cpus: int,
+                    groups: tuple[tuple[int, ...], ...] | None = None) -> HostPreset:
+        """``cpus`` CPUs of one preset (under its name), in one cluster or in ``groups``
+        (scheduling domains that share the PMU model)."""
+        groups = groups or (tuple(range(cpus)),)
+        return cls(preset.name, tuple(Cluster(g, preset) for g in groups))
+
+    @property
+    def ncpus(self) -> int:
+        """How many CPUs the host has."""
+        return sum(len(cl.cpus) for cl in self.clusters)
+
+    @property
+    def arch(self) -> str:
+        """The architecture of every cluster."""
+        return self.clusters[0].preset.caps.arch
+
+    def cluster_of(self, cpu: int) -> int:
+        """The index of the cluster ``cpu`` belongs to."""
+        return next(i for i, cl in enumerate(self.clusters) if cpu in cl.cpus)
+
+    @property
+    def single(self) -> CpuPreset | None:
+        """The one CPU preset of a host whose clusters all carry the same one, else None."""
+        presets = {cl.preset for cl in self.clusters}
+        return presets.pop() if len(presets) == 1 else None

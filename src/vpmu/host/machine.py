@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vpmu.arch.presets import CpuPreset, get_preset
+from vpmu.arch.presets import CpuPreset, HostPreset, get_preset
 from vpmu.host.costs import CostTable, cost_table
 from vpmu.host.cpu import IpiFn, NoPerf, Pcpu, PerfHooks
 from vpmu.host.sched import Scheduler
@@ -21,9 +21,10 @@ from vpmu.trace import Trace
 
 
 class Host:
-    """A host of ``cpus`` identical CPUs of ``preset``, grouped in ``clusters``."""
+    """A host: ``cpus`` identical CPUs of a CPU ``preset`` (grouped in ``clusters``), or the
+    clusters of a HostPreset, each CPU with its cluster's PMU."""
 
-    def __init__(self, preset: str | CpuPreset, *, cpus: int = 1,
+    def __init__(self, preset: str | CpuPreset | HostPreset, *, cpus: int = 1,
                  clusters: Sequence[Sequence[int]] | None = None, tick_hz: int = 250,
                  slice_ticks: int = 1, seed: int = 0) -> None:
         if not isinstance(cpus, int) or cpus < 1:
@@ -32,7 +33,14 @@ class Host:
             raise ValueError(f"slice_ticks must be a positive int, not {slice_ticks!r}")
         if not isinstance(tick_hz, int) or not 1 <= tick_hz <= 10_000:
             raise ValueError(f"tick_hz must be an int in 1..10000, not {tick_hz!r}")
-        self.preset = get_preset(preset) if isinstance(preset, str) else preset
+        self.host_preset = _host_preset(preset, cpus, clusters)
+        """The CPUs as clusters, each with its CPU preset."""
+        single = self.host_preset.single
+        if single is None:
+            raise ValueError(f"host preset {self.host_preset.name!r}: CPUs with different "
+                             "PMUs are declared, but the host model runs one CPU preset yet")
+        self.preset = single
+        """The CPU preset of every CPU (one per host until heterogeneous hosts run)."""
         self.env = Environment(seed)
         self.trace = Trace()
         self.costs: CostTable = cost_table(self.preset.costs)
@@ -41,15 +49,13 @@ class Host:
         self.sched = Scheduler(self, slice_ticks=slice_ticks)
         self.perf: PerfHooks = NoPerf()
         """The perf subsystem's hooks (``vpmu.host.perf`` installs itself here)."""
-        self.clusters = _clusters(cpus, clusters)
-        self.cpus = [Pcpu(self, i, self._cluster_of(i)) for i in range(cpus)]
+        self.clusters = [frozenset(cl.cpus) for cl in self.host_preset.clusters]
+        self.cpus = [Pcpu(self, i, self.host_preset.cluster_of(i))
+                     for i in range(self.host_preset.ncpus)]
         self.env.schedule(self._tick, delay_ps=self.tick_ps)
 
     def __repr__(self) -> str:
         return f"Host(preset={self.preset.name!r}, cpus={len(self.cpus)})"
-
-    def _cluster_of(self, cpu: int) -> int:
-        return next(i for i, members in enumerate(self.clusters) if cpu in members)
 
     def spawn(self, task: Task) -> Task:
         """Add a task; it becomes runnable now."""
@@ -97,13 +103,16 @@ class Host:
                          f"not {kind!r}")
 
 
-def _clusters(cpus: int, clusters: Sequence[Sequence[int]] | None) -> list[frozenset[int]]:
-    """Validate a cluster layout (default: one cluster of every CPU)."""
-    if clusters is None:
-        return [frozenset(range(cpus))]
-    groups = [frozenset(c) for c in clusters]
-    flat = sorted(i for g in groups for i in g)
-    if flat != list(range(cpus)):
+def _host_preset(preset: str | CpuPreset | HostPreset, cpus: int,
+                 clusters: Sequence[Sequence[int]] | None) -> HostPreset:
+    """The host's clusters: a HostPreset as given, else ``cpus`` CPUs of one CPU preset in one
+    cluster or in the ``clusters`` layout (which must partition them)."""
+    if isinstance(preset, HostPreset):
+        return preset
+    cpu_preset = get_preset(preset) if isinstance(preset, str) else preset
+    groups = None if clusters is None else tuple(tuple(sorted(c)) for c in clusters)
+    flat = sorted(i for g in groups or () for i in g)
+    if groups is not None and flat != list(range(cpus)):
         raise ValueError(f"clusters must partition CPUs 0..{cpus - 1}, "
-                         f"not {[sorted(g) for g in groups]!r}")
-    return groups
+                         f"not {[list(g) for g in groups]!r}")
+    return HostPreset.homogeneous(cpu_preset, cpus, groups)
