@@ -324,11 +324,11 @@ interval_us = 500
     cpu = outcome.host.cpus[1]
     drv = perf.drivers[1]  # type: ignore[attr-defined]
     drv.dirty = 1  # GP0 was used by an event that has left
-    cpu.hw.pmu.counters["gp_ctr[0]"].value = 1234
+    cpu.hw.pmu.counters[0].value = 1234
     perf.switch_mm(cpu, tasks["host_task[0] rdpmc-reader"])  # type: ignore[attr-defined]
-    assert cpu.hw.pmu.counters["gp_ctr[0]"].value == 1234
+    assert cpu.hw.pmu.counters[0].value == 1234
     perf.switch_mm(cpu, tasks["host_task[1] rdpmc-reader"])  # type: ignore[attr-defined]
-    assert cpu.hw.pmu.counters["gp_ctr[0]"].value == 0
+    assert cpu.hw.pmu.counters[0].value == 0
 
 
 def test_mediated_and_emulated_vms_cannot_share_a_host() -> None:

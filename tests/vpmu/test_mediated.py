@@ -89,20 +89,21 @@ def times(c: Counter[str], n: int) -> Counter[str]:
     return Counter({k: v * n for k, v in c.items()})
 
 
-Snapshot = tuple[str, dict[str, int], dict[str, tuple[int, str]]]
+Snapshot = tuple[str, dict[str, int], dict[int, int], dict[int, tuple[int, str]]]
+"""(load or put, plain registers, GP selectors by index, counters by global index)."""
 
 
 @pytest.fixture
 def hw_after(monkeypatch: pytest.MonkeyPatch) -> list[Snapshot]:
-    """A host-side probe: the hardware PMU (registers; counters' value and origin) right
-    after every switch.load and switch.put, in order."""
+    """A host-side probe: the hardware PMU (registers, selectors; counters' value and
+    origin) right after every switch.load and switch.put, in order."""
     snaps: list[Snapshot] = []
 
     def wrap(kind: str, orig: Callable[..., None]) -> Callable[..., None]:
         def probe(vc: Any, t: switch.MsrTally) -> None:
             orig(vc, t)
             t.pmu.sync()
-            snaps.append((kind, dict(t.pmu.regs),
+            snaps.append((kind, dict(t.pmu.regs), dict(t.pmu.sels),
                           {k: (c.value, c.origin) for k, c in t.pmu.counters.items()}))
         return probe
     monkeypatch.setattr(switch, "load", wrap("load", switch.load))
@@ -242,13 +243,13 @@ def test_clear_on_put(hw_after: list[Snapshot], policy: str, gp0: tuple[int, str
     upstream, guest-used and all, left (tagged with the guest) by none; GP1, written but
     never enabled, is zeroed by upstream (non-zero) and all but not by guest-used."""
     vm, host = boot(used_and_written, f"mediated:clear_on_put={policy}")
-    kind, regs, ctrs = hw_after[-1]
+    kind, regs, sels, ctrs = hw_after[-1]
     assert kind == "put" and contexts(host)[-1].why == "run-loop"
-    assert ctrs["gp_ctr[0]"] == gp0 and regs["gp_sel[0]"] == sel0 and ctrs["gp_ctr[1]"] == gp1
+    assert ctrs[0] == gp0 and sels[0] == sel0 and ctrs[1] == gp1
     assert pmu_of(vm).gp[0].counter == N + 2   # KVM counted the skipped CPUID
     if policy == "all":
         assert all(v == 0 for v, _ in ctrs.values())
-        assert not any(regs[f"gp_sel[{i}]"] for i in range(8)) and regs["FIXED_CTR_CTRL"] == 0
+        assert not any(sels.values()) and regs["FIXED_CTR_CTRL"] == 0
 
 
 # --- 4. counts --------------------------------------------------------------------------------
@@ -396,7 +397,7 @@ def test_deny_filter_masks_en_in_the_hardware_selector_only(hw_after: list[Snaps
         return (yield Rdmsr(SEL0)), (yield Rdpmc(0))
     vm, _ = boot(program, event_filter=flt)
     assert vm.vcpus[0].task.result == (INST, 0)
-    loads = [regs["gp_sel[0]"] for kind, regs, _ in hw_after if kind == "load"]
+    loads = [sels[0] for kind, _, sels, _ in hw_after if kind == "load"]
     assert loads == [0] + [INST & ~msrs.EVTSEL_EN] * 3
 
 
@@ -474,7 +475,7 @@ def test_a_guest_write_to_a_passed_through_counter_is_tagged_as_the_guests() -> 
         yield Wrmsr(msrs.IA32_A_PMC0 + 1, 12345)
         yield Cpuid(0)
     _, host = run(program, "mediated:clear_on_put=none")
-    counter = host.cpus[0].hw.pmu.counters["gp_ctr[1]"]
+    counter = host.cpus[0].hw.pmu.counters[1]
     assert (counter.value, counter.origin) == (12345, "vm0/vcpu0")
 
 

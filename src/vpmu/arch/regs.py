@@ -22,6 +22,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
+class Role(enum.Enum):
+    """What a register is to the PMU, so that code dispatches on it instead of on names."""
+
+    REG = "reg"
+    """Plain storage (a control, a status, a capability)."""
+    COUNTER = "counter"
+    """A counter; ``index`` is its global counter index."""
+    SELECTOR = "selector"
+    """A general-purpose counter's event selector; ``index`` is the counter's index."""
+
+
 class Access(enum.Enum):
     """How a field behaves on read and write. Each member's docstring fixes the behaviour.
 
@@ -130,6 +141,8 @@ class RegisterSpec:
     target: str = ""
     index: int = -1
     doc: str = ""
+    role: Role = Role.REG
+    """Plain storage, a counter or a selector (which store by ``index``, not by name)."""
     defined_mask: int = field(init=False)
     access_kinds: frozenset[Access] = field(init=False)
     _kind_masks: dict[Access, int] = field(init=False, repr=False, compare=False)

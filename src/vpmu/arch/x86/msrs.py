@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from vpmu.arch.regs import Access, Field, RegisterSpec, bits
+from vpmu.arch.regs import Access, Field, RegisterSpec, Role, bits
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 
 # Intel architectural MSR addresses (SDM Vol. 4, table 2-2).
@@ -110,7 +110,8 @@ def _counter(name: str, addr: int, storage: str, index: int, width: int, gate: s
     fields = [Field("COUNT", width - 1, 0, access)]
     if high is not None and width < 64:
         fields.append(Field("RSVD", 63, width, high))
-    return RegisterSpec(name, addr, tuple(fields), gate=gate, storage=storage, index=index)
+    return RegisterSpec(name, addr, tuple(fields), gate=gate, storage=storage, index=index,
+                        role=Role.COUNTER)
 
 
 AMD_COUNTER_HIGH = Access.RAZ_WI
@@ -123,7 +124,8 @@ def intel_counter_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
     """GP counters and selectors, legacy and full-width counter aliases, fixed counters."""
     for i in range(caps.n_gp):
         yield RegisterSpec(f"IA32_PERFEVTSEL{i}", IA32_PERFEVTSEL0 + i, _evtsel_fields(caps, i),
-                           gate="arch_pmu", storage=f"gp_sel[{i}]", index=i)
+                           gate="arch_pmu", storage=f"gp_sel[{i}]", index=i,
+                           role=Role.SELECTOR)
         yield _counter(f"IA32_PMC{i}", IA32_PMC0 + i, f"gp_ctr[{i}]", i, caps.gp_width,
                        "arch_pmu", Access.RW_SEXT32)
         if caps.fw_write:
@@ -242,13 +244,14 @@ def amd_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
     width = caps.gp_width
     for i in range(min(4, caps.n_gp)):
         yield RegisterSpec(f"MSR_K7_EVNTSEL{i}", MSR_K7_EVNTSEL0 + i, sel,
-                           storage=f"gp_sel[{i}]", index=i)
+                           storage=f"gp_sel[{i}]", index=i, role=Role.SELECTOR)
         yield _counter(f"MSR_K7_PERFCTR{i}", MSR_K7_PERFCTR0 + i, f"gp_ctr[{i}]", i, width,
                        "always", high=AMD_COUNTER_HIGH)
     if caps.perfctr_core:
         for i in range(caps.n_gp):
             yield RegisterSpec(f"MSR_F15H_PERF_CTL{i}", MSR_F15H_PERF_CTL0 + 2 * i, sel,
-                               gate="perfctr_core", storage=f"gp_sel[{i}]", index=i)
+                               gate="perfctr_core", storage=f"gp_sel[{i}]", index=i,
+                               role=Role.SELECTOR)
             yield _counter(f"MSR_F15H_PERF_CTR{i}", MSR_F15H_PERF_CTR0 + 2 * i,
                            f"gp_ctr[{i}]", i, width, "perfctr_core", high=AMD_COUNTER_HIGH)
     if caps.perfmon_v2:

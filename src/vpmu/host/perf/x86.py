@@ -137,7 +137,7 @@ class X86PerfDriver:
         idx = event.hw_idx
         assert idx is not None
         self.pmu.sync()
-        raw = self.pmu.counters[counter_storage(idx)].value
+        raw = self.pmu.counters[idx].value
         mask = (1 << self._width(idx)) - 1
         delta = (raw - event.prev_raw) & mask
         event.prev_raw = raw
@@ -169,7 +169,7 @@ class X86PerfDriver:
             if not counters >> idx & 1 or not ctrl >> idx & 1:
                 continue
             if idx < FIXED_IDX_BASE and not self.caps.is_intel:
-                sel = self.pmu.regs.get(f"gp_sel[{idx}]", 0)
+                sel = self.pmu.sels.get(idx, 0)
                 if sel & AMD_EVTSEL_GUEST_ONLY and not sel & AMD_EVTSEL_HOST_ONLY:
                     continue
             out |= 1 << idx
@@ -208,7 +208,7 @@ class X86PerfDriver:
             self.dirty &= ~(1 << idx)
         cleared = 0
         for idx in range(64):
-            if self.dirty >> idx & 1 and counter_storage(idx) in self.pmu.counters:
+            if self.dirty >> idx & 1 and idx in self.pmu.counters:
                 self._write(self._ctr_addr(idx), 0)
                 cleared += 1
         self.dirty = 0
@@ -231,9 +231,3 @@ def sel_addr(caps: X86PmuCaps, idx: int) -> int:
         return msrs.IA32_PERFEVTSEL0 + idx
     return msrs.MSR_F15H_PERF_CTL0 + 2 * idx
 
-
-def counter_storage(idx: int) -> str:
-    """The hardware model's storage key of global counter index ``idx``."""
-    if idx >= FIXED_IDX_BASE:
-        return f"fixed_ctr[{idx - FIXED_IDX_BASE}]"
-    return f"gp_ctr[{idx}]"

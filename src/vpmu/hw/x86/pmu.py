@@ -19,7 +19,7 @@ from fractions import Fraction
 
 from vpmu.arch.faults import Fault
 from vpmu.arch.presets import CpuPreset
-from vpmu.arch.regs import RegisterSpec, apply_write, bits, by_address, read_value
+from vpmu.arch.regs import RegisterSpec, Role, apply_write, bits, by_address, read_value
 from vpmu.arch.x86 import events as ev
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FAST, RDPMC_FIXED
@@ -58,12 +58,6 @@ class Counter:
         """A fixed-function counter."""
         return self.gidx >= FIXED_IDX_BASE
 
-    @property
-    def storage(self) -> str:
-        """The storage key its MSRs name."""
-        i = self.gidx - FIXED_IDX_BASE if self.is_fixed else self.gidx
-        return f"fixed_ctr[{i}]" if self.is_fixed else f"gp_ctr[{i}]"
-
 
 @dataclass(frozen=True, slots=True)
 class CountConfig:
@@ -89,9 +83,11 @@ class X86Pmu:
         self.specs: dict[int, RegisterSpec] = by_address(msrs.pmu_msrs(self.caps))
         """Every implemented MSR by address; an address not here takes #GP."""
         self.regs: dict[str, int] = {}
-        """Non-counter storage by key (selectors, controls, status, LBR)."""
-        self.counters: dict[str, Counter] = {}
-        """Counters by storage key."""
+        """Plain storage by key (controls, status, capabilities, LBR)."""
+        self.counters: dict[int, Counter] = {}
+        """Counters by global index (GP i at i, fixed i at 32 + i)."""
+        self.sels: dict[int, int] = {}
+        """General-purpose event selectors by counter index."""
         self._init_storage()
         self.segment: Segment | None = None
         """What the CPU is executing now (None: halted or between streams)."""
@@ -119,10 +115,10 @@ class X86Pmu:
 
     def _init_storage(self) -> None:
         for spec in self.specs.values():
-            if spec.storage.startswith(("gp_ctr", "fixed_ctr")):
-                width = spec.fields[0].width
-                gidx = spec.index
-                self.counters.setdefault(spec.storage, Counter(gidx, width))
+            if spec.role is Role.COUNTER:
+                self.counters.setdefault(spec.index, Counter(spec.index, spec.fields[0].width))
+            elif spec.role is Role.SELECTOR:
+                self.sels.setdefault(spec.index, spec.reset)
             elif not spec.target:
                 self.regs.setdefault(spec.storage, spec.reset)
         self.regs.setdefault("GLOBAL_STATUS", 0)
@@ -160,16 +156,19 @@ class X86Pmu:
         return None
 
     def _stored(self, spec: RegisterSpec) -> int:
-        counter = self.counters.get(spec.storage)
-        if counter is not None:
-            return counter.value
+        if spec.role is Role.COUNTER:
+            return self.counters[spec.index].value
+        if spec.role is Role.SELECTOR:
+            return self.sels[spec.index]
         return self.regs.get(spec.storage, 0)
 
     def _store(self, spec: RegisterSpec, value: int) -> None:
-        counter = self.counters.get(spec.storage)
-        if counter is not None:
+        if spec.role is Role.COUNTER:
+            counter = self.counters[spec.index]
             counter.value = value & bits(counter.width - 1, 0)
             counter.origin = self.writer
+        elif spec.role is Role.SELECTOR:
+            self.sels[spec.index] = value
         else:
             self.regs[spec.storage] = value
 
@@ -191,12 +190,13 @@ class X86Pmu:
         if not 0 <= ecx < (1 << 32):
             return None
         if not self.caps.is_intel:
-            return self.counters.get(f"gp_ctr[{ecx}]")
+            return self.counters.get(ecx) if ecx < FIXED_IDX_BASE else None
         if ecx & RDPMC_FAST and not self.caps.rdpmc_fast_read:
             return None
         index = ecx & bits(29, 0)
-        space = "fixed_ctr" if ecx & RDPMC_FIXED else "gp_ctr"
-        return self.counters.get(f"{space}[{index}]")
+        if ecx & RDPMC_FIXED:
+            return self.counters.get(FIXED_IDX_BASE + index)
+        return self.counters.get(index) if index < FIXED_IDX_BASE else None
 
     # -- counting ------------------------------------------------------------------------
     def set_segment(self, segment: Segment | None) -> None:
@@ -299,7 +299,7 @@ class X86Pmu:
         return CountConfig((key,) if key else (), rings, Qualifiers(), bool(field & 8))
 
     def _gp_config(self, i: int) -> CountConfig | None:
-        sel = self.regs.get(f"gp_sel[{i}]", 0)
+        sel = self.sels.get(i, 0)
         if not sel >> 22 & 1:
             return None
         rings = tuple(r for r, b in ((RING_KERNEL, 17), (RING_USER, 16)) if sel >> b & 1)
@@ -331,7 +331,7 @@ class X86Pmu:
     def _pmi_bit(self, c: Counter) -> bool:
         if c.is_fixed:
             return bool(self.regs.get("FIXED_CTR_CTRL", 0) >> (4 * (c.gidx - 32) + 3) & 1)
-        return bool(self.regs.get(f"gp_sel[{c.gidx}]", 0) >> 20 & 1)
+        return bool(self.sels.get(c.gidx, 0) >> 20 & 1)
 
     def _segment_total(self, cfg: CountConfig) -> int:
         seg = self.segment

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vpmu.arch.faults import Fault
-from vpmu.arch.regs import RegisterSpec, apply_write, by_address, read_value
+from vpmu.arch.regs import RegisterSpec, Role, apply_write, by_address, read_value
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 from vpmu.arch.x86.events import INTEL_FIXED_PSEUDO_ENCODING
@@ -98,14 +98,13 @@ class EmulatedVcpu(NoGuestContext):
         spec = self.specs.get(addr)
         if spec is None:
             return Fault.GP
-        storage = spec.storage
-        if storage.startswith(("gp_ctr", "fixed_ctr")):
+        if spec.role is Role.COUNTER:
             pmc = self.pmc(spec.index)
             assert pmc is not None
             return (yield from self.ops.read_counter(cpu, pmc))
-        if storage.startswith("gp_sel"):
+        if spec.role is Role.SELECTOR:
             return self.gp[spec.index].eventsel
-        return read_value(spec, self._stored(storage, spec))
+        return read_value(spec, self._stored(spec.storage, spec))
 
     def _stored(self, storage: str, spec: RegisterSpec) -> int:
         if storage == "GLOBAL_CTRL":
@@ -121,15 +120,13 @@ class EmulatedVcpu(NoGuestContext):
         spec = self.specs.get(addr)
         if spec is None:
             return Fault.GP
-        storage = spec.storage
-        if storage.startswith("gp_sel") and not self.caps.is_intel:
+        if spec.role is Role.SELECTOR and not self.caps.is_intel:
             value &= spec.defined_mask  # amd_pmu_set_msr: reserved bits are dropped
-        old = self._stored(storage, spec) if not storage.startswith(("gp_", "fixed_ctr")) \
-            else 0
+        old = self._stored(spec.storage, spec) if spec.role is Role.REG else 0
         result = apply_write(spec, old, value)
         if result.fault:
             return Fault.GP
-        if storage.startswith(("gp_ctr", "fixed_ctr")):
+        if spec.role is Role.COUNTER:
             pmc = self.pmc(spec.index)
             assert pmc is not None and result.store is not None
             self.pmc_in_use |= 1 << pmc.idx
@@ -140,7 +137,7 @@ class EmulatedVcpu(NoGuestContext):
 
     def _set_plain(self, spec: RegisterSpec, store: int | None, clear: int, set_: int) -> None:
         storage = spec.storage
-        if storage.startswith("gp_sel"):
+        if spec.role is Role.SELECTOR:
             pmc = self.gp[spec.index]
             self.pmc_in_use |= 1 << pmc.idx
             if store is not None and store != pmc.eventsel:

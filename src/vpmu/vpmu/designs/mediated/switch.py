@@ -19,6 +19,7 @@ from vpmu.host.perf.x86 import ctr_addr, sel_addr
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
+    from vpmu.hw.x86.pmu import X86Pmu
     from vpmu.vpmu.designs.mediated.vcpu import MediatedVcpu
 
 LVTPC_GUEST = msrs.LVT_DELIVERY_FIXED << 8 | msrs.PERF_GUEST_MEDIATED_PMI_VECTOR
@@ -104,7 +105,7 @@ def load(vc: MediatedVcpu, t: MsrTally) -> None:
         t.wr(set_, guest_status)
         t.wr(ctrl, vc.hw_global_ctrl())
     for pmc in (*vc.gp, *vc.fixed):
-        t.pmu.counters[pmc.storage].origin = vc.vcpu.label
+        t.pmu.counters[pmc.idx].origin = vc.vcpu.label
 
 
 def _load_counter(vc: MediatedVcpu, t: MsrTally, caps: X86PmuCaps, idx: int,
@@ -157,13 +158,13 @@ def _clears_counter(policy: str, vc: MediatedVcpu, idx: int, value: int) -> bool
     return policy == "upstream" or bool(vc.used >> idx & 1)
 
 
-def left_enabled(vc: MediatedVcpu, caps: X86PmuCaps, pmu_regs: dict[str, int]) -> int:
+def left_enabled(vc: MediatedVcpu, caps: X86PmuCaps, pmu: X86Pmu) -> int:
     """Counters whose guest-programmed selector is still enabled in the hardware."""
     mask = 0
     for pmc in vc.gp:
-        if pmu_regs.get(f"gp_sel[{pmc.idx}]", 0) & msrs.EVTSEL_EN and pmc.eventsel_hw:
+        if pmu.sels.get(pmc.idx, 0) & msrs.EVTSEL_EN and pmc.eventsel_hw:
             mask |= 1 << pmc.idx
-    ctrl = pmu_regs.get("FIXED_CTR_CTRL", 0) if caps.is_intel else 0
+    ctrl = pmu.regs.get("FIXED_CTR_CTRL", 0) if caps.is_intel else 0
     for pmc in vc.fixed:
         if ctrl >> 4 * (pmc.idx - FIXED_IDX_BASE) & 0x3:
             mask |= 1 << pmc.idx

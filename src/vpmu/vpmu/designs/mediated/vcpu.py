@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vpmu.arch.faults import Fault
-from vpmu.arch.regs import RegisterSpec, apply_write, by_address, read_value
+from vpmu.arch.regs import RegisterSpec, Role, apply_write, by_address, read_value
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
-from vpmu.host.perf.x86 import counter_storage, sel_addr
+from vpmu.host.perf.x86 import sel_addr
 from vpmu.trace import PmuContext
 from vpmu.vpmu.design import KVM_REQ_PMI, KVM_REQ_PMU, Gen, VcpuHandle
 from vpmu.vpmu.designs.mediated import switch
@@ -44,11 +44,6 @@ class MediatedPmc:
     counter: int = 0
     eventsel: int = 0
     eventsel_hw: int = 0
-
-    @property
-    def storage(self) -> str:
-        """The hardware counter's storage key."""
-        return counter_storage(self.idx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +105,7 @@ class MediatedVcpu:
         if hw is None:
             return pmc.counter
         hw.sync()
-        value: int = hw.counters[pmc.storage].value
+        value: int = hw.counters[pmc.idx].value
         return value
 
     def _set_counter(self, pmc: MediatedPmc, value: int) -> None:
@@ -120,8 +115,9 @@ class MediatedVcpu:
             pmc.counter = value
             return
         hw.sync()
-        hw.counters[pmc.storage].value = value
-        hw.counters[pmc.storage].origin = self.vcpu.label
+        counter = hw.counters[pmc.idx]
+        counter.value = value
+        counter.origin = self.vcpu.label
         hw.reconfigure()
 
     def _status(self) -> int:
@@ -161,7 +157,7 @@ class MediatedVcpu:
         spec = self.specs.get(addr)
         if spec is None:
             return True
-        if spec.storage.startswith(("gp_ctr", "fixed_ctr")):
+        if spec.role is Role.COUNTER:
             return False
         if spec.storage in ("GLOBAL_CTRL", "GLOBAL_STATUS") or spec.target == "GLOBAL_STATUS":
             return not self.global_passthrough
@@ -178,14 +174,13 @@ class MediatedVcpu:
         spec = self.specs.get(addr)
         if spec is None:
             return Fault.GP
-        st = spec.storage
-        if st.startswith(("gp_ctr", "fixed_ctr")):
+        if spec.role is Role.COUNTER:
             pmc = self.pmc(spec.index)
             assert pmc is not None
             return self.counter_value(pmc)
-        if st.startswith("gp_sel"):
+        if spec.role is Role.SELECTOR:
             return self.gp[spec.index].eventsel
-        return read_value(spec, self._stored(st, spec))
+        return read_value(spec, self._stored(spec.storage, spec))
 
     def _stored(self, storage: str, spec: RegisterSpec) -> int:
         if storage == "GLOBAL_CTRL":
@@ -203,18 +198,18 @@ class MediatedVcpu:
         spec = self.specs.get(addr)
         if spec is None:
             return Fault.GP
-        st = spec.storage
-        if st.startswith("gp_sel") and not self.caps.is_intel:
+        st, role = spec.storage, spec.role
+        if role is Role.SELECTOR and not self.caps.is_intel:
             value &= spec.defined_mask
-        plain = not st.startswith(("gp_", "fixed_ctr"))
+        plain = role is Role.REG
         result = apply_write(spec, self._stored(st, spec) if plain else 0, value)
         if result.fault:
             return Fault.GP
-        if st.startswith(("gp_ctr", "fixed_ctr")):
+        if role is Role.COUNTER:
             pmc = self.pmc(spec.index)
             assert pmc is not None and result.store is not None
             self._set_counter(pmc, result.store)
-        elif st.startswith("gp_sel"):
+        elif role is Role.SELECTOR:
             self.gp[spec.index].eventsel = value if result.store is None else result.store
             self._request(1 << spec.index)
         elif st == "FIXED_CTR_CTRL" and result.store is not None:
@@ -400,7 +395,7 @@ class MediatedVcpu:
         self.loaded_on = None
         cycles = self.vcpu.kvm_costs.mediated_switch_cycles + tally.cycles
         cycles += perf.put_guest_context(cpu)
-        left = switch.left_enabled(self, cpu.host.preset.caps, cpu.hw.pmu.regs)
+        left = switch.left_enabled(self, cpu.host.preset.caps, cpu.hw.pmu)
         perf.note_guest_selectors(cpu, self.vcpu.vm_name, self.vcpu.index, left)
         self._trace(cpu, t0, "host", cycles, why)
         return cycles
