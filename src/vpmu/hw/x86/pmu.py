@@ -25,13 +25,12 @@ from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FAST, RDPMC_FIXED
 from vpmu.hw.counting import (
     RING_KERNEL,
-    RING_USER,
-    Qualifiers,
     Segment,
     count_at,
     qualified_total,
     time_to_reach,
 )
+from vpmu.hw.x86.selectors import CountConfig, GpSelect, SelectorDecoder
 from vpmu.sim import Environment, Handle
 from vpmu.workloads.streams import Stream
 
@@ -59,16 +58,6 @@ class Counter:
         return self.gidx >= FIXED_IDX_BASE
 
 
-@dataclass(frozen=True, slots=True)
-class CountConfig:
-    """What a counter counts while enabled: keys, rings, qualifiers, PMI on overflow."""
-
-    keys: tuple[str, ...]
-    rings: tuple[int, ...]
-    qualifiers: Qualifiers
-    pmi: bool
-
-
 class X86Pmu:
     """One logical CPU's PMU. ``on_pmi`` is called when an overflow generates a PMI."""
 
@@ -82,6 +71,7 @@ class X86Pmu:
         self.on_pmi = on_pmi
         self.specs: dict[int, RegisterSpec] = by_address(msrs.pmu_msrs(self.caps))
         """Every implemented MSR by address; an address not here takes #GP."""
+        self._decode = SelectorDecoder(self.caps, self.specs.values())
         self.regs: dict[str, int] = {}
         """Plain storage by key (controls, status, capabilities, LBR)."""
         self.counters: dict[int, Counter] = {}
@@ -291,47 +281,31 @@ class X86Pmu:
         return self._gp_config(c.gidx)
 
     def _fixed_config(self, i: int) -> CountConfig | None:
-        field = self.regs.get("FIXED_CTR_CTRL", 0) >> (4 * i) & 0xF
-        rings = tuple(r for r, b in ((RING_KERNEL, 1), (RING_USER, 2)) if field & b)
-        if not rings:
-            return None
-        key = ev.INTEL_FIXED_EVENTS[i] if i < len(ev.INTEL_FIXED_EVENTS) else ""
-        return CountConfig((key,) if key else (), rings, Qualifiers(), bool(field & 8))
+        return self._decode.fixed(self.regs.get("FIXED_CTR_CTRL", 0), i)[0]
 
     def _gp_config(self, i: int) -> CountConfig | None:
-        sel = self.sels.get(i, 0)
-        if not sel >> 22 & 1:
+        sel = self._decode.gp(self.sels.get(i, 0))
+        if sel.config is None or not self._host_guest_allows(sel):
             return None
-        rings = tuple(r for r, b in ((RING_KERNEL, 17), (RING_USER, 16)) if sel >> b & 1)
-        if not rings or not self._host_guest_allows(sel):
-            return None
-        event, umask = sel & 0xFF, sel >> 8 & 0xFF
-        if self.caps.is_intel and sel >> 32 & 1:
-            keys: tuple[str, ...] = ()  # IN_TX: only inside transactions; none are modelled
-        elif self.caps.is_intel:
-            keys = ev.intel_event_keys(event, umask)
-        else:
-            keys = ev.amd_event_keys(event | (sel >> 32 & 0xF) << 8, umask)
-        q = Qualifiers(cmask=sel >> 24 & 0xFF, inv=bool(sel >> 23 & 1), edge=bool(sel >> 18 & 1))
-        return CountConfig(keys, rings, q, bool(sel >> 20 & 1))
+        return sel.config
 
-    def _host_guest_allows(self, sel: int) -> bool:
+    def _host_guest_allows(self, sel: GpSelect) -> bool:
         """AMD HostOnly (41) / GuestOnly (40) (APM 13.2.1; svm_pmu_host_guest_test): with
         SVME clear a counter with either bit does not count; with SVME set, HostOnly counts
         only in the host, GuestOnly only in the guest, both or neither always."""
         if self.caps.is_intel:
             return True
-        guest_only, host_only = sel >> 40 & 1, sel >> 41 & 1
         if not self.svme:
-            return not (guest_only or host_only)
-        if guest_only == host_only:
+            return not (sel.guest_only or sel.host_only)
+        if sel.guest_only == sel.host_only:
             return True
-        return bool(guest_only) == self.guest
+        return sel.guest_only == self.guest
 
     def _pmi_bit(self, c: Counter) -> bool:
         if c.is_fixed:
-            return bool(self.regs.get("FIXED_CTR_CTRL", 0) >> (4 * (c.gidx - 32) + 3) & 1)
-        return bool(self.sels.get(c.gidx, 0) >> 20 & 1)
+            return self._decode.fixed(self.regs.get("FIXED_CTR_CTRL", 0),
+                                      c.gidx - FIXED_IDX_BASE)[1]
+        return self._decode.gp(self.sels.get(c.gidx, 0)).pmi
 
     def _segment_total(self, cfg: CountConfig) -> int:
         seg = self.segment
