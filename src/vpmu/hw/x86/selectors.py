@@ -17,16 +17,7 @@ from vpmu.arch.regs import Field, RegisterSpec, Role
 from vpmu.arch.x86 import events as ev
 from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.hw.counting import RING_KERNEL, RING_USER, Qualifiers
-
-
-@dataclass(frozen=True, slots=True)
-class CountConfig:
-    """What a counter counts while enabled: keys, rings, qualifiers, PMI on overflow."""
-
-    keys: tuple[str, ...]
-    rings: tuple[int, ...]
-    qualifiers: Qualifiers
-    pmi: bool
+from vpmu.hw.engine import CountConfig
 
 
 @dataclass(frozen=True, slots=True)
