@@ -17,42 +17,32 @@ from typing import Any
 from vpmu.arch.faults import Fault
 from vpmu.arch.presets import CpuPreset
 from vpmu.arch.x86 import caps as x86caps
-from vpmu.arch.x86 import events as ev
 from vpmu.arch.x86.msrs import X2APIC_LVTPC
-from vpmu.hw.counting import RING_KERNEL, Segment
+from vpmu.hw.core import CpuCore
+from vpmu.hw.counting import RING_KERNEL
 from vpmu.hw.x86.lapic import DeliverFn, Lapic
 from vpmu.hw.x86.pmu import X86Pmu
-from vpmu.sim import Environment, Event, cycles_to_ps
-from vpmu.workloads.streams import Stream
+from vpmu.sim import Environment, Event
 
 INSTRUCTIONS = ("rdmsr", "wrmsr", "rdpmc", "cpuid", "mov_cr")
 """The instructions whose latency the CPU needs, by name (the cost table's ``<name>_cycles``)."""
 
 
-class X86Cpu:
-    """A logical CPU: executes streams and instructions, owns its PMU and LVTPC.
+class X86Cpu(CpuCore):
+    """A logical x86 CPU: its instructions, CR4.PCE, its PMU and LVTPC.
 
     ``instruction_cycles`` gives each instruction's latency (the preset's cost table).
     """
 
+    pmu: X86Pmu
+
     def __init__(self, preset: CpuPreset, env: Environment, deliver: DeliverFn,
                  instruction_cycles: Mapping[str, int]) -> None:
-        missing = set(INSTRUCTIONS) - set(instruction_cycles)
-        if missing:
-            raise ValueError(f"instruction_cycles must give {INSTRUCTIONS}, missing {missing!r}")
-        self.preset = preset
-        self.env = env
         self.lapic = Lapic(mask_on_pmi=preset.caps.is_intel, deliver=deliver)
         """The local APIC's LVTPC."""
-        self.pmu = X86Pmu(preset, env, on_pmi=self.lapic.pmi)
-        """The hardware PMU."""
-        self.cpl = RING_KERNEL
+        super().__init__(preset, env, X86Pmu(preset, env, on_pmi=self.lapic.pmi),
+                         INSTRUCTIONS, instruction_cycles)
         self.cr4_pce = False
-        self._seq = 0
-        self._op_streams = {name: _op_stream(name, instruction_cycles[name])
-                            for name in INSTRUCTIONS}
-        self._fault_streams = {name: _op_stream(f"{name} (#GP)", instruction_cycles[name], 0)
-                               for name in INSTRUCTIONS}
 
     def __repr__(self) -> str:
         return f"X86Cpu(preset={self.preset.name!r})"
@@ -98,42 +88,3 @@ class X86Cpu:
             return Fault.GP
         self.cr4_pce = enabled
         return None
-
-    def set_cpl(self, cpl: int) -> None:
-        """Change privilege level (an IRET/SYSRET; its own cost is not modelled)."""
-        self.cpl = cpl
-        self.pmu.set_cpl(cpl)
-
-    def execute(self, stream: Stream) -> Generator[Event, Any, None]:
-        """Run ``stream`` to completion; counters advance lazily meanwhile."""
-        yield self.env.timeout(self.start(stream))
-        self.stop()
-
-    def start(self, stream: Stream) -> int:
-        """Begin executing ``stream`` now; returns how long it takes to finish (ps)."""
-        self._seq += 1
-        duration = max(cycles_to_ps(stream.cycles, self.preset.core_mhz), 1)
-        self.pmu.set_segment(Segment(stream, self.env.now_ps, duration, self.cpl, self._seq))
-        return duration
-
-    def stop(self) -> Stream | None:
-        """Stop executing (finished or interrupted); returns the work left, if any."""
-        seg = self.pmu.segment
-        self.pmu.set_segment(None)
-        if seg is None:
-            return None
-        return seg.stream.remainder(self.env.now_ps - seg.start_ps, seg.duration_ps)
-
-    def set_guest(self, guest: bool) -> None:
-        """Enter or leave guest mode (VM-entry / VM-exit as the PMU sees it)."""
-        self.pmu.set_guest(guest)
-
-    def _retire(self, op: str, *, faulted: bool = False) -> Generator[Event, Any, None]:
-        """Spend the instruction's latency; it retires (counts as an instruction) unless it
-        faulted: a fault restores the state from before the instruction (SDM Vol. 3A 6.5)."""
-        yield from self.execute(self._fault_streams[op] if faulted else self._op_streams[op])
-
-
-def _op_stream(name: str, cycles: int, instructions: int = 1) -> Stream:
-    """The instruction itself as a stream: its retirement (or none) over its latency."""
-    return Stream(name, {ev.CYCLES: cycles, ev.INSTRUCTIONS: instructions})

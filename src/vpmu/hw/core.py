@@ -1,0 +1,83 @@
+"""What every architecture's CPU model does: execute workload streams in simulated time over
+a lazily counting PMU, change privilege level, enter and leave guest mode, and spend the
+latency of its own instructions (each retires as one instruction, unless it faults).
+
+An architecture's CPU (``vpmu.hw.x86.cpu.X86Cpu``) adds its instructions (RDMSR/WRMSR/RDPMC,
+or MRS/MSR on arm64), its interrupt controller and its PMU's register file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any
+
+from vpmu.arch import events as ev
+from vpmu.arch.presets import CpuPreset
+from vpmu.hw.counting import RING_KERNEL, Segment
+from vpmu.hw.engine import CountingPmu
+from vpmu.sim import Environment, Event, cycles_to_ps
+from vpmu.workloads.streams import Stream
+
+
+class CpuCore:
+    """A logical CPU's execution: streams, privilege, guest mode, instruction latencies.
+
+    ``instructions`` names the architecture's instructions whose latency the CPU spends;
+    ``instruction_cycles`` gives each (the preset's cost table).
+    """
+
+    def __init__(self, preset: CpuPreset, env: Environment, pmu: CountingPmu,
+                 instructions: Sequence[str], instruction_cycles: Mapping[str, int]) -> None:
+        missing = set(instructions) - set(instruction_cycles)
+        if missing:
+            raise ValueError(f"instruction_cycles must give {tuple(instructions)}, missing "
+                             f"{missing!r}")
+        self.preset = preset
+        self.env = env
+        self.pmu = pmu
+        """The hardware PMU."""
+        self.cpl = RING_KERNEL
+        self._seq = 0
+        self._op_streams = {name: _op_stream(name, instruction_cycles[name])
+                            for name in instructions}
+        self._fault_streams = {name: _op_stream(f"{name} (#GP)", instruction_cycles[name], 0)
+                               for name in instructions}
+
+    def set_cpl(self, cpl: int) -> None:
+        """Change privilege level (an exception return; its own cost is not modelled)."""
+        self.cpl = cpl
+        self.pmu.set_cpl(cpl)
+
+    def execute(self, stream: Stream) -> Generator[Event, Any, None]:
+        """Run ``stream`` to completion; counters advance lazily meanwhile."""
+        yield self.env.timeout(self.start(stream))
+        self.stop()
+
+    def start(self, stream: Stream) -> int:
+        """Begin executing ``stream`` now; returns how long it takes to finish (ps)."""
+        self._seq += 1
+        duration = max(cycles_to_ps(stream.cycles, self.preset.core_mhz), 1)
+        self.pmu.set_segment(Segment(stream, self.env.now_ps, duration, self.cpl, self._seq))
+        return duration
+
+    def stop(self) -> Stream | None:
+        """Stop executing (finished or interrupted); returns the work left, if any."""
+        seg = self.pmu.segment
+        self.pmu.set_segment(None)
+        if seg is None:
+            return None
+        return seg.stream.remainder(self.env.now_ps - seg.start_ps, seg.duration_ps)
+
+    def set_guest(self, guest: bool) -> None:
+        """Enter or leave guest mode (VM-entry / VM-exit as the PMU sees it)."""
+        self.pmu.set_guest(guest)
+
+    def _retire(self, op: str, *, faulted: bool = False) -> Generator[Event, Any, None]:
+        """Spend the instruction's latency; it retires (counts as an instruction) unless it
+        faulted: a fault restores the state from before the instruction (SDM Vol. 3A 6.5)."""
+        yield from self.execute(self._fault_streams[op] if faulted else self._op_streams[op])
+
+
+def _op_stream(name: str, cycles: int, instructions: int = 1) -> Stream:
+    """The instruction itself as a stream: its retirement (or none) over its latency."""
+    return Stream(name, {ev.CYCLES: cycles, ev.INSTRUCTIONS: instructions})
