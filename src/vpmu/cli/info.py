@@ -13,6 +13,7 @@ from vpmu.arch.presets import PRESETS
 from vpmu.arch.x86.msrs import lvtpc_msr, pmu_msrs
 from vpmu.cli.app import bad, check_preset, command, console
 from vpmu.vpmu.design import DESIGNS, design_info
+from vpmu.vpmu.registry import default_design
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
 """The examples of a source checkout (``pip install -e``)."""
@@ -96,7 +97,7 @@ def examples() -> None:
     for f in files:
         data = tomllib.loads(f.read_text())
         vms = data.get("vm", [])
-        design = vms[0].get("design", "emulated") if vms else "-"
+        design = vms[0].get("design", default_design()) if vms else "-"
         table.add_row(f"examples/{f.name}", str(data.get("description", "")), design)
     console.print(table)
     console.print("run one: [bold]vpmu run examples/seed-001.toml --html report.html[/]")

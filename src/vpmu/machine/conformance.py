@@ -10,6 +10,7 @@ answers ``Unsupported`` (there is no hypervisor to ask).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from vpmu.arch.presets import CpuPreset, get_preset
@@ -27,6 +28,7 @@ from vpmu.guest.conformance._framework import (
 from vpmu.guest.port import GuestProgram
 from vpmu.machine.baremetal import BareMetal
 from vpmu.machine.vm import run_vm_program
+from vpmu.vpmu import registry
 from vpmu.vpmu.design import DesignSpec, make_design
 from vpmu.vpmu.filter import (
     AMD64_EVENTSEL_EVENT,
@@ -35,10 +37,6 @@ from vpmu.vpmu.filter import (
     PmuEventFilter,
     set_pmu_event_filter,
 )
-
-PMU_DISABLED_DESIGN = "none"
-"""The design a VM gets after ``KVM_CAP_PMU_CAPABILITY(KVM_PMU_CAP_DISABLE)``: the capability
-clears the VM's ``enable_pmu``, which is what ``none`` models (no counter, every PMU MSR #GP)."""
 
 
 def bare_metal_runner(preset: CpuPreset, *, seed: int = 0) -> Runner:
@@ -66,15 +64,25 @@ def _needs_kvm(variant: Variant | None) -> str | None:
     return None
 
 
-DESIGN_EXPECTATIONS: dict[str, Expectations] = {
-    "emulated": Expectations(platform="kvm-emulated", unsupported_legacy_perfctr01="drop",
-                             max_version=2, kvm_vm_ioctls=True),
-    "mediated": Expectations(platform="kvm-mediated", unsupported_legacy_perfctr01="drop",
-                             max_version=2, kvm_vm_ioctls=True),
-    "none": Expectations(platform="kvm-none", unsupported_legacy_perfctr01="drop",
-                         max_version=0, kvm_vm_ioctls=True),
-}
-"""What each design documents as different from bare metal (conformance_suites.md 2.2)."""
+class _DesignExpectations(Mapping[str, Expectations]):
+    """Design name -> what it documents as different from bare metal (the conformance
+    expectations of its registry entry, ``vpmu.vpmu.registry``)."""
+
+    def __getitem__(self, name: str) -> Expectations:
+        found = registry.entry(name)
+        if found is None:
+            raise KeyError(name)
+        return Expectations(**found.conformance)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[str]:
+        return (e.name for e in registry.design_entries())
+
+    def __len__(self) -> int:
+        return len(registry.design_entries())
+
+
+DESIGN_EXPECTATIONS: Mapping[str, Expectations] = _DesignExpectations()
+"""What each design documents as different from bare metal (its registry entry)."""
 
 
 def vm_runner(preset: CpuPreset, design: str, *, seed: int = 0) -> Runner:
@@ -91,8 +99,8 @@ def vm_runner(preset: CpuPreset, design: str, *, seed: int = 0) -> Runner:
             if isinstance(built, Errno):
                 return FilterRefused(built.name)
             flt = built
-        vm_design = PMU_DISABLED_DESIGN if variant is not None and variant.pmu_disabled \
-            else design
+        vm_design = registry.pmu_disabled_design() \
+            if variant is not None and variant.pmu_disabled else design
         return run_vm_program(program, preset=preset, design=vm_design, seed=seed, shape=shape,
                               event_filter=flt)
 

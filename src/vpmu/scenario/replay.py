@@ -37,6 +37,7 @@ from vpmu.trace.parse import (
     read_lines,
     require_trace,
 )
+from vpmu.vpmu.registry import default_design
 from vpmu.workloads.phases import PHASES, Phase
 
 DEFAULT_PRESET = {"vmx": "intel-icx", "svm": "amd-zen4"}
@@ -181,7 +182,7 @@ def _replay(capture: CaptureInfo, profiles: list[VcpuProfile], preset: str | Non
             pin[p.vcpu] = p.cpu
         guests = [g for p in members if (g := _guest(p, p.vcpu, core_mhz)) is not None]
         if guests:
-            vms.append({"name": f"vm{i}", "vcpus": vcpus, "pin": pin, "design": "emulated",
+            vms.append({"name": f"vm{i}", "vcpus": vcpus, "pin": pin, "design": default_design(),
                         "guest": guests})
     duration_ps = max(_workload_ps(p, core_mhz) for p in active)
     data = {"name": f"replay of {capture.source}",

@@ -30,6 +30,7 @@ from vpmu.scenario.guests import guest_os_for, workload_truth
 from vpmu.scenario.load import ScenarioError
 from vpmu.scenario.schema import HostTaskSpec, Scenario, VmSpec
 from vpmu.trace import Record
+from vpmu.vpmu import registry
 from vpmu.vpmu.design import DesignSpec, make_design
 from vpmu.vpmu.filter import (
     AMD64_EVENTSEL_EVENT,
@@ -218,17 +219,15 @@ def build(scenario: Scenario, design: str | None = None, *,
 
 
 def _check_mix(earlier: list[str], spec: str, i: int, where: str) -> None:
-    """Mediated and perf-backed vPMUs cannot share a host: KVM's enable_mediated_pmu is a
-    module parameter (every PMU-enabled VM of the host is mediated), and perf refuses the
-    emulated vPMU's guest-counting events while mediated VMs exist (EOPNOTSUPP)."""
-    names = {DesignSpec.parse(s).name for s in earlier}
-    name = DesignSpec.parse(spec).name
-    if {"mediated", "emulated"} <= names | {name} and name in ("mediated", "emulated"):
-        other = "emulated" if name == "mediated" else "mediated"
+    """VMs whose designs run the host's KVM in different modes cannot share a host (the
+    registry's ``host_mode``: KVM's enable_mediated_pmu is a module parameter, so every
+    PMU-enabled VM of a host is mediated or none is)."""
+    conflict = registry.mix_conflict([DesignSpec.parse(s).name for s in earlier],
+                                     DesignSpec.parse(spec).name)
+    if conflict is not None:
+        other, reason = conflict
         raise ScenarioError.one(where, f"vm[{i}].design", f"{spec!r} cannot run beside a VM "
-                                f"with design {other!r}: KVM's enable_mediated_pmu is per "
-                                f"host, and perf refuses an emulated vPMU's events while "
-                                f"mediated VMs exist")
+                                f"with design {other!r}: {reason}")
 
 
 def _check_guests(vm: VmSpec, i: int, source: str) -> None:

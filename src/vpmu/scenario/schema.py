@@ -33,6 +33,7 @@ from pydantic_core import PydanticCustomError
 from vpmu.arch.presets import PRESETS
 from vpmu.guest.linux.event_map import parse_event as guest_parse_event
 from vpmu.host.perf.events_map import parse_event as host_parse_event
+from vpmu.vpmu import registry
 from vpmu.vpmu.design import DesignSpec
 from vpmu.workloads.phases import PHASES
 
@@ -344,7 +345,7 @@ class VmSpec(_Model):
     """Number of vCPUs (1-4096)."""
     pin: list[Annotated[int, Field(ge=0, le=MAX_CPUS - 1)]] | None = None
     """pCPU of each vCPU (one entry per vCPU); None lets the host scheduler place them."""
-    design: Annotated[str, BeforeValidator(_design_spec)] = "emulated"
+    design: Annotated[str, BeforeValidator(_design_spec)] = registry.default_design()
     """vPMU design spec: ``NAME`` or ``NAME:key=value,...``; the name is checked by the machine."""
     design_options: dict[Annotated[str, BeforeValidator(_option_key)],
                          Annotated[str | int | bool, PlainValidator(_option_value)]] = {}

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from vpmu.arch.x86.caps import X86PmuCaps
+from vpmu.vpmu import registry
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -246,12 +247,25 @@ def coerce_options(name: str, defaults: Mapping[str, object],
     return result
 
 
-DESIGNS: dict[str, str] = {
-    "none": "vpmu.vpmu.designs.none:NoPmu",
-    "emulated": "vpmu.vpmu.designs.emulated:EmulatedPmu",
-    "mediated": "vpmu.vpmu.designs.mediated:MediatedPmu",
-}
-"""Registered designs: name -> "module:Class", imported when first used."""
+class _Designs(Mapping[str, str]):
+    """name -> ``module:Class`` of every design in the registry, in listing order."""
+
+    def __getitem__(self, name: str) -> str:
+        found = registry.entry(name)
+        if found is None:
+            raise KeyError(name)
+        return found.factory
+
+    def __iter__(self) -> Iterator[str]:
+        return (e.name for e in registry.design_entries())
+
+    def __len__(self) -> int:
+        return len(registry.design_entries())
+
+
+DESIGNS: Mapping[str, str] = _Designs()
+"""Registered designs (``vpmu.vpmu.registry``): name -> "module:Class", imported when first
+used."""
 
 
 def make_design(spec: str | DesignSpec) -> Design:

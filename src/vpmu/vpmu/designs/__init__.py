@@ -1,1 +1,1 @@
-"""The vPMU designs, one module each, registered by name in ``vpmu.vpmu.design.DESIGNS``."""
+"""The vPMU designs, one folder each; its ``entry.py`` registers it (``vpmu.vpmu.registry``)."""

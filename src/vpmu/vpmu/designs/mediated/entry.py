@@ -1,0 +1,11 @@
+"""The registry entry of ``mediated``."""
+
+from vpmu.vpmu.registry import DesignEntry
+
+ENTRY = DesignEntry(
+    name="mediated", order=2, factory="vpmu.vpmu.designs.mediated:MediatedPmu",
+    conformance={"platform": "kvm-mediated", "unsupported_legacy_perfctr01": "drop",
+                 "max_version": 2, "kvm_vm_ioctls": True},
+    host_mode="mediated",
+    exclusive_reason="KVM's enable_mediated_pmu is per host, and perf refuses an emulated "
+                     "vPMU's events while mediated VMs exist")

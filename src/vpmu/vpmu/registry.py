@@ -1,0 +1,81 @@
+"""The design registry: every folder under ``vpmu.vpmu.designs`` with an ``entry.py`` is a
+design, and its ``ENTRY`` says everything the rest of the lab needs to know about it.
+
+A new design is a new folder (its code and its ``entry.py``) and nothing else: the command
+line lists it, specs resolve it, the conformance suites run under it with the expectations it
+declares, and the scenario runner applies its mixing rule, all from the entry. Discovery runs
+on first use, not at import (a design's package imports this layer's interfaces).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DesignEntry:
+    """One design as the registry knows it."""
+
+    name: str
+    """The name specs use (``--design NAME:key=value``)."""
+    order: int
+    """Where it is listed (``vpmu designs``, the conformance sweep)."""
+    factory: str
+    """``module:Class`` of the design, imported when a VM first uses it."""
+    conformance: Mapping[str, object] = field(default_factory=dict)
+    """What the design documents as different from bare metal: keyword arguments of the
+    conformance suites' ``Expectations`` (``vpmu.guest.conformance``)."""
+    host_mode: str | None = None
+    """How the host's KVM runs this design's vPMUs (``perf``: perf-backed, ``mediated``: a
+    module parameter for every VM); VMs whose designs have different modes cannot share a
+    host. None: no PMU, no constraint."""
+    exclusive_reason: str = ""
+    """Why a design with its own ``host_mode`` excludes the others (for the error)."""
+    default: bool = False
+    """The design a VM gets when the scenario names none."""
+    pmu_disabled: bool = False
+    """What a VM is after ``KVM_CAP_PMU_CAPABILITY(KVM_PMU_CAP_DISABLE)``."""
+
+
+@functools.cache
+def design_entries() -> tuple[DesignEntry, ...]:
+    """Every registered design, in listing order."""
+    package = importlib.import_module("vpmu.vpmu.designs")
+    entries = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.ispkg:
+            module = importlib.import_module(f"{package.__name__}.{info.name}.entry")
+            entries.append(module.ENTRY)
+    return tuple(sorted(entries, key=lambda e: (e.order, e.name)))
+
+
+def entry(name: str) -> DesignEntry | None:
+    """The entry of design ``name``, or None."""
+    return next((e for e in design_entries() if e.name == name), None)
+
+
+def default_design() -> str:
+    """The name of the design a VM gets by default."""
+    return next(e.name for e in design_entries() if e.default)
+
+
+def pmu_disabled_design() -> str:
+    """The name of the design that models a VM whose PMU is disabled."""
+    return next(e.name for e in design_entries() if e.pmu_disabled)
+
+
+def mix_conflict(earlier: list[str], name: str) -> tuple[str, str] | None:
+    """(the other design, why) if design ``name`` cannot share a host with VMs of the
+    designs ``earlier``, else None."""
+    mine = entry(name)
+    if mine is None or mine.host_mode is None:
+        return None
+    for other_name in earlier:
+        other = entry(other_name)
+        if other is not None and other.host_mode not in (None, mine.host_mode):
+            return other.name, mine.exclusive_reason or other.exclusive_reason
+    return None
