@@ -9,12 +9,10 @@ import pytest
 
 from vpmu.guest.conformance import CheckResult
 from vpmu.machine.conformance import DESIGN_EXPECTATIONS, run_conformance
+from vpmu.vpmu.registry import design_entries
 
-CASES = [("emulated", "intel-skl"), ("emulated", "intel-icx"), ("emulated", "amd-zen4"),
-         ("mediated", "intel-skl"), ("mediated", "intel-icx"), ("mediated", "amd-zen4"),
-         ("mediated", "amd-zen5"),
-         ("mediated:switch_point=vcpu-load,host_preemption=deferred", "intel-skl"),
-         ("mediated:switch_point=vm-entry,clear_on_put=none", "amd-zen4")]
+CASES = [case for entry in design_entries() for case in entry.conformance_cases]
+"""Each design's own (spec, preset) matrix, from its registry entry."""
 
 
 @cache

@@ -29,6 +29,9 @@ class DesignEntry:
     conformance: Mapping[str, object] = field(default_factory=dict)
     """What the design documents as different from bare metal: keyword arguments of the
     conformance suites' ``Expectations`` (``vpmu.guest.conformance``)."""
+    conformance_cases: tuple[tuple[str, str], ...] = ()
+    """(design spec, preset) pairs the test suite runs every conformance suite under: the
+    design's own regression matrix, options included."""
     host_mode: str | None = None
     """How the host's KVM runs this design's vPMUs (``perf``: perf-backed, ``mediated``: a
     module parameter for every VM); VMs whose designs have different modes cannot share a

@@ -6,4 +6,6 @@ ENTRY = DesignEntry(
     name="emulated", order=1, factory="vpmu.vpmu.designs.emulated:EmulatedPmu",
     conformance={"platform": "kvm-emulated", "unsupported_legacy_perfctr01": "drop",
                  "max_version": 2, "kvm_vm_ioctls": True},
+    conformance_cases=(("emulated", "intel-skl"), ("emulated", "intel-icx"),
+                       ("emulated", "amd-zen4")),
     host_mode="perf", default=True)

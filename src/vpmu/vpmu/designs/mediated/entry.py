@@ -6,6 +6,11 @@ ENTRY = DesignEntry(
     name="mediated", order=2, factory="vpmu.vpmu.designs.mediated:MediatedPmu",
     conformance={"platform": "kvm-mediated", "unsupported_legacy_perfctr01": "drop",
                  "max_version": 2, "kvm_vm_ioctls": True},
+    conformance_cases=(
+        ("mediated", "intel-skl"), ("mediated", "intel-icx"), ("mediated", "amd-zen4"),
+        ("mediated", "amd-zen5"),
+        ("mediated:switch_point=vcpu-load,host_preemption=deferred", "intel-skl"),
+        ("mediated:switch_point=vm-entry,clear_on_put=none", "amd-zen4")),
     host_mode="mediated",
     exclusive_reason="KVM's enable_mediated_pmu is per host, and perf refuses an emulated "
                      "vPMU's events while mediated VMs exist")
