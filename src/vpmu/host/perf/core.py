@@ -41,10 +41,10 @@ from vpmu.arch.x86.msrs import (
 )
 from vpmu.host.perf.assign import assign, constraint_for
 from vpmu.host.perf.attr import PerfEventAttr
+from vpmu.host.perf.driver import PerfDriver, driver_for
 from vpmu.host.perf.event import EventState, OverflowHandler, PerfEvent
 from vpmu.host.perf.events_map import PERF_TYPE_HARDWARE, hw_event_config
 from vpmu.host.perf.guest import EBUSY, EOPNOTSUPP, GuestContext, PerfOpenError
-from vpmu.host.perf.x86 import X86PerfDriver
 from vpmu.trace import GuestSelectors, PerfOpen, PerfSample
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class PerfSubsystem:
         self.clear_dirty_counters = clear_dirty_counters
         self.max_samples_per_tick = -(-max_sample_rate * host.tick_ps // 10**12)
         """perf_event_max_sample_rate / HZ, rounded up (kernel's max_samples_per_tick)."""
-        self.drivers = [X86PerfDriver(cpu.hw.pmu) for cpu in host.cpus]
+        self.drivers = [driver_for(cpu) for cpu in host.cpus]
         self.cpu_ctx = [Context() for _ in host.cpus]
         self.task_ctx: dict[int, Context] = {}
         self.events: list[PerfEvent] = []
@@ -435,7 +435,7 @@ class PerfSubsystem:
         cpu.hw.lapic.lvtpc &= ~(1 << LVT_MASKED)  # apic_write(APIC_LVTPC, APIC_DM_NMI)
         return cycles
 
-    def _overflow(self, cpu: Pcpu, drv: X86PerfDriver, ev: PerfEvent) -> int:
+    def _overflow(self, cpu: Pcpu, drv: PerfDriver, ev: PerfEvent) -> int:
         drv.read(ev)
         now = self.host.env.now_ps
         if ev.attr.freq:  # __perf_event_account_interrupt: the last period over its time

@@ -1,0 +1,79 @@
+"""What perf's core asks of a PMU driver on one CPU (``struct cpu_hw_events`` and the
+``struct pmu`` callbacks perf calls), whatever the architecture.
+
+The x86 driver (``vpmu.host.perf.x86.X86PerfDriver``) implements it now; an arm64 driver
+(``armv8pmu``) would implement the same, over a PMUv3 register file. Drivers are found by the
+CPU's architecture in ``PERF_DRIVERS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from vpmu.host.cpu import Pcpu
+    from vpmu.host.perf.event import PerfEvent
+
+
+class PerfDriver(Protocol):
+    """One CPU's PMU driver state and callbacks."""
+
+    events: dict[int, PerfEvent]
+    """Active events by global counter index (cpuc->events)."""
+    guest: bool
+    """The CPU runs guest code (the driver's host/guest view of its counters)."""
+    suspended: bool
+    """A mediated guest context owns the PMU: the global control is not perf's to write."""
+
+    def add(self, event: PerfEvent, idx: int) -> None:
+        """pmu->add: program counter ``idx`` for ``event`` and start it."""
+        ...
+
+    def remove(self, event: PerfEvent) -> None:
+        """pmu->del: stop the event's counter and release it."""
+        ...
+
+    def arm(self, event: PerfEvent) -> None:
+        """Write the counter so that it overflows after the event's period (its left part)."""
+        ...
+
+    def read(self, event: PerfEvent) -> int:
+        """pmu->read: fold the counter's progress into the event; the delta."""
+        ...
+
+    def load_global(self) -> None:
+        """Write the global enable (pmu->enable), unless a guest owns the PMU."""
+        ...
+
+    def set_guest(self, guest: bool) -> None:
+        """VM-entry / VM-exit as the driver sees it (exclude_guest / exclude_host)."""
+        ...
+
+    def counts_in_host(self, counters: int) -> int:
+        """The subset of ``counters`` that count host code now."""
+        ...
+
+    def status(self) -> int:
+        """The overflow status: one bit per global counter index."""
+        ...
+
+    def ack(self, bits: int) -> None:
+        """Clear overflow status bits."""
+        ...
+
+    def clear_dirty(self) -> int:
+        """perf_clear_dirty_counters: zero every dirty counter no event holds; how many."""
+        ...
+
+
+PERF_DRIVERS: dict[str, str] = {"x86": "vpmu.host.perf.x86:X86PerfDriver"}
+"""Architecture -> ``module:Class`` of its perf driver (built from the CPU's PMU)."""
+
+
+def driver_for(cpu: Pcpu) -> PerfDriver:
+    """The perf driver of ``cpu``'s PMU."""
+    arch = cpu.hw.pmu.caps.arch
+    module, _, cls_name = PERF_DRIVERS[arch].partition(":")
+    driver: PerfDriver = getattr(importlib.import_module(module), cls_name)(cpu.hw.pmu)
+    return driver
