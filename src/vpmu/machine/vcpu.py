@@ -52,7 +52,7 @@ from vpmu.host.task import (
 )
 from vpmu.sim import ns, ps_to_cycles
 from vpmu.trace import GuestPmi, VmExit
-from vpmu.vpmu.design import KVM_REQ_PMI, KVM_REQ_PMU
+from vpmu.vpmu.lifecycle import KVM_REQ_PMI, KVM_REQ_PMU
 from vpmu.workloads.streams import Stream
 
 if TYPE_CHECKING:

@@ -1,10 +1,10 @@
-"""The hypervisor's PMU: the ops every design implements, design specs, and the registry.
+"""The hypervisor's PMU: what a design is, design specs, and resolving them by name.
 
 A design is chosen by name, with options: ``NAME`` or ``NAME:key=value,key=value`` (for
 example ``emulated:is_paused=false``). ``Design`` is the per-VM object (what the VM's guests
-see, the options); ``VcpuPmu`` the per-vCPU state KVM keeps in ``struct kvm_pmu``. Every
-kernel-side op is a simulation generator run on the physical CPU the vCPU is on, so its cost
-lands there as IN_KVM time; guest-visible faults are returned as values.
+see, the options); ``VcpuPmu`` the per-vCPU state KVM keeps in ``struct kvm_pmu``: the neutral
+lifecycle of ``vpmu.vpmu.lifecycle`` plus the x86 guest access of ``vpmu.vpmu.x86.access``
+(re-exported here). Designs are found in ``vpmu.vpmu.registry``.
 
 Vocabulary (the KVM ``NOTE:`` block): an *MSR address*, an *RDPMC index* (ECX) and a *global
 counter index* (GP i = i, fixed i = 32 + i), as in ``vpmu.arch.x86.caps``.
@@ -14,156 +14,26 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Protocol
 
 from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.vpmu import registry
+from vpmu.vpmu.lifecycle import (
+    KVM_REQ_PMI,
+    KVM_REQ_PMU,
+    Gen,
+    NoGuestContext,
+    VcpuBase,
+    VcpuLifecycle,
+)
+from vpmu.vpmu.x86.access import X86GuestAccess, X86VcpuHandle, X86VcpuPmu
 
-if TYPE_CHECKING:
-    from vpmu.host.cpu import Pcpu
-    from vpmu.host.machine import Host
-    from vpmu.host.perf.core import PerfSubsystem
-    from vpmu.host.perf.kapi import KernelCounterApi
-    from vpmu.host.task import Task
-    from vpmu.vpmu.costs import KvmCosts
-    from vpmu.vpmu.filter import PmuEventFilter
-
-Gen = Generator[Any, Any, Any]
-"""A kernel-side op: a simulation generator whose return value is the op's result."""
-
-
-class VcpuHandle(Protocol):
-    """What a design sees of a vCPU (implemented by ``vpmu.machine``)."""
-
-    index: int
-    host: Host
-    caps: X86PmuCaps
-    """The PMU the guest enumerates (after the design's caps and the scenario's shape)."""
-    task: Task
-    """The vCPU thread (perf events are bound to it)."""
-    kapi: KernelCounterApi
-    """perf's in-kernel counter API on this host."""
-    kvm_costs: KvmCosts
-    event_filter: PmuEventFilter | None
-    """The VM's KVM_SET_PMU_EVENT_FILTER, if any."""
-    cpl: int
-    """The guest's current privilege level (0 or 3)."""
-    perf: PerfSubsystem
-    """The host's perf subsystem (a mediated design borrows the PMU from it)."""
-    vm_name: str
-    label: str
-    """``vm/vcpuN``: how reports and origin tags name this vCPU."""
-    lvtpc: int
-    """The guest's virtual LVTPC."""
-
-    def request(self, name: str) -> None:
-        """Raise a KVM request (KVM_REQ_PMU, KVM_REQ_PMI, ...), handled before the next entry."""
-        ...
-
-    def deliver_lvtpc(self) -> bool:
-        """kvm_apic_local_deliver(APIC_LVTPC): inject per the virtual LVTPC unless it is
-        masked (and mask it, for an Intel guest); True if injected."""
-        ...
-
-
-class VcpuPmu(Protocol):
-    """Per-vCPU PMU state and the ops KVM calls (``kvm_pmu_ops`` plus the neutral core)."""
-
-    def is_valid_msr(self, addr: int) -> bool:
-        """kvm_pmu_is_valid_msr: ``addr`` is a PMU MSR of this vCPU's PMU."""
-        ...
-
-    def intercepts_msr(self, addr: int) -> bool:
-        """A guest RDMSR/WRMSR of ``addr`` exits (MSR bitmap)."""
-        ...
-
-    def intercepts_rdpmc(self) -> bool:
-        """Guest RDPMC exits."""
-        ...
-
-    def get_msr(self, cpu: Pcpu, addr: int) -> Gen:
-        """kvm_pmu_get_msr: the value, or Fault.GP (an MSR the vPMU does not have)."""
-        ...
-
-    def set_msr(self, cpu: Pcpu, addr: int, value: int) -> Gen:
-        """kvm_pmu_set_msr: None, or Fault.GP."""
-        ...
-
-    def rdpmc(self, cpu: Pcpu, ecx: int) -> Gen:
-        """kvm_pmu_rdpmc: the value, or Fault.GP."""
-        ...
-
-    def handle_event(self, cpu: Pcpu) -> Gen:
-        """KVM_REQ_PMU: kvm_pmu_handle_event (reprogram the dirty counters)."""
-        ...
-
-    def deliver_pmi(self, cpu: Pcpu) -> Gen:
-        """KVM_REQ_PMI: kvm_pmu_deliver_pmi through the virtual LVTPC; True if injected."""
-        ...
-
-    def instruction_retired(self) -> None:
-        """KVM skipped/emulated a guest instruction (kvm_pmu_instruction_retired)."""
-        ...
-
-    def sched_in(self, cpu: Pcpu) -> int:
-        """kvm_arch_sched_in: the vCPU thread is scheduled in; kernel cycles spent."""
-        ...
-
-    def sched_out(self, cpu: Pcpu) -> int:
-        """kvm_sched_out -> vcpu_put: the vCPU thread leaves the CPU; kernel cycles spent."""
-        ...
-
-    def needs_load(self) -> bool:
-        """A guest PMU context must be loaded on the hardware before guest code runs."""
-        ...
-
-    def load(self, cpu: Pcpu) -> Gen:
-        """Load the guest PMU context (just before VM-entry)."""
-        ...
-
-    def at_exit(self, cpu: Pcpu, point: str) -> Gen:
-        """A VM-exit reached ``point``: "vm-exit" (right after the exit) or "loop-exit"
-        (leaving the fastpath loop for a full exit). A design may put its context here."""
-        ...
-
-    def fastpath_allowed(self) -> bool:
-        """kvm_pmu_is_fastpath_emulation_allowed: the fastpath may complete an exit."""
-        ...
-
-    def lvtpc_written(self, cpu: Pcpu) -> int:
-        """The guest wrote its virtual LVTPC (a loaded context may need the hardware's);
-        kernel cycles spent."""
-        ...
-
-
-class NoGuestContext:
-    """The context-switch ops of a design that never loads guest state on the PMU."""
-
-    def sched_out(self, cpu: Pcpu) -> int:
-        """Nothing PMU-related in vcpu_put."""
-        return 0
-
-    def needs_load(self) -> bool:
-        """Nothing to load."""
-        return False
-
-    def load(self, cpu: Pcpu) -> Gen:
-        """Nothing to load."""
-        yield from ()
-
-    def at_exit(self, cpu: Pcpu, point: str) -> Gen:
-        """Nothing to put."""
-        yield from ()
-
-    def fastpath_allowed(self) -> bool:
-        """The fastpath does not depend on the vPMU."""
-        return True
-
-    def lvtpc_written(self, cpu: Pcpu) -> int:
-        """The LVTPC is the virtual APIC's alone."""
-        return 0
+VcpuHandle = X86VcpuHandle
+"""The vCPU a design sees (the x86 one: every design is x86 today)."""
+VcpuPmu = X86VcpuPmu
+"""A design's per-vCPU state (the x86 one)."""
 
 
 class Design(Protocol):
@@ -179,14 +49,6 @@ class Design(Protocol):
     def create_vcpu(self, vcpu: VcpuHandle) -> VcpuPmu:
         """kvm_pmu_init for one vCPU."""
         ...
-
-
-KVM_REQ_PMU: Final = "KVM_REQ_PMU"
-"""kvm_make_request(KVM_REQ_PMU): kvm_pmu_handle_event reprograms the counters the reprogram
-bitmap names before the next VM-entry."""
-KVM_REQ_PMI: Final = "KVM_REQ_PMI"
-"""kvm_make_request(KVM_REQ_PMI): kvm_pmu_deliver_pmi injects the guest PMI before the next
-VM-entry (and kicks a halted vCPU)."""
 
 
 _DESIGN_NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -309,3 +171,9 @@ def design_info(name: str) -> DesignInfo:
     defaults: Mapping[str, object] = getattr(cls, "defaults", {})
     return DesignInfo(name, summary, {k: (v, tuple(choices.get(k, ()))) for k, v in
                                       defaults.items()})
+
+
+__all__ = ["DESIGNS", "KVM_REQ_PMI", "KVM_REQ_PMU", "Design", "DesignInfo", "DesignSpec", "Gen",
+           "NoGuestContext", "VcpuBase", "VcpuHandle", "VcpuLifecycle", "VcpuPmu",
+           "X86GuestAccess", "X86VcpuHandle", "X86VcpuPmu", "coerce_options", "design_info",
+           "instant", "make_design"]
