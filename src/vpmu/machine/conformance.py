@@ -31,12 +31,11 @@ from vpmu.machine.vm import run_vm_program
 from vpmu.vpmu import registry
 from vpmu.vpmu.design import DesignSpec, make_design
 from vpmu.vpmu.filter import (
-    AMD64_EVENTSEL_EVENT,
-    ARCH_PERFMON_EVENTSEL_EVENT,
     Errno,
     PmuEventFilter,
     set_pmu_event_filter,
 )
+from vpmu.vpmu.x86.ops import AMD_OPS, INTEL_OPS
 
 
 def bare_metal_runner(preset: CpuPreset, *, seed: int = 0) -> Runner:
@@ -113,7 +112,7 @@ def build_event_filter(args: EventFilterArgs, *, is_intel: bool) -> PmuEventFilt
     return set_pmu_event_filter(
         args.action, args.events, fixed_counter_bitmap=args.fixed_counter_bitmap,
         flags=args.flags, nevents=args.nevents,
-        eventsel_event=ARCH_PERFMON_EVENTSEL_EVENT if is_intel else AMD64_EVENTSEL_EVENT)
+        eventsel_event=(INTEL_OPS if is_intel else AMD_OPS).EVENTSEL_EVENT)
 
 
 def run_conformance(preset: str | CpuPreset, *, suites: tuple[str, ...] | None = None,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vpmu.arch import events as ev
+from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.errors import RunIncompleteError
 from vpmu.guest.linux import RunResult
 from vpmu.host.machine import Host
@@ -33,8 +34,6 @@ from vpmu.trace import Record
 from vpmu.vpmu import registry
 from vpmu.vpmu.design import DesignSpec, make_design
 from vpmu.vpmu.filter import (
-    AMD64_EVENTSEL_EVENT,
-    ARCH_PERFMON_EVENTSEL_EVENT,
     KVM_PMU_EVENT_ALLOW,
     KVM_PMU_EVENT_DENY,
     KVM_PMU_EVENT_FLAG_MASKED_EVENTS,
@@ -42,6 +41,7 @@ from vpmu.vpmu.filter import (
     PmuEventFilter,
     set_pmu_event_filter,
 )
+from vpmu.vpmu.x86.ops import ops_for
 from vpmu.workloads.phases import get_phase
 
 
@@ -162,7 +162,7 @@ def design_for(vm: VmSpec, override: str | None) -> str:
     return str(DesignSpec(spec.name, tuple(merged.items())))
 
 
-def build_filter(vm: VmSpec, is_intel: bool) -> PmuEventFilter | None:
+def build_filter(vm: VmSpec, caps: X86PmuCaps) -> PmuEventFilter | None:
     """The VM's KVM_SET_PMU_EVENT_FILTER, or ValueError with KVM's errno."""
     f = vm.filter
     if f is None:
@@ -171,7 +171,7 @@ def build_filter(vm: VmSpec, is_intel: bool) -> PmuEventFilter | None:
         KVM_PMU_EVENT_ALLOW if f.action == "allow" else KVM_PMU_EVENT_DENY, list(f.events),
         fixed_counter_bitmap=f.fixed_counter_bitmap,
         flags=KVM_PMU_EVENT_FLAG_MASKED_EVENTS if f.masked else 0,
-        eventsel_event=ARCH_PERFMON_EVENTSEL_EVENT if is_intel else AMD64_EVENTSEL_EVENT)
+        eventsel_event=ops_for(caps).EVENTSEL_EVENT)
     if isinstance(result, Errno):
         raise ValueError(f"KVM_SET_PMU_EVENT_FILTER fails with {result.name}")
     return result
@@ -205,7 +205,7 @@ def build(scenario: Scenario, design: str | None = None, *,
         guests = [guest_os_for(vm_spec, i, scenario.duration_ms, h.preset)
                   for i in range(vm_spec.vcpus)]
         try:
-            event_filter = build_filter(vm_spec, host.preset.caps.is_intel)
+            event_filter = build_filter(vm_spec, host.preset.caps)
         except ValueError as err:
             raise ScenarioError.one(source, f"vm[{i}].filter", str(err)) from None
         try:

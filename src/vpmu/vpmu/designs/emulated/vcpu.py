@@ -22,6 +22,7 @@ from vpmu.host.perf.event import OverflowHandler, PerfEvent
 from vpmu.host.perf.events_map import PERF_TYPE_RAW
 from vpmu.vpmu.design import KVM_REQ_PMI, KVM_REQ_PMU, Gen, NoGuestContext, VcpuHandle
 from vpmu.vpmu.designs.emulated.pmc import KvmPmc, PmcOps, sample_period
+from vpmu.vpmu.x86.ops import ops_for
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -44,12 +45,13 @@ class EmulatedVcpu(NoGuestContext):
         self.count_emulated = count_emulated
         self.caps = caps
         self.ops = ops
+        self.vendor = ops_for(caps)
+        """KVM's vendor ops (kvm_pmu_ops)."""
         self.specs: dict[int, RegisterSpec] = by_address(msrs.pmu_msrs(caps))
         self.gp = [KvmPmc(i, caps.gp_width) for i in range(caps.n_gp)]
         self.fixed = {FIXED_IDX_BASE + i: KvmPmc(FIXED_IDX_BASE + i, caps.fixed_width,
                                                  eventsel=INTEL_FIXED_PSEUDO_ENCODING[i])
-                      for i in (caps.fixed_indices if caps.is_intel and caps.version >= 2
-                                else ())}
+                      for i in self.vendor.fixed_indices(caps)}
         self.global_ctrl = caps.gp_mask if caps.has_global_ctrl else 0
         self.global_status = 0
         self.fixed_ctr_ctrl = 0
@@ -120,8 +122,7 @@ class EmulatedVcpu(NoGuestContext):
         spec = self.specs.get(addr)
         if spec is None:
             return Fault.GP
-        if spec.role is Role.SELECTOR and not self.caps.is_intel:
-            value &= spec.defined_mask  # amd_pmu_set_msr: reserved bits are dropped
+        value = self.vendor.set_msr_value(spec, value)
         old = self._stored(spec.storage, spec) if spec.role is Role.REG else 0
         result = apply_write(spec, old, value)
         if result.fault:
@@ -168,11 +169,8 @@ class EmulatedVcpu(NoGuestContext):
     # -- RDPMC (1.5) -----------------------------------------------------------------------
     def rdpmc(self, cpu: Pcpu, ecx: int) -> Gen:
         """kvm_pmu_rdpmc (the CR4.PCE/CPL check is done by the caller: it precedes the exit)."""
-        fixed = bool(ecx & (1 << 30))
-        if ecx & ~((1 << 30) | 0xFFFF) or (fixed and not self.caps.is_intel):
-            return Fault.GP
-        idx = (FIXED_IDX_BASE if fixed else 0) + (ecx & 0xFFFF)
-        pmc = self.pmc(idx)
+        idx = self.vendor.rdpmc_ecx_to_pmc(ecx)
+        pmc = None if idx is None else self.pmc(idx)
         if pmc is None:
             return Fault.GP
         return (yield from self.ops.read_counter(cpu, pmc))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FIXED, X86PmuCaps
 from vpmu.host.perf.x86 import ctr_addr, sel_addr
+from vpmu.vpmu.x86.ops import ops_for
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -73,12 +74,9 @@ def rdpmc_ecx(idx: int) -> int:
 
 
 def _status_addrs(caps: X86PmuCaps) -> tuple[int, int, int, int]:
-    """(GLOBAL_STATUS, its clear register, its set register, GLOBAL_CTRL)."""
-    if caps.is_intel:
-        return (msrs.IA32_PERF_GLOBAL_STATUS, msrs.IA32_PERF_GLOBAL_OVF_CTRL,
-                msrs.IA32_PERF_GLOBAL_STATUS_SET, msrs.IA32_PERF_GLOBAL_CTRL)
-    return (msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS, msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR,
-            msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET, msrs.MSR_AMD64_PERF_CNTR_GLOBAL_CTL)
+    """(GLOBAL_STATUS, its clear register, its set register, GLOBAL_CTRL): the vendor ops'."""
+    ops = ops_for(caps)
+    return ops.GLOBAL_STATUS, ops.GLOBAL_STATUS_CLR, ops.GLOBAL_STATUS_SET, ops.PERF_GLOBAL_CTRL
 
 
 def load(vc: MediatedVcpu, t: MsrTally) -> None:

@@ -26,6 +26,7 @@ from vpmu.host.perf.x86 import sel_addr
 from vpmu.trace import PmuContext
 from vpmu.vpmu.design import KVM_REQ_PMI, KVM_REQ_PMU, Gen, VcpuHandle
 from vpmu.vpmu.designs.mediated import switch
+from vpmu.vpmu.x86.ops import ops_for
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -62,12 +63,13 @@ class MediatedVcpu:
     def __init__(self, vcpu: VcpuHandle, caps: X86PmuCaps, host: X86PmuCaps,
                  options: MediatedOptions) -> None:
         self.vcpu, self.caps, self.opts = vcpu, caps, options
+        self.vendor = ops_for(caps)
+        """KVM's vendor ops (kvm_pmu_ops)."""
         self.clear_on_put, self.elide_writes = options.clear_on_put, options.elide_writes
         self.specs: dict[int, RegisterSpec] = by_address(msrs.pmu_msrs(caps))
         self.gp = [MediatedPmc(i, caps.gp_width) for i in range(caps.n_gp)]
         self.fixed = [MediatedPmc(FIXED_IDX_BASE + i, caps.fixed_width)
-                      for i in (caps.fixed_indices if caps.is_intel and caps.version >= 2
-                                else ())]
+                      for i in self.vendor.fixed_indices(caps)]
         self.counter_mask = sum(1 << p.idx for p in (*self.gp, *self.fixed))
         self.global_ctrl = caps.gp_mask if caps.has_global_ctrl else 0
         self.global_status = 0
@@ -126,8 +128,7 @@ class MediatedVcpu:
             self.global_status
 
     def _status_addr(self) -> int:
-        return (msrs.IA32_PERF_GLOBAL_STATUS if self.caps.is_intel
-                else msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS)
+        return self.vendor.GLOBAL_STATUS
 
     def hw_global_ctrl(self) -> int:
         """The hardware global control while the guest runs: the guest's, or every guest
@@ -199,8 +200,7 @@ class MediatedVcpu:
         if spec is None:
             return Fault.GP
         st, role = spec.storage, spec.role
-        if role is Role.SELECTOR and not self.caps.is_intel:
-            value &= spec.defined_mask
+        value = self.vendor.set_msr_value(spec, value)
         plain = role is Role.REG
         result = apply_write(spec, self._stored(st, spec) if plain else 0, value)
         if result.fault:
@@ -245,10 +245,8 @@ class MediatedVcpu:
     def rdpmc(self, cpu: Pcpu, ecx: int) -> Gen:
         """kvm_pmu_rdpmc when RDPMC exits."""
         yield from ()
-        fixed = bool(ecx & (1 << 30))
-        if ecx & ~((1 << 30) | 0xFFFF) or (fixed and not self.caps.is_intel):
-            return Fault.GP
-        pmc = self.pmc((FIXED_IDX_BASE if fixed else 0) + (ecx & 0xFFFF))
+        idx = self.vendor.rdpmc_ecx_to_pmc(ecx)
+        pmc = None if idx is None else self.pmc(idx)
         return Fault.GP if pmc is None else self.counter_value(pmc)
 
     # -- KVM_REQ_PMU: the hardware copies and the filter (2.4) -----------------------------

@@ -1,0 +1,74 @@
+"""KVM's x86 vendor ops (``struct kvm_pmu_ops``, arch/x86/kvm/pmu.h): what differs between
+Intel (vmx/pmu_intel.c) and AMD (svm/pmu.c) for every x86 design, as a table rather than as
+branches in each design.
+
+What is here is shared by every x86 design and identical in each: the event-select bits the
+event filter compares (``EVENTSEL_EVENT``), the RDPMC index space (``rdpmc_ecx_to_pmc``), what
+a selector write keeps (``set_msr_value``: AMD drops reserved bits, Intel faults on them before
+this is reached), which fixed counters KVM models (``fixed_indices``), and the global
+registers' MSRs (the mediated series' ``PERF_GLOBAL_CTRL`` and friends).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vpmu.arch.regs import RegisterSpec, Role
+from vpmu.arch.x86 import msrs
+from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FIXED, X86PmuCaps
+from vpmu.vpmu.filter import AMD64_EVENTSEL_EVENT, ARCH_PERFMON_EVENTSEL_EVENT
+
+
+@dataclass(frozen=True)
+class X86PmuOps:
+    """One vendor's ops."""
+
+    vendor: str
+    EVENTSEL_EVENT: int
+    """The selector bits that are the event (the filter's key): 8 on Intel, 12 on AMD."""
+    GLOBAL_STATUS: int
+    """GLOBAL_STATUS's MSR."""
+    GLOBAL_STATUS_CLR: int
+    """The MSR that clears GLOBAL_STATUS bits (Intel OVF_CTRL, AMD STATUS_CLR)."""
+    GLOBAL_STATUS_SET: int
+    """The MSR that sets GLOBAL_STATUS bits."""
+    PERF_GLOBAL_CTRL: int
+    """GLOBAL_CTRL's MSR."""
+    fixed_counters: bool
+    """Fixed counters exist in this vendor's architecture (RDPMC bit 30 names them)."""
+    drops_reserved_selector_bits: bool
+    """amd_pmu_set_msr: reserved selector bits are dropped (Intel: they fault)."""
+
+    def rdpmc_ecx_to_pmc(self, ecx: int) -> int | None:
+        """The global counter index RDPMC ``ecx`` names, or None for #GP: bit 30 the fixed
+        space (Intel), bits 15:0 the counter, nothing else set."""
+        fixed = bool(ecx & RDPMC_FIXED)
+        if ecx & ~(RDPMC_FIXED | 0xFFFF) or (fixed and not self.fixed_counters):
+            return None
+        return (FIXED_IDX_BASE if fixed else 0) + (ecx & 0xFFFF)
+
+    def set_msr_value(self, spec: RegisterSpec, value: int) -> int:
+        """What a guest's write of ``value`` to ``spec`` is, before the declared checks."""
+        if spec.role is Role.SELECTOR and self.drops_reserved_selector_bits:
+            return value & spec.defined_mask
+        return value
+
+    def fixed_indices(self, caps: X86PmuCaps) -> tuple[int, ...]:
+        """The fixed counters KVM gives the guest (nr_arch_fixed_counters): v2+ Intel's."""
+        return caps.fixed_indices if self.fixed_counters and caps.version >= 2 else ()
+
+
+INTEL_OPS = X86PmuOps(
+    "intel", ARCH_PERFMON_EVENTSEL_EVENT, msrs.IA32_PERF_GLOBAL_STATUS,
+    msrs.IA32_PERF_GLOBAL_OVF_CTRL, msrs.IA32_PERF_GLOBAL_STATUS_SET,
+    msrs.IA32_PERF_GLOBAL_CTRL, fixed_counters=True, drops_reserved_selector_bits=False)
+AMD_OPS = X86PmuOps(
+    "amd", AMD64_EVENTSEL_EVENT, msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS,
+    msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR, msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET,
+    msrs.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, fixed_counters=False,
+    drops_reserved_selector_bits=True)
+
+
+def ops_for(caps: X86PmuCaps) -> X86PmuOps:
+    """The vendor ops of a PMU."""
+    return INTEL_OPS if caps.is_intel else AMD_OPS
