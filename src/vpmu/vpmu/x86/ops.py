@@ -58,11 +58,63 @@ class X86PmuOps:
         return caps.fixed_indices if self.fixed_counters and caps.version >= 2 else ()
 
 
-INTEL_OPS = X86PmuOps(
+    def refresh(self, host: X86PmuCaps, limits: CapLimits) -> X86PmuCaps:
+        """The PMU the guest enumerates (kvm_init_pmu_capability + the vendor's refresh):
+        the vendor's subclass says."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class CapLimits:
+    """What KVM lets a design's guest enumerate of the host's PMU."""
+
+    max_version: int = 2
+    """KVM_MAX_PMU_VERSION."""
+    max_gp: int | None = None
+    """At most this many GP counters (Intel; None: the host's)."""
+    max_fixed: int | None = None
+    """At most this many fixed counters (Intel; None: the host's)."""
+    n_gp: int | None = None
+    """The GP counters userspace gives the guest (None: the host's)."""
+
+
+@dataclass(frozen=True)
+class IntelOps(X86PmuOps):
+    """vmx/pmu_intel.c."""
+
+    def refresh(self, host: X86PmuCaps, limits: CapLimits) -> X86PmuCaps:
+        """intel_pmu_refresh: version capped, fixed counters from v2, GP counters from v1;
+        PERF_CAPABILITIES keeps full-width writes only (no LBR, PEBS or metrics here)."""
+        version = min(host.version, limits.max_version)
+        n_fixed = _capped(host.n_fixed, limits.max_fixed) if version >= 2 else 0
+        wanted = host.n_gp if limits.n_gp is None else limits.n_gp
+        n_gp = _capped(wanted, limits.max_gp) if version else 0
+        return host.replace(version=version, n_gp=n_gp, n_fixed=n_fixed, fixed_mask=0,
+                            lbr_format=0, lbr_depth=0, pebs_format=0, perf_cap_extra=0,
+                            rdpmc_fast_read=False)
+
+
+@dataclass(frozen=True)
+class AmdOps(X86PmuOps):
+    """svm/pmu.c."""
+
+    def refresh(self, host: X86PmuCaps, limits: CapLimits) -> X86PmuCaps:
+        """amd_pmu_refresh: the host's counters (or the ones userspace asked for), no TSX
+        qualifiers, no fast RDPMC."""
+        if limits.n_gp is None:
+            return host.replace(tsx=False, rdpmc_fast_read=False)
+        return host.replace(n_gp=limits.n_gp, tsx=False, rdpmc_fast_read=False)
+
+
+def _capped(n: int, cap: int | None) -> int:
+    return n if cap is None else min(n, cap)
+
+
+INTEL_OPS = IntelOps(
     "intel", ARCH_PERFMON_EVENTSEL_EVENT, msrs.IA32_PERF_GLOBAL_STATUS,
     msrs.IA32_PERF_GLOBAL_OVF_CTRL, msrs.IA32_PERF_GLOBAL_STATUS_SET,
     msrs.IA32_PERF_GLOBAL_CTRL, fixed_counters=True, drops_reserved_selector_bits=False)
-AMD_OPS = X86PmuOps(
+AMD_OPS = AmdOps(
     "amd", AMD64_EVENTSEL_EVENT, msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS,
     msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR, msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET,
     msrs.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, fixed_counters=False,

@@ -22,10 +22,10 @@ from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.vpmu.design import VcpuHandle, coerce_options
 from vpmu.vpmu.designs.emulated.pmc import PmcOps
 from vpmu.vpmu.designs.emulated.vcpu import EmulatedVcpu
+from vpmu.vpmu.x86.ops import CapLimits, ops_for
 
-KVM_MAX_PMU_VERSION = 2
-KVM_MAX_NR_GP_COUNTERS = 8  # KVM_MAX_NR_INTEL_GP_COUNTERS
-KVM_MAX_NR_FIXED_COUNTERS = 3
+LIMITS = CapLimits(max_version=2, max_gp=8, max_fixed=3)
+"""KVM_MAX_PMU_VERSION, KVM_MAX_NR_INTEL_GP_COUNTERS, KVM_MAX_NR_FIXED_COUNTERS."""
 
 
 class EmulatedPmu:
@@ -44,14 +44,7 @@ class EmulatedPmu:
     def guest_caps(self, host: X86PmuCaps) -> X86PmuCaps:
         """kvm_init_pmu_capability: version capped at 2, at most 8 GP and 3 fixed counters;
         PERF_CAPABILITIES keeps full-width writes only (no LBR, PEBS or metrics here)."""
-        if not host.is_intel:
-            return host.replace(tsx=False, rdpmc_fast_read=False)
-        version = min(host.version, KVM_MAX_PMU_VERSION)
-        n_fixed = min(host.n_fixed, KVM_MAX_NR_FIXED_COUNTERS) if version >= 2 else 0
-        n_gp = min(host.n_gp, KVM_MAX_NR_GP_COUNTERS) if version else 0  # intel_pmu_refresh
-        return host.replace(version=version, n_gp=n_gp,
-                            n_fixed=n_fixed, fixed_mask=0, lbr_format=0, lbr_depth=0,
-                            pebs_format=0, perf_cap_extra=0, rdpmc_fast_read=False)
+        return ops_for(host).refresh(host, LIMITS)
 
     def create_vcpu(self, vcpu: VcpuHandle) -> EmulatedVcpu:
         """kvm_pmu_init + refresh for one vCPU with the VM's guest PMU."""

@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.vpmu.design import VcpuHandle, coerce_options
 from vpmu.vpmu.designs.mediated.vcpu import MediatedOptions, MediatedVcpu
+from vpmu.vpmu.x86.ops import CapLimits, ops_for
 
 KVM_MAX_PMU_VERSION = 2
 CHOICES: Mapping[str, tuple[str, ...]] = {
@@ -78,14 +79,9 @@ class MediatedPmu:
         if gc != "all" and int(gc) > host.n_gp:
             raise ValueError(f"design 'mediated' option guest_counters={gc} exceeds the host's "
                              f"{host.n_gp} GP counters (the guest gets a subset of them)")
-        n_gp = host.n_gp if gc == "all" else int(gc)
-        if not host.is_intel:
-            return host.replace(n_gp=n_gp, tsx=False, rdpmc_fast_read=False)
-        version = min(host.version, KVM_MAX_PMU_VERSION)
-        n_fixed = host.n_fixed if version >= 2 else 0  # intel_pmu_refresh
-        return host.replace(version=version, n_gp=n_gp if version else 0, n_fixed=n_fixed,
-                            fixed_mask=0, lbr_format=0, lbr_depth=0, pebs_format=0,
-                            perf_cap_extra=0, rdpmc_fast_read=False)
+        limits = CapLimits(max_version=KVM_MAX_PMU_VERSION,
+                           n_gp=host.n_gp if gc == "all" else int(gc))
+        return ops_for(host).refresh(host, limits)
 
     def create_vcpu(self, vcpu: VcpuHandle) -> MediatedVcpu:
         """The first vCPU checks the host and creates the VM's mediated PMU
