@@ -18,6 +18,7 @@ from vpmu.host.perf.core import PerfSubsystem
 from vpmu.host.perf.event import PerfEvent
 from vpmu.host.perf.events_map import PERF_COUNT_HW_CPU_CYCLES, PERF_TYPE_HARDWARE, parse_event
 from vpmu.host.task import Sleep, Task, TaskOp, UserRdpmc
+from vpmu.linux.perf import DEFAULT_FREQ
 
 WATCHDOG_THRESH_S = 10
 """kernel.watchdog_thresh default: the hard-lockup detector's period is this many seconds of
@@ -102,7 +103,7 @@ class PerfStat:
 class PerfRecord:
     """``perf record -e ... [-F freq | -c period] [-a | -p task]``: sampling events."""
 
-    def __init__(self, perf: PerfSubsystem, events: Sequence[str], *, freq: int = 4000,
+    def __init__(self, perf: PerfSubsystem, events: Sequence[str], *, freq: int = DEFAULT_FREQ,
                  period: int | None = None, cpus: Sequence[int] | None = None,
                  task: Task | None = None, count_guest: bool = False) -> None:
         if (cpus is None) == (task is None):

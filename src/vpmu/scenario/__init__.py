@@ -1,5 +1,6 @@
 """The scenario: the TOML file a run starts from, its schema and its loader."""
 
+from vpmu.linux.perf import DEFAULT_FREQ
 from vpmu.scenario.load import (
     Problem,
     ScenarioError,
@@ -9,7 +10,6 @@ from vpmu.scenario.load import (
     validate_scenario,
 )
 from vpmu.scenario.schema import (
-    DEFAULT_FREQ,
     FilterSpec,
     GuestSpec,
     HostSpec,

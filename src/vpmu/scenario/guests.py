@@ -11,6 +11,7 @@ from vpmu.arch.presets import get_preset
 from vpmu.guest.linux import LinuxGuest, PerfRecord, PerfStat
 from vpmu.guest.os import GuestOs
 from vpmu.guest.port import GuestGen, Rdtsc, WaitPmi
+from vpmu.linux.perf import DEFAULT_FREQ
 from vpmu.scenario.schema import GuestSpec, VmSpec
 from vpmu.workloads.phases import get_phase
 from vpmu.workloads.streams import Stream
@@ -31,7 +32,7 @@ def _one_run(g: GuestSpec, duration_ms: float, core_mhz: int) -> Stream:
 
 def _tool(g: GuestSpec) -> PerfRecord | PerfStat | None:
     if g.tool == "perf-record":
-        return PerfRecord(g.events, freq=g.sample_freq or 4000, period=g.period,
+        return PerfRecord(g.events, freq=g.sample_freq or DEFAULT_FREQ, period=g.period,
                           max_sample_rate=g.max_sample_rate)
     if g.tool == "perf-stat":
         return PerfStat(g.events)

@@ -25,6 +25,7 @@ from typing import Any
 from vpmu.arch.presets import get_preset
 from vpmu.errors import InputError
 from vpmu.guest.linux.costs import NMI_ENTRY_CYCLES, NMI_EXIT_CYCLES
+from vpmu.linux.perf import DEFAULT_FREQ
 from vpmu.scenario.load import Problem, ScenarioError, apply_overrides, validate_scenario
 from vpmu.scenario.reconstruct import VcpuProfile, reconstruct
 from vpmu.scenario.run import PERF_EVENT_KEYS
@@ -224,8 +225,8 @@ def _at_line(problem: Problem, replay: Replay) -> Problem:
 
 def _assumptions(replay: Replay, preset: str, isa: str) -> list[str]:
     out = [f"CPU model: {preset} (a capture does not name it; --preset changes it)",
-           "frequency-mode sampling: perf's default -F 4000 (the periods of a short run are "
-           "still adapting and do not give the target; --set vm[0].guest[0].freq=N)",
+           f"frequency-mode sampling: perf's default -F {DEFAULT_FREQ} (the periods of a short "
+           "run are still adapting and do not give the target; --set vm[0].guest[0].freq=N)",
            "guest perf_event_max_sample_rate and tick rate: the scenario defaults "
            "(not visible in a capture; --set changes them)"]
     if isa == "svm":

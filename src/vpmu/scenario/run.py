@@ -26,6 +26,7 @@ from vpmu.host.perf.core import PerfSubsystem
 from vpmu.host.perf.guest import PerfOpenError
 from vpmu.host.task import Run, Task
 from vpmu.host.tools import PerfRecord, PerfStat, nmi_watchdog, rdpmc_reader
+from vpmu.linux.perf import DEFAULT_FREQ
 from vpmu.machine.vm import Vm, run_until_done
 from vpmu.scenario.guests import guest_os_for, workload_truth
 from vpmu.scenario.load import ScenarioError
@@ -271,7 +272,7 @@ def _host_task(outcome: RunOutcome, perf: PerfSubsystem, i: int, t: HostTaskSpec
         def _open_tool() -> None:
             if t.kind == "perf-record":
                 outcome.host_tools[name] = PerfRecord(
-                    perf, t.events, freq=t.sample_freq or 4000, period=t.period, cpus=cpus,
+                    perf, t.events, freq=t.sample_freq or DEFAULT_FREQ, period=t.period, cpus=cpus,
                     count_guest=not t.exclude_guest)
             else:
                 outcome.host_tools[name] = PerfStat(perf, t.events, cpus=cpus,

@@ -33,6 +33,7 @@ from pydantic_core import PydanticCustomError
 from vpmu.arch.presets import PRESETS
 from vpmu.guest.linux.event_map import parse_event as guest_parse_event
 from vpmu.host.perf.events_map import parse_event as host_parse_event
+from vpmu.linux.perf import DEFAULT_FREQ, DEFAULT_MAX_SAMPLE_RATE
 from vpmu.vpmu import registry
 from vpmu.vpmu.design import DesignSpec
 from vpmu.workloads.phases import PHASES
@@ -47,10 +48,6 @@ CHOICE: Final = "scenario_choice"
 BAD_VALUE: Final = "scenario_value"
 """Error type of any other value this module checks itself; the message says what was expected."""
 
-DEFAULT_FREQ: Final = 4000
-"""``perf record`` samples at 4000 Hz when given neither -F nor -c (perf's ``record.freq``)."""
-DEFAULT_MAX_SAMPLE_RATE: Final = 100_000
-"""Linux ``DEFAULT_MAX_SAMPLE_RATE`` (kernel/events/core.c)."""
 MAX_CPUS: Final = 4096
 """A guard against typos such as ``cpus = 40000``, not a modelling limit (x86 NR_CPUS max,
 and KVM_MAX_VCPUS on x86 since Linux 5.15)."""

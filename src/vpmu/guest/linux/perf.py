@@ -30,24 +30,12 @@ from vpmu.guest.linux.event import (
 from vpmu.guest.linux.event_map import parse_event
 from vpmu.guest.linux.x86 import Gen, X86Pmu
 from vpmu.guest.port import Execute, Rdtsc
-
-NSEC_PER_SEC = 1_000_000_000
-
-
-def perf_calculate_period(sample_freq: int, nsec: int, count: int) -> int:
-    """@count in @nsec at a target of sample_freq Hz: count * 10^9 / (nsec * sample_freq)
-    (exact here; the kernel's REDUCE_FLS only avoids 64-bit overflow)."""
-    divisor = nsec * sample_freq
-    dividend = count * NSEC_PER_SEC
-    return dividend // divisor if divisor else dividend
-
-
-def low_pass(sample_period: int, target: int) -> int:
-    """perf_adjust_period's filter: move 1/8 of the way, rounding away from the current
-    period as C's ``(delta ± 7) / 8`` does; never 0."""
-    delta = target - sample_period
-    delta = (delta + 7) // 8 if delta >= 0 else -((-delta + 7) // 8)
-    return sample_period + delta or 1
+from vpmu.linux.perf import (
+    DEFAULT_MAX_SAMPLE_RATE,
+    NSEC_PER_SEC,
+    low_pass,
+    perf_calculate_period,
+)
 
 
 class PerfCore:
@@ -73,7 +61,7 @@ class PerfCore:
         self.throttled_count = 0
         """perf_throttled_count: throttles since the last tick."""
         self.max_samples_per_tick = 0
-        self.set_max_sample_rate(100_000)
+        self.set_max_sample_rate(DEFAULT_MAX_SAMPLE_RATE)
         if pmu is not None:
             pmu.overflow = self.overflow
 

@@ -19,6 +19,7 @@ from vpmu.guest.linux.event import PerfEvent, PerfEventAttr, Sample
 from vpmu.guest.linux.event_map import parse_event
 from vpmu.guest.linux.x86 import Gen
 from vpmu.guest.port import Execute, GuestGen, Rdtsc, SetCpl
+from vpmu.linux.perf import DEFAULT_FREQ, DEFAULT_MAX_SAMPLE_RATE
 
 if TYPE_CHECKING:
     from vpmu.guest.linux.kernel import LinuxGuest
@@ -138,8 +139,9 @@ class PerfRecord(_PerfTool):
 
     tool = "record"
 
-    def __init__(self, events: Sequence[str], *, freq: int = 4000, period: int | None = None,
-                 max_sample_rate: int = 100_000) -> None:
+    def __init__(self, events: Sequence[str], *, freq: int = DEFAULT_FREQ,
+                 period: int | None = None,
+                 max_sample_rate: int = DEFAULT_MAX_SAMPLE_RATE) -> None:
         super().__init__(events)
         for label, value in (("freq", freq), ("max_sample_rate", max_sample_rate),
                              ("period", 1 if period is None else period)):

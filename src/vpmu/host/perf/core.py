@@ -45,6 +45,7 @@ from vpmu.host.perf.driver import PerfDriver, driver_for
 from vpmu.host.perf.event import EventState, OverflowHandler, PerfEvent
 from vpmu.host.perf.events_map import PERF_TYPE_HARDWARE, hw_event_config
 from vpmu.host.perf.guest import EBUSY, EOPNOTSUPP, GuestContext, PerfOpenError
+from vpmu.linux.perf import DEFAULT_MAX_SAMPLE_RATE
 from vpmu.trace import GuestSelectors, PerfOpen, PerfSample
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class PerfSubsystem:
     """perf on one host: implements the CPU's ``PerfHooks`` and the kernel-counter internals."""
 
     def __init__(self, host: Host, *, clear_dirty_counters: bool = True,
-                 max_sample_rate: int = 100_000) -> None:
+                 max_sample_rate: int = DEFAULT_MAX_SAMPLE_RATE) -> None:
         self.host = host
         self.clear_dirty_counters = clear_dirty_counters
         self.max_samples_per_tick = -(-max_sample_rate * host.tick_ps // 10**12)
