@@ -45,7 +45,7 @@ from vpmu.host.perf.driver import PerfDriver, driver_for
 from vpmu.host.perf.event import EventState, OverflowHandler, PerfEvent
 from vpmu.host.perf.events_map import PERF_TYPE_HARDWARE, hw_event_config
 from vpmu.host.perf.guest import EBUSY, EOPNOTSUPP, GuestContext, PerfOpenError
-from vpmu.linux.perf import DEFAULT_MAX_SAMPLE_RATE
+from vpmu.linux.perf import DEFAULT_MAX_SAMPLE_RATE, low_pass, perf_calculate_period
 from vpmu.trace import GuestSelectors, PerfOpen, PerfSample
 
 if TYPE_CHECKING:
@@ -414,12 +414,12 @@ class PerfSubsystem:
         return self.resched(cpu) if resched else 0
 
     def _adjust_period(self, ev: PerfEvent, nsec_ps: int, count: int) -> None:
-        """perf_adjust_period: move the period 1/8 of the way to count/(time x freq)."""
+        """perf_adjust_period: move the period 1/8 of the way to count/(time x freq), with
+        the kernel's arithmetic (its clock in ns; C's rounding of a negative step)."""
         if nsec_ps <= 0 or count <= 0:
             return
-        target = count * 10**12 // (nsec_ps * ev.attr.sample_freq) or 1
-        delta = (target - ev.sample_period + 7) // 8
-        ev.sample_period = max(ev.sample_period + delta, 1)
+        target = perf_calculate_period(ev.attr.sample_freq, nsec_ps // 1000, count)
+        ev.sample_period = low_pass(ev.sample_period, target)
         if ev.period_left > 8 * ev.sample_period:
             ev.period_left = ev.sample_period
 
