@@ -11,18 +11,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from vpmu.arch.x86.msrs import kernel_msr_name
+from vpmu.arch.names import names_for
 from vpmu.trace import GuestPmi, ModeChange, PerfCall, PmuContext, Record, VmExit
-
-PER_PMI_MSRS = (
-    ("global_ctrl_writes", "MSR_CORE_PERF_GLOBAL_CTRL", "write"),
-    ("global_status_reads", "MSR_CORE_PERF_GLOBAL_STATUS", "read"),
-    ("ovf_ctrl_writes", "MSR_CORE_PERF_GLOBAL_OVF_CTRL", "write"),
-    ("lvt_pmi_writes", "IA32_X2APIC_LVT_PMI", "write"),
-)
-"""Seed 001's per-PMI ratios: (name, MSR, direction); counter writes are summed separately."""
-COUNTER_PREFIXES = ("MSR_IA32_PMC", "MSR_IA32_PERFCTR", "MSR_ARCH_PERFMON_PERFCTR",
-                    "MSR_CORE_PERF_FIXED_CTR", "MSR_K7_PERFCTR", "MSR_F15H_PERF_CTR")
 
 
 def ns(ps: float) -> float:
@@ -52,9 +42,10 @@ def vm_exits(records: Sequence[Record]) -> dict[str, Any]:
 def msr_exits(records: Sequence[Record]) -> dict[str, Any]:
     """MSR exits by kernel MSR name and direction, as seed 001's kvm_msr histogram."""
     counts: Counter[str] = Counter()
+    name = names_for().name
     for e in records_of(records, VmExit):
         if e.msr >= 0:
-            counts[f"{'msr_write' if e.write else 'msr_read'}, {kernel_msr_name(e.msr)}"] += 1
+            counts[f"{'msr_write' if e.write else 'msr_read'}, {name(e.msr)}"] += 1
     return {"total": sum(counts.values()), "by_msr": _ranked(counts)}
 
 
@@ -85,12 +76,12 @@ def guest_pmi(records: Sequence[Record]) -> dict[str, Any]:
 def per_pmi_msr_ratios(records: Sequence[Record], pmis: int) -> dict[str, float]:
     """Seed 001's per-PMI MSR ratios over the whole run (accesses / guest PMIs)."""
     by_msr = msr_exits(records)["by_msr"]
+    names = names_for()
     out: dict[str, float] = {}
-    for name, msr, direction in PER_PMI_MSRS:
+    for name, msr, direction in names.per_pmi:
         out[name] = round(by_msr.get(f"msr_{direction}, {msr}", 0) / pmis, 3)
     counter_writes = sum(n for key, n in by_msr.items()
-                         if key.startswith("msr_write, ") and key[11:].startswith(COUNTER_PREFIXES)
-                         and not key.endswith("_CTRL"))  # not MSR_CORE_PERF_FIXED_CTR_CTRL
+                         if key.startswith("msr_write, ") and names.is_counter_name(key[11:]))
     out["counter_writes"] = round(counter_writes / pmis, 3)
     out["rdpmc"] = round(vm_exits(records)["by_reason"].get("RDPMC", 0) / pmis, 3)
     return out

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import plotly.graph_objects as go
 
-from vpmu.arch.x86.msrs import kernel_msr_name
+from vpmu.arch.names import names_for
 from vpmu.report.timeline import (
     Marker,
     Segment,
@@ -63,7 +63,7 @@ def _exit_text(r: VmExit) -> str:
     who = html.escape(f"{r.vm}/vcpu{r.vcpu}")
     if r.msr < 0:
         return f"{who} {r.reason} exit → {r.value:#x} · exit {_ns(r.cost_ps)}"
-    name, kind = kernel_msr_name(r.msr), pmu_msr_kind(r.msr)
+    name, kind = names_for().name(r.msr), pmu_msr_kind(r.msr)
     access = f"WRMSR {name} = {r.value:#x}" if r.write else f"RDMSR {name} → {r.value:#x}"
     return f"{who} {access} ({kind}){' #GP' if r.fault else ''} · exit {_ns(r.cost_ps)}"
 

@@ -18,18 +18,10 @@ perf calls and host perf samples.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from functools import cache
 from typing import Any, NamedTuple
 
-from vpmu.arch.x86.msrs import kernel_msr_name
-from vpmu.metrics.results import COUNTER_PREFIXES
+from vpmu.arch.names import names_for
 from vpmu.trace import CounterRead, GuestPmi, PerfCall, PerfSample, PmuContext, Record, VmExit
-
-SELECTOR_PREFIXES = ("MSR_P6_EVNTSEL", "MSR_ARCH_PERFMON_EVENTSEL", "MSR_K7_EVNTSEL",
-                     "MSR_F15H_PERF_CTL", "MSR_CORE_PERF_FIXED_CTR_CTRL")
-"""Kernel names of event selectors (the fixed counters' control is their selector)."""
-GLOBAL_PREFIXES = ("MSR_CORE_PERF_GLOBAL_", "MSR_AMD64_PERF_CNTR_GLOBAL_")
-"""Kernel names of the global control and status MSRs."""
 
 
 class Segment(NamedTuple):
@@ -52,17 +44,9 @@ class Marker(NamedTuple):
     record: Any
 
 
-@cache
 def pmu_msr_kind(addr: int) -> str | None:
-    """"counter", "selector" or "global" for a PMU MSR, None for any other MSR."""
-    name = kernel_msr_name(addr)
-    if name.startswith(SELECTOR_PREFIXES):
-        return "selector"
-    if name.startswith(COUNTER_PREFIXES):
-        return "counter"
-    if name.startswith(GLOBAL_PREFIXES):
-        return "global"
-    return None
+    """"counter", "selector" or "global" for a PMU register, None for any other."""
+    return names_for().kind(addr)
 
 
 def cpus_of(records: Sequence[Record]) -> list[int]:
