@@ -42,8 +42,8 @@ from vpmu.arch.x86.msrs import (
 from vpmu.host.perf.assign import assign, constraint_for
 from vpmu.host.perf.attr import PerfEventAttr
 from vpmu.host.perf.driver import PerfDriver, driver_for
-from vpmu.host.perf.event import EventState, OverflowHandler, PerfEvent
-from vpmu.host.perf.events_map import PERF_TYPE_HARDWARE, hw_event_config
+from vpmu.host.perf.event import EventState, OverflowHandler, PerfEvent, PmuIdentity
+from vpmu.host.perf.events_map import PERF_TYPE_HARDWARE, PERF_TYPE_RAW, hw_event_config
 from vpmu.host.perf.guest import EBUSY, EOPNOTSUPP, GuestContext, PerfOpenError
 from vpmu.linux.perf import DEFAULT_MAX_SAMPLE_RATE, low_pass, perf_calculate_period
 from vpmu.trace import GuestSelectors, PerfOpen, PerfSample
@@ -77,6 +77,8 @@ class PerfSubsystem:
         self.max_samples_per_tick = -(-max_sample_rate * host.tick_ps // 10**12)
         """perf_event_max_sample_rate / HZ, rounded up (kernel's max_samples_per_tick)."""
         self.drivers = [driver_for(cpu) for cpu in host.cpus]
+        self.pmus = _core_pmus(host)
+        """The registered core PMUs, in registration order (the host's clusters')."""
         self.cpu_ctx = [Context() for _ in host.cpus]
         self.task_ctx: dict[int, Context] = {}
         self.events: list[PerfEvent] = []
@@ -110,7 +112,8 @@ class PerfSubsystem:
             self._trace_open(cpu, task, 0, attr, EOPNOTSUPP)
             raise PerfOpenError(EOPNOTSUPP, f"event {attr.label()} counts the guest while "
                                             f"mediated vPMU VMs exist (EOPNOTSUPP)")
-        ev = PerfEvent(self._next_id, attr, cpu, task, config, constraint, overflow_handler)
+        ev = PerfEvent(self._next_id, attr, cpu, task, config, constraint, overflow_handler,
+                       pmu=self._pmu_for(cpu))
         self._next_id += 1
         self._init_period(ev)
         ev.state = EventState.OFF if attr.disabled else EventState.INACTIVE
@@ -121,6 +124,13 @@ class PerfSubsystem:
         self._refresh_for(ev)
         self._notify_guests(ev)
         return ev
+
+    def _pmu_for(self, cpu: int) -> PmuIdentity:
+        """The core PMU an event belongs to: its CPU's, or (a task event) the first
+        registered, which is where a generic event goes (attr.type selects another)."""
+        if cpu >= 0:
+            return next(p for p in self.pmus if cpu in p.cpus)
+        return self.pmus[0]
 
     def _trace_open(self, cpu: int, task: Task | None, event: int, attr: PerfEventAttr,
                     errno: str) -> None:
@@ -462,3 +472,14 @@ class PerfSubsystem:
         drv.arm(ev)
         return cycles
 
+
+CORE_PMU_NAMES = {"x86": "cpu"}
+"""The core PMU's name on a host whose CPUs all carry the same PMU."""
+
+
+def _core_pmus(host: Host) -> tuple[PmuIdentity, ...]:
+    """The core PMUs a host registers, in order: one covering every CPU, since a host runs
+    one CPU preset today (``Host`` refuses clusters with different PMUs); a heterogeneous
+    host will register one per cluster preset (``cpu_core``/``cpu_atom``, ``armv8_pmuv3_N``)."""
+    name = CORE_PMU_NAMES[host.preset.caps.arch]
+    return (PmuIdentity(name, PERF_TYPE_RAW, frozenset(range(len(host.cpus)))),)

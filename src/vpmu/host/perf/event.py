@@ -34,6 +34,19 @@ class EventState(enum.Enum):
     ACTIVE = "active"
 
 
+@dataclass(frozen=True)
+class PmuIdentity:
+    """A registered ``struct pmu``: the core PMU of a cluster of CPUs. Linux registers one
+    per distinct core PMU (x86 ``cpu``; hybrid ``cpu_core`` / ``cpu_atom``; arm64
+    ``armv8_pmuv3_N`` per cluster), each with a perf type id and the CPUs it covers."""
+
+    name: str
+    type: int
+    """perf's type id: PERF_TYPE_RAW (4) for the first core PMU, dynamic ids after it."""
+    cpus: frozenset[int]
+    """The CPUs whose counters it programs (``cpus`` in sysfs)."""
+
+
 @dataclass(eq=False)
 class PerfEvent:
     """One perf event (a group of one: groups are not modelled)."""
@@ -47,6 +60,8 @@ class PerfEvent:
     """The event-select encoding (event, umask, qualifiers) without USR/OS/INT/EN."""
     constraint: Constraint
     overflow_handler: OverflowHandler | None = None
+    pmu: PmuIdentity | None = None
+    """The PMU it belongs to (None: any CPU, as in a unit test without a perf subsystem)."""
     state: EventState = EventState.INACTIVE
     count: int = 0
     time_enabled_ps: int = 0
@@ -81,8 +96,11 @@ class PerfEvent:
         return self.state in (EventState.INACTIVE, EventState.ACTIVE) and not self.throttled
 
     def applies_to(self, cpu: Pcpu) -> bool:
-        """The event's binding allows it on ``cpu`` with its current task."""
+        """The event's binding allows it on ``cpu`` with its current task, and its PMU
+        covers ``cpu`` (a task event of one hybrid PMU does not count on the other's CPUs)."""
         if self.cpu not in (-1, cpu.index):
+            return False
+        if self.pmu is not None and cpu.index not in self.pmu.cpus:
             return False
         return self.task is None or self.task is cpu.current
 
