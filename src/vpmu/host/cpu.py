@@ -104,9 +104,11 @@ class Pcpu:
         self.host = host
         self.index = index
         self.cluster = cluster
-        self.hw = X86Cpu(host.preset, host.env, deliver=self._on_lapic,
+        self.preset = host.host_preset.clusters[cluster].preset
+        """The CPU preset of this CPU's cluster: its PMU, clocks and width."""
+        self.hw = X86Cpu(self.preset, host.env, deliver=self._on_lapic,
                          instruction_cycles=instruction_cycles(host.costs))
-        """The hardware: PMU, LVTPC, privilege level."""
+        """The hardware, built from the cluster's preset: PMU, LVTPC, privilege level."""
         self.current: Task | None = None
         self.mode = Mode.IDLE
         self.irq_mode = Mode.IDLE
