@@ -31,14 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from vpmu.arch.x86.msrs import (
-    EVTSEL_EN,
-    EVTSEL_INT,
-    EVTSEL_OS,
-    EVTSEL_USR,
-    LVT_DELIVERY_NMI,
-    LVT_MASKED,
-)
 from vpmu.host.perf.assign import assign, constraint_for
 from vpmu.host.perf.attr import PerfEventAttr
 from vpmu.host.perf.driver import PerfDriver, driver_for
@@ -53,9 +45,6 @@ if TYPE_CHECKING:
     from vpmu.host.machine import Host
     from vpmu.host.task import Task
 
-RAW_EVENT_MASK = 0xFFFF_FFFF & ~(EVTSEL_USR | EVTSEL_OS | EVTSEL_INT | EVTSEL_EN) | (0xF << 32)
-"""What a raw config keeps: event, umask, EDGE, PC, ANY, INV, CMASK and AMD's event bits 11:8;
-USR/OS/INT/EN come from the attr."""
 
 
 @dataclass
@@ -89,8 +78,8 @@ class PerfSubsystem:
         self._guest_sels: list[tuple[str, int, int, int]] = [("", 0, 0, 0) for _ in host.cpus]
         """Per CPU: (vm, vcpu, enabled, counting) of guest selectors left in the hardware."""
         host.perf = self
-        for cpu in host.cpus:
-            cpu.hw.lapic.lvtpc = LVT_DELIVERY_NMI << 8  # perf_events_lapic_init: NMI, unmasked
+        for drv in self.drivers:
+            drv.cpu_init()
 
     def __repr__(self) -> str:
         return f"PerfSubsystem(host={self.host!r})"
@@ -202,13 +191,15 @@ class PerfSubsystem:
                                                 enabled, now_counting))
 
     def _hw_config(self, attr: PerfEventAttr) -> int:
+        """The event part of the attr's config, as the core PMU's driver reads it (the first
+        driver's: every CPU carries the same PMU on today's hosts)."""
         if attr.type == PERF_TYPE_HARDWARE:
             config = hw_event_config(self.host.preset.caps, attr.config)
             if config is None:
                 raise ValueError(f"hardware event {attr.config} is not supported on "
                                  f"{self.host.preset.name} (perf: ENOENT)")
-            return config & RAW_EVENT_MASK
-        return attr.config & RAW_EVENT_MASK
+            return self.drivers[0].raw_config(config)
+        return self.drivers[0].raw_config(attr.config)
 
     def _init_period(self, ev: PerfEvent) -> None:
         if ev.attr.freq:
@@ -443,7 +434,7 @@ class PerfSubsystem:
             if status >> idx & 1:
                 cycles += c.perf_overflow_handler_cycles + self._overflow(cpu, drv, ev)
         drv.ack(status)
-        cpu.hw.lapic.lvtpc &= ~(1 << LVT_MASKED)  # apic_write(APIC_LVTPC, APIC_DM_NMI)
+        drv.pmi_done()
         return cycles
 
     def _overflow(self, cpu: Pcpu, drv: PerfDriver, ev: PerfEvent) -> int:

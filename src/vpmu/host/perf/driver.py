@@ -66,6 +66,20 @@ class PerfDriver(Protocol):
         """perf_clear_dirty_counters: zero every dirty counter no event holds; how many."""
         ...
 
+    def cpu_init(self) -> None:
+        """The driver takes the CPU's PMU interrupt (x86: perf_events_lapic_init, the LVTPC
+        set to NMI, unmasked)."""
+        ...
+
+    def pmi_done(self) -> None:
+        """End of the PMI handler (x86: unmask the LVTPC, which the PMI masked)."""
+        ...
+
+    def raw_config(self, config: int) -> int:
+        """The part of a raw event config that names the event (x86: everything but
+        USR/OS/INT/EN, which perf sets itself)."""
+        ...
+
 
 PERF_DRIVERS: dict[str, str] = {"x86": "vpmu.host.perf.x86:X86PerfDriver"}
 """Architecture -> ``module:Class`` of its perf driver (built from the CPU's PMU)."""
@@ -75,5 +89,5 @@ def driver_for(cpu: Pcpu) -> PerfDriver:
     """The perf driver of ``cpu``'s PMU."""
     arch = cpu.hw.pmu.caps.arch
     module, _, cls_name = PERF_DRIVERS[arch].partition(":")
-    driver: PerfDriver = getattr(importlib.import_module(module), cls_name)(cpu.hw.pmu)
+    driver: PerfDriver = getattr(importlib.import_module(module), cls_name)(cpu.hw)
     return driver

@@ -23,10 +23,16 @@ from vpmu.arch.x86.msrs import (
     EVTSEL_INT,
     EVTSEL_OS,
     EVTSEL_USR,
+    LVT_DELIVERY_NMI,
+    LVT_MASKED,
 )
 from vpmu.host.perf.event import PerfEvent
+from vpmu.hw.x86.cpu import X86Cpu
 from vpmu.hw.x86.pmu import X86Pmu
 
+RAW_EVENT_MASK = 0xFFFF_FFFF & ~(EVTSEL_USR | EVTSEL_OS | EVTSEL_INT | EVTSEL_EN) | (0xF << 32)
+"""X86_RAW_EVENT_MASK with AMD's event bits 35:32: what a raw config names (perf sets
+USR/OS/INT/EN itself)."""
 X86_MAX_PERIOD = (1 << 47) - 1
 """x86_pmu.max_period for 48-bit counters: a counting event is armed at -max_period."""
 
@@ -34,9 +40,10 @@ X86_MAX_PERIOD = (1 << 47) - 1
 class X86PerfDriver:
     """The per-CPU x86 PMU driver state (struct cpu_hw_events)."""
 
-    def __init__(self, pmu: X86Pmu) -> None:
-        self.pmu = pmu
-        self.caps = pmu.caps
+    def __init__(self, hw: X86Cpu) -> None:
+        self.hw = hw
+        self.pmu: X86Pmu = hw.pmu
+        self.caps = self.pmu.caps
         self.events: dict[int, PerfEvent] = {}
         """Active events by global counter index (cpuc->events / assign)."""
         self.dirty = 0
@@ -201,6 +208,18 @@ class X86PerfDriver:
         addr = (msrs.IA32_PERF_GLOBAL_OVF_CTRL if self.caps.is_intel
                 else msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR)
         self._write(addr, bits & self._counter_mask)
+
+    def cpu_init(self) -> None:
+        """perf_events_lapic_init: the LVTPC delivers an NMI, unmasked."""
+        self.hw.lapic.lvtpc = LVT_DELIVERY_NMI << 8
+
+    def pmi_done(self) -> None:
+        """apic_write(APIC_LVTPC, APIC_DM_NMI) at the end of the handler: unmask."""
+        self.hw.lapic.lvtpc &= ~(1 << LVT_MASKED)
+
+    def raw_config(self, config: int) -> int:
+        """The event part of a raw config (X86_RAW_EVENT_MASK)."""
+        return config & RAW_EVENT_MASK
 
     def clear_dirty(self) -> int:
         """perf_clear_dirty_counters: zero every dirty counter no event is assigned to."""
