@@ -18,6 +18,12 @@ from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FIXED, X86PmuCaps
 from vpmu.vpmu.filter import AMD64_EVENTSEL_EVENT, ARCH_PERFMON_EVENTSEL_EVENT
 
+KVM_MAX_PMU_VERSION = 2
+"""The highest architectural PMU version KVM presents (kvm_init_pmu_capability)."""
+INSTRUCTIONS_RETIRED = 0x00C0
+"""kvm_pmu_eventsel.INSTRUCTIONS_RETIRED (event 0xC0 umask 0, Intel and AMD): what an
+instruction KVM emulates or skips counts on (kvm_pmu_instruction_retired)."""
+
 
 @dataclass(frozen=True)
 class X86PmuOps:
@@ -68,8 +74,8 @@ class X86PmuOps:
 class CapLimits:
     """What KVM lets a design's guest enumerate of the host's PMU."""
 
-    max_version: int = 2
-    """KVM_MAX_PMU_VERSION."""
+    max_version: int = KVM_MAX_PMU_VERSION
+    """At most this PMU version."""
     max_gp: int | None = None
     """At most this many GP counters (Intel; None: the host's)."""
     max_fixed: int | None = None

@@ -24,8 +24,8 @@ from vpmu.vpmu.designs.emulated.pmc import PmcOps
 from vpmu.vpmu.designs.emulated.vcpu import EmulatedVcpu
 from vpmu.vpmu.x86.ops import CapLimits, ops_for
 
-LIMITS = CapLimits(max_version=2, max_gp=8, max_fixed=3)
-"""KVM_MAX_PMU_VERSION, KVM_MAX_NR_INTEL_GP_COUNTERS, KVM_MAX_NR_FIXED_COUNTERS."""
+LIMITS = CapLimits(max_gp=8, max_fixed=3)
+"""KVM_MAX_NR_INTEL_GP_COUNTERS, KVM_MAX_NR_FIXED_COUNTERS (and KVM_MAX_PMU_VERSION)."""
 
 
 class EmulatedPmu:

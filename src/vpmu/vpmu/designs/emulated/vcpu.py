@@ -22,7 +22,7 @@ from vpmu.host.perf.event import OverflowHandler, PerfEvent
 from vpmu.host.perf.events_map import PERF_TYPE_RAW
 from vpmu.vpmu.design import KVM_REQ_PMI, KVM_REQ_PMU, Gen, NoGuestContext, VcpuHandle
 from vpmu.vpmu.designs.emulated.pmc import KvmPmc, PmcOps, sample_period
-from vpmu.vpmu.x86.ops import ops_for
+from vpmu.vpmu.x86.ops import INSTRUCTIONS_RETIRED, ops_for
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -32,8 +32,6 @@ RAW_EVENT_MASK = 0xFF | 0xFF << 8 | 1 << 18 | 1 << 19 | 1 << 21 | 1 << 23 | 0xFF
     | 0xF << 32
 """pmu->raw_event_mask: event, umask, EDGE, PC, ANY, INV, CMASK and AMD's event bits 11:8;
 USR/OS/INT/EN go to the perf attr instead."""
-INSTRUCTIONS_RETIRED = 0x00C0
-"""kvm_pmu_eventsel.INSTRUCTIONS_RETIRED (event 0xC0 umask 0, Intel and AMD)."""
 
 
 class EmulatedVcpu(NoGuestContext):

@@ -41,7 +41,6 @@ from vpmu.vpmu.design import VcpuHandle, coerce_options
 from vpmu.vpmu.designs.mediated.vcpu import MediatedOptions, MediatedVcpu
 from vpmu.vpmu.x86.ops import CapLimits, ops_for
 
-KVM_MAX_PMU_VERSION = 2
 CHOICES: Mapping[str, tuple[str, ...]] = {
     "switch_point": ("run-loop", "vm-entry", "vcpu-load"),
     "host_preemption": ("ipi", "deferred"),
@@ -79,8 +78,7 @@ class MediatedPmu:
         if gc != "all" and int(gc) > host.n_gp:
             raise ValueError(f"design 'mediated' option guest_counters={gc} exceeds the host's "
                              f"{host.n_gp} GP counters (the guest gets a subset of them)")
-        limits = CapLimits(max_version=KVM_MAX_PMU_VERSION,
-                           n_gp=host.n_gp if gc == "all" else int(gc))
+        limits = CapLimits(n_gp=host.n_gp if gc == "all" else int(gc))
         return ops_for(host).refresh(host, limits)
 
     def create_vcpu(self, vcpu: VcpuHandle) -> MediatedVcpu:

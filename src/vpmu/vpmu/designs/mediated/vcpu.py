@@ -26,12 +26,11 @@ from vpmu.host.perf.x86 import sel_addr
 from vpmu.trace import PmuContext
 from vpmu.vpmu.design import KVM_REQ_PMI, KVM_REQ_PMU, Gen, VcpuHandle
 from vpmu.vpmu.designs.mediated import switch
-from vpmu.vpmu.x86.ops import ops_for
+from vpmu.vpmu.x86.ops import INSTRUCTIONS_RETIRED, ops_for
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
 
-INSTRUCTIONS_RETIRED = 0x00C0
 INTEL_FIXED_INSTRUCTIONS = FIXED_IDX_BASE
 """Fixed counter 0 counts INST_RETIRED.ANY."""
 
