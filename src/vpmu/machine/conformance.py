@@ -10,7 +10,7 @@ answers ``Unsupported`` (there is no hypervisor to ask).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from vpmu.arch.presets import CpuPreset, get_preset
@@ -63,24 +63,11 @@ def _needs_kvm(variant: Variant | None) -> str | None:
     return None
 
 
-class _DesignExpectations(Mapping[str, Expectations]):
-    """Design name -> what it documents as different from bare metal (the conformance
-    expectations of its registry entry, ``vpmu.vpmu.registry``)."""
-
-    def __getitem__(self, name: str) -> Expectations:
-        found = registry.entry(name)
-        if found is None:
-            raise KeyError(name)
-        return Expectations(**found.conformance)  # type: ignore[arg-type]
-
-    def __iter__(self) -> Iterator[str]:
-        return (e.name for e in registry.design_entries())
-
-    def __len__(self) -> int:
-        return len(registry.design_entries())
+def _expectations(entry: registry.DesignEntry) -> Expectations:
+    return Expectations(**entry.conformance)  # type: ignore[arg-type]
 
 
-DESIGN_EXPECTATIONS: Mapping[str, Expectations] = _DesignExpectations()
+DESIGN_EXPECTATIONS: Mapping[str, Expectations] = registry.EntryView(_expectations)
 """What each design documents as different from bare metal (its registry entry)."""
 
 

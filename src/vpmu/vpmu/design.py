@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -109,23 +109,7 @@ def coerce_options(name: str, defaults: Mapping[str, object],
     return result
 
 
-class _Designs(Mapping[str, str]):
-    """name -> ``module:Class`` of every design in the registry, in listing order."""
-
-    def __getitem__(self, name: str) -> str:
-        found = registry.entry(name)
-        if found is None:
-            raise KeyError(name)
-        return found.factory
-
-    def __iter__(self) -> Iterator[str]:
-        return (e.name for e in registry.design_entries())
-
-    def __len__(self) -> int:
-        return len(registry.design_entries())
-
-
-DESIGNS: Mapping[str, str] = _Designs()
+DESIGNS: Mapping[str, str] = registry.EntryView(lambda e: e.factory)
 """Registered designs (``vpmu.vpmu.registry``): name -> "module:Class", imported when first
 used."""
 

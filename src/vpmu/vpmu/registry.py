@@ -12,8 +12,11 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,26 @@ def design_entries() -> tuple[DesignEntry, ...]:
             module = importlib.import_module(f"{package.__name__}.{info.name}.entry")
             entries.append(module.ENTRY)
     return tuple(sorted(entries, key=lambda e: (e.order, e.name)))
+
+
+class EntryView(Mapping[str, T]):
+    """Design name -> ``of(entry)`` for every registered design, in listing order, read
+    from the registry on each access (so a module can hold one at import time)."""
+
+    def __init__(self, of: Callable[[DesignEntry], T]) -> None:
+        self._of = of
+
+    def __getitem__(self, name: str) -> T:
+        found = entry(name)
+        if found is None:
+            raise KeyError(name)
+        return self._of(found)
+
+    def __iter__(self) -> Iterator[str]:
+        return (e.name for e in design_entries())
+
+    def __len__(self) -> int:
+        return len(design_entries())
 
 
 def entry(name: str) -> DesignEntry | None:

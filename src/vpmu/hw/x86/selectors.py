@@ -19,6 +19,9 @@ from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.hw.counting import RING_KERNEL, RING_USER, Qualifiers
 from vpmu.hw.engine import CountConfig
 
+MAX_KEPT = 4096
+"""Decoded values kept per PMU before the memo starts over (a fuzzer writes many)."""
+
 
 @dataclass(frozen=True, slots=True)
 class GpSelect:
@@ -53,6 +56,8 @@ class SelectorDecoder:
         """The decoded selector value ``sel``."""
         decoded = self._gp.get(sel)
         if decoded is None:
+            if len(self._gp) >= MAX_KEPT:
+                self._gp.clear()
             decoded = self._gp[sel] = self._decode_gp(sel)
         return decoded
 
@@ -61,6 +66,8 @@ class SelectorDecoder:
         OS nor USR is set) and whether its overflow raises a PMI."""
         decoded = self._fixed.get((ctrl, i))
         if decoded is None:
+            if len(self._fixed) >= MAX_KEPT:
+                self._fixed.clear()
             decoded = self._fixed[(ctrl, i)] = self._decode_fixed(ctrl, i)
         return decoded
 
@@ -71,11 +78,11 @@ class SelectorDecoder:
     def _decode_gp(self, sel: int) -> GpSelect:
         def get(name: str) -> int:
             return self._get(self._sel, name, sel)
-        pmi = bool(get("INT"))
-        flags = GpSelect(None, pmi, bool(get("GUEST_ONLY")), bool(get("HOST_ONLY")))
+        pmi, guest_only, host_only = bool(get("INT")), bool(get("GUEST_ONLY")), \
+            bool(get("HOST_ONLY"))
         rings = tuple(r for r, name in ((RING_KERNEL, "OS"), (RING_USER, "USR")) if get(name))
         if not get("EN") or not rings:
-            return flags
+            return GpSelect(None, pmi, guest_only, host_only)
         event, umask = get("EVENT_SELECT"), get("UMASK")
         if self.caps.is_intel and get("IN_TX"):
             keys: tuple[str, ...] = ()  # IN_TX: only inside transactions; none are modelled
@@ -84,8 +91,7 @@ class SelectorDecoder:
         else:
             keys = ev.amd_event_keys(event | get("EVENT_SELECT_HI") << 8, umask)
         q = Qualifiers(cmask=get("CMASK"), inv=bool(get("INV")), edge=bool(get("EDGE")))
-        return GpSelect(CountConfig(keys, rings, q, pmi), pmi, flags.guest_only,
-                        flags.host_only)
+        return GpSelect(CountConfig(keys, rings, q, pmi), pmi, guest_only, host_only)
 
     def _decode_fixed(self, ctrl: int, i: int) -> tuple[CountConfig | None, bool]:
         def get(name: str) -> int:
