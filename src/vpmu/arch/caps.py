@@ -9,7 +9,7 @@ and imports the architecture's own type.
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, Self
 
 
 class PmuCaps(Protocol):
@@ -26,4 +26,8 @@ class PmuCaps(Protocol):
 
     def width(self, idx: int) -> int:
         """Bits a counter stores (what a read returns and a write keeps)."""
+        ...
+
+    def replace(self, **changes: object) -> Self:
+        """A variant with ``changes`` (what userspace asks of KVM: a guest PMU shape)."""
         ...

@@ -8,13 +8,12 @@ Each architecture has a ``names`` module (``vpmu.arch.x86.names``) with ``regist
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-NAME_MODULES: dict[str, str] = {"x86": "vpmu.arch.x86.names"}
-"""Architecture -> its register-name module."""
+from vpmu.arch.lazy import resolve
+from vpmu.arch.registry import arch_entry
 
 
 @dataclass(frozen=True)
@@ -34,6 +33,6 @@ class RegisterNames:
 @cache
 def names_for(arch: str = "x86") -> RegisterNames:
     """The register names of ``arch``."""
-    module = importlib.import_module(NAME_MODULES[arch])
+    module = resolve(arch_entry(arch).register_names)
     return RegisterNames(module.register_name, module.register_kind, module.is_counter_name,
                          module.PER_PMI_REGISTERS)

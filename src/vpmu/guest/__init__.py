@@ -10,6 +10,8 @@ from vpmu.guest.port import (
     Fault,
     GuestGen,
     GuestProgram,
+    Mrs,
+    Msr,
     Op,
     Rdmsr,
     Rdpmc,
@@ -20,5 +22,6 @@ from vpmu.guest.port import (
     Wrmsr,
 )
 
-__all__ = ["Cpuid", "Execute", "Fault", "GuestGen", "GuestProgram", "Op", "Rdmsr", "Rdpmc",
+__all__ = ["Cpuid", "Execute", "Fault", "GuestGen", "GuestProgram", "Mrs", "Msr",
+           "Op", "Rdmsr", "Rdpmc",
            "Rdtsc", "SetCpl", "SetCr4Pce", "WaitPmi", "Wrmsr"]

@@ -5,11 +5,12 @@ Faults are values (``Fault.GP``), never exceptions, so a program can test for th
 kvm-unit-tests and selftests do. The same program runs on bare metal and under every design;
 only the cost and the path differ.
 
-Results: ``Rdmsr`` -> int or Fault.GP; ``Wrmsr`` -> None or Fault.GP; ``Rdpmc`` -> int or
-Fault.GP; ``Cpuid`` -> (eax, ebx, ecx, edx); ``Execute`` -> None; ``WaitPmi`` -> True if a PMI
-was delivered, else False; ``Rdtsc`` -> int; ``SetCpl`` / ``SetCr4Pce`` -> None. ``Rdtsc``,
-``SetCpl`` and ``SetCr4Pce`` extend the contract (the guest kernel's clock, and the RDPMC
-CR4.PCE/CPL rule and user-mode code).
+The neutral operations are here: ``Execute`` -> None; ``WaitPmi`` -> True if a PMI was
+delivered, else False; ``SetCpl`` -> None. Each architecture's register operations are in
+``vpmu.guest.ports`` and re-exported here: x86's ``Rdmsr`` -> int or Fault.GP; ``Wrmsr`` ->
+None or Fault.GP; ``Rdpmc`` -> int or Fault.GP; ``Cpuid`` -> (eax, ebx, ecx, edx); ``Rdtsc``
+-> int; ``SetCr4Pce`` -> None; arm64's ``Mrs`` -> int or Fault.UNDEF, ``Msr`` -> None or
+Fault.UNDEF. ``Rdtsc``, ``SetCpl``, ``SetCr4Pce``, ``Mrs`` and ``Msr`` extend the contract.
 """
 
 from __future__ import annotations
@@ -19,37 +20,9 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from vpmu.arch.faults import Fault
+from vpmu.guest.ports.arm64 import Arm64Op, Mrs, Msr
+from vpmu.guest.ports.x86 import Cpuid, Rdmsr, Rdpmc, Rdtsc, SetCr4Pce, Wrmsr, X86Op
 from vpmu.workloads.streams import Stream
-
-
-@dataclass(frozen=True, slots=True)
-class Rdmsr:
-    """RDMSR ECX=``addr``: privileged; #GP at CPL > 0 or for an unimplemented MSR."""
-
-    addr: int
-
-
-@dataclass(frozen=True, slots=True)
-class Wrmsr:
-    """WRMSR ECX=``addr``, EDX:EAX=``value``: #GP per the register's declaration."""
-
-    addr: int
-    value: int
-
-
-@dataclass(frozen=True, slots=True)
-class Rdpmc:
-    """RDPMC ECX=``ecx``: GP index, ``1<<30 | i`` fixed, bit 31 fast read."""
-
-    ecx: int
-
-
-@dataclass(frozen=True, slots=True)
-class Cpuid:
-    """CPUID EAX=``leaf``, ECX=``subleaf``."""
-
-    leaf: int
-    subleaf: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +40,6 @@ class WaitPmi:
 
 
 @dataclass(frozen=True, slots=True)
-class Rdtsc:
-    """RDTSC: the time-stamp counter (never exits: KVM offsets the TSC in hardware). What the
-    guest kernel's clock reads (perf_clock, the frequency-mode period estimate)."""
-
-
-@dataclass(frozen=True, slots=True)
 class SetCpl:
     """Continue at privilege level ``cpl`` (0 kernel, 3 user; 1 and 2 are rings too and count
     as user for the PMU's USR bit): what an IRET/SYSRET does. A ring outside 0-3 cannot be
@@ -85,15 +52,10 @@ class SetCpl:
             raise ValueError(f"cpl must be a ring 0-3, not {self.cpl!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class SetCr4Pce:
-    """Set or clear CR4.PCE (RDPMC allowed at CPL > 0); privileged like MOV to CR4."""
+NeutralOp: TypeAlias = Execute | WaitPmi | SetCpl
+"""The operations every architecture executes the same way."""
 
-    enabled: bool
-
-
-Op: TypeAlias = (Rdmsr | Wrmsr | Rdpmc | Cpuid | Execute | WaitPmi | Rdtsc | SetCpl
-                 | SetCr4Pce)
+Op: TypeAlias = NeutralOp | X86Op | Arm64Op
 """Every operation a guest program may yield."""
 
 GuestGen: TypeAlias = Generator[Op, Any, Any]
@@ -102,5 +64,5 @@ GuestGen: TypeAlias = Generator[Op, Any, Any]
 GuestProgram: TypeAlias = Callable[[], GuestGen]
 """A guest program: a generator function taking no arguments."""
 
-__all__ = ["Cpuid", "Execute", "Fault", "GuestGen", "GuestProgram", "Op", "Rdmsr", "Rdpmc",
-           "Rdtsc", "SetCpl", "SetCr4Pce", "WaitPmi", "Wrmsr"]
+__all__ = ["Cpuid", "Execute", "Fault", "GuestGen", "GuestProgram", "Mrs", "Msr", "NeutralOp",
+           "Op", "Rdmsr", "Rdpmc", "Rdtsc", "SetCpl", "SetCr4Pce", "WaitPmi", "Wrmsr"]

@@ -21,7 +21,7 @@ from vpmu.arch.faults import Fault
 from vpmu.host.costs import instruction_cycles
 from vpmu.host.modes import Mode
 from vpmu.host.task import GuestExit, GuestInsn, GuestInsnDone, Kernel, Sleep, Task, UserRdpmc
-from vpmu.hw.x86.cpu import X86Cpu
+from vpmu.hw.models import make_cpu
 from vpmu.sim import Event, Interrupt
 from vpmu.trace import ContextSwitch, CounterRead, ModeChange
 from vpmu.trace import Interrupt as InterruptRecord
@@ -79,7 +79,7 @@ class NoPerf:
 
     def switch_mm(self, cpu: Pcpu, task: Task) -> int:
         """CR4.PCE follows the task; nothing to clear."""
-        return cpu.set_pce(task.rdpmc)
+        return cpu.set_user_access(task.rdpmc)
 
     def tick(self, cpu: Pcpu) -> int:
         """Nothing to rotate."""
@@ -106,9 +106,10 @@ class Pcpu:
         self.cluster = cluster
         self.preset = host.host_preset.clusters[cluster].preset
         """The CPU preset of this CPU's cluster: its PMU, clocks and width."""
-        self.hw = X86Cpu(self.preset, host.env, deliver=self._on_lapic,
-                         instruction_cycles=instruction_cycles(host.costs))
-        """The hardware, built from the cluster's preset: PMU, LVTPC, privilege level."""
+        self.hw = make_cpu(self.preset, host.env, deliver=self._on_pmi_interrupt,
+                           instruction_cycles=instruction_cycles(host.costs))
+        """The hardware, built from the cluster's preset by its architecture's CPU model:
+        the PMU, its interrupt controller, the privilege level."""
         self.current: Task | None = None
         self.mode = Mode.IDLE
         self.irq_mode = Mode.IDLE
@@ -136,7 +137,7 @@ class Pcpu:
         else:
             self._irqs.append((kind, payload))
 
-    def _on_lapic(self, vector: int, nmi: bool) -> None:
+    def _on_pmi_interrupt(self, vector: int, nmi: bool) -> None:
         self.irq_mode = self.mode
         self.interrupt("pmi" if nmi else "guest-pmi", vector)
 
@@ -162,11 +163,12 @@ class Pcpu:
             yield from self.kernel_work(cycles, kind)
         self._kernel_mode = outer
 
-    def set_pce(self, enabled: bool) -> int:
-        """cr4_update_pce: set CR4.PCE as the next mm needs; the cycles of the MOV to CR4."""
-        if self.hw.cr4_pce == enabled:
+    def set_user_access(self, enabled: bool) -> int:
+        """User-mode counter access as the next mm needs (x86: cr4_update_pce, CR4.PCE);
+        the cycles of the control-register write."""
+        if self.hw.user_access == enabled:
             return 0
-        self.hw.cr4_pce = enabled
+        self.hw.user_access = enabled
         return self.host.costs.mov_cr_cycles
 
     # -- work ----------------------------------------------------------------------------
@@ -309,10 +311,10 @@ class Pcpu:
 
     def _user_rdpmc(self, task: Task, ecx: int) -> Generator[Event, Any, None]:
         self._set_mode(Mode.HOST_USER)
-        value = yield from self.hw.rdpmc(ecx)
+        value = yield from self.hw.user_read(ecx)
         if not isinstance(value, Fault):
             self.host.trace.emit(CounterRead(self.host.env.now_ps, self.index, task.name, ecx,
-                                             value, self.hw.pmu.rdpmc_origin(ecx)))
+                                             value, self.hw.user_read_origin(ecx)))
         task.give(value)
 
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from vpmu.arch.x86 import msrs
 from vpmu.workloads.streams import Stream
 
 if TYPE_CHECKING:
@@ -67,17 +66,8 @@ class GuestExit:
     work left. A guest Run that completes returns None."""
 
     kind: str
+    """The host interrupt's kind ("pmi", "tick", ...): the trap layer names the exit."""
     rest: Stream | None
-
-    @property
-    def reason(self) -> str:
-        """The VMX exit reason name."""
-        return "EXCEPTION_NMI" if self.kind == "pmi" else "EXTERNAL_INTERRUPT"
-
-    @property
-    def vector(self) -> int:
-        """The interrupt's vector (the exit's intr_info)."""
-        return msrs.IRQ_VECTORS.get(self.kind, -1)
 
 
 @dataclass(frozen=True, slots=True)

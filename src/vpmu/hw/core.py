@@ -8,15 +8,19 @@ or MRS/MSR on arm64), its interrupt controller and its PMU's register file.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 
 from vpmu.arch import events as ev
+from vpmu.arch.faults import Fault
 from vpmu.arch.presets import CpuPreset
 from vpmu.hw.counting import RING_KERNEL, Segment
 from vpmu.hw.engine import CountingPmu
 from vpmu.sim import Environment, Event, cycles_to_ps
 from vpmu.workloads.streams import Stream
+
+DeliverFn = Callable[[int, bool], None]
+"""A CPU's PMU interrupt reaching its core: (vector, is_nmi)."""
 
 
 class CpuCore:
@@ -37,6 +41,8 @@ class CpuCore:
         self.pmu = pmu
         """The hardware PMU."""
         self.cpl = RING_KERNEL
+        self.user_access = False
+        """User mode may read counters directly (x86: CR4.PCE; arm64: PMUSERENR_EL0.EN)."""
         self._seq = 0
         self._op_streams = {name: _op_stream(name, instruction_cycles[name])
                             for name in instructions}
@@ -71,6 +77,15 @@ class CpuCore:
     def set_guest(self, guest: bool) -> None:
         """Enter or leave guest mode (VM-entry / VM-exit as the PMU sees it)."""
         self.pmu.set_guest(guest)
+
+    def user_read(self, index: int) -> Generator[Event, Any, int | Fault]:
+        """A counter read by index as a user-mode instruction executes it (x86: RDPMC with
+        ECX = ``index``; arm64: MRS PMEVCNTR<n>_EL0): ``user_access`` decides at CPL > 0."""
+        raise NotImplementedError(f"{type(self).__name__} has no user counter read")
+
+    def user_read_origin(self, index: int) -> str:
+        """The origin tag of the counter ``user_read(index)`` reads ("" if none or host)."""
+        raise NotImplementedError(f"{type(self).__name__} has no user counter read")
 
     def _retire(self, op: str, *, faulted: bool = False) -> Generator[Event, Any, None]:
         """Spend the instruction's latency; it retires (counts as an instruction) unless it

@@ -17,31 +17,21 @@ PMI and one tick are pending, and a pending PMI is taken first.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
+from vpmu.arch.lazy import resolve
 from vpmu.arch.presets import CpuPreset, get_preset
+from vpmu.arch.registry import arch_entry
 from vpmu.errors import RunIncompleteError
 from vpmu.guest.os import GuestOs
-from vpmu.guest.port import (
-    Cpuid,
-    Execute,
-    GuestGen,
-    GuestProgram,
-    Op,
-    Rdmsr,
-    Rdpmc,
-    Rdtsc,
-    SetCpl,
-    SetCr4Pce,
-    WaitPmi,
-    Wrmsr,
-)
+from vpmu.guest.port import Execute, GuestGen, GuestProgram, Op, SetCpl, WaitPmi
 from vpmu.host.costs import cost_table, instruction_cycles
+from vpmu.hw.core import CpuCore
 from vpmu.hw.counting import RING_KERNEL
-from vpmu.hw.x86.cpu import X86Cpu
-from vpmu.sim import PS_PER_S, Environment, Event, Handle, ns, ps_to_cycles
+from vpmu.hw.models import make_cpu
+from vpmu.sim import PS_PER_S, Environment, Event, Handle, ns
 from vpmu.workloads.streams import Stream
 
 PMI, TICK = "pmi", "tick"
@@ -78,9 +68,12 @@ class BareMetal:
         self.env = Environment(seed)
         """The run's event kernel."""
         costs = cost_table(self.preset.costs)
-        self.cpu = X86Cpu(self.preset, self.env, deliver=self._on_pmi,
-                          instruction_cycles=instruction_cycles(costs))
+        self.cpu = make_cpu(self.preset, self.env, deliver=self._on_pmi,
+                            instruction_cycles=instruction_cycles(costs))
         """The CPU the program runs on."""
+        self._arch_op: Callable[[CpuCore, Op], Generator[Event, Any, Any]] = resolve(
+            arch_entry(self.preset.caps.arch).bare_metal)
+        """The architecture's port operations (``vpmu.machine.x86.bare.execute``)."""
         self.pmis: list[tuple[int, int, bool]] = []
         """Every PMI delivered: (time_ps, vector, is_nmi)."""
         self.handler_runs: list[HandlerRun] = []
@@ -161,14 +154,6 @@ class BareMetal:
     def _dispatch(self, op: Op) -> Generator[Event, Any, Any]:
         cpu = self.cpu
         match op:
-            case Rdmsr(addr):
-                return (yield from cpu.rdmsr(addr))
-            case Wrmsr(addr, value):
-                return (yield from cpu.wrmsr(addr, value))
-            case Rdpmc(ecx):
-                return (yield from cpu.rdpmc(ecx))
-            case Cpuid(leaf, subleaf):
-                return (yield from cpu.cpuid(leaf, subleaf))
             case Execute(stream):
                 if self._os is not None and self._level < _LEVEL[PMI]:
                     return (yield from self._execute_interruptible(stream))
@@ -177,15 +162,10 @@ class BareMetal:
                 if self._os is not None:
                     return (yield from self._wait_pmi_os(timeout_ns))
                 return (yield from self._wait_pmi(timeout_ns))
-            case Rdtsc():
-                # Assumption: RDTSC's ~25-cycle latency is not charged (no cost-table entry).
-                return ps_to_cycles(self.env.now_ps, self.preset.tsc_mhz)
             case SetCpl(cpl):
                 cpu.set_cpl(cpl)
                 return None
-            case SetCr4Pce(enabled):
-                return (yield from cpu.set_cr4_pce(enabled))
-        raise TypeError(f"a guest program must yield a port operation, not {op!r}")
+        return (yield from self._arch_op(cpu, op))
 
     # -- interrupts -----------------------------------------------------------------------
     def _on_pmi(self, vector: int, nmi: bool) -> None:

@@ -1,4 +1,4 @@
-"""A vCPU: a host task running KVM's run loop around a guest OS.
+"""A vCPU: a host task running KVM's run loop around a guest OS, whatever the architecture.
 
 The thread's program is ``vcpu_run``: process the pending requests in KVM's order
 (KVM_REQ_PMU -> kvm_pmu_handle_event, KVM_REQ_PMI -> kvm_pmu_deliver_pmi, then the NMI /
@@ -8,6 +8,12 @@ physical CPU in guest mode until a host interrupt stops it (EXTERNAL_INTERRUPT, 
 EXCEPTION_NMI for a host PMI); an intercepted register access is an exit whose handler is the
 design's op. Every exit is one ``Kernel`` operation (IN_KVM time on the CPU) charged from the
 preset's KVM cost table, plus the design's perf calls, and leaves a ``VmExit`` record.
+
+This module is the neutral loop: requests, entry, exit accounting, injection, the guest
+timer. What an exit is made of on one architecture (the exit reasons, the trapped register
+accesses, the virtual PMU interrupt line) is its trap layer, a subclass named in
+``vpmu.arch.registry`` for the VM's architecture (x86: ``vpmu.machine.x86.vcpu``: VMX/SVM
+exits, MSRs, RDPMC, CPUID, the LVTPC).
 
 Injected interrupts run the guest OS's handler to completion before the interrupted code
 resumes where it stopped (``vpmu.guest.os``). A PMI handler's latency runs from its injection
@@ -22,23 +28,10 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from vpmu.arch.faults import Fault
-from vpmu.arch.regs import apply_write
-from vpmu.arch.x86 import caps as x86caps
-from vpmu.arch.x86 import msrs
+from vpmu.arch.lazy import resolve
+from vpmu.arch.registry import arch_entry
 from vpmu.guest.os import GuestOs
-from vpmu.guest.port import (
-    Cpuid,
-    Execute,
-    GuestGen,
-    Op,
-    Rdmsr,
-    Rdpmc,
-    Rdtsc,
-    SetCpl,
-    SetCr4Pce,
-    WaitPmi,
-    Wrmsr,
-)
+from vpmu.guest.port import Execute, GuestGen, Op, SetCpl, WaitPmi
 from vpmu.host.task import (
     GuestExit,
     GuestInsn,
@@ -50,26 +43,17 @@ from vpmu.host.task import (
     TaskOp,
     TaskState,
 )
-from vpmu.sim import ns, ps_to_cycles
+from vpmu.sim import ns
 from vpmu.trace import GuestPmi, VmExit
-from vpmu.vpmu.lifecycle import KVM_REQ_PMI, KVM_REQ_PMU
+from vpmu.vpmu.lifecycle import KVM_REQ_PMI, KVM_REQ_PMU, VcpuLifecycle
 from vpmu.workloads.streams import Stream
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
     from vpmu.machine.vm import Vm
 
-FASTPATH_MSRS = frozenset({msrs.MSR_IA32_TSC_DEADLINE, msrs.X2APIC_ICR})
-"""handle_fastpath_set_msr_irqoff: the WRMSRs the inner loop completes without a full exit."""
-APIC_MSRS = frozenset({msrs.MSR_IA32_TSC_DEADLINE, msrs.X2APIC_ICR, msrs.X2APIC_EOI})
-"""Local APIC MSRs a Linux guest writes besides the LVTPC; accepted, with no modelled effect."""
-LEGACY_PERF_MSRS = frozenset({msrs.IA32_PMC0, msrs.IA32_PMC0 + 1, msrs.IA32_PERFEVTSEL0,
-                              msrs.IA32_PERFEVTSEL0 + 1,
-                              *range(msrs.MSR_K7_EVNTSEL0, msrs.MSR_K7_EVNTSEL0 + 8)})
-"""kvm_{get,set}_msr_common: P6 and K7 counter MSRs the guest's PMU lacks read 0 and drop
-writes instead of #GP (old guests probe them)."""
-_LVTPC = msrs.lvtpc_msr()
 Thread = Generator[TaskOp, Any, Any]
+
 
 
 @dataclass(eq=False)
@@ -86,8 +70,23 @@ class Frame:
     """The CPL the interrupt found (restored by its IRET); handlers run at CPL 0."""
 
 
+def vcpu_class(arch: str) -> type[Vcpu]:
+    """The vCPU model of an architecture."""
+    cls: type[Vcpu] = resolve(arch_entry(arch).vcpu)
+    return cls
+
+
 class Vcpu:
-    """One vCPU of ``vm``: the KVM side (requests, virtual LVTPC) and its host thread."""
+    """One vCPU of ``vm``: the KVM side (requests, injection) and its host thread.
+
+    An architecture's subclass gives the exit reasons below, ``interrupt_exit`` and
+    ``arch_op`` (the operations of its port), and the state its traps keep.
+    """
+
+    IDLE_EXIT = ""
+    """The exit of a guest that idles waiting for an interrupt (x86: HLT)."""
+    PMI_WINDOW_EXIT = ""
+    """The exit that ends a PMI handler while another PMI is pending (x86: NMI_WINDOW)."""
 
     def __init__(self, vm: Vm, index: int, guest_os: GuestOs, pin: int | None) -> None:
         self.vm, self.index, self.guest_os = vm, index, guest_os
@@ -100,9 +99,7 @@ class Vcpu:
         self.kvm_costs = vm.kvm_costs
         self.event_filter = vm.event_filter
         self.cpl = 0
-        self.cr4_pce = False
         self.requests: set[str] = set()
-        self.lvtpc = _LVTPC.reset
         self.nmi_pending = False
         self.timer_pending = False
         self.pmis_delivered = 0
@@ -111,7 +108,7 @@ class Vcpu:
         self.task = Task(f"{vm.name}/vcpu{index}", self._thread,
                          affinity=frozenset({pin}) if pin is not None else None)
         self.task.notifiers.append(self)
-        self.pmu = vm.design.create_vcpu(self)
+        self.pmu: VcpuLifecycle = self.create_pmu()
         if guest_os.tick_hz:
             self._tick_ps = ns(10**9) // guest_os.tick_hz
             self.host.env.schedule(self._timer_fires, delay_ps=self._tick_ps)
@@ -126,14 +123,18 @@ class Vcpu:
         if name == KVM_REQ_PMI:
             self._kick()
 
-    def deliver_lvtpc(self) -> bool:
-        """kvm_apic_local_deliver(APIC_LVTPC), then mask it for an Intel guest (1.4)."""
-        if self.lvtpc >> msrs.LVT_MASKED & 1:
-            return False
-        self.nmi_pending = True
-        if self.caps.is_intel:
-            self.lvtpc |= 1 << msrs.LVT_MASKED
-        return True
+    # -- the trap layer (an architecture's subclass) ----------------------------------------
+    def create_pmu(self) -> VcpuLifecycle:
+        """kvm_pmu_init: the design's per-vCPU state, as this architecture accesses it."""
+        raise NotImplementedError
+
+    def interrupt_exit(self, kind: str) -> tuple[str, int]:
+        """The exit reason and vector of a host interrupt of ``kind`` that stopped the guest."""
+        raise NotImplementedError
+
+    def arch_op(self, op: Op) -> Generator[TaskOp, Any, Any]:
+        """An operation of this architecture's port: executed in the guest, or trapped."""
+        raise NotImplementedError
 
     # -- preempt notifiers (vcpu_load / vcpu_put) --------------------------------------------
     def sched_in(self, cpu: Pcpu) -> int:
@@ -186,7 +187,7 @@ class Vcpu:
                 result = self._finish(frame, stop.value)
                 if self.frames and self.nmi_pending and frame.kind == "pmi":
                     yield from self._load_if_needed()
-                    yield Kernel(lambda cpu: self._exit(cpu, "NMI_WINDOW"))
+                    yield Kernel(lambda cpu: self._exit(cpu, self.PMI_WINDOW_EXIT))
                 continue
             frame.send = None
             frame.send = yield from self._dispatch(frame, op)
@@ -210,71 +211,18 @@ class Vcpu:
                 return frame.send
             case WaitPmi(timeout_ns):
                 return (yield from self._wait_pmi(timeout_ns))
-            case Rdtsc():
-                yield from self._load_if_needed()
-                return ps_to_cycles(self.host.env.now_ps, self.host.preset.tsc_mhz)
             case SetCpl(cpl):
                 self.cpl = cpl
                 return None
-            case SetCr4Pce(enabled):
-                if self.cpl != 0:
-                    return Fault.GP
-                self.cr4_pce = enabled  # a guest-owned CR4 bit: no exit
-                return None
-        return (yield from self._trapping(op))
-
-    def _trapping(self, op: Op) -> Generator[TaskOp, Any, Any]:
-        """Instructions that exit unless the design passes them through (after the privilege
-        checks that precede the exit). The instruction executes in the guest, so a design's
-        guest PMU context is loaded first."""
-        yield from self._load_if_needed()
-        match op:
-            case Rdmsr(addr) if self.cpl == 0 and not self._intercepts(addr):
-                return (yield from self._on_hardware(lambda cpu: cpu.hw.rdmsr(addr)))
-            case Wrmsr(addr, value) if self.cpl == 0 and not self._intercepts(addr):
-                return (yield from self._on_hardware(lambda cpu: cpu.hw.wrmsr(addr, value)))
-            case Rdpmc(ecx) if (self.cpl == 0 or self.cr4_pce) and not self.pmu.intercepts_rdpmc():
-                return (yield from self._on_hardware(lambda cpu: self._hw_rdpmc(cpu, ecx)))
-            case Rdmsr(addr):
-                if self.cpl != 0:
-                    return Fault.GP
-                return (yield Kernel(lambda cpu: self._exit(
-                    cpu, "MSR_READ", lambda c: self._rdmsr(c, addr), msr=addr)))
-            case Wrmsr(addr, value):
-                if self.cpl != 0:
-                    return Fault.GP
-                return (yield Kernel(lambda cpu: self._exit(
-                    cpu, "MSR_WRITE", lambda c: self._wrmsr(c, addr, value), msr=addr,
-                    write=True, value=value, fastpath=addr in FASTPATH_MSRS)))
-            case Rdpmc(ecx):
-                if self.cpl != 0 and not self.cr4_pce:
-                    return Fault.GP  # assumption: the CR4.PCE/CPL #GP precedes RDPMC exiting
-                return (yield Kernel(lambda cpu: self._exit(
-                    cpu, "RDPMC", lambda c: self.pmu.rdpmc(c, ecx))))
-            case Cpuid(leaf, subleaf):
-                return (yield Kernel(lambda cpu: self._exit(
-                    cpu, "CPUID", lambda c: _now(x86caps.cpuid(self.caps, leaf, subleaf)))))
-        raise TypeError(f"a guest program must yield a port operation, not {op!r}")
-
-    def _intercepts(self, addr: int) -> bool:
-        """The MSR bitmap: APIC MSRs always exit; PMU MSRs as the design says."""
-        return addr == msrs.X2APIC_LVTPC or addr in APIC_MSRS or self.pmu.intercepts_msr(addr)
-
-    def _hw_rdpmc(self, cpu: Pcpu, ecx: int) -> Generator[Any, Any, Any]:
-        """RDPMC on the hardware with the guest's CR4.PCE (VMX runs the guest's CR4)."""
-        host_pce, cpu.hw.cr4_pce = cpu.hw.cr4_pce, self.cr4_pce
-        try:
-            return (yield from cpu.hw.rdpmc(ecx))
-        finally:
-            cpu.hw.cr4_pce = host_pce
+        return (yield from self.arch_op(op))
 
     def _on_hardware(self, fn: Callable[[Pcpu], Generator[Any, Any, Any]]
                      ) -> Generator[TaskOp, Any, Any]:
-        """A passed-through instruction, executed in guest mode (``_trapping`` has loaded the
+        """A passed-through instruction, executed in guest mode (``arch_op`` has loaded the
         guest context); an interrupt that arrived meanwhile makes the vCPU exit after it."""
         done: GuestInsnDone = yield GuestInsn(fn, self.cpl)
         if done.exit is not None:
-            reason, vector = done.exit.reason, done.exit.vector
+            reason, vector = self.interrupt_exit(done.exit.kind)
             yield Kernel(lambda cpu: self._exit(cpu, reason, vector=vector))
         return done.value
 
@@ -291,13 +239,14 @@ class Vcpu:
         out = yield Run(stream, guest=True)
         if isinstance(out, GuestExit):
             frame.pending = out.rest
-            yield Kernel(lambda cpu: self._exit(cpu, out.reason, vector=out.vector))
+            reason, vector = self.interrupt_exit(out.kind)
+            yield Kernel(lambda cpu: self._exit(cpu, reason, vector=vector))
 
     def _wait_pmi(self, timeout_ns: int) -> Generator[TaskOp, Any, bool]:
         """Idle until a PMI arrives (HLT exit, then sleep unless one is pending)."""
         if self.pmis_delivered == self._pmis_seen:
             yield from self._load_if_needed()
-            yield Kernel(lambda cpu: self._exit(cpu, "HLT", count=False))
+            yield Kernel(lambda cpu: self._exit(cpu, self.IDLE_EXIT, count=False))
             if self.pmis_delivered == self._pmis_seen and not self.requests:
                 yield Sleep(ns(timeout_ns))
                 yield Kernel(self._enter)
@@ -380,33 +329,3 @@ class Vcpu:
                                      saved_cpl=self.cpl))
             self.cpl = 0
 
-    # -- register accesses that exit -------------------------------------------------------
-    def _inert(self, addr: int) -> bool:
-        """An MSR KVM accepts without effect: the APIC's others, or a P6/K7 counter MSR the
-        guest's PMU lacks (reads 0, writes dropped)."""
-        return addr in APIC_MSRS or (addr in LEGACY_PERF_MSRS and not self.pmu.is_valid_msr(addr))
-
-    def _rdmsr(self, cpu: Pcpu, addr: int) -> Generator[Any, Any, Any]:
-        if addr == msrs.X2APIC_LVTPC:
-            return self.lvtpc
-        if self._inert(addr):
-            return 0
-        return (yield from self.pmu.get_msr(cpu, addr))
-
-    def _wrmsr(self, cpu: Pcpu, addr: int, value: int) -> Generator[Any, Any, Any]:
-        if addr == msrs.X2APIC_LVTPC:
-            res = apply_write(_LVTPC, self.lvtpc, value)
-            if res.fault or res.store is None:
-                return Fault.GP
-            self.lvtpc = res.store
-            yield from cpu.kernel_work(self.pmu.lvtpc_written(cpu), "kvm lvtpc")
-            return None
-        if self._inert(addr):
-            return None
-        return (yield from self.pmu.set_msr(cpu, addr, value))
-
-
-def _now(value: Any) -> Generator[Any, Any, Any]:
-    """A handler with nothing to wait for."""
-    yield from ()
-    return value

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from vpmu.arch.caps import PmuCaps
 from vpmu.arch.presets import CpuPreset, get_preset
-from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.errors import RunIncompleteError
 from vpmu.guest.os import GuestOs, ProgramOs
 from vpmu.guest.port import GuestProgram
@@ -19,11 +19,12 @@ from vpmu.host.machine import Host
 from vpmu.host.perf.core import PerfSubsystem
 from vpmu.host.perf.kapi import KernelCounterApi
 from vpmu.host.task import TaskState
-from vpmu.machine.vcpu import Vcpu
+from vpmu.machine.vcpu import vcpu_class
 from vpmu.sim import ms
 from vpmu.vpmu.costs import kvm_costs
 from vpmu.vpmu.design import Design, DesignSpec, make_design
 from vpmu.vpmu.filter import PmuEventFilter
+from vpmu.vpmu.registry import check_arch
 
 
 class Vm:
@@ -42,9 +43,11 @@ class Vm:
         self.perf: PerfSubsystem = host.perf
         self.kapi = KernelCounterApi(self.perf)
         self.kvm_costs = kvm_costs(host.preset.name)
-        self.caps: X86PmuCaps = guest_caps(design, host.preset.caps, shape)
+        check_arch(design.name, host.host_preset.arch)
+        self.caps: PmuCaps = guest_caps(design, host.preset.caps, shape)
         self.event_filter = event_filter
-        self.vcpus = [Vcpu(self, i, g, pin[i] if pin is not None else None)
+        vcpu = vcpu_class(host.host_preset.arch)
+        self.vcpus = [vcpu(self, i, g, pin[i] if pin is not None else None)
                       for i, g in enumerate(guests)]
         for v in self.vcpus:
             host.spawn(v.task)
@@ -69,8 +72,8 @@ def run_until_done(host: Host, vms: Sequence[Vm], *, limit_ps: int,
     return True
 
 
-def guest_caps(design: Design, host: X86PmuCaps,
-               shape: Mapping[str, object] | None) -> X86PmuCaps:
+def guest_caps(design: Design, host: PmuCaps,
+               shape: Mapping[str, object] | None) -> PmuCaps:
     """The guest's PMU: what userspace asks for (the host's shape with ``shape``'s changes,
     as KVM_SET_CPUID2 would), clamped by what the design supports."""
     return design.guest_caps(host.replace(**shape) if shape else host)

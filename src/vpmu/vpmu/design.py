@@ -2,9 +2,11 @@
 
 A design is chosen by name, with options: ``NAME`` or ``NAME:key=value,key=value`` (for
 example ``emulated:is_paused=false``). ``Design`` is the per-VM object (what the VM's guests
-see, the options); ``VcpuPmu`` the per-vCPU state KVM keeps in ``struct kvm_pmu``: the neutral
-lifecycle of ``vpmu.vpmu.lifecycle`` plus the x86 guest access of ``vpmu.vpmu.x86.access``
-(re-exported here). Designs are found in ``vpmu.vpmu.registry``.
+see, the options), whatever the architecture; what it creates per vCPU is the state KVM keeps
+in ``struct kvm_pmu``: the neutral lifecycle of ``vpmu.vpmu.lifecycle`` plus the guest access
+of each architecture it runs on (x86: ``vpmu.vpmu.x86.access``; ``VcpuHandle`` and
+``VcpuPmu`` are the x86 ones, re-exported here for the x86 designs). Designs are found in
+``vpmu.vpmu.registry``, which says which architectures each runs on.
 
 Vocabulary (the KVM ``NOTE:`` block): an *MSR address*, an *RDPMC index* (ECX) and a *global
 counter index* (GP i = i, fixed i = 32 + i), as in ``vpmu.arch.x86.caps``.
@@ -16,9 +18,9 @@ import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from vpmu.arch.x86.caps import X86PmuCaps
+from vpmu.arch.caps import PmuCaps
 from vpmu.vpmu import registry
 from vpmu.vpmu.lifecycle import (
     KVM_REQ_PMI,
@@ -31,9 +33,9 @@ from vpmu.vpmu.lifecycle import (
 from vpmu.vpmu.x86.access import X86GuestAccess, X86VcpuHandle, X86VcpuPmu
 
 VcpuHandle = X86VcpuHandle
-"""The vCPU a design sees (the x86 one: every design is x86 today)."""
+"""The vCPU an x86 design sees."""
 VcpuPmu = X86VcpuPmu
-"""A design's per-vCPU state (the x86 one)."""
+"""An x86 design's per-vCPU state."""
 
 
 class Design(Protocol):
@@ -42,12 +44,15 @@ class Design(Protocol):
     name: str
     options: Mapping[str, object]
 
-    def guest_caps(self, host: X86PmuCaps) -> X86PmuCaps:
-        """The PMU the guest enumerates (CPUID.0xA, PERF_CAPABILITIES, AMD leaves)."""
+    def guest_caps(self, host: Any) -> PmuCaps:
+        """The PMU the guest enumerates (x86: CPUID.0xA, PERF_CAPABILITIES, the AMD leaves),
+        from the host's (an architecture's own caps type: each design takes those of the
+        architectures it runs on)."""
         ...
 
-    def create_vcpu(self, vcpu: VcpuHandle) -> VcpuPmu:
-        """kvm_pmu_init for one vCPU."""
+    def create_vcpu(self, vcpu: Any) -> VcpuLifecycle:
+        """kvm_pmu_init for one vCPU (``vcpu`` is the architecture's handle, e.g.
+        ``X86VcpuHandle``; the result also implements that architecture's guest access)."""
         ...
 
 

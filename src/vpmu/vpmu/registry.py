@@ -29,6 +29,9 @@ class DesignEntry:
     """Where it is listed (``vpmu designs``, the conformance sweep)."""
     factory: str
     """``module:Class`` of the design, imported when a VM first uses it."""
+    arches: tuple[str, ...]
+    """The architectures whose hosts it runs on (``PmuCaps.arch``): its vCPUs implement that
+    architecture's guest access (x86: ``vpmu.vpmu.x86.access.X86GuestAccess``)."""
     conformance: Mapping[str, object] = field(default_factory=dict)
     """What the design documents as different from bare metal: keyword arguments of the
     conformance suites' ``Expectations`` (``vpmu.guest.conformance``)."""
@@ -82,6 +85,19 @@ class EntryView(Mapping[str, T]):
 def entry(name: str) -> DesignEntry | None:
     """The entry of design ``name``, or None."""
     return next((e for e in design_entries() if e.name == name), None)
+
+
+def designs_for(arch: str) -> tuple[DesignEntry, ...]:
+    """The designs that run on hosts of ``arch``, in listing order."""
+    return tuple(e for e in design_entries() if arch in e.arches)
+
+
+def check_arch(name: str, arch: str) -> None:
+    """Refuse design ``name`` on a host of ``arch`` if it does not run there."""
+    found = entry(name)
+    if found is not None and arch not in found.arches:
+        supported = ", ".join(found.arches)
+        raise ValueError(f"design {name!r} runs on {supported} hosts, not on an {arch} host")
 
 
 def default_design() -> str:

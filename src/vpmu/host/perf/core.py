@@ -352,7 +352,7 @@ class PerfSubsystem:
 
     def switch_mm(self, cpu: Pcpu, task: Task) -> int:
         """CR4.PCE follows the task's mm; clear dirty counters for an RDPMC-capable one."""
-        cycles = cpu.set_pce(task.rdpmc)
+        cycles = cpu.set_user_access(task.rdpmc)
         clear = self.clear_dirty_counters if task.clear_dirty is None else task.clear_dirty
         if not (task.rdpmc and clear):
             return cycles

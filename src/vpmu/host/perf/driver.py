@@ -3,13 +3,15 @@
 
 The x86 driver (``vpmu.host.perf.x86.X86PerfDriver``) implements it now; an arm64 driver
 (``armv8pmu``) would implement the same, over a PMUv3 register file. Drivers are found by the
-CPU's architecture in ``PERF_DRIVERS``.
+CPU's architecture in ``vpmu.arch.registry``.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Protocol
+
+from vpmu.arch.lazy import resolve
+from vpmu.arch.registry import arch_entry
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -81,13 +83,7 @@ class PerfDriver(Protocol):
         ...
 
 
-PERF_DRIVERS: dict[str, str] = {"x86": "vpmu.host.perf.x86:X86PerfDriver"}
-"""Architecture -> ``module:Class`` of its perf driver (built from the CPU's PMU)."""
-
-
 def driver_for(cpu: Pcpu) -> PerfDriver:
     """The perf driver of ``cpu``'s PMU."""
-    arch = cpu.hw.pmu.caps.arch
-    module, _, cls_name = PERF_DRIVERS[arch].partition(":")
-    driver: PerfDriver = getattr(importlib.import_module(module), cls_name)(cpu.hw)
+    driver: PerfDriver = resolve(arch_entry(cpu.preset.caps.arch).perf_driver)(cpu.hw)
     return driver

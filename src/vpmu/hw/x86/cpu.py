@@ -18,9 +18,9 @@ from vpmu.arch.faults import Fault
 from vpmu.arch.presets import CpuPreset
 from vpmu.arch.x86 import caps as x86caps
 from vpmu.arch.x86.msrs import X2APIC_LVTPC
-from vpmu.hw.core import CpuCore
+from vpmu.hw.core import CpuCore, DeliverFn
 from vpmu.hw.counting import RING_KERNEL
-from vpmu.hw.x86.lapic import DeliverFn, Lapic
+from vpmu.hw.x86.lapic import Lapic
 from vpmu.hw.x86.pmu import X86Pmu
 from vpmu.sim import Environment, Event
 
@@ -42,7 +42,15 @@ class X86Cpu(CpuCore):
         """The local APIC's LVTPC."""
         super().__init__(preset, env, X86Pmu(preset, env, on_pmi=self.lapic.pmi),
                          INSTRUCTIONS, instruction_cycles)
-        self.cr4_pce = False
+
+    @property
+    def cr4_pce(self) -> bool:
+        """CR4.PCE: RDPMC allowed at CPL > 0 (the x86 name of ``user_access``)."""
+        return self.user_access
+
+    @cr4_pce.setter
+    def cr4_pce(self, enabled: bool) -> None:
+        self.user_access = enabled
 
     def __repr__(self) -> str:
         return f"X86Cpu(preset={self.preset.name!r})"
@@ -71,9 +79,17 @@ class X86Cpu(CpuCore):
 
     def rdpmc(self, ecx: int) -> Generator[Event, Any, int | Fault]:
         """RDPMC: the CR4.PCE/CPL rule, then the PMU's index decoding; read as it executes."""
-        value = self.pmu.rdpmc(ecx) if self.cpl == RING_KERNEL or self.cr4_pce else Fault.GP
+        value = self.pmu.rdpmc(ecx) if self.cpl == RING_KERNEL or self.user_access else Fault.GP
         yield from self._retire("rdpmc", faulted=isinstance(value, Fault))
         return value
+
+    def user_read(self, index: int) -> Generator[Event, Any, int | Fault]:
+        """A user-mode counter read is RDPMC with ECX = ``index``."""
+        return self.rdpmc(index)
+
+    def user_read_origin(self, index: int) -> str:
+        """The origin tag of the counter RDPMC ``index`` reads."""
+        return self.pmu.rdpmc_origin(index)
 
     def cpuid(self, leaf: int, subleaf: int) -> Generator[Event, Any, tuple[int, int, int, int]]:
         """CPUID: the PMU-relevant leaves of the preset."""
@@ -86,5 +102,12 @@ class X86Cpu(CpuCore):
         yield from self._retire("mov_cr", faulted=faults)
         if faults:
             return Fault.GP
-        self.cr4_pce = enabled
+        self.user_access = enabled
         return None
+
+
+def x86_cpu(hw: CpuCore) -> X86Cpu:
+    """``hw`` as the x86 CPU it is: x86 code (the x86 trap layer, the x86 designs) runs on
+    pCPUs an x86 preset built (``vpmu.hw.models``), which the host's one-arch rule ensures."""
+    assert isinstance(hw, X86Cpu), f"an x86 path reached {hw!r}"
+    return hw

@@ -9,14 +9,10 @@ mask flag"), so the handler must unmask it; AMD does not (KVM 49ff3b4aec51 exemp
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from vpmu.arch.faults import Fault
 from vpmu.arch.regs import apply_write, read_value
 from vpmu.arch.x86 import msrs
-
-DeliverFn = Callable[[int, bool], None]
-"""Called with (vector, is_nmi) when a PMI is delivered to the CPU."""
+from vpmu.hw.core import DeliverFn
 
 
 class Lapic:

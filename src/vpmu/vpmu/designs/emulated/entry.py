@@ -3,7 +3,7 @@
 from vpmu.vpmu.registry import DesignEntry
 
 ENTRY = DesignEntry(
-    name="emulated", order=1, factory="vpmu.vpmu.designs.emulated:EmulatedPmu",
+    name="emulated", order=1, factory="vpmu.vpmu.designs.emulated:EmulatedPmu", arches=("x86",),
     conformance={"platform": "kvm-emulated", "unsupported_legacy_perfctr01": "drop",
                  "max_version": 2, "kvm_vm_ioctls": True},
     conformance_cases=(("emulated", "intel-skl"), ("emulated", "intel-icx"),

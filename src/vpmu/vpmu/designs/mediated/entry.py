@@ -3,7 +3,7 @@
 from vpmu.vpmu.registry import DesignEntry
 
 ENTRY = DesignEntry(
-    name="mediated", order=2, factory="vpmu.vpmu.designs.mediated:MediatedPmu",
+    name="mediated", order=2, factory="vpmu.vpmu.designs.mediated:MediatedPmu", arches=("x86",),
     conformance={"platform": "kvm-mediated", "unsupported_legacy_perfctr01": "drop",
                  "max_version": 2, "kvm_vm_ioctls": True},
     conformance_cases=(

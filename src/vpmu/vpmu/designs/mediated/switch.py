@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FIXED, X86PmuCaps
 from vpmu.host.perf.x86 import ctr_addr, sel_addr
+from vpmu.hw.x86.cpu import x86_cpu
 from vpmu.vpmu.x86.ops import ops_for
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class MsrTally:
 
     def __init__(self, cpu: Pcpu, traffic: Counter[str]) -> None:
         self.cpu = cpu
-        self.pmu = cpu.hw.pmu
+        self.pmu = x86_cpu(cpu.hw).pmu
         self.costs = cpu.host.costs
         self.traffic = traffic
         self.cycles = 0
@@ -49,7 +50,7 @@ class MsrTally:
 
     def wr(self, addr: int, value: int) -> None:
         """WRMSR (the LVTPC is the local APIC's)."""
-        hw = self.cpu.hw
+        hw = x86_cpu(self.cpu.hw)
         fault = hw.lapic.wrmsr(value) if addr == msrs.X2APIC_LVTPC else self.pmu.wrmsr(addr,
                                                                                        value)
         assert fault is None, f"host WRMSR {addr:#x} <- {value:#x} faulted: a model bug"

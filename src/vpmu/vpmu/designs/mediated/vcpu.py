@@ -23,6 +23,7 @@ from vpmu.arch.regs import RegisterSpec, Role, apply_write, by_address, read_val
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 from vpmu.host.perf.x86 import sel_addr
+from vpmu.hw.x86.cpu import x86_cpu
 from vpmu.trace import PmuContext
 from vpmu.vpmu.design import KVM_REQ_PMI, KVM_REQ_PMU, Gen, VcpuHandle
 from vpmu.vpmu.designs.mediated import switch
@@ -392,7 +393,7 @@ class MediatedVcpu:
         self.loaded_on = None
         cycles = self.vcpu.kvm_costs.mediated_switch_cycles + tally.cycles
         cycles += perf.put_guest_context(cpu)
-        left = switch.left_enabled(self, cpu.host.preset.caps, cpu.hw.pmu)
+        left = switch.left_enabled(self, cpu.host.preset.caps, x86_cpu(cpu.hw).pmu)
         perf.note_guest_selectors(cpu, self.vcpu.vm_name, self.vcpu.index, left)
         self._trace(cpu, t0, "host", cycles, why)
         return cycles
@@ -413,14 +414,14 @@ class MediatedVcpu:
     def vm_entry(self, cpu: Pcpu) -> None:
         """VM-entry loads the guest GLOBAL_CTRL from the VMCS (Intel)."""
         if self.caps.is_intel:
-            cpu.hw.pmu.wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, self.hw_global_ctrl())
+            x86_cpu(cpu.hw).pmu.wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, self.hw_global_ctrl())
 
     def vm_exit(self, cpu: Pcpu) -> None:
         """VM-exit saves the guest GLOBAL_CTRL and loads the host's 0 (Intel)."""
         if self.caps.is_intel:
             if self.caps.has_global_ctrl:
-                self.global_ctrl = cpu.hw.pmu.regs.get("GLOBAL_CTRL", 0)
-            cpu.hw.pmu.wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, 0)
+                self.global_ctrl = x86_cpu(cpu.hw).pmu.regs.get("GLOBAL_CTRL", 0)
+            x86_cpu(cpu.hw).pmu.wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, 0)
 
     def host_event_added(self, cpu: Pcpu) -> None:
         """A host exclude_guest event wants this CPU: with ``ipi`` the guest is switched out

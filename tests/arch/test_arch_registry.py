@@ -1,0 +1,34 @@
+"""The architecture registry: every module an entry names exists, and has the role it claims."""
+
+import dataclasses
+
+import pytest
+
+from vpmu.arch.lazy import resolve
+from vpmu.arch.names import names_for
+from vpmu.arch.registry import ARCHES, arch_entry
+from vpmu.hw.core import CpuCore
+from vpmu.machine.vcpu import Vcpu, vcpu_class
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHES))
+def test_every_entry_resolves(arch: str) -> None:
+    entry = arch_entry(arch)
+    for field in dataclasses.fields(entry):
+        if field.name != "name":
+            assert resolve(getattr(entry, field.name)) is not None, field.name
+    assert issubclass(resolve(entry.cpu_model), CpuCore)
+    assert issubclass(vcpu_class(arch), Vcpu)
+    assert vcpu_class(arch) is not Vcpu  # the neutral loop alone has no trap layer
+    assert callable(resolve(entry.bare_metal))
+    assert names_for(arch).name(0) != ""
+
+
+def test_an_unknown_architecture_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"architecture must be one of \['x86'\], not 'riscv'"):
+        arch_entry("riscv")
+
+
+def test_resolve_reads_module_and_attribute() -> None:
+    assert resolve("vpmu.arch.registry:ARCHES") is ARCHES
+    assert resolve("vpmu.arch.registry").ARCHES is ARCHES

@@ -1,0 +1,45 @@
+"""The x86 trap layer and the port's per-architecture operations."""
+
+import pytest
+
+from vpmu import guest
+from vpmu.arch.faults import Fault
+from vpmu.guest.port import Cpuid, Mrs, Msr, Rdmsr
+from vpmu.guest.ports import arm64, x86
+from vpmu.machine.baremetal import run_guest
+from vpmu.machine.x86.vcpu import X86Vcpu
+from vpmu.vpmu.registry import check_arch, designs_for
+
+
+def test_port_reexports_each_architecture_s_operations() -> None:
+    assert guest.Rdmsr is x86.Rdmsr is Rdmsr
+    assert guest.Mrs is arm64.Mrs and guest.Msr is arm64.Msr
+
+
+def arm_program():  # type: ignore[no-untyped-def]
+    read = yield Mrs("PMCCNTR_EL0")
+    wrote = yield Msr("PMCR_EL0", 1)
+    leaf = yield Cpuid(0)  # the x86 port still works after
+    return read, wrote, isinstance(leaf, tuple)
+
+
+@pytest.mark.parametrize("design", [None, "emulated", "mediated", "none"])
+def test_an_arm64_instruction_is_undefined_on_x86(design: str | None) -> None:
+    assert run_guest(arm_program, preset="intel-icx", design=design) == (Fault.UD, Fault.UD,
+                                                                          True)
+
+
+def test_host_interrupts_exit_with_vmx_reasons_and_vectors() -> None:
+    exit_of = X86Vcpu.interrupt_exit
+    assert exit_of(None, "pmi") == ("EXCEPTION_NMI", 2)  # type: ignore[arg-type]
+    assert exit_of(None, "tick") == ("EXTERNAL_INTERRUPT", 0xEC)  # type: ignore[arg-type]
+    assert exit_of(None, "guest-pmi") == ("EXTERNAL_INTERRUPT", 0xF5)  # type: ignore[arg-type]
+    assert (X86Vcpu.IDLE_EXIT, X86Vcpu.PMI_WINDOW_EXIT) == ("HLT", "NMI_WINDOW")
+
+
+def test_designs_are_listed_by_architecture() -> None:
+    assert [e.name for e in designs_for("x86")] == ["none", "emulated", "mediated"]
+    assert designs_for("arm64") == ()
+    check_arch("emulated", "x86")
+    with pytest.raises(ValueError, match="design 'emulated' runs on x86 hosts, not on an arm64"):
+        check_arch("emulated", "arm64")
