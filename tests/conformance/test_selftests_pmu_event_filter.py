@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from vpmu.arch.presets import PRESETS
+from vpmu.arch.presets import PRESETS, get_preset
 from vpmu.arch.x86.caps import GuestPmuView
 from vpmu.guest.conformance import (
     SUITES,
@@ -201,7 +201,7 @@ def test_masked_table_matches_the_kernel_rules(preset: str) -> None:
     eventsels = [value for _, value in writes if value & pef.OS_EN]
     for run in pef.masked_events_variants(view):
         assert isinstance(run, pef.MaskedEventsRun) and run.event_filter and run.row
-        flt = build_event_filter(run.event_filter, is_intel=view.is_intel)
+        flt = build_event_filter(run.event_filter, get_preset(preset).caps)
         assert isinstance(flt, kvm.PmuEventFilter)
         allowed = sum(flt.allows(i, sel) << i for i, sel in enumerate(eventsels))
         assert allowed == run.row.allowed, run.label()
@@ -216,7 +216,7 @@ def test_fixed_bitmap_expectations_match_the_kernel_rules() -> None:
         if run.event_filter is None:
             assert run.expect_count
             continue
-        flt = build_event_filter(run.event_filter, is_intel=True)
+        flt = build_event_filter(run.event_filter, get_preset("intel-icx").caps)
         assert isinstance(flt, kvm.PmuEventFilter)
         assert flt.allows_fixed(run.fixed_idx) == run.expect_count, run.label()
 

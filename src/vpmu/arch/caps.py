@@ -28,6 +28,12 @@ class PmuCaps(Protocol):
         """Bits a counter stores (what a read returns and a write keeps)."""
         ...
 
+    @property
+    def user_read_indices(self) -> tuple[int, ...]:
+        """The index a user-mode read of each counter takes, every counter once (x86: RDPMC
+        ECX; arm64: the counter's own index, read with MRS PMEVCNTR<n>_EL0/PMCCNTR_EL0)."""
+        ...
+
     def replace(self, **changes: object) -> Self:
         """A variant with ``changes`` (what userspace asks of KVM: a guest PMU shape)."""
         ...

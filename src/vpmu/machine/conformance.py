@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vpmu.arch.presets import CpuPreset, get_preset
+from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.guest.conformance import SUITES
 from vpmu.guest.conformance._framework import (
     CheckResult,
@@ -27,15 +28,11 @@ from vpmu.guest.conformance._framework import (
 )
 from vpmu.guest.port import GuestProgram
 from vpmu.machine.baremetal import BareMetal
+from vpmu.machine.build import event_filter
 from vpmu.machine.vm import run_vm_program
 from vpmu.vpmu import registry
 from vpmu.vpmu.design import DesignSpec, make_design
-from vpmu.vpmu.filter import (
-    Errno,
-    PmuEventFilter,
-    set_pmu_event_filter,
-)
-from vpmu.vpmu.x86.ops import AMD_OPS, INTEL_OPS
+from vpmu.vpmu.filter import Errno, PmuEventFilter
 
 
 def bare_metal_runner(preset: CpuPreset, *, seed: int = 0) -> Runner:
@@ -81,7 +78,7 @@ def vm_runner(preset: CpuPreset, design: str, *, seed: int = 0) -> Runner:
         shape = variant.changes() if variant else None
         flt: PmuEventFilter | None = None
         if variant is not None and variant.event_filter is not None:
-            built = build_event_filter(variant.event_filter, is_intel=preset.caps.is_intel)
+            built = build_event_filter(variant.event_filter, preset.caps)
             if isinstance(built, Errno):
                 return FilterRefused(built.name)
             flt = built
@@ -93,13 +90,11 @@ def vm_runner(preset: CpuPreset, design: str, *, seed: int = 0) -> Runner:
     return run
 
 
-def build_event_filter(args: EventFilterArgs, *, is_intel: bool) -> PmuEventFilter | Errno:
-    """KVM_SET_PMU_EVENT_FILTER with the guest suite's arguments, on the vendor's
-    ``EVENTSEL_EVENT`` (8-bit event select on Intel, 12-bit on AMD)."""
-    return set_pmu_event_filter(
-        args.action, args.events, fixed_counter_bitmap=args.fixed_counter_bitmap,
-        flags=args.flags, nevents=args.nevents,
-        eventsel_event=(INTEL_OPS if is_intel else AMD_OPS).EVENTSEL_EVENT)
+def build_event_filter(args: EventFilterArgs, host_caps: X86PmuCaps) -> PmuEventFilter | Errno:
+    """KVM_SET_PMU_EVENT_FILTER with the guest suite's arguments (``machine.build``)."""
+    return event_filter(host_caps, args.action, args.events,
+                        fixed_counter_bitmap=args.fixed_counter_bitmap, flags=args.flags,
+                        nevents=args.nevents)
 
 
 def run_conformance(preset: str | CpuPreset, *, suites: tuple[str, ...] | None = None,

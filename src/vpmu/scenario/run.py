@@ -1,4 +1,5 @@
-"""Build the machine a scenario describes and run it.
+"""Build the machine a scenario describes and run it: a translation of the scenario's keys
+into ``vpmu.machine.build`` calls, whose refusals become errors naming the key path.
 
 ``run_scenario(scenario, design=None)`` builds the host (preset, CPUs, perf with its limits,
 the NMI watchdog), its host tasks, and each VM with its design, guest PMU shape, event filter
@@ -18,21 +19,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vpmu.arch import events as ev
-from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.errors import RunIncompleteError
 from vpmu.guest.linux import RunResult
 from vpmu.host.machine import Host
 from vpmu.host.perf.core import PerfSubsystem
-from vpmu.host.perf.guest import PerfOpenError
-from vpmu.host.task import Run, Task
-from vpmu.host.tools import PerfRecord, PerfStat, nmi_watchdog, rdpmc_reader
 from vpmu.linux.perf import DEFAULT_FREQ
+from vpmu.machine.build import (
+    build_host,
+    event_filter,
+    mix_refusal,
+    open_perf_tool,
+    schedule_perf_tool,
+    spawn_counter_reader,
+    spawn_load,
+)
 from vpmu.machine.vm import Vm, run_until_done
 from vpmu.scenario.guests import guest_os_for, workload_truth
 from vpmu.scenario.load import ScenarioError
 from vpmu.scenario.schema import HostTaskSpec, Scenario, VmSpec
 from vpmu.trace import Record
-from vpmu.vpmu import registry
 from vpmu.vpmu.design import DesignSpec, make_design
 from vpmu.vpmu.filter import (
     KVM_PMU_EVENT_ALLOW,
@@ -40,10 +45,7 @@ from vpmu.vpmu.filter import (
     KVM_PMU_EVENT_FLAG_MASKED_EVENTS,
     Errno,
     PmuEventFilter,
-    set_pmu_event_filter,
 )
-from vpmu.vpmu.x86.ops import ops_for
-from vpmu.workloads.phases import get_phase
 
 
 def _ms(x: float) -> int:
@@ -163,16 +165,15 @@ def design_for(vm: VmSpec, override: str | None) -> str:
     return str(DesignSpec(spec.name, tuple(merged.items())))
 
 
-def build_filter(vm: VmSpec, caps: X86PmuCaps) -> PmuEventFilter | None:
+def build_filter(vm: VmSpec, host: Host) -> PmuEventFilter | None:
     """The VM's KVM_SET_PMU_EVENT_FILTER, or ValueError with KVM's errno."""
     f = vm.filter
     if f is None:
         return None
-    result = set_pmu_event_filter(
-        KVM_PMU_EVENT_ALLOW if f.action == "allow" else KVM_PMU_EVENT_DENY, list(f.events),
-        fixed_counter_bitmap=f.fixed_counter_bitmap,
-        flags=KVM_PMU_EVENT_FLAG_MASKED_EVENTS if f.masked else 0,
-        eventsel_event=ops_for(caps).EVENTSEL_EVENT)
+    action = KVM_PMU_EVENT_ALLOW if f.action == "allow" else KVM_PMU_EVENT_DENY
+    result = event_filter(
+        host.preset.caps, action, f.events, fixed_counter_bitmap=f.fixed_counter_bitmap,
+        flags=KVM_PMU_EVENT_FLAG_MASKED_EVENTS if f.masked else 0)
     if isinstance(result, Errno):
         raise ValueError(f"KVM_SET_PMU_EVENT_FILTER fails with {result.name}")
     return result
@@ -185,18 +186,18 @@ def build(scenario: Scenario, design: str | None = None, *,
     host tool perf refuses at build time) is a ScenarioError naming ``source`` (the file) or
     ``--design``, and the key path."""
     h = scenario.host
-    host = Host(h.preset, cpus=h.cpus, tick_hz=h.tick_hz, seed=scenario.seed)
-    perf = PerfSubsystem(host, clear_dirty_counters=h.clear_dirty_counters,
-                         max_sample_rate=h.max_sample_rate)
-    if h.nmi_watchdog:
-        nmi_watchdog(perf)
+    host, perf = build_host(h.preset, cpus=h.cpus, tick_hz=h.tick_hz, seed=scenario.seed,
+                            clear_dirty_counters=h.clear_dirty_counters,
+                            max_sample_rate=h.max_sample_rate, nmi_watchdog_on=h.nmi_watchdog)
     outcome = RunOutcome(scenario, [], host, [], 0)
     for i, task in enumerate(scenario.host_task):
         _host_task(outcome, perf, i, task)
     for i, vm_spec in enumerate(scenario.vm):
         where = source if design is None else f"--design {design}"
         spec = design_for(vm_spec, design)
-        _check_mix(outcome.designs, spec, i, where)
+        refusal = mix_refusal(outcome.designs, spec)
+        if refusal is not None:
+            raise ScenarioError.one(where, f"vm[{i}].design", refusal)
         outcome.designs.append(spec)
         try:
             vm_design = make_design(spec)
@@ -206,29 +207,17 @@ def build(scenario: Scenario, design: str | None = None, *,
         guests = [guest_os_for(vm_spec, i, scenario.duration_ms, h.preset)
                   for i in range(vm_spec.vcpus)]
         try:
-            event_filter = build_filter(vm_spec, host.preset.caps)
+            vm_filter = build_filter(vm_spec, host)
         except ValueError as err:
             raise ScenarioError.one(source, f"vm[{i}].filter", str(err)) from None
         try:
             vm = Vm(host, vm_design, guests, name=vm_spec.name, pin=vm_spec.pin,
-                    shape=_shape(vm_spec), event_filter=event_filter)
+                    shape=_shape(vm_spec), event_filter=vm_filter)
         except ValueError as err:
             raise ScenarioError.one(where, f"vm[{i}].design",
                                     f"{spec!r} on VM {vm_spec.name!r}: {err}") from None
         outcome.vms.append(vm)
     return outcome
-
-
-def _check_mix(earlier: list[str], spec: str, i: int, where: str) -> None:
-    """VMs whose designs run the host's KVM in different modes cannot share a host (the
-    registry's ``host_mode``: KVM's enable_mediated_pmu is a module parameter, so every
-    PMU-enabled VM of a host is mediated or none is)."""
-    conflict = registry.mix_conflict([DesignSpec.parse(s).name for s in earlier],
-                                     DesignSpec.parse(spec).name)
-    if conflict is not None:
-        other, reason = conflict
-        raise ScenarioError.one(where, f"vm[{i}].design", f"{spec!r} cannot run beside a VM "
-                                f"with design {other!r}: {reason}")
 
 
 def _check_guests(vm: VmSpec, i: int, source: str) -> None:
@@ -261,42 +250,23 @@ def _host_task(outcome: RunOutcome, perf: PerfSubsystem, i: int, t: HostTaskSpec
     host = outcome.host
     cpus = [t.cpu] if t.cpu is not None else list(range(len(host.cpus)))
     name = f"host_task[{i}] {t.kind}"
-    duration_ps = _ms(outcome.scenario.duration_ms)
+    start_ps = _ms(t.start_ms)
     if t.kind in ("perf-record", "perf-stat"):
-        def open_tool() -> None:
-            try:
-                _open_tool()
-            except PerfOpenError as err:  # kept as a PerfOpen record; the run goes on
-                outcome.host_tools[name] = err.errno_name
+        def open_tool() -> object:
+            return open_perf_tool(perf, t.kind, t.events, cpus=cpus,
+                                  freq=t.sample_freq or DEFAULT_FREQ, period=t.period,
+                                  count_guest=not t.exclude_guest)
 
-        def _open_tool() -> None:
-            if t.kind == "perf-record":
-                outcome.host_tools[name] = PerfRecord(
-                    perf, t.events, freq=t.sample_freq or DEFAULT_FREQ, period=t.period, cpus=cpus,
-                    count_guest=not t.exclude_guest)
-            else:
-                outcome.host_tools[name] = PerfStat(perf, t.events, cpus=cpus,
-                                                    count_guest=not t.exclude_guest)
-        host.env.schedule(open_tool, delay_ps=_ms(t.start_ms))
-        return
-    affinity = frozenset(cpus) if t.cpu is not None else None
-    if t.kind == "rdpmc-reader":
-        caps = host.preset.caps
-        ecxs = [*range(caps.n_gp), *((1 << 30) | f for f in caps.fixed_indices)] \
-            if caps.is_intel else list(range(caps.n_gp))
-        rounds = max(int(duration_ps // _us(t.interval_us)), 1)
-        task = rdpmc_reader(name, ecxs, interval_ps=_us(t.interval_us), rounds=rounds,
-                            affinity=affinity)
-        task.clear_dirty = t.clear_dirty_counters
-        host.env.schedule(lambda: host.spawn(task), delay_ps=_ms(t.start_ms))
-        return
-    stream = get_phase(t.workload).stream_for_cycles(
-        host.preset.core_mhz * int(1000 * (outcome.scenario.duration_ms - t.start_ms)))
-
-    def load() -> Any:
-        yield Run(stream)
-    task = Task(name, load, affinity=affinity)
-    host.env.schedule(lambda: host.spawn(task), delay_ps=_ms(t.start_ms))
+        def keep(tool: object) -> None:
+            outcome.host_tools[name] = tool
+        schedule_perf_tool(host, open_tool, start_ps, keep)
+    elif t.kind == "rdpmc-reader":
+        rounds = max(int(_ms(outcome.scenario.duration_ms) // _us(t.interval_us)), 1)
+        spawn_counter_reader(host, name, interval_ps=_us(t.interval_us), rounds=rounds,
+                             cpu=t.cpu, clear_dirty=t.clear_dirty_counters, start_ps=start_ps)
+    else:
+        cycles = host.preset.core_mhz * int(1000 * (outcome.scenario.duration_ms - t.start_ms))
+        spawn_load(host, name, t.workload, cycles=cycles, cpu=t.cpu, start_ps=start_ps)
 
 
 PROGRESS_STEPS = 200

@@ -74,6 +74,11 @@ class ArmPmuCaps:
         mask = (1 << self.n_counters) - 1 | 1 << CYCLE_IDX
         return mask | (1 << ICNTR_IDX if self.icntr else 0)
 
+    @property
+    def user_read_indices(self) -> tuple[int, ...]:
+        """Every counter by its own index (EL0 reads it with MRS when PMUSERENR_EL0 allows)."""
+        return tuple(i for i in range(64) if self.counter_mask >> i & 1)
+
     def width(self, idx: int) -> int:
         """Bits a counter stores: the cycle and instruction counters 64, an event counter 64
         with FEAT_PMUv3p5 and 32 before it."""

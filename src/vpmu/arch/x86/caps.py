@@ -114,6 +114,11 @@ class X86PmuCaps:
         """GP counters at 0.., fixed counters at 32.. (``PmuCaps.counter_mask``)."""
         return self.gp_mask | self.fixed_global_mask
 
+    @property
+    def user_read_indices(self) -> tuple[int, ...]:
+        """RDPMC ECX of every counter: GP i as i, fixed i as RDPMC_FIXED | i."""
+        return (*range(self.n_gp), *(RDPMC_FIXED | f for f in self.fixed_indices))
+
     def width(self, idx: int) -> int:
         """Bits counter ``idx`` stores: the GP or the fixed width."""
         return self.fixed_width if idx >= FIXED_IDX_BASE else self.gp_width
