@@ -1,0 +1,35 @@
+"""One cost table per CPU preset: host, KVM and guest costs together, each number with its
+source.
+
+``COSTS[preset]`` is a ``PresetCosts``: ``host`` (host-kernel work, ``CostTable``), ``kvm``
+(KVM's own work per VM-exit, ``KvmCosts``), ``guest`` (the guest Linux kernel's own code,
+``GuestCosts``) and ``sources`` (where each number comes from). Data only: this layer sits
+beside ``vpmu.uapi`` and imports only ``vpmu.arch`` (the presets' clocks and counters).
+``vpmu.host.costs``, ``vpmu.vpmu.costs`` and ``vpmu.guest.linux.costs`` are views of it.
+
+Each architecture builds its presets' tables in its own module (``vpmu.costs.x86``); adding
+an architecture adds its module and one entry below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from vpmu.costs.preset import PresetCosts
+from vpmu.costs.x86 import X86_COSTS
+
+COSTS: Mapping[str, PresetCosts] = MappingProxyType({**X86_COSTS})
+"""The cost table of every built-in preset, by preset name."""
+
+
+def preset_costs(preset_name: str) -> PresetCosts:
+    """The cost table of a preset; the error lists the valid names."""
+    try:
+        return COSTS[preset_name]
+    except KeyError:
+        raise ValueError(
+            f"preset must be one of {sorted(COSTS)}, not {preset_name!r}") from None
+
+
+__all__ = ["COSTS", "PresetCosts", "preset_costs"]
