@@ -13,13 +13,13 @@ from vpmu.arch.presets import PRESETS, get_preset
 from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.host.perf import events_map as em
 from vpmu.host.perf.assign import (
-    Constraint,
     all_counters,
     assign,
     constraint_for,
     gp_mask,
     x86_schedule_events,
 )
+from vpmu.host.perf.constraint import Constraint
 
 SKL = get_preset("intel-skl").caps
 ICX = get_preset("intel-icx").caps

@@ -107,6 +107,11 @@ def get_preset(name: str) -> CpuPreset:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, not {name!r}") from None
 
 
+def as_preset(preset: str | CpuPreset) -> CpuPreset:
+    """A preset given by name or as itself (what every ``preset=`` argument accepts)."""
+    return get_preset(preset) if isinstance(preset, str) else preset
+
+
 @dataclass(frozen=True, slots=True)
 class Cluster:
     """CPUs that carry the same PMU: one ``struct pmu`` instance in Linux (the one x86 core

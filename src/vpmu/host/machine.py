@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vpmu.arch.presets import CpuPreset, HostPreset, get_preset
+from vpmu.arch.presets import CpuPreset, HostPreset, as_preset
 from vpmu.host.costs import CostTable, cost_table
 from vpmu.host.cpu import IpiFn, NoPerf, Pcpu, PerfHooks
 from vpmu.host.sched import Scheduler
@@ -109,7 +109,7 @@ def _host_preset(preset: str | CpuPreset | HostPreset, cpus: int,
     cluster or in the ``clusters`` layout (which must partition them)."""
     if isinstance(preset, HostPreset):
         return preset
-    cpu_preset = get_preset(preset) if isinstance(preset, str) else preset
+    cpu_preset = as_preset(preset)
     groups = None if clusters is None else tuple(tuple(sorted(c)) for c in clusters)
     flat = sorted(i for g in groups or () for i in g)
     if groups is not None and flat != list(range(cpus)):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vpmu.arch.lazy import resolve
-from vpmu.arch.presets import CpuPreset, get_preset
+from vpmu.arch.presets import CpuPreset, as_preset
 from vpmu.arch.registry import arch_entry
 from vpmu.errors import RunIncompleteError
 from vpmu.guest.os import GuestOs
@@ -64,7 +64,7 @@ class BareMetal:
     """One CPU of ``preset`` running guest programs; its state stays inspectable afterwards."""
 
     def __init__(self, preset: str | CpuPreset, *, seed: int = 0) -> None:
-        self.preset = get_preset(preset) if isinstance(preset, str) else preset
+        self.preset = as_preset(preset)
         self.env = Environment(seed)
         """The run's event kernel."""
         costs = cost_table(self.preset.costs)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from vpmu.arch.presets import CpuPreset, get_preset
+from vpmu.arch.presets import CpuPreset, as_preset
 from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.guest.conformance import SUITES
 from vpmu.guest.conformance._framework import (
@@ -101,7 +101,7 @@ def run_conformance(preset: str | CpuPreset, *, suites: tuple[str, ...] | None =
                     design: str | None = None) -> list[CheckResult]:
     """Run the named suites (default: all) on ``preset``, on bare metal or under ``design``,
     and return every check result."""
-    p = get_preset(preset) if isinstance(preset, str) else preset
+    p = as_preset(preset)
     names = suites or tuple(SUITES)
     unknown = [n for n in names if n not in SUITES]
     if unknown:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from vpmu.arch.presets import CpuPreset, get_preset
+from vpmu.arch.presets import CpuPreset, as_preset
 from vpmu.guest.port import Cpuid, Rdtsc
 from vpmu.machine.vm import run_vm_program
 
@@ -21,7 +21,7 @@ WARMUP = 5
 
 def cpuid_round_trip(preset: str | CpuPreset, design: str, *, iterations: int = 100) -> float:
     """Core cycles per guest CPUID under ``design`` on ``preset`` (the guest PMU idle)."""
-    p = get_preset(preset) if isinstance(preset, str) else preset
+    p = as_preset(preset)
 
     def program() -> Any:
         for _ in range(WARMUP):

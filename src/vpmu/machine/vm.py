@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vpmu.arch.caps import PmuCaps
-from vpmu.arch.presets import CpuPreset, get_preset
+from vpmu.arch.presets import CpuPreset, as_preset
 from vpmu.errors import RunIncompleteError
 from vpmu.guest.os import GuestOs, ProgramOs
 from vpmu.guest.port import GuestProgram
@@ -42,7 +42,7 @@ class Vm:
         assert isinstance(host.perf, PerfSubsystem)
         self.perf: PerfSubsystem = host.perf
         self.kapi = KernelCounterApi(self.perf)
-        self.kvm_costs = kvm_costs(host.preset.name)
+        self.kvm_costs = kvm_costs(host.preset.costs)
         check_arch(design.name, host.host_preset.arch)
         self.caps: PmuCaps = guest_caps(design, host.preset.caps, shape)
         self.event_filter = event_filter
@@ -88,7 +88,7 @@ def run_vm_program(program: GuestProgram, *, preset: str | CpuPreset,
 
     ``event_filter`` is the VM's KVM_SET_PMU_EVENT_FILTER, installed before the first run.
     """
-    host = Host(get_preset(preset) if isinstance(preset, str) else preset, cpus=1, seed=seed)
+    host = Host(as_preset(preset), cpus=1, seed=seed)
     d = design if not isinstance(design, str | DesignSpec) else make_design(design)
     vm = Vm(host, d, [ProgramOs(program)], shape=shape, event_filter=event_filter)
     if not run_until_done(host, [vm], limit_ps=ms(limit_ms), step_ps=ms(10)):

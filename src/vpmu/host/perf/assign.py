@@ -41,12 +41,12 @@ Where this model is simpler than the kernel:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from vpmu.arch.regs import bits
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 from vpmu.arch.x86.events import INTEL_FIXED_PSEUDO_ENCODING
+from vpmu.host.perf.constraint import Constraint
 
 INTEL_PMC_IDX_FIXED = FIXED_IDX_BASE
 """Global counter index of fixed counter 0 (the kernel's name)."""
@@ -68,54 +68,6 @@ X86_RAW_EVENT_MASK = (ARCH_PERFMON_EVENTSEL_EVENT | ARCH_PERFMON_EVENTSEL_UMASK
 FIXED_EVENT_FLAGS = X86_RAW_EVENT_MASK | HSW_IN_TX | HSW_IN_TX_CHECKPOINTED
 """The config bits a fixed-event constraint matches on. ANY is not among them: fixed
 counters have an AnyThread bit of their own (FIXED_CTR_CTRL), so ANY does not rule one out."""
-
-
-@dataclass(frozen=True, slots=True)
-class Constraint:
-    """The counters an event may use: ``struct event_constraint``'s ``idxmsk64``.
-
-    The weight (how many counters are allowed) is derived, never stored twice; the slow path
-    schedules the most constrained events first by it.
-    """
-
-    idxmsk: int
-    """Bit ``i`` set: global counter index ``i`` is allowed."""
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.idxmsk, int) or not 0 <= self.idxmsk < 1 << X86_PMC_IDX_MAX:
-            raise ValueError(f"idxmsk must be a 64-bit counter mask, not {self.idxmsk!r}")
-
-    @classmethod
-    def of(cls, *indices: int) -> Constraint:
-        """A constraint allowing exactly these global counter indices."""
-        if not all(isinstance(i, int) and 0 <= i < X86_PMC_IDX_MAX for i in indices):
-            raise ValueError(f"indices must be global counter indices 0..63, not {indices!r}")
-        return cls(sum({1 << i for i in indices}))
-
-    @property
-    def weight(self) -> int:
-        """Number of allowed counters; 0 means the event can never be scheduled."""
-        return self.idxmsk.bit_count()
-
-    @property
-    def counters(self) -> tuple[int, ...]:
-        """The allowed global counter indices, ascending."""
-        return tuple(_bits_of(self.idxmsk))
-
-    def allows(self, idx: int) -> bool:
-        """``test_bit(idx, c->idxmsk)``."""
-        return idx >= 0 and bool(self.idxmsk >> idx & 1)
-
-    def __repr__(self) -> str:
-        return f"Constraint(idxmsk={self.idxmsk:#x})"
-
-
-def _bits_of(mask: int) -> Iterator[int]:
-    """Set bit positions of ``mask``, lowest first (``for_each_set_bit``)."""
-    while mask:
-        low = mask & -mask
-        yield low.bit_length() - 1
-        mask ^= low
 
 
 def gp_mask(caps: X86PmuCaps) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vpmu.host.perf.events_map import PERF_TYPE_HARDWARE, PERF_TYPE_RAW
+from vpmu.uapi.perf_event import PERF_TYPE_HARDWARE, PERF_TYPE_RAW
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,14 +31,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from vpmu.host.perf.assign import assign, constraint_for
 from vpmu.host.perf.attr import PerfEventAttr
 from vpmu.host.perf.driver import PerfDriver, driver_for
 from vpmu.host.perf.event import EventState, OverflowHandler, PerfEvent, PmuIdentity
-from vpmu.host.perf.events_map import PERF_TYPE_HARDWARE, PERF_TYPE_RAW, hw_event_config
 from vpmu.host.perf.guest import EBUSY, EOPNOTSUPP, GuestContext, PerfOpenError
 from vpmu.linux.perf import DEFAULT_MAX_SAMPLE_RATE, low_pass, perf_calculate_period
 from vpmu.trace import GuestSelectors, PerfOpen, PerfSample
+from vpmu.uapi.perf_event import PERF_TYPE_HARDWARE, PERF_TYPE_RAW
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -66,7 +65,7 @@ class PerfSubsystem:
         self.max_samples_per_tick = -(-max_sample_rate * host.tick_ps // 10**12)
         """perf_event_max_sample_rate / HZ, rounded up (kernel's max_samples_per_tick)."""
         self.drivers = [driver_for(cpu) for cpu in host.cpus]
-        self.pmus = _core_pmus(host)
+        self.pmus = _core_pmus(host, self.drivers[0].pmu_name)
         """The registered core PMUs, in registration order (the host's clusters')."""
         self.cpu_ctx = [Context() for _ in host.cpus]
         self.task_ctx: dict[int, Context] = {}
@@ -92,9 +91,8 @@ class PerfSubsystem:
             raise ValueError("an event must name a cpu (>= 0) or a task, not neither")
         if not -1 <= cpu < len(self.host.cpus):
             raise ValueError(f"cpu must be -1..{len(self.host.cpus) - 1}, not {cpu!r}")
-        caps = self.host.preset.caps
         config = self._hw_config(attr)
-        constraint = constraint_for(caps, config)
+        constraint = self.drivers[0].event_constraint(config)
         if constraint.weight == 0:
             raise ValueError(f"event {attr.label()} cannot be counted on {self.host.preset.name}")
         if self.nr_mediated_pmu_vms and not attr.exclude_guest:
@@ -194,7 +192,7 @@ class PerfSubsystem:
         """The event part of the attr's config, as the core PMU's driver reads it (the first
         driver's: every CPU carries the same PMU on today's hosts)."""
         if attr.type == PERF_TYPE_HARDWARE:
-            config = hw_event_config(self.host.preset.caps, attr.config)
+            config = self.drivers[0].hw_config(attr.config)
             if config is None:
                 raise ValueError(f"hardware event {attr.config} is not supported on "
                                  f"{self.host.preset.name} (perf: ENOENT)")
@@ -259,7 +257,7 @@ class PerfSubsystem:
         a mediated guest context is loaded)."""
         if self.guest_ctx[cpu.index] is not None:
             return {}
-        caps = self.host.preset.caps
+        driver = self.drivers[cpu.index]
         chosen: list[PerfEvent] = []
         assignment: list[int] = []
         for ctx, events, pinned in self._phases(cpu):
@@ -271,8 +269,8 @@ class PerfSubsystem:
                     continue
                 trial = None
                 if can_add:
-                    trial = assign(caps, [*(e.constraint for e in chosen), ev.constraint],
-                                   previous=[*(e.hw_idx for e in chosen), ev.hw_idx])
+                    trial = driver.schedule([*(e.constraint for e in chosen), ev.constraint],
+                                            previous=[*(e.hw_idx for e in chosen), ev.hw_idx])
                 if trial is not None:
                     chosen.append(ev)
                     assignment = trial
@@ -464,13 +462,8 @@ class PerfSubsystem:
         return cycles
 
 
-CORE_PMU_NAMES = {"x86": "cpu"}
-"""The core PMU's name on a host whose CPUs all carry the same PMU."""
-
-
-def _core_pmus(host: Host) -> tuple[PmuIdentity, ...]:
+def _core_pmus(host: Host, name: str) -> tuple[PmuIdentity, ...]:
     """The core PMUs a host registers, in order: one covering every CPU, since a host runs
     one CPU preset today (``Host`` refuses clusters with different PMUs); a heterogeneous
     host will register one per cluster preset (``cpu_core``/``cpu_atom``, ``armv8_pmuv3_N``)."""
-    name = CORE_PMU_NAMES[host.preset.caps.arch]
     return (PmuIdentity(name, PERF_TYPE_RAW, frozenset(range(len(host.cpus)))),)

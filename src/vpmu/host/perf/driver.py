@@ -8,6 +8,7 @@ CPU's architecture in ``vpmu.arch.registry``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from vpmu.arch.lazy import resolve
@@ -15,12 +16,15 @@ from vpmu.arch.registry import arch_entry
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
+    from vpmu.host.perf.constraint import Constraint
     from vpmu.host.perf.event import PerfEvent
 
 
 class PerfDriver(Protocol):
     """One CPU's PMU driver state and callbacks."""
 
+    pmu_name: str
+    """The name the core PMU registers under (x86 "cpu"; arm64 "armv8_pmuv3_<n>")."""
     events: dict[int, PerfEvent]
     """Active events by global counter index (cpuc->events)."""
     guest: bool
@@ -75,6 +79,21 @@ class PerfDriver(Protocol):
 
     def pmi_done(self) -> None:
         """End of the PMI handler (x86: unmask the LVTPC, which the PMI masked)."""
+        ...
+
+    def event_constraint(self, config: int) -> Constraint:
+        """The counters an event of ``config`` may use (x86: x86_get_event_constraints)."""
+        ...
+
+    def schedule(self, constraints: Sequence[Constraint],
+                 previous: Sequence[int | None]) -> list[int] | None:
+        """A distinct counter for every event, keeping ``previous`` where they still fit,
+        or None: a set is scheduled whole or not at all (x86: x86_schedule_events)."""
+        ...
+
+    def hw_config(self, hw_id: int) -> int | None:
+        """The raw config of a generic hardware event (``PERF_COUNT_HW_*``), or None where
+        the PMU has no such event (perf: -ENOENT)."""
         ...
 
     def raw_config(self, config: int) -> int:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from vpmu.host.perf.assign import Constraint
 from vpmu.host.perf.attr import PerfEventAttr
+from vpmu.host.perf.constraint import Constraint
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu

@@ -26,24 +26,21 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from vpmu.arch.x86.caps import X86PmuCaps, cpuid
-
-PERF_TYPE_HARDWARE = 0
-"""``attr.type`` of the generic hardware events: ``config`` is a ``PERF_COUNT_HW_*`` id."""
-PERF_TYPE_RAW = 4
-"""``attr.type`` of raw events: ``config`` is the event select (the x86 core PMU's type)."""
-
-PERF_COUNT_HW_CPU_CYCLES = 0
-PERF_COUNT_HW_INSTRUCTIONS = 1
-PERF_COUNT_HW_CACHE_REFERENCES = 2
-PERF_COUNT_HW_CACHE_MISSES = 3
-PERF_COUNT_HW_BRANCH_INSTRUCTIONS = 4
-PERF_COUNT_HW_BRANCH_MISSES = 5
-PERF_COUNT_HW_BUS_CYCLES = 6
-PERF_COUNT_HW_STALLED_CYCLES_FRONTEND = 7
-PERF_COUNT_HW_STALLED_CYCLES_BACKEND = 8
-PERF_COUNT_HW_REF_CPU_CYCLES = 9
-PERF_COUNT_HW_MAX = 10
-"""One past the last generic id: ``x86_pmu.max_events``; a config at or past it is -EINVAL."""
+from vpmu.uapi.perf_event import (
+    PERF_COUNT_HW_BRANCH_INSTRUCTIONS,
+    PERF_COUNT_HW_BRANCH_MISSES,
+    PERF_COUNT_HW_BUS_CYCLES,
+    PERF_COUNT_HW_CACHE_MISSES,
+    PERF_COUNT_HW_CACHE_REFERENCES,
+    PERF_COUNT_HW_CPU_CYCLES,
+    PERF_COUNT_HW_INSTRUCTIONS,
+    PERF_COUNT_HW_MAX,
+    PERF_COUNT_HW_REF_CPU_CYCLES,
+    PERF_COUNT_HW_STALLED_CYCLES_BACKEND,
+    PERF_COUNT_HW_STALLED_CYCLES_FRONTEND,
+    PERF_TYPE_HARDWARE,
+    PERF_TYPE_RAW,
+)
 
 Cpu = str | X86PmuCaps
 """Whom a map is for: a vendor name (``"intel"``, ``"amd"``) or a PMU's capabilities. Caps
@@ -276,3 +273,35 @@ def parse_event(cpu: Cpu, spec: str) -> ParsedEvent:
     if match is None or event is None or mods.count("p") > 3:
         raise _bad_spec(vendor, spec)
     return ParsedEvent(event[0], event[1], _modifiers(mods))
+
+
+__all__ = [  # the uapi ids are re-exported: the perf tool side reads them here
+    "HW_EVENT_NAMES",
+    "HW_EVENT_SYMBOLS",
+    "PERF_COUNT_HW_BRANCH_INSTRUCTIONS",
+    "PERF_COUNT_HW_BRANCH_MISSES",
+    "PERF_COUNT_HW_BUS_CYCLES",
+    "PERF_COUNT_HW_CACHE_MISSES",
+    "PERF_COUNT_HW_CACHE_REFERENCES",
+    "PERF_COUNT_HW_CPU_CYCLES",
+    "PERF_COUNT_HW_INSTRUCTIONS",
+    "PERF_COUNT_HW_MAX",
+    "PERF_COUNT_HW_REF_CPU_CYCLES",
+    "PERF_COUNT_HW_STALLED_CYCLES_BACKEND",
+    "PERF_COUNT_HW_STALLED_CYCLES_FRONTEND",
+    "PERF_TYPE_HARDWARE",
+    "PERF_TYPE_RAW",
+    "PMU_EVENT_ALIASES",
+    "Cpu",
+    "Modifiers",
+    "ParsedEvent",
+    "amd_perfmon_event_map",
+    "amd_zen1_perfmon_event_map",
+    "amd_zen2_perfmon_event_map",
+    "amd_zen4_perfmon_event_map",
+    "event_name",
+    "hw_event_config",
+    "intel_perfmon_event_map",
+    "parse_event",
+    "perfmon_event_map",
+]

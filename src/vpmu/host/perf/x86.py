@@ -14,6 +14,8 @@ charged by the caller from the cost table, per event scheduled in or out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 from vpmu.arch.x86.msrs import (
@@ -26,7 +28,10 @@ from vpmu.arch.x86.msrs import (
     LVT_DELIVERY_NMI,
     LVT_MASKED,
 )
+from vpmu.host.perf.assign import assign, constraint_for
+from vpmu.host.perf.constraint import Constraint
 from vpmu.host.perf.event import PerfEvent
+from vpmu.host.perf.events_map import hw_event_config
 from vpmu.hw.x86.cpu import X86Cpu
 from vpmu.hw.x86.pmu import X86Pmu
 
@@ -39,6 +44,9 @@ X86_MAX_PERIOD = (1 << 47) - 1
 
 class X86PerfDriver:
     """The per-CPU x86 PMU driver state (struct cpu_hw_events)."""
+
+    pmu_name = "cpu"
+    """The x86 core PMU's name (a hybrid part's would be cpu_core / cpu_atom)."""
 
     def __init__(self, hw: X86Cpu) -> None:
         self.hw = hw
@@ -220,6 +228,19 @@ class X86PerfDriver:
     def raw_config(self, config: int) -> int:
         """The event part of a raw config (X86_RAW_EVENT_MASK)."""
         return config & RAW_EVENT_MASK
+
+    def event_constraint(self, config: int) -> Constraint:
+        """x86_get_event_constraints: the fixed counter of a pseudo-encoding, else the GPs."""
+        return constraint_for(self.caps, config)
+
+    def schedule(self, constraints: Sequence[Constraint],
+                 previous: Sequence[int | None]) -> list[int] | None:
+        """x86_schedule_events over the events' constraints."""
+        return assign(self.caps, constraints, previous=previous)
+
+    def hw_config(self, hw_id: int) -> int | None:
+        """x86_pmu.event_map: the vendor's (and generation's) raw config of a generic event."""
+        return hw_event_config(self.caps, hw_id)
 
     def clear_dirty(self) -> int:
         """perf_clear_dirty_counters: zero every dirty counter no event is assigned to."""
