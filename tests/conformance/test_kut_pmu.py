@@ -13,8 +13,8 @@ from vpmu.arch.x86 import events as ev
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import RDPMC_FIXED
 from vpmu.guest.conformance import SUITES, CheckResult, Expectations, Runner, Variant, run_suite
-from vpmu.guest.conformance._kut_lib import LOOP, N
-from vpmu.guest.conformance.kut_pmu import SUITE
+from vpmu.guest.conformance.x86._kut_lib import LOOP, N
+from vpmu.guest.conformance.x86.kut_pmu import SUITE
 from vpmu.guest.port import Execute, GuestGen, GuestProgram, Op, Rdpmc, WaitPmi, Wrmsr
 from vpmu.machine.conformance import bare_metal_runner
 from vpmu.workloads import Stream

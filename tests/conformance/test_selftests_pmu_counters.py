@@ -23,7 +23,7 @@ from vpmu.guest.conformance import (
 )
 from vpmu.guest.conformance import TestCase as Case  # not collected by pytest
 from vpmu.guest.conformance._framework import CaseFn
-from vpmu.guest.conformance.selftests_pmu_counters import (
+from vpmu.guest.conformance.x86.selftests_pmu_counters import (
     NR_INTEL_ARCH_EVENTS,
     NUM_INSNS_RETIRED,
     SUITE,

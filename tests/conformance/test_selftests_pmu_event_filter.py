@@ -29,7 +29,7 @@ from vpmu.guest.conformance import (
     run_suite,
 )
 from vpmu.guest.conformance import TestCase as Case  # not collected by pytest
-from vpmu.guest.conformance import selftests_pmu_event_filter as pef
+from vpmu.guest.conformance.x86 import selftests_pmu_event_filter as pef
 from vpmu.guest.port import GuestProgram, Op
 from vpmu.machine.conformance import (
     DESIGN_EXPECTATIONS,

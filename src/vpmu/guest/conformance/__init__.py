@@ -1,14 +1,10 @@
-"""Ported conformance suites (reference/conformance_suites.md) as guest programs.
+"""Ported conformance suites as guest programs: kvm-unit-tests' PMU test and the KVM
+selftests' PMU tests, run on bare metal and under every design.
 
-``SUITES`` maps each suite's upstream name to its port, in the order they run; see
-``_framework`` for how a case records checks.
+``SUITES`` maps each suite's upstream name to its port, in the order they run; the ports are
+per architecture (``x86/``); see ``_framework`` for how a case records checks.
 """
 
-from vpmu.guest.conformance import (
-    kut_pmu,
-    selftests_pmu_counters,
-    selftests_pmu_event_filter,
-)
 from vpmu.guest.conformance._framework import (
     Checker,
     CheckResult,
@@ -24,6 +20,11 @@ from vpmu.guest.conformance._framework import (
     discover_pmu,
     run_case,
     run_suite,
+)
+from vpmu.guest.conformance.x86 import (
+    kut_pmu,
+    selftests_pmu_counters,
+    selftests_pmu_event_filter,
 )
 
 SUITES: dict[str, Suite] = {s.name: s for s in (

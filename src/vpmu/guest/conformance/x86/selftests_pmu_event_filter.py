@@ -36,7 +36,17 @@ from vpmu.arch.x86.msrs import (
     MSR_K7_EVNTSEL0,
     MSR_K7_PERFCTR0,
 )
-from vpmu.guest.conformance._filter_defs import (
+from vpmu.guest.conformance._framework import (
+    Checker,
+    EventFilterArgs,
+    Expectations,
+    Suite,
+    SuiteContext,
+    TestCase,
+    Variant,
+    discover_pmu,
+)
+from vpmu.guest.conformance.x86._filter_defs import (
     AMD_DENIED_12BIT,
     AMD_ZEN_BRANCHES,
     AMD_ZEN_INSTRUCTIONS,
@@ -60,16 +70,6 @@ from vpmu.guest.conformance._filter_defs import (
     exclude,
     include,
     mem_block,
-)
-from vpmu.guest.conformance._framework import (
-    Checker,
-    EventFilterArgs,
-    Expectations,
-    Suite,
-    SuiteContext,
-    TestCase,
-    Variant,
-    discover_pmu,
 )
 from vpmu.guest.port import Execute, GuestGen, Op, Rdmsr, Wrmsr
 from vpmu.uapi.kvm_pmu import (

@@ -37,7 +37,7 @@ from vpmu.guest.conformance._framework import (
     SuiteContext,
     TestCase,
 )
-from vpmu.guest.conformance._kut_lib import (
+from vpmu.guest.conformance.x86._kut_lib import (
     _FEP_HEAD,
     _FEP_MOV,
     _FEP_TAIL,
