@@ -1,0 +1,46 @@
+"""``struct kvm_pmc``'s part every x86 vPMU design shares (arch/x86/kvm/pmu.h): the global
+index, the width, the value KVM holds and the guest's selector. A design adds what it keeps
+beside them (the emulated design its perf event, the mediated one its hardware selector).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vpmu.arch.x86.caps import FIXED_IDX_BASE
+
+FIXED_BITS_STRIDE = 4
+"""INTEL_FIXED_BITS_STRIDE: each fixed counter has a 4-bit field in FIXED_CTR_CTRL."""
+FIXED_BITS_MASK = 0xF
+"""INTEL_FIXED_BITS_MASK."""
+FIXED_EN = 0x3
+"""The field's OS and USR bits: the counter counts in some ring (fixed_ctrl_field & 0x3)."""
+
+
+@dataclass(eq=False)
+class X86Pmc:
+    """One virtual counter: GP ``idx`` < 32, fixed ``32 + i``. Identity is the counter (no
+    field equality): designs keep them in lists and bitmaps by ``idx``."""
+
+    idx: int
+    width: int
+    counter: int = 0
+    """The value KVM holds (the emulated design adds its perf event's count to it)."""
+    eventsel: int = 0
+    """GP: the guest's selector; the emulated design's fixed counters keep their
+    architectural encoding here (fixed_pmc_events)."""
+
+    @property
+    def is_fixed(self) -> bool:
+        """A fixed counter (global index 32+)."""
+        return self.idx >= FIXED_IDX_BASE
+
+    @property
+    def mask(self) -> int:
+        """pmc_bitmask."""
+        return (1 << self.width) - 1
+
+
+def fixed_ctrl_field(ctrl: int, pmc: X86Pmc) -> int:
+    """fixed_ctrl_field: the fixed counter's 4-bit field of a FIXED_CTR_CTRL value."""
+    return ctrl >> FIXED_BITS_STRIDE * (pmc.idx - FIXED_IDX_BASE) & FIXED_BITS_MASK
