@@ -153,3 +153,40 @@ def test_rdpmc_names_the_counter_or_faults(preset: str, ecx: int, idx: int | Non
     for pmc in pmu.all_pmcs():
         pmc.counter = pmc.idx + 100
     assert run(pmu.rdpmc(None, ecx)) == (Fault.GP if idx is None else idx + 100)
+
+
+def design_pmus(preset: str) -> list[X86VpmuCore[Any]]:
+    """The emulated and the mediated design's vCPU PMU for ``preset`` (the mediated one
+    put: its registers are KVM's copies), on a vCPU with no perf event behind any counter."""
+    from vpmu.vpmu.designs.emulated.pmc import PmcOps
+    from vpmu.vpmu.designs.emulated.vcpu import EmulatedVcpu
+    from vpmu.vpmu.designs.mediated.vcpu import MediatedOptions, MediatedVcpu
+    caps = guest_caps(preset)
+    emulated = EmulatedVcpu(FakeVcpu(caps), caps, PmcOps(None, is_paused=True, reuse=True),  # type: ignore[arg-type]
+                            count_emulated=True)
+    options = MediatedOptions("run-loop", "ipi", "upstream", elide_writes=True)
+    mediated = MediatedVcpu(FakeVcpu(caps), caps, PRESETS[preset].caps, options)  # type: ignore[arg-type]
+    return [emulated, mediated]
+
+
+@pytest.mark.parametrize("preset", ["intel-icx", "amd-zen4"])
+def test_both_designs_decode_msrs_and_rdpmc_alike(preset: str) -> None:
+    """One kvm_pmu_get/set_msr and kvm_pmu_rdpmc for both designs: the same values and the
+    same #GP for the same accesses (Intel faults on a reserved selector bit, AMD drops it)."""
+    intel = preset == "intel-icx"
+    sel0, ctr0 = (SEL0, PMC0) if intel else (AMD_CTL0, AMD_CTR0)
+    gctrl, status = ((GCTRL, STATUS) if intel else
+                     (msrs.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS))
+    seen = []
+    for pmu in design_pmus(preset):
+        seen.append((
+            run(pmu.set_msr(None, ctr0, 0x1234)), run(pmu.get_msr(None, ctr0)),
+            run(pmu.set_msr(None, sel0, 1 << 63 | 0x4300C0)), run(pmu.get_msr(None, sel0)),
+            run(pmu.set_msr(None, gctrl, 0b11)), run(pmu.get_msr(None, gctrl)),
+            run(pmu.get_msr(None, status)), run(pmu.rdpmc(None, 0)),
+            run(pmu.rdpmc(None, RDPMC_FIXED)), run(pmu.rdpmc(None, 1 << 20))))
+    emulated, mediated = seen
+    assert emulated == mediated
+    assert emulated[:2] == (None, 0x1234) and emulated[-1] is Fault.GP
+    assert emulated[2:4] == ((Fault.GP, 0) if intel else (None, 0x4300C0))
+    assert emulated[8] == (0 if intel else Fault.GP)
