@@ -15,8 +15,8 @@ from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FIXED, X86PmuCaps
 from vpmu.vpmu.lifecycle import KVM_REQ_PMI, KVM_REQ_PMU
 from vpmu.vpmu.x86.core import X86VpmuCore
-from vpmu.vpmu.x86.ops import CapLimits, ops_for
-from vpmu.vpmu.x86.pmc import X86Pmc
+from vpmu.vpmu.x86.ops import INSTRUCTIONS_RETIRED, CapLimits, ops_for
+from vpmu.vpmu.x86.pmc import FIXED_PMI, X86Pmc, ring_field
 
 SEL0, PMC0, GCTRL = msrs.IA32_PERFEVTSEL0, msrs.IA32_A_PMC0, msrs.IA32_PERF_GLOBAL_CTRL
 STATUS, OVF, FIXED_CTRL = (msrs.IA32_PERF_GLOBAL_STATUS, msrs.IA32_PERF_GLOBAL_OVF_CTRL,
@@ -36,6 +36,7 @@ class FakeVcpu:
         self.caps = caps
         self.requests: list[str] = []
         self.injected = 0
+        self.cpl = 0
 
     def request(self, name: str) -> None:
         self.requests.append(name)
@@ -48,6 +49,8 @@ class FakeVcpu:
 class PlainCore(X86VpmuCore[X86Pmc]):
     """A design whose counters are KVM's stored value alone."""
 
+    reprogrammed: list[list[int]]
+
     def new_pmc(self, idx: int, width: int) -> X86Pmc:
         return X86Pmc(idx, width)
 
@@ -59,11 +62,26 @@ class PlainCore(X86VpmuCore[X86Pmc]):
         yield from ()
         pmc.counter = value
 
+    def reprogram_pmcs(self, cpu: Any, pmcs: list[X86Pmc]) -> Generator[Any, Any, Any]:
+        yield from ()
+        self.reprogrammed.append([p.idx for p in pmcs])
+
+    def counting_instructions(self) -> list[tuple[X86Pmc, int]]:
+        return [(p, ring_field(p.eventsel)) for p in self.gp
+                if p.eventsel & 0xFFFF == INSTRUCTIONS_RETIRED and self.locally_enabled(p)]
+
+    def incr_counter(self, pmc: X86Pmc, field: int) -> None:
+        pmc.counter += 1
+        if field & FIXED_PMI:
+            self.overflow(pmc, intr=True)
+
 
 def core(preset: str = "intel-icx") -> tuple[PlainCore, FakeVcpu]:
     caps = guest_caps(preset)
     vcpu = FakeVcpu(caps)
-    return PlainCore(vcpu, caps), vcpu  # type: ignore[arg-type]
+    pmu = PlainCore(vcpu, caps)  # type: ignore[arg-type]
+    pmu.reprogrammed = []
+    return pmu, vcpu
 
 
 def run(gen: Generator[Any, Any, Any]) -> Any:
@@ -140,6 +158,37 @@ def test_overflow_sets_the_status_bit_and_requests_a_pmi_with_int() -> None:
     run(pmu.set_msr(None, OVF, 1 << 3))
     assert run(pmu.get_msr(None, STATUS)) == 1 << 32
     assert run(pmu.deliver_pmi(None)) is True and vcpu.injected == 1
+
+
+def test_handle_event_reprograms_the_marked_counters_once() -> None:
+    """kvm_pmu_handle_event: the bitmap is taken (a request during the reprogram is for the
+    next entry) and the counters it names go to the design, GP first."""
+    pmu, _ = core()
+    pmu.request_reprogram(1 << 33 | 1 << 5 | 1 << 40)
+    run(pmu.handle_event(None))
+    run(pmu.handle_event(None))
+    assert pmu.reprogrammed == [[5, 33], []] and pmu.reprogram_pmi == 0
+
+
+@pytest.mark.parametrize(("cpl", "sel_bits", "counted"), [
+    (0, msrs.EVTSEL_OS, True), (3, msrs.EVTSEL_OS, False), (3, msrs.EVTSEL_USR, True),
+    (0, msrs.EVTSEL_USR, False),
+])
+def test_instruction_retired_counts_where_the_ring_matches(cpl: int, sel_bits: int,
+                                                           counted: bool) -> None:
+    """kvm_pmu_trigger_event's cpl_is_matched: OS counts at CPL 0, USR above."""
+    pmu, vcpu = core()
+    pmu.gp[1].eventsel = INSTRUCTIONS_RETIRED | msrs.EVTSEL_EN | sel_bits
+    vcpu.cpl = cpl
+    pmu.instruction_retired()
+    assert pmu.gp[1].counter == int(counted)
+
+
+def test_an_instruction_that_overflows_sets_status_and_requests_a_pmi() -> None:
+    pmu, vcpu = core()
+    pmu.gp[0].eventsel = INSTRUCTIONS_RETIRED | msrs.EVTSEL_EN | msrs.EVTSEL_OS | msrs.EVTSEL_INT
+    pmu.instruction_retired()
+    assert pmu.global_status == 1 and vcpu.requests == [KVM_REQ_PMI]
 
 
 @pytest.mark.parametrize(("preset", "ecx", "idx"), [

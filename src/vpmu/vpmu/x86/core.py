@@ -12,6 +12,7 @@ only where it differs, and says so there.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from vpmu.arch.faults import Fault
@@ -20,7 +21,7 @@ from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 from vpmu.vpmu.lifecycle import KVM_REQ_PMI, KVM_REQ_PMU, Gen
 from vpmu.vpmu.x86.ops import ops_for
-from vpmu.vpmu.x86.pmc import FIXED_EN, X86Pmc, fixed_ctrl_field
+from vpmu.vpmu.x86.pmc import FIXED_EN, FIXED_OS, FIXED_USR, X86Pmc, fixed_ctrl_field
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -215,6 +216,36 @@ class X86VpmuCore(ABC, Generic[PmcT]):
         """GLOBAL_STATUS after a write-1-to-clear (OVF_CTRL, STATUS_CLR) or write-1-to-set
         (STATUS_SET) register, or an overflow."""
         self.global_status = (self.global_status & ~clear) | set_
+
+    # -- KVM_REQ_PMU -----------------------------------------------------------------------
+    def handle_event(self, cpu: Pcpu) -> Gen:
+        """kvm_pmu_handle_event: take the reprogram bitmap and reprogram what it names."""
+        bitmap, self.reprogram_pmi = self.reprogram_pmi, 0
+        yield from self.reprogram_pmcs(cpu, [p for p in self.all_pmcs() if bitmap >> p.idx & 1])
+
+    @abstractmethod
+    def reprogram_pmcs(self, cpu: Pcpu, pmcs: list[PmcT]) -> Gen:
+        """reprogram_counter for each of ``pmcs`` (GP first, as kvm_for_each_pmc), with
+        KVM's cost, then what the design does after the loop."""
+
+    # -- emulated instructions ------------------------------------------------------------
+    def instruction_retired(self) -> None:
+        """kvm_pmu_instruction_retired -> kvm_pmu_trigger_event: the instruction KVM skipped
+        counts on every counter of instructions retired whose ring matches the guest's CPL
+        (cpl_is_matched)."""
+        ring = FIXED_OS if self.vcpu.cpl == 0 else FIXED_USR
+        for pmc, field in self.counting_instructions():
+            if field & ring:
+                self.incr_counter(pmc, field)
+
+    @abstractmethod
+    def counting_instructions(self) -> Iterable[tuple[PmcT, int]]:
+        """The counters counting instructions retired that may count now, each with its
+        ring and PMI bits as a fixed counter's field (``ring_field``)."""
+
+    @abstractmethod
+    def incr_counter(self, pmc: PmcT, field: int) -> None:
+        """kvm_pmu_incr_counter: one more instruction on ``pmc`` (``field`` as above)."""
 
     # -- overflow and PMI ------------------------------------------------------------------
     def overflow(self, pmc: PmcT, intr: bool) -> None:

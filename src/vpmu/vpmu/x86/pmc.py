@@ -7,14 +7,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE
 
 FIXED_BITS_STRIDE = 4
 """INTEL_FIXED_BITS_STRIDE: each fixed counter has a 4-bit field in FIXED_CTR_CTRL."""
 FIXED_BITS_MASK = 0xF
 """INTEL_FIXED_BITS_MASK."""
-FIXED_EN = 0x3
-"""The field's OS and USR bits: the counter counts in some ring (fixed_ctrl_field & 0x3)."""
+FIXED_OS = 0x1
+"""A fixed counter's field: count at CPL 0 (INTEL_FIXED_0_KERNEL; a selector's OS)."""
+FIXED_USR = 0x2
+"""A fixed counter's field: count at CPL > 0 (INTEL_FIXED_0_USER; a selector's USR)."""
+FIXED_PMI = 0x8
+"""A fixed counter's field: interrupt on overflow (INTEL_FIXED_0_ENABLE_PMI; a selector's
+INT)."""
+FIXED_EN = FIXED_OS | FIXED_USR
+"""The field's ring bits: the counter counts in some ring (fixed_ctrl_field & 0x3)."""
 
 
 @dataclass(eq=False)
@@ -39,6 +47,14 @@ class X86Pmc:
     def mask(self) -> int:
         """pmc_bitmask."""
         return (1 << self.width) - 1
+
+
+def ring_field(eventsel: int) -> int:
+    """A selector's OS, USR and INT as a fixed counter's field (FIXED_OS, FIXED_USR,
+    FIXED_PMI): one form for "where does it count, does it interrupt" for both kinds."""
+    return ((FIXED_OS if eventsel & msrs.EVTSEL_OS else 0)
+            | (FIXED_USR if eventsel & msrs.EVTSEL_USR else 0)
+            | (FIXED_PMI if eventsel & msrs.EVTSEL_INT else 0))
 
 
 def fixed_ctrl_field(ctrl: int, pmc: X86Pmc) -> int:

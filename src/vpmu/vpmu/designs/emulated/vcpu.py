@@ -9,6 +9,7 @@ KVM's part and a host perf event.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from vpmu.arch.x86 import msrs
@@ -21,6 +22,7 @@ from vpmu.vpmu.design import KVM_REQ_PMU, Gen, NoGuestContext, VcpuHandle
 from vpmu.vpmu.designs.emulated.pmc import KvmPmc, PmcOps, sample_period
 from vpmu.vpmu.x86.core import X86VpmuCore
 from vpmu.vpmu.x86.ops import INSTRUCTIONS_RETIRED
+from vpmu.vpmu.x86.pmc import ring_field
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -90,14 +92,14 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
         return sel, field
 
     # -- KVM_REQ_PMU (1.3) -----------------------------------------------------------------
-    def handle_event(self, cpu: Pcpu) -> Gen:
-        """kvm_pmu_handle_event: reprogram the marked counters, then the lazy cleanup."""
-        bitmap, self.reprogram_pmi = self.reprogram_pmi, 0
-        for pmc in self.all_pmcs():
-            if bitmap >> pmc.idx & 1:
-                yield from cpu.kernel_work(self.vcpu.kvm_costs.pmc_reprogram_cycles,
-                                           "kvm reprogram_counter")
-                yield from self.reprogram_counter(cpu, pmc)
+    def reprogram_pmcs(self, cpu: Pcpu, pmcs: list[KvmPmc]) -> Gen:
+        """reprogram_counter on each, its cost spent just before it, then the lazy cleanup.
+        (The mediated design spends the loop's cost at once: the total is the same, the
+        number of kernel spans is not.)"""
+        for pmc in pmcs:
+            yield from cpu.kernel_work(self.vcpu.kvm_costs.pmc_reprogram_cycles,
+                                       "kvm reprogram_counter")
+            yield from self.reprogram_counter(cpu, pmc)
         if self.need_cleanup:
             yield from self.cleanup(cpu)
 
@@ -157,20 +159,23 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
         return kvm_perf_overflow
 
     # -- emulated instructions (1.6) and sched-in (1.7) ------------------------------------
-    def instruction_retired(self) -> None:
-        """kvm_pmu_instruction_retired: count the instruction KVM skipped on every allowed
-        counter of instructions retired whose CPL filter matches."""
+    def counting_instructions(self) -> Iterator[tuple[KvmPmc, int]]:
+        """Every allowed counter of instructions retired (none with the option off), checked
+        at each retire against the live selectors and the filter, so the write that enables
+        a counter counts. Upstream (6.9+) checks pmc_counting_instructions, refreshed at
+        reprogram_counter, as the mediated design does."""
         if not self.count_emulated:
             return
-        cpl0 = self.vcpu.cpl == 0
         for pmc in self.all_pmcs():
             sel, _ = self.hw_select(pmc)
-            if sel & 0xF_0000_FFFF != INSTRUCTIONS_RETIRED or not self.event_is_allowed(pmc):
-                continue
-            if not sel & (msrs.EVTSEL_OS if cpl0 else msrs.EVTSEL_USR):
-                continue
-            pmc.emulated_counter += 1
-            self.request_reprogram(1 << pmc.idx)
+            if sel & 0xF_0000_FFFF == INSTRUCTIONS_RETIRED and self.event_is_allowed(pmc):
+                yield pmc, ring_field(sel)
+
+    def incr_counter(self, pmc: KvmPmc, field: int) -> None:
+        """kvm_pmu_incr_counter: the perf event does not see it; the next reprogram adds it
+        (and an overflow it causes)."""
+        pmc.emulated_counter += 1
+        self.request_reprogram(1 << pmc.idx)
 
     def sched_in(self, cpu: Pcpu) -> int:
         """kvm_arch_sched_in: schedule the lazy cleanup if any event exists."""

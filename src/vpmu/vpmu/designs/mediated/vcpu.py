@@ -23,11 +23,11 @@ from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 from vpmu.host.perf.x86 import sel_addr
 from vpmu.trace import PmuContext
-from vpmu.vpmu.design import KVM_REQ_PMI, Gen, VcpuHandle
+from vpmu.vpmu.design import Gen, VcpuHandle
 from vpmu.vpmu.designs.mediated import switch
 from vpmu.vpmu.x86.core import X86VpmuCore
 from vpmu.vpmu.x86.ops import INSTRUCTIONS_RETIRED
-from vpmu.vpmu.x86.pmc import X86Pmc
+from vpmu.vpmu.x86.pmc import FIXED_PMI, X86Pmc, ring_field
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -199,19 +199,18 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
             hw.wrmsr(msrs.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, value)
 
     # -- KVM_REQ_PMU: the hardware copies and the filter (2.4) -----------------------------
-    def handle_event(self, cpu: Pcpu) -> Gen:
-        """reprogram_counter on a mediated PMU: refresh the hardware selectors only."""
-        bits, self.reprogram_pmi = self.reprogram_pmi, 0
-        n = bin(bits & self.counter_mask).count("1")
-        if n:
-            yield from cpu.kernel_work(n * self.vcpu.kvm_costs.pmc_reprogram_cycles,
+    def reprogram_pmcs(self, cpu: Pcpu, pmcs: list[MediatedPmc]) -> Gen:
+        """reprogram_counter on a mediated PMU: refresh the hardware selectors only. The
+        loop's cost is spent at once (the emulated design spends it per counter)."""
+        if pmcs:
+            yield from cpu.kernel_work(len(pmcs) * self.vcpu.kvm_costs.pmc_reprogram_cycles,
                                        "kvm reprogram_counter")
-        for pmc in self.gp:
-            if bits >> pmc.idx & 1:
+        for pmc in pmcs:
+            if not pmc.is_fixed:
                 pmc.eventsel_hw = self._eventsel_hw(pmc)
                 self._refresh_hw(cpu, sel_addr(self.vcpu.host.preset.caps, pmc.idx),
                                  pmc.eventsel_hw)
-        if any(bits >> p.idx & 1 for p in self.fixed):
+        if any(p.is_fixed for p in pmcs):
             self.fixed_ctr_ctrl_hw = self._fixed_ctrl_hw()
             self._refresh_hw(cpu, msrs.IA32_FIXED_CTR_CTRL, self.fixed_ctr_ctrl_hw)
         self.used |= self._enabled_mask()
@@ -248,39 +247,34 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         return mask
 
     # -- PMIs and emulated instructions (2.5) ----------------------------------------------
-    def _counting_instructions(self) -> list[tuple[MediatedPmc, int]]:
-        """(counter, its ring bits: 1 = OS, 2 = USR, 8 = PMI) for every counter that counts
-        instructions retired and is globally enabled."""
+    def counting_instructions(self) -> list[tuple[MediatedPmc, int]]:
+        """Every globally enabled counter of instructions retired as the hardware copies
+        say (pmc_counting_instructions: the filter and the enables as of the last
+        KVM_REQ_PMU, so the write that enables a counter does not count, as on the
+        hardware)."""
         ctrl, out = self.read_global_ctrl(), []
         for pmc in self.gp:
             sel = pmc.eventsel_hw
             if sel & msrs.EVTSEL_EN and sel & 0xF_0000_FFFF == INSTRUCTIONS_RETIRED \
                     and (ctrl >> pmc.idx & 1 or not self.caps.has_global_ctrl):
-                rings = (1 if sel & msrs.EVTSEL_OS else 0) | (2 if sel & msrs.EVTSEL_USR else 0)
-                out.append((pmc, rings | (8 if sel & msrs.EVTSEL_INT else 0)))
+                out.append((pmc, ring_field(sel)))
         for pmc in self.fixed:
             field = self.fixed_ctr_ctrl_hw >> 4 * (pmc.idx - FIXED_IDX_BASE) & 0xF
             if pmc.idx == INTEL_FIXED_INSTRUCTIONS and field & 3 and ctrl >> pmc.idx & 1:
                 out.append((pmc, field))
         return out
 
-    def instruction_retired(self) -> None:
-        """kvm_pmu_instruction_retired: counter + 1 on every instructions counter whose ring
-        matches; a wrap sets the status bit and, with PMI enabled, raises KVM_REQ_PMI."""
-        ring = 1 if self.vcpu.cpl == 0 else 2
-        for pmc, bits in self._counting_instructions():
-            if not bits & ring:
-                continue
-            value = (self.counter_value(pmc) + 1) & ((1 << pmc.width) - 1)
-            self._set_counter(pmc, value)
-            if value == 0:
-                self.write_global_status(0, 1 << pmc.idx)
-                if bits & 8:
-                    self.vcpu.request(KVM_REQ_PMI)
+    def incr_counter(self, pmc: MediatedPmc, field: int) -> None:
+        """kvm_pmu_incr_counter on a mediated PMU: counter + 1 where it is; a wrap is an
+        overflow (the status bit, and KVM_REQ_PMI with PMI enabled)."""
+        value = (self.counter_value(pmc) + 1) & pmc.mask
+        self._set_counter(pmc, value)
+        if value == 0:
+            self.overflow(pmc, bool(field & FIXED_PMI))
 
     def fastpath_allowed(self) -> bool:
         """kvm_pmu_is_fastpath_emulation_allowed: no instructions counter is enabled."""
-        return not self._counting_instructions()
+        return not self.counting_instructions()
 
     # -- the context switch (2.3) ----------------------------------------------------------
     def needs_load(self) -> bool:
