@@ -20,7 +20,7 @@ from vpmu.arch.regs import RegisterSpec, Role, apply_write, by_address, read_val
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 from vpmu.vpmu.lifecycle import KVM_REQ_PMI, KVM_REQ_PMU, Gen
-from vpmu.vpmu.x86.ops import ops_for
+from vpmu.vpmu.x86.ops import X86PmuOps, ops_for
 from vpmu.vpmu.x86.pmc import FIXED_EN, FIXED_OS, FIXED_USR, X86Pmc, fixed_ctrl_field
 
 if TYPE_CHECKING:
@@ -33,11 +33,12 @@ PmcT = TypeVar("PmcT", bound=X86Pmc)
 class X86VpmuCore(ABC, Generic[PmcT]):
     """One vCPU's ``struct kvm_pmu``: what KVM keeps whatever backs the counters."""
 
-    def __init__(self, vcpu: X86VcpuHandle, caps: X86PmuCaps) -> None:
+    def __init__(self, vcpu: X86VcpuHandle, caps: X86PmuCaps,
+                 vendor: X86PmuOps | None = None) -> None:
         self.vcpu = vcpu
         self.caps = caps
-        self.vendor = ops_for(caps)
-        """KVM's vendor ops (kvm_pmu_ops)."""
+        self.vendor = ops_for(caps) if vendor is None else vendor
+        """KVM's vendor ops (kvm_pmu_ops; a design may extend them)."""
         self.specs: dict[int, RegisterSpec] = by_address(msrs.pmu_msrs(caps))
         """The guest PMU's MSRs by address (kvm_pmu_is_valid_msr, the #GP rules)."""
         self.gp: list[PmcT] = [self.new_pmc(i, caps.gp_width) for i in range(caps.n_gp)]

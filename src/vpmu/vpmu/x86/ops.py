@@ -59,6 +59,10 @@ class X86PmuOps:
             return value & spec.defined_mask
         return value
 
+    def nr_fixed(self, caps: X86PmuCaps) -> int:
+        """The fixed counters a PMU of this vendor has (an AMD PMU has none)."""
+        return caps.n_fixed if self.fixed_counters else 0
+
     def fixed_indices(self, caps: X86PmuCaps) -> tuple[int, ...]:
         """The fixed counters KVM gives the guest (nr_arch_fixed_counters): v2+ Intel's."""
         return caps.fixed_indices if self.fixed_counters and caps.version >= 2 else ()

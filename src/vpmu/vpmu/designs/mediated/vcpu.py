@@ -25,6 +25,7 @@ from vpmu.host.perf.x86 import sel_addr
 from vpmu.trace import PmuContext
 from vpmu.vpmu.design import Gen, VcpuHandle
 from vpmu.vpmu.designs.mediated import switch
+from vpmu.vpmu.designs.mediated.vendor import MediatedOps, mediated_ops_for
 from vpmu.vpmu.x86.core import X86VpmuCore
 from vpmu.vpmu.x86.ops import INSTRUCTIONS_RETIRED
 from vpmu.vpmu.x86.pmc import FIXED_PMI, X86Pmc, ring_field
@@ -58,11 +59,14 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
     """One vCPU's mediated PMU: the common ``struct kvm_pmu`` (``X86VpmuCore``) whose
     counters and global registers are in the hardware while the guest context is loaded."""
 
+    vendor: MediatedOps
+    """KVM's vendor ops with the mediated series' (``vendor.py``)."""
+
     def __init__(self, vcpu: VcpuHandle, caps: X86PmuCaps, host: X86PmuCaps,
                  options: MediatedOptions) -> None:
         self.opts = options
         self.clear_on_put, self.elide_writes = options.clear_on_put, options.elide_writes
-        super().__init__(vcpu, caps)
+        super().__init__(vcpu, caps, mediated_ops_for(caps))
         self.fixed_ctr_ctrl_hw = 0
         self.used = 0
         """Counters whose selector the guest has ever enabled (guest-used): KVM can only
@@ -71,8 +75,7 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         self._ipi_pending = False
         self.traffic: dict[str, Counter[str]] = {"load": Counter(), "put": Counter()}
         """MSR traffic of every load and put so far, by access and kernel MSR name."""
-        same = (caps.n_gp == host.n_gp and len(self.fixed) == (host.n_fixed if host.is_intel
-                                                                  else 0))
+        same = caps.n_gp == host.n_gp and len(self.fixed) == self.vendor.nr_fixed(host)
         self.global_passthrough = same and caps.has_global_ctrl
         self.rdpmc_passthrough = same and caps.gp_width == host.gp_width
 
@@ -150,13 +153,12 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         return self.global_ctrl & self.counter_mask
 
     def read_global_ctrl(self) -> int:
-        """Intel saves GLOBAL_CTRL at every VM-exit; AMD's stays in the hardware."""
+        """Every counter for a guest without a global control; else where the vendor
+        keeps it between an exit and the put (Intel's VMCS saves it at every VM-exit, AMD's
+        stays in the hardware)."""
         if not self.caps.has_global_ctrl:
             return self.counter_mask
-        hw = self._hw()
-        if hw is not None and not self.caps.is_intel:
-            return int(hw.regs.get("GLOBAL_CTRL", 0))
-        return self.global_ctrl
+        return self.vendor.read_global_ctrl(self, self._hw())
 
     # -- intercepts (2.4) -------------------------------------------------------------------
     def intercepts_msr(self, addr: int) -> bool:
@@ -190,13 +192,11 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         self.request_reprogram(sum(1 << p.idx for p in self.fixed))
 
     def write_global_ctrl(self, value: int) -> None:
-        """Store, and on AMD with the context loaded write the hardware (the mediated
-        write_global_ctrl op). Upstream also reprograms the counters whose enable changed
-        (reprogram_counters, the core's default), which this design does not."""
+        """Store, and the vendor's write_global_ctrl (AMD: the hardware, while loaded).
+        Upstream also reprograms the counters whose enable changed (reprogram_counters, the
+        core's default), which this design does not."""
         self.global_ctrl = value
-        hw = self._hw()
-        if hw is not None and not self.caps.is_intel:
-            hw.wrmsr(msrs.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, value)
+        self.vendor.write_global_ctrl(self._hw(), value)
 
     # -- KVM_REQ_PMU: the hardware copies and the filter (2.4) -----------------------------
     def reprogram_pmcs(self, cpu: Pcpu, pmcs: list[MediatedPmc]) -> Gen:
@@ -227,9 +227,7 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         flt = self.vcpu.event_filter
         if flt is not None and not flt.allows(pmc.idx, sel):
             sel &= ~msrs.EVTSEL_EN
-        if not self.caps.is_intel:
-            sel = (sel | msrs.AMD_EVTSEL_GUEST_ONLY) & ~msrs.AMD_EVTSEL_HOST_ONLY
-        return sel
+        return self.vendor.eventsel_hw(sel)
 
     def _fixed_ctrl_hw(self) -> int:
         """FIXED_CTR_CTRL with the 4-bit field of every denied fixed counter cleared."""
@@ -350,16 +348,12 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
 
     # -- perf's view of the loaded context (GuestContext) ---------------------------------
     def vm_entry(self, cpu: Pcpu) -> None:
-        """VM-entry loads the guest GLOBAL_CTRL from the VMCS (Intel)."""
-        if self.caps.is_intel:
-            cpu.hw.pmu.wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, self.hw_global_ctrl())
+        """What VM-entry switches by itself (Intel: the guest GLOBAL_CTRL from the VMCS)."""
+        self.vendor.vm_entry(self, cpu)
 
     def vm_exit(self, cpu: Pcpu) -> None:
-        """VM-exit saves the guest GLOBAL_CTRL and loads the host's 0 (Intel)."""
-        if self.caps.is_intel:
-            if self.caps.has_global_ctrl:
-                self.global_ctrl = cpu.hw.pmu.regs.get("GLOBAL_CTRL", 0)
-            cpu.hw.pmu.wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, 0)
+        """What VM-exit switches by itself (Intel: saves the guest GLOBAL_CTRL, loads 0)."""
+        self.vendor.vm_exit(self, cpu)
 
     def host_event_added(self, cpu: Pcpu) -> None:
         """A host exclude_guest event wants this CPU: with ``ipi`` the guest is switched out
