@@ -60,3 +60,8 @@ def ring_field(eventsel: int) -> int:
 def fixed_ctrl_field(ctrl: int, pmc: X86Pmc) -> int:
     """fixed_ctrl_field: the fixed counter's 4-bit field of a FIXED_CTR_CTRL value."""
     return ctrl >> FIXED_BITS_STRIDE * (pmc.idx - FIXED_IDX_BASE) & FIXED_BITS_MASK
+
+
+def fixed_bits(pmc: X86Pmc, bits: int) -> int:
+    """intel_fixed_bits_by_idx: ``bits`` placed in the fixed counter's field."""
+    return bits << FIXED_BITS_STRIDE * (pmc.idx - FIXED_IDX_BASE)

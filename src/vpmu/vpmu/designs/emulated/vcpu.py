@@ -21,8 +21,8 @@ from vpmu.host.perf.events_map import PERF_TYPE_RAW
 from vpmu.vpmu.design import KVM_REQ_PMU, Gen, NoGuestContext, VcpuHandle
 from vpmu.vpmu.designs.emulated.pmc import KvmPmc, PmcOps, sample_period
 from vpmu.vpmu.x86.core import X86VpmuCore
-from vpmu.vpmu.x86.ops import INSTRUCTIONS_RETIRED
-from vpmu.vpmu.x86.pmc import ring_field
+from vpmu.vpmu.x86.ops import is_instructions_retired
+from vpmu.vpmu.x86.pmc import FIXED_OS, FIXED_PMI, FIXED_USR, ring_field
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -86,9 +86,9 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
             return pmc.eventsel, pmc.eventsel
         field = self.fixed_field(pmc)
         sel = pmc.eventsel
-        sel |= msrs.EVTSEL_OS if field & 1 else 0
-        sel |= msrs.EVTSEL_USR if field & 2 else 0
-        sel |= msrs.EVTSEL_INT if field & 8 else 0
+        sel |= msrs.EVTSEL_OS if field & FIXED_OS else 0
+        sel |= msrs.EVTSEL_USR if field & FIXED_USR else 0
+        sel |= msrs.EVTSEL_INT if field & FIXED_PMI else 0
         return sel, field
 
     # -- KVM_REQ_PMU (1.3) -----------------------------------------------------------------
@@ -168,7 +168,7 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
             return
         for pmc in self.all_pmcs():
             sel, _ = self.hw_select(pmc)
-            if sel & 0xF_0000_FFFF == INSTRUCTIONS_RETIRED and self.event_is_allowed(pmc):
+            if is_instructions_retired(sel) and self.event_is_allowed(pmc):
                 yield pmc, ring_field(sel)
 
     def incr_counter(self, pmc: KvmPmc, field: int) -> None:

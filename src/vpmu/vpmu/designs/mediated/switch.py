@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FIXED, X86PmuCaps
 from vpmu.host.perf.x86 import ctr_addr, sel_addr
+from vpmu.vpmu.x86.pmc import FIXED_EN, fixed_ctrl_field
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -129,14 +130,15 @@ def _clears_counter(policy: str, vc: MediatedVcpu, idx: int, value: int) -> bool
     return policy == "upstream" or bool(vc.used >> idx & 1)
 
 
-def left_enabled(vc: MediatedVcpu, caps: X86PmuCaps, pmu: X86Pmu) -> int:
-    """Counters whose guest-programmed selector is still enabled in the hardware."""
+def left_enabled(vc: MediatedVcpu, pmu: X86Pmu) -> int:
+    """Counters whose guest-programmed selector is still enabled in the hardware (fixed
+    counters: Intel's, whose FIXED_CTR_CTRL field the put left)."""
     mask = 0
     for pmc in vc.gp:
         if pmu.sels.get(pmc.idx, 0) & msrs.EVTSEL_EN and pmc.eventsel_hw:
             mask |= 1 << pmc.idx
-    ctrl = pmu.regs.get("FIXED_CTR_CTRL", 0) if caps.is_intel else 0
+    ctrl = pmu.regs.get("FIXED_CTR_CTRL", 0)
     for pmc in vc.fixed:
-        if ctrl >> 4 * (pmc.idx - FIXED_IDX_BASE) & 0x3:
+        if fixed_ctrl_field(ctrl, pmc) & FIXED_EN:
             mask |= 1 << pmc.idx
     return mask

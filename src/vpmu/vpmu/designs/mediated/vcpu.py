@@ -27,8 +27,16 @@ from vpmu.vpmu.design import Gen, VcpuHandle
 from vpmu.vpmu.designs.mediated import switch
 from vpmu.vpmu.designs.mediated.vendor import MediatedOps, mediated_ops_for
 from vpmu.vpmu.x86.core import X86VpmuCore
-from vpmu.vpmu.x86.ops import INSTRUCTIONS_RETIRED
-from vpmu.vpmu.x86.pmc import FIXED_PMI, X86Pmc, ring_field
+from vpmu.vpmu.x86.ops import is_instructions_retired
+from vpmu.vpmu.x86.pmc import (
+    FIXED_BITS_MASK,
+    FIXED_EN,
+    FIXED_PMI,
+    X86Pmc,
+    fixed_bits,
+    fixed_ctrl_field,
+    ring_field,
+)
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -130,11 +138,8 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
     def read_global_status(self) -> int:
         """GLOBAL_STATUS: the hardware's while loaded, else the saved value."""
         hw = self._hw()
-        return int(hw.rdmsr(self._status_addr())) & self.counter_mask if hw else \
+        return int(hw.rdmsr(self.vendor.GLOBAL_STATUS)) & self.counter_mask if hw else \
             self.global_status
-
-    def _status_addr(self) -> int:
-        return self.vendor.GLOBAL_STATUS
 
     def write_global_status(self, clear: int, set_: int) -> None:
         """GLOBAL_STATUS where it is (an overflow, or a W1C/W1S register that exited)."""
@@ -234,13 +239,13 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         value, flt = self.fixed_ctr_ctrl, self.vcpu.event_filter
         for pmc in self.fixed:
             if flt is not None and not flt.allows(pmc.idx):
-                value &= ~(0xF << 4 * (pmc.idx - FIXED_IDX_BASE))
+                value &= ~fixed_bits(pmc, FIXED_BITS_MASK)
         return value
 
     def _enabled_mask(self) -> int:
         mask = sum(1 << p.idx for p in self.gp if p.eventsel_hw & msrs.EVTSEL_EN)
         for pmc in self.fixed:
-            if self.fixed_ctr_ctrl_hw >> 4 * (pmc.idx - FIXED_IDX_BASE) & 0x3:
+            if fixed_ctrl_field(self.fixed_ctr_ctrl_hw, pmc) & FIXED_EN:
                 mask |= 1 << pmc.idx
         return mask
 
@@ -249,16 +254,15 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         """Every globally enabled counter of instructions retired as the hardware copies
         say (pmc_counting_instructions: the filter and the enables as of the last
         KVM_REQ_PMU, so the write that enables a counter does not count, as on the
-        hardware)."""
+        hardware). A guest without a global control reads every counter's bit set."""
         ctrl, out = self.read_global_ctrl(), []
         for pmc in self.gp:
             sel = pmc.eventsel_hw
-            if sel & msrs.EVTSEL_EN and sel & 0xF_0000_FFFF == INSTRUCTIONS_RETIRED \
-                    and (ctrl >> pmc.idx & 1 or not self.caps.has_global_ctrl):
+            if sel & msrs.EVTSEL_EN and is_instructions_retired(sel) and ctrl >> pmc.idx & 1:
                 out.append((pmc, ring_field(sel)))
         for pmc in self.fixed:
-            field = self.fixed_ctr_ctrl_hw >> 4 * (pmc.idx - FIXED_IDX_BASE) & 0xF
-            if pmc.idx == INTEL_FIXED_INSTRUCTIONS and field & 3 and ctrl >> pmc.idx & 1:
+            field = fixed_ctrl_field(self.fixed_ctr_ctrl_hw, pmc)
+            if pmc.idx == INTEL_FIXED_INSTRUCTIONS and field & FIXED_EN and ctrl >> pmc.idx & 1:
                 out.append((pmc, field))
         return out
 
@@ -329,7 +333,7 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         self.loaded_on = None
         cycles = self.vcpu.kvm_costs.mediated_switch_cycles + tally.cycles
         cycles += perf.put_guest_context(cpu)
-        left = switch.left_enabled(self, cpu.host.preset.caps, cpu.hw.pmu)
+        left = switch.left_enabled(self, cpu.hw.pmu)
         perf.note_guest_selectors(cpu, self.vcpu.vm_name, self.vcpu.index, left)
         self._trace(cpu, t0, "host", cycles, why)
         return cycles
