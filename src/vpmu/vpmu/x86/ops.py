@@ -23,6 +23,13 @@ KVM_MAX_PMU_VERSION = 2
 INSTRUCTIONS_RETIRED = 0x00C0
 """kvm_pmu_eventsel.INSTRUCTIONS_RETIRED (event 0xC0 umask 0, Intel and AMD): what an
 instruction KVM emulates or skips counts on (kvm_pmu_instruction_retired)."""
+AMD64_RAW_EVENT_MASK_NB = 0xF_0000_FFFF
+"""The event select (AMD's 12 bits) and the unit mask: what pmc_is_event_match compares."""
+
+
+def is_instructions_retired(eventsel: int) -> bool:
+    """pmc_is_event_match(pmc, kvm_pmu_eventsel.INSTRUCTIONS_RETIRED)."""
+    return eventsel & AMD64_RAW_EVENT_MASK_NB == INSTRUCTIONS_RETIRED
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,10 @@ class X86PmuOps:
         if spec.role is Role.SELECTOR and self.drops_reserved_selector_bits:
             return value & spec.defined_mask
         return value
+
+    def nr_fixed(self, caps: X86PmuCaps) -> int:
+        """The fixed counters a PMU of this vendor has (an AMD PMU has none)."""
+        return caps.n_fixed if self.fixed_counters else 0
 
     def fixed_indices(self, caps: X86PmuCaps) -> tuple[int, ...]:
         """The fixed counters KVM gives the guest (nr_arch_fixed_counters): v2+ Intel's."""

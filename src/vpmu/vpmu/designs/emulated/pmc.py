@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from vpmu.arch.x86.caps import FIXED_IDX_BASE
 from vpmu.vpmu.design import Gen
+from vpmu.vpmu.x86.pmc import X86Pmc
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -25,15 +25,11 @@ if TYPE_CHECKING:
 
 
 @dataclass(eq=False)
-class KvmPmc:
-    """One virtual counter: GP ``idx`` < 32, fixed ``32 + i``."""
+class KvmPmc(X86Pmc):
+    """One virtual counter of the perf-backed design: the common ``struct kvm_pmc`` part
+    (``X86Pmc``) plus the count KVM added by emulation and the perf event behind it."""
 
-    idx: int
-    width: int
-    counter: int = 0
     emulated_counter: int = 0
-    eventsel: int = 0
-    """GP: the guest's selector; fixed: the architectural encoding (fixed_pmc_events)."""
     perf_event: PerfEvent | None = None
     is_paused: bool = False
     current_config: int = 0
@@ -41,16 +37,6 @@ class KvmPmc:
 
     def __repr__(self) -> str:
         return f"KvmPmc(idx={self.idx}, counter={self.counter:#x})"
-
-    @property
-    def is_fixed(self) -> bool:
-        """A fixed counter (global index 32+)."""
-        return self.idx >= FIXED_IDX_BASE
-
-    @property
-    def mask(self) -> int:
-        """pmc_bitmask."""
-        return (1 << self.width) - 1
 
 
 class PmcOps:

@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.vpmu.design import VcpuHandle, coerce_options
 from vpmu.vpmu.designs.mediated.vcpu import MediatedOptions, MediatedVcpu
+from vpmu.vpmu.designs.mediated.vendor import mediated_ops_for
 from vpmu.vpmu.x86.ops import CapLimits, ops_for
 
 CHOICES: Mapping[str, tuple[str, ...]] = {
@@ -85,7 +86,7 @@ class MediatedPmu:
         """The first vCPU checks the host and creates the VM's mediated PMU
         (perf_create_mediated_pmu); either failing refuses the VM."""
         host = vcpu.host.preset.caps
-        refuse = _host_refusal(host)
+        refuse = mediated_ops_for(host).host_refusal(host)
         if refuse:
             raise ValueError(f"design 'mediated' needs {refuse} on preset "
                              f"{vcpu.host.preset.name!r}")
@@ -101,13 +102,3 @@ class MediatedPmu:
                                str(self.options["clear_on_put"]),
                                bool(self.options["elide_writes"]))
         return MediatedVcpu(vcpu, vcpu.caps, host, opts)
-
-
-def _host_refusal(host: X86PmuCaps) -> str:
-    """What the host lacks for a mediated vPMU ("" if nothing)."""
-    if host.is_intel and (host.version < 4 or not host.fw_write):
-        return (f"an Intel PMU v4+ with full-width writes (the host has v{host.version}"
-                f"{'' if host.fw_write else ', no full-width writes'})")
-    if not host.is_intel and not host.perfmon_v2:
-        return "AMD PerfMonV2 (the host does not have it)"
-    return ""

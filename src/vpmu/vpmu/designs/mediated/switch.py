@@ -17,7 +17,7 @@ from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FIXED, X86PmuCaps
 from vpmu.host.perf.x86 import ctr_addr, sel_addr
 from vpmu.hw.x86.cpu import x86_cpu
-from vpmu.vpmu.x86.ops import ops_for
+from vpmu.vpmu.x86.pmc import FIXED_EN, fixed_ctrl_field
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -74,35 +74,18 @@ def rdpmc_ecx(idx: int) -> int:
     return RDPMC_FIXED | idx - FIXED_IDX_BASE if idx >= FIXED_IDX_BASE else idx
 
 
-def _status_addrs(caps: X86PmuCaps) -> tuple[int, int, int, int]:
-    """(GLOBAL_STATUS, its clear register, its set register, GLOBAL_CTRL): the vendor ops'."""
-    ops = ops_for(caps)
-    return ops.GLOBAL_STATUS, ops.GLOBAL_STATUS_CLR, ops.GLOBAL_STATUS_SET, ops.PERF_GLOBAL_CTRL
-
-
 def load(vc: MediatedVcpu, t: MsrTally) -> None:
-    """kvm_mediated_pmu_load after perf_load_guest_context (steps 2-5 of 2.3; AMD's order)."""
+    """kvm_mediated_pmu_load after perf_load_guest_context (steps 2-5 of 2.3): GLOBAL_CTRL
+    0, the LVTPC, kvm_pmu_load_guest_pmcs, then the vendor's mediated_load."""
     caps = t.cpu.host.preset.caps
-    status, clr, set_, ctrl = _status_addrs(caps)
-    t.wr(ctrl, 0)
+    t.wr(vc.vendor.PERF_GLOBAL_CTRL, 0)
     t.wr(msrs.X2APIC_LVTPC, LVTPC_GUEST | (vc.vcpu.lvtpc & 1 << msrs.LVT_MASKED))
     for pmc in vc.gp:
         _load_counter(vc, t, caps, pmc.idx, pmc.counter)
         t.wr(sel_addr(caps, pmc.idx), pmc.eventsel_hw)
     for pmc in vc.fixed:
         _load_counter(vc, t, caps, pmc.idx, pmc.counter)
-    hw_status = t.rd(status)
-    guest_status = vc.global_status & vc.counter_mask
-    stale = hw_status & ~guest_status & vc.counter_mask if caps.is_intel else hw_status
-    if stale:  # Intel fixes the differing bits; AMD clears whatever is set (2.3)
-        t.wr(clr, stale)
-    if caps.is_intel:
-        if guest_status & ~hw_status:
-            t.wr(set_, guest_status & ~hw_status)
-        t.wr(msrs.IA32_FIXED_CTR_CTRL, vc.fixed_ctr_ctrl_hw)
-    else:  # AMD: STATUS_SET with the guest value, then GLOBAL_CTL (no VMCS field to do it)
-        t.wr(set_, guest_status)
-        t.wr(ctrl, vc.hw_global_ctrl())
+    vc.vendor.mediated_load(vc, t)
     for pmc in (*vc.gp, *vc.fixed):
         t.pmu.counters[pmc.idx].origin = vc.vcpu.label
 
@@ -116,21 +99,12 @@ def _load_counter(vc: MediatedVcpu, t: MsrTally, caps: X86PmuCaps, idx: int,
 
 
 def put(vc: MediatedVcpu, t: MsrTally) -> None:
-    """kvm_mediated_pmu_put before perf_put_guest_context (steps 2-4 of 2.3; AMD's order);
-    what is zeroed follows the ``clear_on_put`` policy."""
+    """kvm_mediated_pmu_put before perf_put_guest_context (steps 2-4 of 2.3): the vendor's
+    mediated_put, kvm_pmu_put_guest_pmcs, the LVTPC; what is zeroed follows the
+    ``clear_on_put`` policy."""
     caps = t.cpu.host.preset.caps
-    status, clr, _, ctrl = _status_addrs(caps)
-    if not caps.is_intel:
-        hw_ctrl = t.rd(ctrl)  # after VMRUN: the passed-through GLOBAL_CTL
-        if vc.caps.has_global_ctrl:
-            vc.global_ctrl = hw_ctrl
-        t.wr(ctrl, 0)
-    vc.global_status = t.rd(status) & vc.counter_mask
-    if vc.global_status:
-        t.wr(clr, vc.global_status)
+    vc.vendor.mediated_put(vc, t)
     policy = vc.clear_on_put
-    if caps.is_intel and vc.fixed_ctr_ctrl_hw and policy != "none":
-        t.wr(msrs.IA32_FIXED_CTR_CTRL, 0)  # "information leakage"
     for pmc in vc.gp:
         pmc.counter = t.rdpmc(rdpmc_ecx(pmc.idx))
         if _clears_counter(policy, vc, pmc.idx, pmc.counter):
@@ -141,8 +115,8 @@ def put(vc: MediatedVcpu, t: MsrTally) -> None:
         pmc.counter = t.rdpmc(rdpmc_ecx(pmc.idx))
         if _clears_counter(policy, vc, pmc.idx, pmc.counter):
             t.wr(ctr_addr(caps, pmc.idx), 0)
-    if caps.is_intel and policy == "all" and not vc.fixed_ctr_ctrl_hw:
-        t.wr(msrs.IA32_FIXED_CTR_CTRL, 0)
+    if policy == "all":
+        vc.vendor.put_clear_all(vc, t)
     t.wr(msrs.X2APIC_LVTPC, LVTPC_HOST)
 
 
@@ -157,14 +131,15 @@ def _clears_counter(policy: str, vc: MediatedVcpu, idx: int, value: int) -> bool
     return policy == "upstream" or bool(vc.used >> idx & 1)
 
 
-def left_enabled(vc: MediatedVcpu, caps: X86PmuCaps, pmu: X86Pmu) -> int:
-    """Counters whose guest-programmed selector is still enabled in the hardware."""
+def left_enabled(vc: MediatedVcpu, pmu: X86Pmu) -> int:
+    """Counters whose guest-programmed selector is still enabled in the hardware (fixed
+    counters: Intel's, whose FIXED_CTR_CTRL field the put left)."""
     mask = 0
     for pmc in vc.gp:
         if pmu.sels.get(pmc.idx, 0) & msrs.EVTSEL_EN and pmc.eventsel_hw:
             mask |= 1 << pmc.idx
-    ctrl = pmu.regs.get("FIXED_CTR_CTRL", 0) if caps.is_intel else 0
+    ctrl = pmu.regs.get("FIXED_CTR_CTRL", 0)
     for pmc in vc.fixed:
-        if ctrl >> 4 * (pmc.idx - FIXED_IDX_BASE) & 0x3:
+        if fixed_ctrl_field(ctrl, pmc) & FIXED_EN:
             mask |= 1 << pmc.idx
     return mask

@@ -16,34 +16,42 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from vpmu.arch.faults import Fault
-from vpmu.arch.regs import RegisterSpec, Role, apply_write, by_address, read_value
+from vpmu.arch.regs import Role
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 from vpmu.host.perf.x86 import sel_addr
 from vpmu.hw.x86.cpu import x86_cpu
 from vpmu.trace import PmuContext
-from vpmu.vpmu.design import KVM_REQ_PMI, KVM_REQ_PMU, Gen, VcpuHandle
+from vpmu.vpmu.design import Gen, VcpuHandle
 from vpmu.vpmu.designs.mediated import switch
-from vpmu.vpmu.x86.ops import INSTRUCTIONS_RETIRED, ops_for
+from vpmu.vpmu.designs.mediated.vendor import MediatedOps, mediated_ops_for
+from vpmu.vpmu.x86.core import X86VpmuCore
+from vpmu.vpmu.x86.ops import is_instructions_retired
+from vpmu.vpmu.x86.pmc import (
+    FIXED_BITS_MASK,
+    FIXED_EN,
+    FIXED_PMI,
+    X86Pmc,
+    fixed_bits,
+    fixed_ctrl_field,
+    ring_field,
+)
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
+    from vpmu.hw.x86.pmu import X86Pmu
 
 INTEL_FIXED_INSTRUCTIONS = FIXED_IDX_BASE
 """Fixed counter 0 counts INST_RETIRED.ANY."""
 
 
 @dataclass(eq=False)
-class MediatedPmc:
-    """One guest counter: its saved value and (GP) the guest's and the hardware's selector."""
+class MediatedPmc(X86Pmc):
+    """One guest counter: its saved value (``counter``, while the context is put) and (GP)
+    the guest's and the hardware's selector."""
 
-    idx: int
-    width: int
-    counter: int = 0
-    eventsel: int = 0
     eventsel_hw: int = 0
 
 
@@ -57,25 +65,19 @@ class MediatedOptions:
     elide_writes: bool
 
 
-class MediatedVcpu:
-    """One vCPU's mediated PMU."""
+class MediatedVcpu(X86VpmuCore[MediatedPmc]):
+    """One vCPU's mediated PMU: the common ``struct kvm_pmu`` (``X86VpmuCore``) whose
+    counters and global registers are in the hardware while the guest context is loaded."""
+
+    vendor: MediatedOps
+    """KVM's vendor ops with the mediated series' (``vendor.py``)."""
 
     def __init__(self, vcpu: VcpuHandle, caps: X86PmuCaps, host: X86PmuCaps,
                  options: MediatedOptions) -> None:
-        self.vcpu, self.caps, self.opts = vcpu, caps, options
-        self.vendor = ops_for(caps)
-        """KVM's vendor ops (kvm_pmu_ops)."""
+        self.opts = options
         self.clear_on_put, self.elide_writes = options.clear_on_put, options.elide_writes
-        self.specs: dict[int, RegisterSpec] = by_address(msrs.pmu_msrs(caps))
-        self.gp = [MediatedPmc(i, caps.gp_width) for i in range(caps.n_gp)]
-        self.fixed = [MediatedPmc(FIXED_IDX_BASE + i, caps.fixed_width)
-                      for i in self.vendor.fixed_indices(caps)]
-        self.counter_mask = sum(1 << p.idx for p in (*self.gp, *self.fixed))
-        self.global_ctrl = caps.gp_mask if caps.has_global_ctrl else 0
-        self.global_status = 0
-        self.fixed_ctr_ctrl = self.fixed_ctr_ctrl_hw = 0
-        self.regs: dict[str, int] = {}
-        self.reprogram = 0
+        super().__init__(vcpu, caps, mediated_ops_for(caps))
+        self.fixed_ctr_ctrl_hw = 0
         self.used = 0
         """Counters whose selector the guest has ever enabled (guest-used): KVM can only
         see the selectors, which exit; a counter written but never enabled is not in it."""
@@ -83,23 +85,26 @@ class MediatedVcpu:
         self._ipi_pending = False
         self.traffic: dict[str, Counter[str]] = {"load": Counter(), "put": Counter()}
         """MSR traffic of every load and put so far, by access and kernel MSR name."""
-        same = (caps.n_gp == host.n_gp and len(self.fixed) == (host.n_fixed if host.is_intel
-                                                                  else 0))
+        same = caps.n_gp == host.n_gp and len(self.fixed) == self.vendor.nr_fixed(host)
         self.global_passthrough = same and caps.has_global_ctrl
         self.rdpmc_passthrough = same and caps.gp_width == host.gp_width
 
     def __repr__(self) -> str:
         return f"MediatedVcpu(vcpu={self.vcpu.index}, loaded_on={self.loaded_on!r})"
 
-    # -- lookup ----------------------------------------------------------------------------
-    def pmc(self, idx: int) -> MediatedPmc | None:
-        """The counter with global index ``idx``."""
-        pool = self.fixed if idx >= FIXED_IDX_BASE else self.gp
-        return next((p for p in pool if p.idx == idx), None)
+    def new_pmc(self, idx: int, width: int) -> MediatedPmc:
+        """A counter with its value saved in KVM (the context starts put)."""
+        return MediatedPmc(idx, width)
 
-    def _hw(self) -> Any:
+    @property
+    def reprogram(self) -> int:
+        """The reprogram bitmap (``reprogram_pmi``) under this design's earlier name."""
+        return self.reprogram_pmi
+
+    # -- where the guest's state is --------------------------------------------------------
+    def _hw(self) -> X86Pmu | None:
         """The hardware PMU holding the guest's state, or None while it is put."""
-        return self.loaded_on.hw.pmu if self.loaded_on is not None else None
+        return x86_cpu(self.loaded_on.hw).pmu if self.loaded_on is not None else None
 
     def counter_value(self, pmc: MediatedPmc) -> int:
         """The guest's counter: in the hardware while loaded, else the saved value."""
@@ -111,7 +116,7 @@ class MediatedVcpu:
         return value
 
     def _set_counter(self, pmc: MediatedPmc, value: int) -> None:
-        value &= (1 << pmc.width) - 1
+        value &= pmc.mask
         hw = self._hw()
         if hw is None:
             pmc.counter = value
@@ -122,13 +127,33 @@ class MediatedVcpu:
         counter.origin = self.vcpu.label
         hw.reconfigure()
 
-    def _status(self) -> int:
-        hw = self._hw()
-        return int(hw.rdmsr(self._status_addr())) & self.counter_mask if hw else \
-            self.global_status
+    def read_counter(self, cpu: Pcpu, pmc: MediatedPmc) -> Gen:
+        """The counter where it is (no exit reaches here while it passes through)."""
+        yield from ()
+        return self.counter_value(pmc)
 
-    def _status_addr(self) -> int:
-        return self.vendor.GLOBAL_STATUS
+    def write_counter(self, cpu: Pcpu, pmc: MediatedPmc, value: int) -> Gen:
+        """The counter where it is."""
+        yield from ()
+        self._set_counter(pmc, value)
+
+    def read_global_status(self) -> int:
+        """GLOBAL_STATUS: the hardware's while loaded, else the saved value."""
+        hw = self._hw()
+        if hw is None:
+            return self.global_status
+        value = hw.rdmsr(self.vendor.GLOBAL_STATUS)
+        assert isinstance(value, int), "a mediated host has GLOBAL_STATUS: a model bug"
+        return value & self.counter_mask
+
+    def write_global_status(self, clear: int, set_: int) -> None:
+        """GLOBAL_STATUS where it is (an overflow, or a W1C/W1S register that exited)."""
+        hw = self._hw()
+        if hw is None:
+            super().write_global_status(clear, set_)
+            return
+        hw.sync()
+        hw.regs["GLOBAL_STATUS"] = (hw.regs["GLOBAL_STATUS"] & ~clear) | set_
 
     def hw_global_ctrl(self) -> int:
         """The hardware global control while the guest runs: the guest's, or every guest
@@ -137,20 +162,15 @@ class MediatedVcpu:
             return self.counter_mask
         return self.global_ctrl & self.counter_mask
 
-    def _global_ctrl(self) -> int:
-        """Intel saves GLOBAL_CTRL at every VM-exit; AMD's stays in the hardware."""
+    def read_global_ctrl(self) -> int:
+        """Every counter for a guest without a global control; else where the vendor
+        keeps it between an exit and the put (Intel's VMCS saves it at every VM-exit, AMD's
+        stays in the hardware)."""
         if not self.caps.has_global_ctrl:
             return self.counter_mask
-        hw = self._hw()
-        if hw is not None and not self.caps.is_intel:
-            return int(hw.regs.get("GLOBAL_CTRL", 0))
-        return self.global_ctrl
+        return self.vendor.read_global_ctrl(self, self._hw())
 
     # -- intercepts (2.4) -------------------------------------------------------------------
-    def is_valid_msr(self, addr: int) -> bool:
-        """kvm_pmu_is_valid_msr: declared for the guest's PMU shape."""
-        return addr in self.specs
-
     def intercepts_msr(self, addr: int) -> bool:
         """vmx/svm_recalc_pmu_msr_intercepts: the guest's counters pass through; selectors and
         FIXED_CTR_CTRL always exit; the global registers pass through iff the guest has
@@ -168,101 +188,39 @@ class MediatedVcpu:
         """RDPMC exits unless the guest's counters equal the host's (no VMware backdoor)."""
         return not self.rdpmc_passthrough
 
-    # -- intercepted MSRs ------------------------------------------------------------------
-    def get_msr(self, cpu: Pcpu, addr: int) -> Gen:
-        """kvm_pmu_get_msr for the MSRs that exit."""
-        yield from ()
-        spec = self.specs.get(addr)
-        if spec is None:
-            return Fault.GP
-        if spec.role is Role.COUNTER:
-            pmc = self.pmc(spec.index)
-            assert pmc is not None
-            return self.counter_value(pmc)
-        if spec.role is Role.SELECTOR:
-            return self.gp[spec.index].eventsel
-        return read_value(spec, self._stored(spec.storage, spec))
+    # -- intercepted writes: where this design differs from upstream's common code ---------
+    def write_eventsel(self, pmc: MediatedPmc, value: int) -> None:
+        """Store and reprogram (the filter is applied) before the next entry. Upstream
+        requests the reprogram only if the value changed (the core's default)."""
+        pmc.eventsel = value
+        self.request_reprogram(1 << pmc.idx)
 
-    def _stored(self, storage: str, spec: RegisterSpec) -> int:
-        if storage == "GLOBAL_CTRL":
-            return self._global_ctrl()
-        if storage == "GLOBAL_STATUS":
-            return self._status()
-        if storage == "FIXED_CTR_CTRL":
-            return self.fixed_ctr_ctrl
-        return self.regs.get(storage, spec.reset)
+    def write_fixed_ctr_ctrl(self, value: int) -> None:
+        """Store and reprogram every fixed counter. Upstream (reprogram_fixed_counters)
+        reprograms only the counters whose field changed (the core's default)."""
+        self.fixed_ctr_ctrl = value
+        self.request_reprogram(sum(1 << p.idx for p in self.fixed))
 
-    def set_msr(self, cpu: Pcpu, addr: int, value: int) -> Gen:
-        """kvm_pmu_set_msr: reserved bits #GP (AMD selectors drop them), then store; selector
-        changes are reprogrammed (the filter applied) before the next entry."""
-        yield from ()
-        spec = self.specs.get(addr)
-        if spec is None:
-            return Fault.GP
-        st, role = spec.storage, spec.role
-        value = self.vendor.set_msr_value(spec, value)
-        plain = role is Role.REG
-        result = apply_write(spec, self._stored(st, spec) if plain else 0, value)
-        if result.fault:
-            return Fault.GP
-        if role is Role.COUNTER:
-            pmc = self.pmc(spec.index)
-            assert pmc is not None and result.store is not None
-            self._set_counter(pmc, result.store)
-        elif role is Role.SELECTOR:
-            self.gp[spec.index].eventsel = value if result.store is None else result.store
-            self._request(1 << spec.index)
-        elif st == "FIXED_CTR_CTRL" and result.store is not None:
-            self.fixed_ctr_ctrl = result.store
-            self._request(sum(1 << p.idx for p in self.fixed))
-        elif st == "GLOBAL_CTRL" and result.store is not None:
-            self._write_global_ctrl(result.store)
-        elif spec.target == "GLOBAL_STATUS":
-            self._write_status(result.clear, result.set)
-        elif result.store is not None:
-            self.regs[st] = result.store
-        return None
-
-    def _write_global_ctrl(self, value: int) -> None:
+    def write_global_ctrl(self, value: int) -> None:
+        """Store, and the vendor's write_global_ctrl (AMD: the hardware, while loaded).
+        Upstream also reprograms the counters whose enable changed (reprogram_counters, the
+        core's default), which this design does not."""
         self.global_ctrl = value
-        hw = self._hw()
-        if hw is not None and not self.caps.is_intel:
-            hw.wrmsr(msrs.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, value)
-
-    def _write_status(self, clear: int, set_: int) -> None:
-        hw = self._hw()
-        if hw is None:
-            self.global_status = (self.global_status & ~clear) | set_
-            return
-        hw.sync()
-        hw.regs["GLOBAL_STATUS"] = (hw.regs["GLOBAL_STATUS"] & ~clear) | set_
-
-    def _request(self, bits: int) -> None:
-        """kvm_pmu_request_counter_reprogram."""
-        self.reprogram |= bits
-        self.vcpu.request(KVM_REQ_PMU)
-
-    def rdpmc(self, cpu: Pcpu, ecx: int) -> Gen:
-        """kvm_pmu_rdpmc when RDPMC exits."""
-        yield from ()
-        idx = self.vendor.rdpmc_ecx_to_pmc(ecx)
-        pmc = None if idx is None else self.pmc(idx)
-        return Fault.GP if pmc is None else self.counter_value(pmc)
+        self.vendor.write_global_ctrl(self._hw(), value)
 
     # -- KVM_REQ_PMU: the hardware copies and the filter (2.4) -----------------------------
-    def handle_event(self, cpu: Pcpu) -> Gen:
-        """reprogram_counter on a mediated PMU: refresh the hardware selectors only."""
-        bits, self.reprogram = self.reprogram, 0
-        n = bin(bits & self.counter_mask).count("1")
-        if n:
-            yield from cpu.kernel_work(n * self.vcpu.kvm_costs.pmc_reprogram_cycles,
+    def reprogram_pmcs(self, cpu: Pcpu, pmcs: list[MediatedPmc]) -> Gen:
+        """reprogram_counter on a mediated PMU: refresh the hardware selectors only. The
+        loop's cost is spent at once (the emulated design spends it per counter)."""
+        if pmcs:
+            yield from cpu.kernel_work(len(pmcs) * self.vcpu.kvm_costs.pmc_reprogram_cycles,
                                        "kvm reprogram_counter")
-        for pmc in self.gp:
-            if bits >> pmc.idx & 1:
+        for pmc in pmcs:
+            if not pmc.is_fixed:
                 pmc.eventsel_hw = self._eventsel_hw(pmc)
                 self._refresh_hw(cpu, sel_addr(self.vcpu.host.preset.caps, pmc.idx),
                                  pmc.eventsel_hw)
-        if any(bits >> p.idx & 1 for p in self.fixed):
+        if any(p.is_fixed for p in pmcs):
             self.fixed_ctr_ctrl_hw = self._fixed_ctrl_hw()
             self._refresh_hw(cpu, msrs.IA32_FIXED_CTR_CTRL, self.fixed_ctr_ctrl_hw)
         self.used |= self._enabled_mask()
@@ -279,64 +237,51 @@ class MediatedVcpu:
         flt = self.vcpu.event_filter
         if flt is not None and not flt.allows(pmc.idx, sel):
             sel &= ~msrs.EVTSEL_EN
-        if not self.caps.is_intel:
-            sel = (sel | msrs.AMD_EVTSEL_GUEST_ONLY) & ~msrs.AMD_EVTSEL_HOST_ONLY
-        return sel
+        return self.vendor.eventsel_hw(sel)
 
     def _fixed_ctrl_hw(self) -> int:
         """FIXED_CTR_CTRL with the 4-bit field of every denied fixed counter cleared."""
         value, flt = self.fixed_ctr_ctrl, self.vcpu.event_filter
         for pmc in self.fixed:
             if flt is not None and not flt.allows(pmc.idx):
-                value &= ~(0xF << 4 * (pmc.idx - FIXED_IDX_BASE))
+                value &= ~fixed_bits(pmc, FIXED_BITS_MASK)
         return value
 
     def _enabled_mask(self) -> int:
         mask = sum(1 << p.idx for p in self.gp if p.eventsel_hw & msrs.EVTSEL_EN)
         for pmc in self.fixed:
-            if self.fixed_ctr_ctrl_hw >> 4 * (pmc.idx - FIXED_IDX_BASE) & 0x3:
+            if fixed_ctrl_field(self.fixed_ctr_ctrl_hw, pmc) & FIXED_EN:
                 mask |= 1 << pmc.idx
         return mask
 
     # -- PMIs and emulated instructions (2.5) ----------------------------------------------
-    def deliver_pmi(self, cpu: Pcpu) -> Gen:
-        """KVM_REQ_PMI: through the virtual LVTPC."""
-        yield from ()
-        return self.vcpu.deliver_lvtpc()
-
-    def _counting_instructions(self) -> list[tuple[MediatedPmc, int]]:
-        """(counter, its ring bits: 1 = OS, 2 = USR, 8 = PMI) for every counter that counts
-        instructions retired and is globally enabled."""
-        ctrl, out = self._global_ctrl(), []
+    def counting_instructions(self) -> list[tuple[MediatedPmc, int]]:
+        """Every globally enabled counter of instructions retired as the hardware copies
+        say (pmc_counting_instructions: the filter and the enables as of the last
+        KVM_REQ_PMU, so the write that enables a counter does not count, as on the
+        hardware). A guest without a global control reads every counter's bit set."""
+        ctrl, out = self.read_global_ctrl(), []
         for pmc in self.gp:
             sel = pmc.eventsel_hw
-            if sel & msrs.EVTSEL_EN and sel & 0xF_0000_FFFF == INSTRUCTIONS_RETIRED \
-                    and (ctrl >> pmc.idx & 1 or not self.caps.has_global_ctrl):
-                rings = (1 if sel & msrs.EVTSEL_OS else 0) | (2 if sel & msrs.EVTSEL_USR else 0)
-                out.append((pmc, rings | (8 if sel & msrs.EVTSEL_INT else 0)))
+            if sel & msrs.EVTSEL_EN and is_instructions_retired(sel) and ctrl >> pmc.idx & 1:
+                out.append((pmc, ring_field(sel)))
         for pmc in self.fixed:
-            field = self.fixed_ctr_ctrl_hw >> 4 * (pmc.idx - FIXED_IDX_BASE) & 0xF
-            if pmc.idx == INTEL_FIXED_INSTRUCTIONS and field & 3 and ctrl >> pmc.idx & 1:
+            field = fixed_ctrl_field(self.fixed_ctr_ctrl_hw, pmc)
+            if pmc.idx == INTEL_FIXED_INSTRUCTIONS and field & FIXED_EN and ctrl >> pmc.idx & 1:
                 out.append((pmc, field))
         return out
 
-    def instruction_retired(self) -> None:
-        """kvm_pmu_instruction_retired: counter + 1 on every instructions counter whose ring
-        matches; a wrap sets the status bit and, with PMI enabled, raises KVM_REQ_PMI."""
-        ring = 1 if self.vcpu.cpl == 0 else 2
-        for pmc, bits in self._counting_instructions():
-            if not bits & ring:
-                continue
-            value = (self.counter_value(pmc) + 1) & ((1 << pmc.width) - 1)
-            self._set_counter(pmc, value)
-            if value == 0:
-                self._write_status(0, 1 << pmc.idx)
-                if bits & 8:
-                    self.vcpu.request(KVM_REQ_PMI)
+    def incr_counter(self, pmc: MediatedPmc, field: int) -> None:
+        """kvm_pmu_incr_counter on a mediated PMU: counter + 1 where it is; a wrap is an
+        overflow (the status bit, and KVM_REQ_PMI with PMI enabled)."""
+        value = (self.counter_value(pmc) + 1) & pmc.mask
+        self._set_counter(pmc, value)
+        if value == 0:
+            self.overflow(pmc, bool(field & FIXED_PMI))
 
     def fastpath_allowed(self) -> bool:
         """kvm_pmu_is_fastpath_emulation_allowed: no instructions counter is enabled."""
-        return not self._counting_instructions()
+        return not self.counting_instructions()
 
     # -- the context switch (2.3) ----------------------------------------------------------
     def needs_load(self) -> bool:
@@ -393,7 +338,7 @@ class MediatedVcpu:
         self.loaded_on = None
         cycles = self.vcpu.kvm_costs.mediated_switch_cycles + tally.cycles
         cycles += perf.put_guest_context(cpu)
-        left = switch.left_enabled(self, cpu.host.preset.caps, x86_cpu(cpu.hw).pmu)
+        left = switch.left_enabled(self, x86_cpu(cpu.hw).pmu)
         perf.note_guest_selectors(cpu, self.vcpu.vm_name, self.vcpu.index, left)
         self._trace(cpu, t0, "host", cycles, why)
         return cycles
@@ -412,16 +357,12 @@ class MediatedVcpu:
 
     # -- perf's view of the loaded context (GuestContext) ---------------------------------
     def vm_entry(self, cpu: Pcpu) -> None:
-        """VM-entry loads the guest GLOBAL_CTRL from the VMCS (Intel)."""
-        if self.caps.is_intel:
-            x86_cpu(cpu.hw).pmu.wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, self.hw_global_ctrl())
+        """What VM-entry switches by itself (Intel: the guest GLOBAL_CTRL from the VMCS)."""
+        self.vendor.vm_entry(self, cpu)
 
     def vm_exit(self, cpu: Pcpu) -> None:
-        """VM-exit saves the guest GLOBAL_CTRL and loads the host's 0 (Intel)."""
-        if self.caps.is_intel:
-            if self.caps.has_global_ctrl:
-                self.global_ctrl = x86_cpu(cpu.hw).pmu.regs.get("GLOBAL_CTRL", 0)
-            x86_cpu(cpu.hw).pmu.wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, 0)
+        """What VM-exit switches by itself (Intel: saves the guest GLOBAL_CTRL, loads 0)."""
+        self.vendor.vm_exit(self, cpu)
 
     def host_event_added(self, cpu: Pcpu) -> None:
         """A host exclude_guest event wants this CPU: with ``ipi`` the guest is switched out
