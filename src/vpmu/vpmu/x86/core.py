@@ -141,6 +141,7 @@ class X86VpmuCore(ABC, Generic[PmcT]):
         result = apply_write(spec, old, value)
         if result.fault:
             return Fault.GP
+        # Upstream marks pmc_in_use before the vendor's checks, so a write that #GPs marks too.
         store = result.store
         if spec.role is Role.COUNTER:
             pmc = self._counter(spec)

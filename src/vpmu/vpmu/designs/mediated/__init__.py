@@ -79,6 +79,8 @@ class MediatedPmu:
         if gc != "all" and int(gc) > host.n_gp:
             raise ValueError(f"design 'mediated' option guest_counters={gc} exceeds the host's "
                              f"{host.n_gp} GP counters (the guest gets a subset of them)")
+        # Upstream caps every vPMU at 3 fixed and 8 Intel / 6 AMD GP counters (the emulated
+        # design caps Intel's); here the guest keeps all the host's (the docstring's assumption).
         limits = CapLimits(n_gp=host.n_gp if gc == "all" else int(gc))
         return ops_for(host).refresh(host, limits)
 
