@@ -8,12 +8,13 @@ from vpmu.arch.arm64.caps import (
     CYCLE_IDX,
     ICNTR_IDX,
     PMUVER_V3,
+    PMUVER_V3P1,
     PMUVER_V3P4,
     PMUVER_V3P5,
     ArmPmuCaps,
 )
 from vpmu.arch.caps import PmuCaps
-from vpmu.arch.presets import PRESETS
+from vpmu.arch.presets import PRESETS, get_preset
 
 
 def _neutral(caps: PmuCaps) -> tuple[str, int]:
@@ -58,3 +59,14 @@ def test_arm_pmuv3p5_long_counters_and_icntr() -> None:
 def test_arm_pmcr_n_is_five_bits_below_the_cycle_counter(n: int) -> None:
     with pytest.raises(ValueError, match=r"PMCR_EL0\.N"):
         ArmPmuCaps(0x41, 0xD08, PMUVER_V3, n)
+
+
+def test_labels_and_user_read_indices() -> None:
+    icx, zen4 = get_preset("intel-icx").caps, get_preset("amd-zen4").caps
+    assert (icx.label, icx.virt_ext, zen4.label, zen4.virt_ext) == ("v5", "vmx", "PerfMonV2",
+                                                                    "svm")
+    assert icx.user_read_indices == (*range(8), *((1 << 30) | i for i in range(4)))
+    assert zen4.user_read_indices == tuple(range(6))
+    n1 = ArmPmuCaps(0x41, 0xD0C, pmuver=PMUVER_V3P1, n_counters=6)
+    assert n1.label == "PMUv3p1"
+    assert n1.user_read_indices == (0, 1, 2, 3, 4, 5, 31)

@@ -11,15 +11,15 @@ from hypothesis import strategies as st
 
 from vpmu.arch.presets import PRESETS, get_preset
 from vpmu.arch.x86.caps import X86PmuCaps
-from vpmu.host.perf import events_map as em
-from vpmu.host.perf.assign import (
+from vpmu.host.perf.constraint import Constraint
+from vpmu.host.perf.x86 import events_map as em
+from vpmu.host.perf.x86.assign import (
     all_counters,
     assign,
     constraint_for,
     gp_mask,
     x86_schedule_events,
 )
-from vpmu.host.perf.constraint import Constraint
 
 SKL = get_preset("intel-skl").caps
 ICX = get_preset("intel-icx").caps

@@ -19,12 +19,12 @@ from vpmu.guest.os import GuestOs, ProgramOs
 from vpmu.host.machine import Host
 from vpmu.host.perf.attr import PerfEventAttr
 from vpmu.host.perf.core import PerfSubsystem
-from vpmu.host.perf.events_map import PERF_COUNT_HW_CPU_CYCLES, PERF_TYPE_HARDWARE
 from vpmu.host.perf.guest import PerfOpenError
 from vpmu.host.tools import nmi_watchdog
 from vpmu.machine.baremetal import run_guest
 from vpmu.machine.vm import Vm, run_until_done, run_vm_program
 from vpmu.trace import PerfOpen, PmuContext, VmExit
+from vpmu.uapi.perf_event import PERF_COUNT_HW_CPU_CYCLES, PERF_TYPE_HARDWARE
 from vpmu.vpmu.design import make_design
 from vpmu.vpmu.designs.mediated import switch
 from vpmu.vpmu.designs.mediated.vcpu import MediatedVcpu

@@ -29,6 +29,11 @@ class PmuCaps(Protocol):
         ...
 
     @property
+    def label(self) -> str:
+        """The PMU's generation as listings show it (x86 "v5" or "PerfMonV2", "PMUv3p5")."""
+        ...
+
+    @property
     def user_read_indices(self) -> tuple[int, ...]:
         """The index a user-mode read of each counter takes, every counter once (x86: RDPMC
         ECX; arm64: the counter's own index, read with MRS PMEVCNTR<n>_EL0/PMCCNTR_EL0)."""

@@ -37,7 +37,7 @@ ARCHES: dict[str, ArchEntry] = {
         name="x86",
         register_names="vpmu.arch.x86.names",
         cpu_model="vpmu.hw.x86.cpu:X86Cpu",
-        perf_driver="vpmu.host.perf.x86:X86PerfDriver",
+        perf_driver="vpmu.host.perf.x86.driver:X86PerfDriver",
         vcpu="vpmu.machine.x86.vcpu:X86Vcpu",
         bare_metal="vpmu.machine.x86.bare:execute",
     ),

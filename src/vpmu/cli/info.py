@@ -32,8 +32,7 @@ def presets() -> None:
         table.add_column(col)
     for p in PRESETS.values():
         c = p.caps
-        pmu = f"v{c.version}" if c.is_intel else ("PerfMonV2" if c.perfmon_v2 else "legacy")
-        table.add_row(p.name, c.vendor, pmu, str(c.n_gp), str(len(c.fixed_indices)),
+        table.add_row(p.name, c.vendor, c.label, str(c.n_gp), str(len(c.fixed_indices)),
                       str(p.core_mhz), p.description)
     console.print(table)
 

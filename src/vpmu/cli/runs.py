@@ -66,7 +66,7 @@ def written(done: list[tuple[str, Path]]) -> None:
 
 
 def _isa(scenario: Scenario) -> str:
-    return "vmx" if get_preset(scenario.host.preset).caps.is_intel else "svm"
+    return get_preset(scenario.host.preset).caps.virt_ext
 
 
 @command("run")

@@ -16,7 +16,7 @@ from vpmu.host.machine import Host
 from vpmu.host.perf.attr import PerfEventAttr
 from vpmu.host.perf.core import PerfSubsystem
 from vpmu.host.perf.event import PerfEvent
-from vpmu.host.perf.events_map import parse_event
+from vpmu.host.perf.x86.events_map import parse_event
 from vpmu.host.task import Sleep, Task, TaskOp, UserRdpmc
 from vpmu.linux.perf import DEFAULT_FREQ
 from vpmu.uapi.perf_event import PERF_COUNT_HW_CPU_CYCLES, PERF_TYPE_HARDWARE

@@ -32,7 +32,7 @@ from pydantic_core import PydanticCustomError
 
 from vpmu.arch.presets import PRESETS
 from vpmu.guest.linux.event_map import parse_event as guest_parse_event
-from vpmu.host.perf.events_map import parse_event as host_parse_event
+from vpmu.host.perf.x86.events_map import parse_event as host_parse_event
 from vpmu.linux.perf import DEFAULT_FREQ, DEFAULT_MAX_SAMPLE_RATE
 from vpmu.vpmu import registry
 from vpmu.vpmu.design import DesignSpec

@@ -4,9 +4,9 @@ A design is chosen by name, with options: ``NAME`` or ``NAME:key=value,key=value
 example ``emulated:is_paused=false``). ``Design`` is the per-VM object (what the VM's guests
 see, the options), whatever the architecture; what it creates per vCPU is the state KVM keeps
 in ``struct kvm_pmu``: the neutral lifecycle of ``vpmu.vpmu.lifecycle`` plus the guest access
-of each architecture it runs on (x86: ``vpmu.vpmu.x86.access``; ``VcpuHandle`` and
-``VcpuPmu`` are the x86 ones, re-exported here for the x86 designs). Designs are found in
-``vpmu.vpmu.registry``, which says which architectures each runs on.
+of each architecture it runs on (x86: ``vpmu.vpmu.x86.access``, where an x86 design finds
+``X86VcpuHandle`` and ``X86VcpuPmu``). Designs are found in ``vpmu.vpmu.registry``, which
+says which architectures each runs on.
 
 Vocabulary (the KVM ``NOTE:`` block): an *MSR address*, an *RDPMC index* (ECX) and a *global
 counter index* (GP i = i, fixed i = 32 + i), as in ``vpmu.arch.x86.caps``.
@@ -30,12 +30,6 @@ from vpmu.vpmu.lifecycle import (
     VcpuBase,
     VcpuLifecycle,
 )
-from vpmu.vpmu.x86.access import X86GuestAccess, X86VcpuHandle, X86VcpuPmu
-
-VcpuHandle = X86VcpuHandle
-"""The vCPU an x86 design sees."""
-VcpuPmu = X86VcpuPmu
-"""An x86 design's per-vCPU state."""
 
 
 class Design(Protocol):
@@ -163,6 +157,5 @@ def design_info(name: str) -> DesignInfo:
 
 
 __all__ = ["DESIGNS", "KVM_REQ_PMI", "KVM_REQ_PMU", "Design", "DesignInfo", "DesignSpec", "Gen",
-           "NoGuestContext", "VcpuBase", "VcpuHandle", "VcpuLifecycle", "VcpuPmu",
-           "X86GuestAccess", "X86VcpuHandle", "X86VcpuPmu", "coerce_options", "design_info",
+           "NoGuestContext", "VcpuBase", "VcpuLifecycle", "coerce_options", "design_info",
            "instant", "make_design"]

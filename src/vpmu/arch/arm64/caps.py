@@ -75,6 +75,14 @@ class ArmPmuCaps:
         return mask | (1 << ICNTR_IDX if self.icntr else 0)
 
     @property
+    def label(self) -> str:
+        """FEAT_PMUv3 and its extension level, from ID_AA64DFR0_EL1.PMUVer."""
+        names = {PMUVER_V3: "PMUv3", PMUVER_V3P1: "PMUv3p1", PMUVER_V3P4: "PMUv3p4",
+                 PMUVER_V3P5: "PMUv3p5", PMUVER_V3P7: "PMUv3p7", PMUVER_V3P8: "PMUv3p8",
+                 PMUVER_V3P9: "PMUv3p9"}
+        return names.get(self.pmuver, f"PMUVer {self.pmuver:#x}")
+
+    @property
     def user_read_indices(self) -> tuple[int, ...]:
         """Every counter by its own index (EL0 reads it with MRS when PMUSERENR_EL0 allows)."""
         return tuple(i for i in range(64) if self.counter_mask >> i & 1)

@@ -110,6 +110,20 @@ class X86PmuCaps:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     @property
+    def label(self) -> str:
+        """The PMU's generation as listings show it: Intel's architectural version, AMD's
+        PerfMonV2 or legacy counters."""
+        if self.is_intel:
+            return f"v{self.version}"
+        return "PerfMonV2" if self.perfmon_v2 else "legacy"
+
+    @property
+    def virt_ext(self) -> str:
+        """The vendor's virtualization extension, as KVM's kvm_exit tracepoint names it
+        ("vmx" or "svm")."""
+        return "vmx" if self.is_intel else "svm"
+
+    @property
     def counter_mask(self) -> int:
         """GP counters at 0.., fixed counters at 32.. (``PmuCaps.counter_mask``)."""
         return self.gp_mask | self.fixed_global_mask

@@ -1,5 +1,5 @@
 """What counters an event may use (``struct event_constraint``'s counter mask), whatever the
-PMU: a driver derives one per event (x86: ``vpmu.host.perf.assign.constraint_for``; arm64:
+PMU: a driver derives one per event (x86: ``vpmu.host.perf.x86.assign.constraint_for``; arm64:
 the cycle counter for CPU_CYCLES, the event counters for everything) and schedules by it.
 """
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from vpmu.arch.x86.caps import X86PmuCaps
-from vpmu.vpmu.design import VcpuHandle, coerce_options
+from vpmu.vpmu.design import coerce_options
 from vpmu.vpmu.designs.emulated.pmc import PmcOps
 from vpmu.vpmu.designs.emulated.vcpu import EmulatedVcpu
+from vpmu.vpmu.x86.access import X86VcpuHandle
 from vpmu.vpmu.x86.ops import CapLimits, ops_for
 
 LIMITS = CapLimits(max_gp=8, max_fixed=3)
@@ -46,7 +47,7 @@ class EmulatedPmu:
         PERF_CAPABILITIES keeps full-width writes only (no LBR, PEBS or metrics here)."""
         return ops_for(host).refresh(host, LIMITS)
 
-    def create_vcpu(self, vcpu: VcpuHandle) -> EmulatedVcpu:
+    def create_vcpu(self, vcpu: X86VcpuHandle) -> EmulatedVcpu:
         """kvm_pmu_init + refresh for one vCPU with the VM's guest PMU."""
         ops = PmcOps(vcpu.kapi, is_paused=bool(self.options["is_paused"]),
                      reuse=bool(self.options["reuse_perf_events"]))

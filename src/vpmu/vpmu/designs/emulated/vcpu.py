@@ -17,9 +17,10 @@ from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 from vpmu.arch.x86.events import INTEL_FIXED_PSEUDO_ENCODING
 from vpmu.host.perf.attr import PerfEventAttr
 from vpmu.host.perf.event import OverflowHandler, PerfEvent
-from vpmu.host.perf.events_map import PERF_TYPE_RAW
-from vpmu.vpmu.design import KVM_REQ_PMU, Gen, NoGuestContext, VcpuHandle
+from vpmu.uapi.perf_event import PERF_TYPE_RAW
+from vpmu.vpmu.design import KVM_REQ_PMU, Gen, NoGuestContext
 from vpmu.vpmu.designs.emulated.pmc import KvmPmc, PmcOps, sample_period
+from vpmu.vpmu.x86.access import X86VcpuHandle
 from vpmu.vpmu.x86.core import X86VpmuCore
 from vpmu.vpmu.x86.ops import is_instructions_retired
 from vpmu.vpmu.x86.pmc import FIXED_OS, FIXED_PMI, FIXED_USR, ring_field
@@ -38,7 +39,7 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
     """One vCPU's perf-backed PMU: the common ``struct kvm_pmu`` (``X86VpmuCore``, whose
     register writes are upstream's) with each counter backed by a host perf event."""
 
-    def __init__(self, vcpu: VcpuHandle, caps: X86PmuCaps, ops: PmcOps, *,
+    def __init__(self, vcpu: X86VcpuHandle, caps: X86PmuCaps, ops: PmcOps, *,
                  count_emulated: bool) -> None:
         self.count_emulated = count_emulated
         self.ops = ops

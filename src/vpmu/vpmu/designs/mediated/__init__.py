@@ -37,9 +37,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from vpmu.arch.x86.caps import X86PmuCaps
-from vpmu.vpmu.design import VcpuHandle, coerce_options
+from vpmu.vpmu.design import coerce_options
 from vpmu.vpmu.designs.mediated.vcpu import MediatedOptions, MediatedVcpu
 from vpmu.vpmu.designs.mediated.vendor import mediated_ops_for
+from vpmu.vpmu.x86.access import X86VcpuHandle
 from vpmu.vpmu.x86.ops import CapLimits, ops_for
 
 CHOICES: Mapping[str, tuple[str, ...]] = {
@@ -84,7 +85,7 @@ class MediatedPmu:
         limits = CapLimits(n_gp=host.n_gp if gc == "all" else int(gc))
         return ops_for(host).refresh(host, limits)
 
-    def create_vcpu(self, vcpu: VcpuHandle) -> MediatedVcpu:
+    def create_vcpu(self, vcpu: X86VcpuHandle) -> MediatedVcpu:
         """The first vCPU checks the host and creates the VM's mediated PMU
         (perf_create_mediated_pmu); either failing refuses the VM."""
         host = vcpu.host.preset.caps

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FIXED, X86PmuCaps
-from vpmu.host.perf.x86 import ctr_addr, sel_addr
+from vpmu.host.perf.x86.driver import ctr_addr, sel_addr
 from vpmu.hw.x86.cpu import x86_cpu
 from vpmu.vpmu.x86.pmc import FIXED_EN, fixed_ctrl_field
 

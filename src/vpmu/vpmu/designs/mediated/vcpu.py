@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING
 from vpmu.arch.regs import Role
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
-from vpmu.host.perf.x86 import sel_addr
+from vpmu.host.perf.x86.driver import sel_addr
 from vpmu.hw.x86.cpu import x86_cpu
 from vpmu.trace import PmuContext
-from vpmu.vpmu.design import Gen, VcpuHandle
+from vpmu.vpmu.design import Gen
 from vpmu.vpmu.designs.mediated import switch
 from vpmu.vpmu.designs.mediated.vendor import MediatedOps, mediated_ops_for
+from vpmu.vpmu.x86.access import X86VcpuHandle
 from vpmu.vpmu.x86.core import X86VpmuCore
 from vpmu.vpmu.x86.ops import is_instructions_retired
 from vpmu.vpmu.x86.pmc import (
@@ -72,7 +73,7 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
     vendor: MediatedOps
     """KVM's vendor ops with the mediated series' (``vendor.py``)."""
 
-    def __init__(self, vcpu: VcpuHandle, caps: X86PmuCaps, host: X86PmuCaps,
+    def __init__(self, vcpu: X86VcpuHandle, caps: X86PmuCaps, host: X86PmuCaps,
                  options: MediatedOptions) -> None:
         self.opts = options
         self.clear_on_put, self.elide_writes = options.clear_on_put, options.elide_writes

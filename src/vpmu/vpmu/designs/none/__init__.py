@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from vpmu.arch.faults import Fault
 from vpmu.arch.x86.caps import X86PmuCaps
-from vpmu.vpmu.design import Gen, NoGuestContext, VcpuHandle, coerce_options
+from vpmu.vpmu.design import Gen, NoGuestContext, coerce_options
+from vpmu.vpmu.x86.access import X86VcpuHandle
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -88,6 +89,6 @@ class NoPmu:
                             pdcm=False, fw_write=False, lbr_format=0, pebs_format=0,
                             perf_cap_extra=0, perfctr_core=False, perfmon_v2=False)
 
-    def create_vcpu(self, vcpu: VcpuHandle) -> NoPmuVcpu:
+    def create_vcpu(self, vcpu: X86VcpuHandle) -> NoPmuVcpu:
         """Nothing to initialise."""
         return NoPmuVcpu()

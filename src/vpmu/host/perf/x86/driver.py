@@ -28,10 +28,10 @@ from vpmu.arch.x86.msrs import (
     LVT_DELIVERY_NMI,
     LVT_MASKED,
 )
-from vpmu.host.perf.assign import assign, constraint_for
 from vpmu.host.perf.constraint import Constraint
 from vpmu.host.perf.event import PerfEvent
-from vpmu.host.perf.events_map import hw_event_config
+from vpmu.host.perf.x86.assign import assign, constraint_for
+from vpmu.host.perf.x86.events_map import hw_event_config
 from vpmu.hw.x86.cpu import X86Cpu
 from vpmu.hw.x86.pmu import X86Pmu
 
