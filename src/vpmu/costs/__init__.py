@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from vpmu.costs.preset import PresetCosts
+from vpmu.costs.values import number_fields
 from vpmu.costs.x86 import X86_COSTS
 
 COSTS: Mapping[str, PresetCosts] = MappingProxyType({**X86_COSTS})
@@ -32,4 +33,13 @@ def preset_costs(preset_name: str) -> PresetCosts:
             f"preset must be one of {sorted(COSTS)}, not {preset_name!r}") from None
 
 
-__all__ = ["COSTS", "PresetCosts", "preset_costs"]
+def part_sources(part: str) -> Mapping[str, str]:
+    """Where each number of one part (``"host"``, ``"kvm"``, ``"guest"``) comes from, by
+    field name. Sources are per preset (``COSTS[name].source``), but every built-in preset
+    gives a field the same reason, so the first preset's entries stand for all."""
+    first = next(iter(COSTS.values()))
+    return MappingProxyType({f: first.source(f"{part}.{f}")
+                             for f in number_fields(getattr(first, part))})
+
+
+__all__ = ["COSTS", "PresetCosts", "part_sources", "preset_costs"]

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from vpmu.costs import COSTS, preset_costs
+from vpmu.costs import COSTS, part_sources, preset_costs
 from vpmu.costs.host import PERF_CALLS, CostTable, instruction_cycles
-from vpmu.costs.values import number_fields
 
 COST_TABLES: Mapping[str, CostTable] = MappingProxyType(
     {name: costs.host for name, costs in COSTS.items()})
@@ -24,14 +23,7 @@ def cost_table(preset_name: str) -> CostTable:
     return preset_costs(preset_name).host
 
 
-def _host_sources() -> Mapping[str, str]:
-    # Sources are per preset (``COSTS[name].source``), but every built-in preset gives its
-    # host fields the same reasons, so the first preset's entries stand for all.
-    first = next(iter(COSTS.values()))
-    return MappingProxyType({f: first.source(f"host.{f}") for f in number_fields(first.host)})
-
-
-COST_SOURCES: Mapping[str, str] = _host_sources()
+COST_SOURCES: Mapping[str, str] = part_sources("host")
 """Where every ``CostTable`` field comes from, by field name."""
 
 __all__ = ["COST_SOURCES", "COST_TABLES", "PERF_CALLS", "CostTable", "cost_table",

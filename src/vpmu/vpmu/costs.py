@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from vpmu.costs import COSTS, preset_costs
+from vpmu.costs import COSTS, part_sources, preset_costs
 from vpmu.costs.kvm import EXIT_REASONS as _EXIT_REASONS_BY_ARCH
 from vpmu.costs.kvm import KvmCosts
-from vpmu.costs.values import number_fields
 from vpmu.costs.x86.kvm import V6_PLAIN_CPUID
 
 EXIT_REASONS = _EXIT_REASONS_BY_ARCH["x86"]
@@ -29,13 +28,7 @@ def kvm_costs(preset_name: str) -> KvmCosts:
     return preset_costs(preset_name).kvm
 
 
-def _kvm_sources() -> Mapping[str, str]:
-    # As vpmu.host.costs.COST_SOURCES: every built-in preset gives the same reasons.
-    first = next(iter(COSTS.values()))
-    return MappingProxyType({f: first.source(f"kvm.{f}") for f in number_fields(first.kvm)})
-
-
-KVM_COST_SOURCES: Mapping[str, str] = _kvm_sources()
+KVM_COST_SOURCES: Mapping[str, str] = part_sources("kvm")
 """Where every ``KvmCosts`` field comes from, by field name."""
 
 __all__ = ["EXIT_REASONS", "KVM_COSTS", "KVM_COST_SOURCES", "V6_PLAIN_CPUID", "KvmCosts",
