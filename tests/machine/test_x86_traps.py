@@ -43,3 +43,22 @@ def test_designs_are_listed_by_architecture() -> None:
     check_arch("emulated", "x86")
     with pytest.raises(ValueError, match="design 'emulated' runs on x86 hosts, not on an arm64"):
         check_arch("emulated", "arm64")
+
+
+def test_a_design_entry_carries_its_options_and_host_requirement() -> None:
+    from vpmu.arch.presets import get_preset
+    from vpmu.host.machine import Host
+    from vpmu.machine.vm import Vm
+    from vpmu.vpmu import registry
+    from vpmu.vpmu.design import design_info, make_design
+
+    mediated = registry.entry("mediated")
+    assert mediated is not None and mediated.defaults["switch_point"] == "run-loop"
+    assert design_info("mediated").options["clear_on_put"][1] == mediated.choices["clear_on_put"]
+    with pytest.raises(ValueError, match=r"option switch_point must be one of \['run-loop'"):
+        make_design("mediated:switch_point=never")
+    v3 = get_preset("intel-icx").with_caps(version=3)
+    assert registry.host_refusal("emulated", v3.caps) == ""
+    assert "v4+" in registry.host_refusal("mediated", v3.caps)
+    with pytest.raises(ValueError, match="design 'mediated' needs an Intel PMU v4"):
+        Vm(Host(v3, cpus=1), make_design("mediated"), [])

@@ -24,7 +24,7 @@ from vpmu.sim import ms
 from vpmu.vpmu.costs import kvm_costs
 from vpmu.vpmu.design import Design, DesignSpec, make_design
 from vpmu.vpmu.filter import PmuEventFilter
-from vpmu.vpmu.registry import check_arch
+from vpmu.vpmu.registry import check_arch, host_refusal
 
 
 class Vm:
@@ -45,6 +45,10 @@ class Vm:
         self.kvm_costs = kvm_costs(host.preset.costs)
         check_arch(design.name, host.host_preset.arch)
         self.caps: PmuCaps = guest_caps(design, host.preset.caps, shape)
+        refusal = host_refusal(design.name, host.preset.caps)
+        if refusal:
+            raise ValueError(f"design {design.name!r} needs {refusal} on preset "
+                             f"{host.preset.name!r}")
         self.event_filter = event_filter
         vcpu = vcpu_class(host.host_preset.arch)
         self.vcpus = [vcpu(self, i, g, pin[i] if pin is not None else None)

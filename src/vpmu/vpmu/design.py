@@ -14,13 +14,13 @@ counter index* (GP i = i, fixed i = 32 + i), as in ``vpmu.arch.x86.caps``.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from vpmu.arch.caps import PmuCaps
+from vpmu.arch.lazy import resolve
 from vpmu.vpmu import registry
 from vpmu.vpmu.lifecycle import (
     KVM_REQ_PMI,
@@ -92,8 +92,10 @@ OPTION_TYPES: dict[type, Callable[[str], object]] = {
 
 
 def coerce_options(name: str, defaults: Mapping[str, object],
-                   given: tuple[tuple[str, str], ...]) -> dict[str, object]:
-    """Merge option strings into a design's typed defaults; unknown keys and bad values fail."""
+                   given: tuple[tuple[str, str], ...],
+                   choices: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, object]:
+    """Merge option strings into a design's typed defaults; unknown keys, bad values and
+    values outside an option's ``choices`` fail."""
     result = dict(defaults)
     for key, raw in given:
         if key not in defaults:
@@ -105,6 +107,10 @@ def coerce_options(name: str, defaults: Mapping[str, object],
         except (KeyError, ValueError):
             raise ValueError(f"design {name!r} option {key} must be a {kind.__name__}, "
                              f"not {raw!r}") from None
+    for key, allowed in (choices or {}).items():
+        if result[key] not in allowed:
+            raise ValueError(f"design {name!r} option {key} must be one of {list(allowed)}, "
+                             f"not {result[key]!r}")
     return result
 
 
@@ -119,9 +125,7 @@ def make_design(spec: str | DesignSpec) -> Design:
     target = DESIGNS.get(s.name)
     if target is None:
         raise ValueError(f"design must be one of {sorted(DESIGNS)}, not {s.name!r}")
-    module, _, cls_name = target.partition(":")
-    cls = getattr(importlib.import_module(module), cls_name)
-    design: Design = cls(dict(s.options))
+    design: Design = resolve(target)(dict(s.options))
     return design
 
 
@@ -143,15 +147,12 @@ class DesignInfo:
 
 def design_info(name: str) -> DesignInfo:
     """The summary (the design module's first docstring line) and options of a design."""
-    target = DESIGNS.get(name)
-    if target is None:
+    found = registry.entry(name)
+    if found is None:
         raise ValueError(f"design must be one of {sorted(DESIGNS)}, not {name!r}")
-    module_name, _, cls_name = target.partition(":")
-    module = importlib.import_module(module_name)
-    cls = getattr(module, cls_name)
+    module = resolve(found.factory.partition(":")[0])
     summary = (module.__doc__ or name).strip().splitlines()[0].replace("``", "")
-    choices: Mapping[str, tuple[str, ...]] = getattr(module, "CHOICES", {})
-    defaults: Mapping[str, object] = getattr(cls, "defaults", {})
+    choices, defaults = found.choices, found.defaults
     return DesignInfo(name, summary, {k: (v, tuple(choices.get(k, ()))) for k, v in
                                       defaults.items()})
 

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from vpmu.arch.lazy import resolve
+
 T = TypeVar("T")
 
 
@@ -32,6 +34,14 @@ class DesignEntry:
     arches: tuple[str, ...]
     """The architectures whose hosts it runs on (``PmuCaps.arch``): its vCPUs implement that
     architecture's guest access (x86: ``vpmu.vpmu.x86.access.X86GuestAccess``)."""
+    defaults: Mapping[str, object] = field(default_factory=dict)
+    """Its options and their typed defaults (``--design NAME:key=value`` sets them), in the
+    order ``vpmu designs`` lists them and results report them."""
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The values a string option may take, where they are a closed set."""
+    host_requirement: str = ""
+    """``module:function`` of ``(host PMU caps) -> str``: what the host lacks for this
+    design ("" if nothing), checked when a VM is created; "" for no requirement."""
     conformance: Mapping[str, object] = field(default_factory=dict)
     """What the design documents as different from bare metal: keyword arguments of the
     conformance suites' ``Expectations`` (``vpmu.guest.conformance``)."""
@@ -98,6 +108,16 @@ def check_arch(name: str, arch: str) -> None:
     if found is not None and arch not in found.arches:
         supported = ", ".join(found.arches)
         raise ValueError(f"design {name!r} runs on {supported} hosts, not on an {arch} host")
+
+
+def host_refusal(name: str, host_caps: object) -> str:
+    """What the host lacks for design ``name`` ("" if nothing, or if it has no
+    requirement)."""
+    found = entry(name)
+    if found is None or not found.host_requirement:
+        return ""
+    check: Callable[[object], str] = resolve(found.host_requirement)
+    return check(host_caps)
 
 
 def default_design() -> str:

@@ -1,4 +1,4 @@
-"""``emulated``: KVM's perf-backed vPMU (reference/kvm_x86_vpmu.md section 1), the default.
+"""``emulated``: KVM's perf-backed vPMU (arch/x86/kvm/pmu.c, Linux v6.6), the default.
 
 Every PMU MSR access and RDPMC exits; KVM keeps the guest's registers in ``struct kvm_pmu`` and
 counts with host perf events (pinned, exclude_host, bound to the vCPU thread), reprogrammed
@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.vpmu.design import coerce_options
+from vpmu.vpmu.designs.emulated.entry import ENTRY
 from vpmu.vpmu.designs.emulated.pmc import PmcOps
 from vpmu.vpmu.designs.emulated.vcpu import EmulatedVcpu
 from vpmu.vpmu.x86.access import X86VcpuHandle
@@ -33,8 +34,7 @@ class EmulatedPmu:
     """The ``emulated`` design."""
 
     name = "emulated"
-    defaults: Mapping[str, object] = {"is_paused": True, "reuse_perf_events": True,
-                                      "emulated_instructions": True}
+    defaults: Mapping[str, object] = ENTRY.defaults
 
     def __init__(self, options: Mapping[str, str]) -> None:
         self.options = coerce_options(self.name, self.defaults, tuple(options.items()))

@@ -1,4 +1,4 @@
-"""``mediated``: the mediated (pass-through) vPMU of Linux 7.0 (reference/kvm_x86_vpmu.md 2).
+"""``mediated``: the mediated (pass-through) vPMU of Linux 7.0 (arch/x86/kvm/pmu.c, v7.0).
 
 The guest gets the host's counters; KVM switches the PMU between the host's events and the
 guest's values, and perf refuses events that would count the guest while such VMs exist.
@@ -38,32 +38,21 @@ from collections.abc import Mapping
 
 from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.vpmu.design import coerce_options
+from vpmu.vpmu.designs.mediated.entry import ENTRY
 from vpmu.vpmu.designs.mediated.vcpu import MediatedOptions, MediatedVcpu
-from vpmu.vpmu.designs.mediated.vendor import mediated_ops_for
 from vpmu.vpmu.x86.access import X86VcpuHandle
 from vpmu.vpmu.x86.ops import CapLimits, ops_for
-
-CHOICES: Mapping[str, tuple[str, ...]] = {
-    "switch_point": ("run-loop", "vm-entry", "vcpu-load"),
-    "host_preemption": ("ipi", "deferred"),
-    "clear_on_put": ("upstream", "none", "all", "guest-used"),
-}
 
 
 class MediatedPmu:
     """The ``mediated`` design."""
 
     name = "mediated"
-    defaults: Mapping[str, object] = {"switch_point": "run-loop", "host_preemption": "ipi",
-                                      "clear_on_put": "upstream", "elide_writes": True,
-                                      "guest_counters": "all"}
+    defaults: Mapping[str, object] = ENTRY.defaults
 
     def __init__(self, options: Mapping[str, str]) -> None:
-        self.options = coerce_options(self.name, self.defaults, tuple(options.items()))
-        for key, choices in CHOICES.items():
-            if self.options[key] not in choices:
-                raise ValueError(f"design 'mediated' option {key} must be one of "
-                                 f"{list(choices)}, not {self.options[key]!r}")
+        self.options = coerce_options(self.name, self.defaults, tuple(options.items()),
+                                      ENTRY.choices)
         gc = str(self.options["guest_counters"])
         if gc != "all" and not (gc.isdigit() and int(gc) >= 0):
             raise ValueError(f"design 'mediated' option guest_counters must be 'all' or a "
@@ -86,13 +75,9 @@ class MediatedPmu:
         return ops_for(host).refresh(host, limits)
 
     def create_vcpu(self, vcpu: X86VcpuHandle) -> MediatedVcpu:
-        """The first vCPU checks the host and creates the VM's mediated PMU
-        (perf_create_mediated_pmu); either failing refuses the VM."""
+        """The first vCPU creates the VM's mediated PMU (perf_create_mediated_pmu; the VM has
+        checked the host against the entry's requirement); a refusal refuses the VM."""
         host = vcpu.host.preset.caps
-        refuse = mediated_ops_for(host).host_refusal(host)
-        if refuse:
-            raise ValueError(f"design 'mediated' needs {refuse} on preset "
-                             f"{vcpu.host.preset.name!r}")
         if not self._admitted:
             errno = vcpu.perf.create_mediated_pmu()
             if errno:

@@ -4,6 +4,12 @@ from vpmu.vpmu.registry import DesignEntry
 
 ENTRY = DesignEntry(
     name="mediated", order=2, factory="vpmu.vpmu.designs.mediated:MediatedPmu", arches=("x86",),
+    defaults={"switch_point": "run-loop", "host_preemption": "ipi", "clear_on_put": "upstream",
+              "elide_writes": True, "guest_counters": "all"},
+    choices={"switch_point": ("run-loop", "vm-entry", "vcpu-load"),
+             "host_preemption": ("ipi", "deferred"),
+             "clear_on_put": ("upstream", "none", "all", "guest-used")},
+    host_requirement="vpmu.vpmu.designs.mediated.vendor:host_refusal",
     conformance={"platform": "kvm-mediated", "unsupported_legacy_perfctr01": "drop",
                  "max_version": 2, "kvm_vm_ioctls": True},
     conformance_cases=(

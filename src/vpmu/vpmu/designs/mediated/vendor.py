@@ -185,3 +185,9 @@ _BY_VENDOR = {INTEL_OPS: MEDIATED_INTEL_OPS, AMD_OPS: MEDIATED_AMD_OPS}
 def mediated_ops_for(caps: X86PmuCaps) -> MediatedOps:
     """The mediated vendor ops of a PMU."""
     return _BY_VENDOR[ops_for(caps)]
+
+
+def host_refusal(host: X86PmuCaps) -> str:
+    """The registry entry's host requirement: kvm_pmu_ops.is_mediated_pmu_supported of the
+    host's vendor, what the host lacks ("" if nothing)."""
+    return mediated_ops_for(host).host_refusal(host)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from vpmu.arch.faults import Fault
 from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.vpmu.design import Gen, NoGuestContext, coerce_options
+from vpmu.vpmu.designs.none.entry import ENTRY
 from vpmu.vpmu.x86.access import X86VcpuHandle
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class NoPmu:
     """The ``none`` design."""
 
     name = "none"
-    defaults: Mapping[str, object] = {}
+    defaults: Mapping[str, object] = ENTRY.defaults
 
     def __init__(self, options: Mapping[str, str]) -> None:
         self.options = coerce_options(self.name, self.defaults, tuple(options.items()))
