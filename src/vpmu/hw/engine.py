@@ -89,7 +89,8 @@ class CountingPmu(ABC):
         self._timer_ps: int | None = None
         self._deferred = 0
         self._totals: dict[tuple[CountConfig, int, int], tuple[int, Stream]] = {}
-        self._configs: list[tuple[Counter, CountConfig | None]] = []
+        self._configs: list[tuple[Counter, CountConfig]] = []
+        """The counters that count, with what they count (``reconfigure``)."""
         self._active: list[Counter] = []
         """Counters with events to count in the current segment: the only ones sync visits."""
 
@@ -172,21 +173,32 @@ class CountingPmu(ABC):
         then its segment total and the next overflow. Counters must be synced first."""
         if self._deferred:
             return
-        self._configs = [(c, self.count_config(c)) for c in self.counters.values()]
-        for c, cfg in self._configs:
-            c.pmi = cfg.pmi if cfg else self._pmi_bit(c)
+        configs = []
+        for c in self.counters.values():
+            cfg = self.count_config(c)
+            if cfg is None:
+                c.pmi = self._pmi_bit(c)
+                c.total = 0
+            else:
+                c.pmi = cfg.pmi
+                configs.append((c, cfg))
+        self._configs = configs
         self._retotal()
 
     def _retotal(self) -> None:
-        """Recompute the segment totals from the cached configurations; re-predict.
+        """Recompute the segment totals of the counters that count; re-predict. A counter
+        that does not count keeps a total of 0 from ``reconfigure`` and is never advanced.
 
         Every counter is synced to now when this runs, so each restarts its delta here.
         """
         now = self.env.now_ps
+        active = []
         for c, cfg in self._configs:
-            c.total = self._segment_total(cfg) if cfg else 0
+            c.total = total = self._segment_total(cfg)
             c.synced_ps = now
-        self._active = [c for c, _ in self._configs if c.total]
+            if total:
+                active.append(c)
+        self._active = active
         self._predict()
 
     def _segment_total(self, cfg: CountConfig) -> int:
