@@ -75,9 +75,6 @@ class ToyPmu(CountingPmu):
         key = ev.CYCLES if c.gidx == CYCLE_IDX else EVENT_KEYS.get(self.evtype.get(c.gidx, 0))
         return CountConfig((key,) if key else (), (RING_KERNEL, RING_USER), Qualifiers(), False)
 
-    def _pmi_bit(self, c: Counter) -> bool:
-        return False
-
     def _mark_overflow(self, c: Counter) -> None:
         self.ovs |= 1 << c.gidx
 

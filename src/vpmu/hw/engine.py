@@ -5,7 +5,7 @@ a known duration, ``vpmu.hw.counting``), and each counter that counts gets its s
 once, when what it counts changes. Its value at any instant is interpolated (``sync``), the
 next wrap of any counting counter is predicted and a timer is set for it, and several register
 writes can be batched into one recomputation. What counts, and what an overflow does, are the
-architecture's rules: a subclass supplies ``count_config`` (the counting rule), ``_pmi_bit``,
+architecture's rules: a subclass supplies ``count_config`` (the counting rule, with the PMI bit),
 ``_mark_overflow`` (a status bit) and ``_on_pmi_raised`` (a freeze), and says with
 ``guest_filter_sensitive`` whether entering or leaving guest mode changes what counts.
 """
@@ -45,7 +45,8 @@ class Counter:
     total: int = 0
     """Events this counter counts over the current segment under its current configuration."""
     pmi: bool = False
-    """Overflow raises a PMI (x86: INT, or the fixed counter's PMI bit)."""
+    """While it counts: an overflow raises a PMI (x86: INT, or the fixed counter's PMI bit).
+    Only a counting counter can overflow, so the bit of one that does not count is not kept."""
     origin: str = ""
     """Who produced the value: the PMU's ``writer`` at the last write ("" for the host), or
     the tag a hypervisor gives the guest values it loads, so a later read can tell a leak."""
@@ -98,10 +99,6 @@ class CountingPmu(ABC):
     @abstractmethod
     def count_config(self, c: Counter) -> CountConfig | None:
         """What ``c`` counts now, or None if it does not count."""
-
-    @abstractmethod
-    def _pmi_bit(self, c: Counter) -> bool:
-        """Whether an overflow of ``c`` raises a PMI, whether or not it counts now."""
 
     @abstractmethod
     def _mark_overflow(self, c: Counter) -> None:
@@ -177,7 +174,7 @@ class CountingPmu(ABC):
         for c in self.counters.values():
             cfg = self.count_config(c)
             if cfg is None:
-                c.pmi = self._pmi_bit(c)
+                c.pmi = False
                 c.total = 0
             else:
                 c.pmi = cfg.pmi

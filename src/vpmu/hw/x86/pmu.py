@@ -166,12 +166,6 @@ class X86Pmu(CountingPmu):
             return True
         return sel.guest_only == self.guest
 
-    def _pmi_bit(self, c: Counter) -> bool:
-        if c.gidx >= FIXED_IDX_BASE:
-            return self._decode.fixed(self.regs.get("FIXED_CTR_CTRL", 0),
-                                      c.gidx - FIXED_IDX_BASE)[1]
-        return self._decode.gp(self.sels.get(c.gidx, 0)).pmi
-
     def _mark_overflow(self, c: Counter) -> None:
         self.regs["GLOBAL_STATUS"] |= 1 << c.gidx
 
