@@ -155,6 +155,7 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
             return
         hw.sync()
         hw.regs["GLOBAL_STATUS"] = (hw.regs["GLOBAL_STATUS"] & ~clear) | set_
+        hw.reconfigure()  # CTR_FRZ (v4+) decides what counts
 
     def hw_global_ctrl(self) -> int:
         """The hardware global control while the guest runs: the guest's, or every guest
