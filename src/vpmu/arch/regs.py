@@ -18,7 +18,7 @@ Vocabulary
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -120,6 +120,14 @@ def bits(msb: int, lsb: int) -> int:
 def bit(n: int) -> int:
     """The mask of bit ``n``."""
     return 1 << n
+
+
+def set_bits(mask: int) -> Iterator[int]:
+    """The positions of ``mask``'s set bits, lowest first (the kernel's for_each_set_bit)."""
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
+from vpmu.arch.regs import set_bits
+
 CYCLE_IDX = 31
 """PMCCNTR_EL0's bit in PMCNTENSET_EL0, PMOVSSET_EL0 and PMINTENSET_EL1."""
 ICNTR_IDX = 32
@@ -85,7 +87,7 @@ class ArmPmuCaps:
     @property
     def user_read_indices(self) -> tuple[int, ...]:
         """Every counter by its own index (EL0 reads it with MRS when PMUSERENR_EL0 allows)."""
-        return tuple(i for i in range(64) if self.counter_mask >> i & 1)
+        return tuple(set_bits(self.counter_mask))
 
     def width(self, idx: int) -> int:
         """Bits a counter stores: the cycle and instruction counters 64, an event counter 64

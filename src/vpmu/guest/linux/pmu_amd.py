@@ -11,10 +11,11 @@ overflowed). PerfMonV2 adds GLOBAL_CTL / GLOBAL_STATUS / GLOBAL_STATUS_CLR and i
 
 from __future__ import annotations
 
+from vpmu.arch.regs import set_bits
 from vpmu.arch.x86 import msrs
 from vpmu.guest.linux import costs
 from vpmu.guest.linux.event import PerfEvent
-from vpmu.guest.linux.x86 import Gen, X86Pmu, set_bits
+from vpmu.guest.linux.x86 import Gen, X86Pmu
 from vpmu.guest.port import Execute, Rdmsr, Wrmsr
 
 OVERFLOW_WAIT_COUNT = 50

@@ -10,10 +10,11 @@ LBR, PEBS or BTS users, so those paths make no register access.
 
 from __future__ import annotations
 
+from vpmu.arch.regs import set_bits
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE
 from vpmu.guest.linux.event import PerfEvent
-from vpmu.guest.linux.x86 import Gen, X86Pmu, set_bits
+from vpmu.guest.linux.x86 import Gen, X86Pmu
 from vpmu.guest.port import Rdmsr, Wrmsr
 
 IRQ_LOOP_LIMIT = 100

@@ -14,9 +14,10 @@ an RDPMC index.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from typing import Any, TypeAlias, TypeVar
 
+from vpmu.arch.regs import set_bits
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FIXED
 from vpmu.guest.linux.boot import LVTPC_NMI, PmuInfo
@@ -37,14 +38,6 @@ Gen: TypeAlias = Generator[Op, Any, T]
 
 OverflowFn: TypeAlias = Callable[[PerfEvent, int], Gen[bool]]
 """perf_event_overflow(event, last_period): True when the event must be throttled."""
-
-
-def set_bits(mask: int) -> Iterator[int]:
-    """for_each_set_bit: the indices of ``mask``'s set bits, lowest first."""
-    while mask:
-        low = mask & -mask
-        yield low.bit_length() - 1
-        mask ^= low
 
 
 def _no_overflow(_event: PerfEvent, _last_period: int) -> Gen[bool]:

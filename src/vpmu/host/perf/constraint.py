@@ -5,8 +5,9 @@ the cycle counter for CPU_CYCLES, the event counters for everything) and schedul
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
+
+from vpmu.arch.regs import set_bits
 
 COUNTER_IDX_MAX = 64
 """Global counter indices are bits of a 64-bit mask (x86 X86_PMC_IDX_MAX; arm64 uses 0-32)."""
@@ -42,7 +43,7 @@ class Constraint:
     @property
     def counters(self) -> tuple[int, ...]:
         """The allowed global counter indices, ascending."""
-        return tuple(bits_of(self.idxmsk))
+        return tuple(set_bits(self.idxmsk))
 
     def allows(self, idx: int) -> bool:
         """``test_bit(idx, c->idxmsk)``."""
@@ -50,11 +51,3 @@ class Constraint:
 
     def __repr__(self) -> str:
         return f"Constraint(idxmsk={self.idxmsk:#x})"
-
-
-def bits_of(mask: int) -> Iterator[int]:
-    """Set bit positions of ``mask``, lowest first (``for_each_set_bit``)."""
-    while mask:
-        low = mask & -mask
-        yield low.bit_length() - 1
-        mask ^= low
