@@ -90,8 +90,8 @@ class CountingPmu(ABC):
         self._timer_ps: int | None = None
         self._deferred = 0
         self._totals: dict[tuple[CountConfig, int, int], tuple[int, Stream]] = {}
-        self._configs: list[tuple[Counter, CountConfig]] = []
-        """The counters that count, with what they count (``reconfigure``)."""
+        self._configs: dict[int, tuple[Counter, CountConfig]] = {}
+        """The counters that count, by global index, with what they count (``reconfigure``)."""
         self._active: list[Counter] = []
         """Counters with events to count in the current segment: the only ones sync visits."""
 
@@ -170,17 +170,34 @@ class CountingPmu(ABC):
         then its segment total and the next overflow. Counters must be synced first."""
         if self._deferred:
             return
-        configs = []
+        self._configs = {}
         for c in self.counters.values():
-            cfg = self.count_config(c)
-            if cfg is None:
-                c.pmi = False
-                c.total = 0
-            else:
-                c.pmi = cfg.pmi
-                configs.append((c, cfg))
-        self._configs = configs
+            self._configure(c)
         self._retotal()
+
+    def reconfigure_counter(self, c: Counter) -> None:
+        """Like ``reconfigure`` after a change that concerns ``c`` alone (its own control
+        register): the other counters' rules are not re-read."""
+        if self._deferred:
+            return
+        self._configs.pop(c.gidx, None)
+        self._configure(c)
+        self._retotal()
+
+    def repredict(self) -> None:
+        """A counter's value changed, not what anything counts: only the next overflow
+        moves (counters synced first)."""
+        if not self._deferred:
+            self._predict()
+
+    def _configure(self, c: Counter) -> None:
+        cfg = self.count_config(c)
+        if cfg is None:
+            c.pmi = False
+            c.total = 0
+        else:
+            c.pmi = cfg.pmi
+            self._configs[c.gidx] = (c, cfg)
 
     def _retotal(self) -> None:
         """Recompute the segment totals of the counters that count; re-predict. A counter
@@ -190,7 +207,7 @@ class CountingPmu(ABC):
         """
         now = self.env.now_ps
         active = []
-        for c, cfg in self._configs:
+        for c, cfg in self._configs.values():
             c.total = total = self._segment_total(cfg)
             c.synced_ps = now
             if total:

@@ -76,20 +76,35 @@ class X86Pmu(CountingPmu):
         return spec is None or apply_write(spec, self._stored(spec), value).fault
 
     def wrmsr(self, addr: int, value: int) -> Fault | None:
-        """WRMSR at CPL 0: apply the declared semantics, then recompute what counts."""
+        """WRMSR at CPL 0: apply the declared semantics, then recompute what the write can
+        have changed: nothing if no storage changed, the next overflow after a counter
+        write, one counter's rule after its selector's, else every counter's."""
         spec = self.specs.get(addr)
         if spec is None:
             return Fault.GP
         self.sync()
-        result = apply_write(spec, self._stored(spec), value)
+        old = self._stored(spec)
+        result = apply_write(spec, old, value)
         if result.fault:
             return Fault.GP
         if result.store is not None:
             self._store(spec, result.store)
+        if spec.role is Role.COUNTER:
+            self.repredict()
+            return None
+        changed = result.store is not None and result.store != old
         if spec.target:
             target = self.regs[spec.target]
-            self.regs[spec.target] = (target & ~result.clear) | result.set
-        self.reconfigure()
+            new = (target & ~result.clear) | result.set
+            changed = changed or new != target
+            self.regs[spec.target] = new
+        if not changed:
+            return None
+        counter = self.counters.get(spec.index) if spec.role is Role.SELECTOR else None
+        if counter is not None:
+            self.reconfigure_counter(counter)
+        else:
+            self.reconfigure()
         return None
 
     def _stored(self, spec: RegisterSpec) -> int:
