@@ -42,6 +42,7 @@ class Environment:
         "_queue",
         "_seed",
         "_seq",
+        "_until",
         "choices",
         "rng",
     )
@@ -56,6 +57,7 @@ class Environment:
         self._now = 0
         self._queue: list[tuple[int, int, int, Event]] = []
         self._seq = 0  # the next entry's seq; also the number of entries ever queued
+        self._until: int | None = None  # the limit of the run in progress (run(until_ps))
         self.rng = random.Random(seed)
         """The one random number generator of the run, seeded once from ``seed``."""
         self.choices: list[tuple[str, int]] = []
@@ -121,6 +123,26 @@ class Environment:
         heappush(self._queue, (self._now + delay_ps, NORMAL, seq, timeout))
         return timeout
 
+    def skip_to(self, time_ps: int) -> bool:
+        """Move the clock to ``time_ps`` at once if no queue entry is due at or before it (nor
+        the limit of the run in progress): what the caller would see after yielding
+        ``timeout(time_ps - now_ps)``, without the queue round-trip. False: nothing moved,
+        the caller yields the timeout instead.
+
+        Exact, not an approximation: an entry due at or before ``time_ps`` would run before
+        the timeout (entries at the same time run FIFO), so a due entry refuses the skip;
+        without one, nothing can run in the window, since only queue entries run code. Work
+        the model does in one piece (kernel work, an instruction's latency) takes one step
+        this way, and is split exactly where another event falls inside it.
+        """
+        if time_ps < self._now:
+            raise ValueError(f"time_ps must be >= now_ps ({self._now}), not {time_ps!r}")
+        queue, until = self._queue, self._until
+        if (queue and queue[0][0] <= time_ps) or (until is not None and time_ps > until):
+            return False
+        self._now = time_ps
+        return True
+
     def event(self) -> Event:
         """Return a new pending event, to be triggered later with :meth:`Event.succeed`."""
         return Event(self)
@@ -156,7 +178,11 @@ class Environment:
             return
         if type(until_ps) is not int or until_ps < self._now:
             raise ValueError(f"until_ps must be an int >= now_ps ({self._now}), not {until_ps!r}")
-        self._run_until(until_ps)
+        self._until = until_ps
+        try:
+            self._run_until(until_ps)
+        finally:
+            self._until = None
         self._now = until_ps
 
     # The two loops below are step() inlined: a method call per entry would cost ~10% of a run,
