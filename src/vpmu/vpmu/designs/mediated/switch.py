@@ -85,15 +85,14 @@ def load(vc: MediatedVcpu, t: MsrTally) -> None:
     """kvm_mediated_pmu_load after perf_load_guest_context (steps 2-5 of 2.3): GLOBAL_CTRL
     0, the LVTPC, kvm_pmu_load_guest_pmcs, then the vendor's mediated_load."""
     caps = t.cpu.host.preset.caps
-    with t.pmu.batch():  # no time passes inside: what counts is recomputed once, at the end
-        t.wr(vc.vendor.PERF_GLOBAL_CTRL, 0)
-        t.wr(msrs.X2APIC_LVTPC, LVTPC_GUEST | (vc.vcpu.lvtpc & 1 << msrs.LVT_MASKED))
-        for pmc in vc.gp:
-            _load_counter(vc, t, caps, pmc.idx, pmc.counter)
-            t.wr(sel_addr(caps, pmc.idx), pmc.eventsel_hw)
-        for pmc in vc.fixed:
-            _load_counter(vc, t, caps, pmc.idx, pmc.counter)
-        vc.vendor.mediated_load(vc, t)
+    t.wr(vc.vendor.PERF_GLOBAL_CTRL, 0)
+    t.wr(msrs.X2APIC_LVTPC, LVTPC_GUEST | (vc.vcpu.lvtpc & 1 << msrs.LVT_MASKED))
+    for pmc in vc.gp:
+        _load_counter(vc, t, caps, pmc.idx, pmc.counter)
+        t.wr(sel_addr(caps, pmc.idx), pmc.eventsel_hw)
+    for pmc in vc.fixed:
+        _load_counter(vc, t, caps, pmc.idx, pmc.counter)
+    vc.vendor.mediated_load(vc, t)
     for pmc in (*vc.gp, *vc.fixed):
         t.pmu.counters[pmc.idx].origin = vc.vcpu.label
 
@@ -111,21 +110,20 @@ def put(vc: MediatedVcpu, t: MsrTally) -> None:
     mediated_put, kvm_pmu_put_guest_pmcs, the LVTPC; what is zeroed follows the
     ``clear_on_put`` policy."""
     caps = t.cpu.host.preset.caps
-    with t.pmu.batch():  # as in load
-        vc.vendor.mediated_put(vc, t)
-        policy = vc.clear_on_put
-        for pmc in vc.gp:
-            pmc.counter = t.rdpmc(rdpmc_ecx(pmc.idx))
-            if _clears_counter(policy, vc, pmc.idx, pmc.counter):
-                t.wr(ctr_addr(caps, pmc.idx), 0)
-            if policy == "all" or (policy != "none" and pmc.eventsel_hw):
-                t.wr(sel_addr(caps, pmc.idx), 0)
-        for pmc in vc.fixed:
-            pmc.counter = t.rdpmc(rdpmc_ecx(pmc.idx))
-            if _clears_counter(policy, vc, pmc.idx, pmc.counter):
-                t.wr(ctr_addr(caps, pmc.idx), 0)
-        if policy == "all":
-            vc.vendor.put_clear_all(vc, t)
+    vc.vendor.mediated_put(vc, t)
+    policy = vc.clear_on_put
+    for pmc in vc.gp:
+        pmc.counter = t.rdpmc(rdpmc_ecx(pmc.idx))
+        if _clears_counter(policy, vc, pmc.idx, pmc.counter):
+            t.wr(ctr_addr(caps, pmc.idx), 0)
+        if policy == "all" or (policy != "none" and pmc.eventsel_hw):
+            t.wr(sel_addr(caps, pmc.idx), 0)
+    for pmc in vc.fixed:
+        pmc.counter = t.rdpmc(rdpmc_ecx(pmc.idx))
+        if _clears_counter(policy, vc, pmc.idx, pmc.counter):
+            t.wr(ctr_addr(caps, pmc.idx), 0)
+    if policy == "all":
+        vc.vendor.put_clear_all(vc, t)
     t.wr(msrs.X2APIC_LVTPC, LVTPC_HOST)
 
 
