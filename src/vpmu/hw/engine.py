@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 
+from mypy_extensions import mypyc_attr
+
 from vpmu.arch import events as ev
 from vpmu.arch.presets import CpuPreset
 from vpmu.hw.counting import (
@@ -62,6 +64,7 @@ class CountConfig:
     pmi: bool
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # another architecture's PMU may be pure Python
 class CountingPmu(ABC):
     """One logical CPU's counters, counted lazily. ``on_pmi`` is called when an overflow
     generates a PMI."""
