@@ -234,3 +234,19 @@ def test_repr_shows_construction() -> None:
         repr(Environment(3, chooser=first_is_fine)) == "Environment(seed=3, chooser=first_is_fine)"
     )
     assert Environment(seed=5).seed == 5
+
+
+def test_a_run_raises_the_gc_threshold_and_restores_it(env: Environment) -> None:
+    """Collection is rare during a run (it allocates almost no cycles) and as before after."""
+    import gc
+
+    from vpmu.sim._core import GC_GEN0_THRESHOLD
+
+    seen: list[int] = []
+    env.schedule(lambda: seen.append(gc.get_threshold()[0]), delay_ps=5)
+    before = gc.get_threshold()
+    env.run(until_ps=10)
+    env.schedule(lambda: seen.append(gc.get_threshold()[0]), delay_ps=5)
+    env.run()
+    assert seen == [max(before[0], GC_GEN0_THRESHOLD)] * 2
+    assert gc.get_threshold() == before
