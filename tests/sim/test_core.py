@@ -62,7 +62,7 @@ def test_cancelled_entry_stays_queued_until_popped(env: Environment) -> None:
     env.schedule(lambda: None, delay_ps=7).cancel()
     assert env.peek() == 7
     env.step()
-    assert (env.peek(), env.now_ps, env.events_processed) == (None, 7, 1)
+    assert (env.peek(), env.now_ps, env.entries_processed, env.events_processed) == (None, 7, 1, 0)
 
 
 def test_process_can_wait_for_a_handle(env: Environment, log: Log) -> None:
@@ -134,15 +134,74 @@ def test_step_and_peek(env: Environment, log: Log) -> None:
         env.step()
 
 
-def test_events_processed_counts_entries(env: Environment) -> None:
-    """Every entry popped counts: a process start, its timeout and its end are three."""
+def test_events_processed_counts_entries_with_work(env: Environment) -> None:
+    """Every entry popped counts as processed; as an event only if it had something to call: a
+    process start and its timeout are two, its end (nobody waits on it) none."""
 
     def one_wait() -> ProcessGenerator:
         yield env.timeout(1)
 
     env.process(one_wait())
     env.run()
-    assert env.events_processed == 3
+    assert (env.entries_processed, env.events_processed) == (3, 2)
+
+
+def test_an_abandoned_timeout_is_no_event_and_leaves_the_queue(env: Environment) -> None:
+    """A process interrupted away from its timeout leaves a dead entry: it is not an event, and
+    once such entries are most of the queue they are dropped, so an hour of interrupted waits
+    does not grow it."""
+    from vpmu.sim import Interrupt
+    from vpmu.sim._core import COMPACT_MIN
+
+    def sleeper() -> ProcessGenerator:
+        while True:
+            try:
+                yield env.timeout(10**9)
+            except Interrupt:
+                pass
+
+    proc = env.process(sleeper())
+    sizes = []
+    for i in range(3 * COMPACT_MIN):
+        env.schedule(lambda: proc.interrupt(), delay_ps=1)
+        env.run(until_ps=env.now_ps + 2)
+        sizes.append(len(env._queue))
+    assert max(sizes) <= 2 * COMPACT_MIN + 2
+    # per round: the interrupt's handle, its delivery, and nothing for the abandoned timeout
+    assert env.events_processed == 1 + 2 * 3 * COMPACT_MIN
+
+
+def test_a_dropped_timeout_yielded_again_still_triggers_on_time(env: Environment) -> None:
+    from vpmu.sim import Interrupt
+    from vpmu.sim._core import COMPACT_MIN
+
+    kept = env.timeout(10**6)
+    seen: list[int] = []
+
+    def waiter() -> ProcessGenerator:
+        try:
+            yield kept
+        except Interrupt:
+            pass
+        yield env.timeout(3 * COMPACT_MIN)  # the dead timeouts below pile up meanwhile
+        seen.append(kept.callbacks is None)  # dropped from the queue by now
+        yield kept
+        seen.append(env.now_ps)
+
+    def filler() -> ProcessGenerator:
+        for _ in range(2 * COMPACT_MIN + 1):
+            try:
+                yield env.timeout(10**5)
+            except Interrupt:
+                pass
+
+    proc = env.process(waiter())
+    fill = env.process(filler())
+    env.schedule(lambda: proc.interrupt(), delay_ps=1)
+    for k in range(2 * COMPACT_MIN + 1):
+        env.schedule(lambda: fill.interrupt(), delay_ps=2 + k)
+    env.run()
+    assert seen == [True, 10**6]
 
 
 def test_choose_default_takes_first(env: Environment) -> None:

@@ -33,5 +33,6 @@ def test_random_schedule_runs_sorted(entries: list[tuple[int, int, bool]]) -> No
         if not cancelled
     )
     assert ran == expected
-    assert env.events_processed == len(entries)
+    assert env.entries_processed == len(entries)
+    assert env.events_processed == sum(not cancelled for _, _, cancelled in entries)
     assert [time_ps for time_ps, _, _ in ran] == sorted(time_ps for time_ps, _, _ in ran)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import random
 from collections.abc import Callable, Sequence
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import Any, TypeVar
 
 from vpmu.sim._events import NORMAL, Event, Handle, Process, ProcessGenerator, Timeout
@@ -20,6 +20,10 @@ __all__ = ["Chooser", "Environment"]
 T = TypeVar("T")
 
 _new_object = object.__new__
+
+COMPACT_MIN = 1024
+"""Dead timeouts tolerated in the queue before ``_compact`` may run (it also waits for them
+to be half of it, so its O(n) cost is amortised over as many interrupts)."""
 
 GC_GEN0_THRESHOLD = 50_000
 """The cyclic collector's generation-0 threshold while a run is in progress (CPython's default
@@ -49,6 +53,8 @@ class Environment:
         "_now",
         "_queue",
         "_seed",
+        "_abandoned",
+        "_live",
         "_seq",
         "_skips",
         "_until",
@@ -68,6 +74,8 @@ class Environment:
         self._seq = 0  # the next entry's seq; also the number of entries ever queued
         self._until: int | None = None  # the limit of the run in progress (run(until_ps))
         self._skips = 0  # timeouts skip_to made unnecessary
+        self._live = 0  # entries processed that had something to call
+        self._abandoned = 0  # queued timeouts nobody waits on any more (_compact)
         self.rng = random.Random(seed)
         """The one random number generator of the run, seeded once from ``seed``."""
         self.choices: list[tuple[str, int]] = []
@@ -91,19 +99,40 @@ class Environment:
 
     @property
     def events_processed(self) -> int:
-        """Events the model took: queue entries processed (cancelled handles included) plus
-        the timeouts ``skip_to`` made unnecessary, each of which the model would otherwise
-        have queued and processed. A property of the model's execution, not of the kernel's
-        shortcuts: the same run gives the same count however it is stepped.
-
-        Derived, so the hot loop counts nothing.
+        """Events the model took: queue entries processed that had something to do (a
+        cancelled handle, or a timeout nobody waited on any more, has not), plus the timeouts
+        ``skip_to`` made unnecessary, each of which would have been one. A property of the
+        model's execution, not of the kernel's shortcuts: the same run gives the same count
+        however it is stepped or skipped. Up to date between calls to ``run`` and ``step``.
         """
-        return self._seq - len(self._queue) + self._skips
+        return self._live + self._skips
 
     @property
     def entries_processed(self) -> int:
         """Queue entries actually processed: the kernel's own work (benchmarks)."""
         return self._seq - len(self._queue)
+
+    def _abandoned_timeout(self) -> None:
+        """A process left a queued timeout (an interrupt): compact the queue once such dead
+        entries are most of it, so a long run of interrupted waits keeps it small."""
+        self._abandoned += 1
+        if self._abandoned > COMPACT_MIN and self._abandoned * 2 > len(self._queue):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Drop the queued timeouts nobody waits on (they would do nothing when due), in
+        O(n); order is kept, since the (time, priority, seq) keys of the rest are unchanged.
+        A dropped timeout yielded again goes back in at its instant (``Process._wait_on``)."""
+        kept = []
+        for entry in self._queue:
+            event = entry[3]
+            if event.callbacks or type(event) is not Timeout:
+                kept.append(entry)
+            else:
+                event.callbacks = None
+        heapify(kept)
+        self._queue[:] = kept
+        self._abandoned = 0
 
     def _push(self, time_ps: int, priority: int, event: Event) -> None:
         """Queue ``event`` at ``(time_ps, priority)`` behind every entry already queued there."""
@@ -136,9 +165,10 @@ class Environment:
         timeout.callbacks = []
         timeout._value = value
         timeout.delay_ps = delay_ps
+        timeout.due_ps = due = self._now + delay_ps
         seq = self._seq
         self._seq = seq + 1
-        heappush(self._queue, (self._now + delay_ps, NORMAL, seq, timeout))
+        heappush(self._queue, (due, NORMAL, seq, timeout))
         return timeout
 
     def skip_to(self, time_ps: int) -> bool:
@@ -183,8 +213,10 @@ class Environment:
         callbacks = event.callbacks
         if callbacks is not None:  # None: a cancelled handle, skipped (lazy deletion)
             event.callbacks = None
-            for callback in callbacks:
-                callback(event)
+            if callbacks:
+                self._live += 1
+                for callback in callbacks:
+                    callback(event)
 
     def run(self, until_ps: int | None = None) -> None:
         """Process entries until the queue is empty or the next one is later than ``until_ps``.
@@ -215,25 +247,37 @@ class Environment:
         """Process entries until the queue is empty (the hot loop)."""
         queue = self._queue
         pop = heappop
-        while queue:
-            self._now, _, _, event = pop(queue)
-            callbacks = event.callbacks
-            if callbacks is not None:
-                event.callbacks = None
-                for callback in callbacks:
-                    callback(event)
+        live = 0
+        try:
+            while queue:
+                self._now, _, _, event = pop(queue)
+                callbacks = event.callbacks
+                if callbacks is not None:
+                    event.callbacks = None
+                    if callbacks:
+                        live += 1
+                        for callback in callbacks:
+                            callback(event)
+        finally:
+            self._live += live
 
     def _run_until(self, until_ps: int) -> None:
         """Process entries while the next one is due at or before ``until_ps``."""
         queue = self._queue
         pop = heappop
-        while queue and queue[0][0] <= until_ps:
-            self._now, _, _, event = pop(queue)
-            callbacks = event.callbacks
-            if callbacks is not None:
-                event.callbacks = None
-                for callback in callbacks:
-                    callback(event)
+        live = 0
+        try:
+            while queue and queue[0][0] <= until_ps:
+                self._now, _, _, event = pop(queue)
+                callbacks = event.callbacks
+                if callbacks is not None:
+                    event.callbacks = None
+                    if callbacks:
+                        live += 1
+                        for callback in callbacks:
+                            callback(event)
+        finally:
+            self._live += live
 
     def choose(self, name: str, options: Sequence[T]) -> T:
         """Return one of ``options`` at the choice point ``name``, as the chooser decides.

@@ -127,9 +127,13 @@ class Timeout(Event):
     ``__init__`` frame, because a timeout per event is the kernel's hottest allocation.
     """
 
-    __slots__ = ("delay_ps",)
+    __slots__ = ("delay_ps", "due_ps")
     delay_ps: int
     """How long after its creation the timeout triggers."""
+    due_ps: int
+    """When it triggers. A timeout nobody waits on any more (its process was interrupted) may
+    leave the queue early (``Environment._compact``); yielding it again before ``due_ps``
+    queues it again, so it still triggers on time."""
 
     def __init__(self, *_args: object, **_kwargs: object) -> None:
         raise TypeError("Timeout must be created by Environment.timeout(), not directly")
@@ -291,10 +295,14 @@ class Process(Event):
         if not isinstance(target, Event):
             raise ValueError(f"{self!r} must yield an Event, not {target!r}")
         callbacks = target.callbacks
+        env = self.env
+        if callbacks is None and type(target) is Timeout and target.due_ps > env._now:
+            # Left the queue early, unwaited (Environment._compact): back in at its instant.
+            callbacks = target.callbacks = []
+            env._push(target.due_ps, NORMAL, target)
         if callbacks is None:
             # Already processed: its instant is past, so resume at once, but through the queue so
             # that whatever else is due now keeps its (time, priority, seq) order.
-            env = self.env
             proxy = Event(env)
             proxy._value = target._value
             callbacks = proxy.callbacks = []
@@ -310,6 +318,8 @@ class Process(Event):
         target = self._target
         if target is not None and target.callbacks is not None:
             target.callbacks.remove(self._resume_cb)
+            if not target.callbacks and type(target) is Timeout:
+                self.env._abandoned_timeout()
         try:
             following = self._generator.throw(Interrupt(cause))
         except StopIteration as stop:
