@@ -75,6 +75,7 @@ class PerfSubsystem:
         self.cpu_ctx = [Context() for _ in host.cpus]
         self.task_ctx: dict[int, Context] = {}
         self.events: list[PerfEvent] = []
+        """The open events (closing one removes it), in opening order."""
         self._next_id = 1
         self.nr_mediated_pmu_vms = 0
         self.guest_ctx: list[GuestContext | None] = [None for _ in host.cpus]
@@ -223,6 +224,7 @@ class PerfSubsystem:
         ctx = self._ctx_of(ev)
         (ctx.pinned if ev.attr.pinned else ctx.flexible).remove(ev)
         ev.state = EventState.DEAD
+        self.events.remove(ev)  # a design that recreates events would grow it without end
 
     def set_enabled(self, ev: PerfEvent, enabled: bool) -> None:
         """perf_event_enable / perf_event_disable (enable also clears ERROR state)."""
