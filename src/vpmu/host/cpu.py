@@ -66,6 +66,20 @@ class PerfHooks(Protocol):
         ...
 
 
+class FastForward(Protocol):
+    """A watcher of a task's guest streams that may skip periods which repeat exactly
+    (``vpmu.machine.ffwd``); it sees each stream's start and how it ended."""
+
+    def segment_start(self, cpu: Pcpu, task: Task) -> None:
+        """``task.pending`` is about to execute on ``cpu`` (it may be replaced by the same
+        stream advanced over skipped periods)."""
+        ...
+
+    def segment_end(self, cpu: Pcpu, task: Task, stream: Stream, rest: Stream | None) -> None:
+        """``stream`` stopped: completed (``rest`` None) or interrupted with ``rest`` left."""
+        ...
+
+
 class NoPerf:
     """A host without perf activity: every hook is free."""
 
@@ -274,9 +288,15 @@ class Pcpu:
         # A stream without a user/kernel split is the task's own (user) code; its split, if
         # any, puts that share at CPL 0. The recorded mode is the user side.
         self._set_mode(Mode.GUEST_USER if task.guest else Mode.HOST_USER)
+        ffwd = self.host.ffwd if task.guest else None
+        if ffwd is not None:
+            ffwd.segment_start(self, task)
         t0, stream = self.host.env.now_ps, task.pending
+        assert stream is not None
         done = yield from self._wait(self.host.env.timeout(self.hw.start(stream)))
         rest = self.hw.stop()
+        if ffwd is not None:
+            ffwd.segment_end(self, task, stream, None if done else rest)
         task.pending = None if done else rest
         if task.guest and not done:  # a VM-exit: the vCPU's KVM code sees it
             task.give(GuestExit(self._irqs[-1][0], rest))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import Any, TypeVar
 
 from vpmu.sim._events import NORMAL, Event, Handle, Process, ProcessGenerator, Timeout
@@ -29,6 +29,11 @@ def _first(_name: str, _options: Sequence[Any]) -> int:
     return 0
 
 
+def _order(entry: tuple[int, int, int, Event]) -> tuple[int, int, int]:
+    """A queue entry's place in the run order."""
+    return entry[0], entry[1], entry[2]
+
+
 class Environment:
     """A discrete-event simulation: integer time in picoseconds and a queue of events.
 
@@ -43,6 +48,7 @@ class Environment:
         "_seed",
         "_seq",
         "choices",
+        "horizon_ps",
         "rng",
     )
 
@@ -60,6 +66,9 @@ class Environment:
         """The one random number generator of the run, seeded once from ``seed``."""
         self.choices: list[tuple[str, int]] = []
         """Every choice made so far, as (name, index chosen), in order: enough to replay a run."""
+        self.horizon_ps: int | None = None
+        """The ``until_ps`` of the :meth:`run` in progress (None: run to the end): a model
+        that skips time ahead (:meth:`shift`) must not pass it."""
 
     def __repr__(self) -> str:
         if self._chooser is _first:
@@ -84,6 +93,11 @@ class Environment:
         Derived as entries ever queued minus entries still queued, so the hot loop counts nothing.
         """
         return self._seq - len(self._queue)
+
+    @property
+    def entries_queued(self) -> int:
+        """Entries ever queued (processed, cancelled or still waiting)."""
+        return self._seq
 
     def _push(self, time_ps: int, priority: int, event: Event) -> None:
         """Queue ``event`` at ``(time_ps, priority)`` behind every entry already queued there."""
@@ -129,6 +143,12 @@ class Environment:
         """Start ``generator`` as a process now (URGENT, so before NORMAL entries due now)."""
         return Process(self, generator)
 
+    def queued(self) -> list[tuple[int, int, Event]]:
+        """The live entries (with something to run: not a cancelled handle, nor a timeout
+        nobody waits on any more) as ``(time_ps, priority, event)``, in the order they run."""
+        return [(t, prio, event) for t, prio, _, event in sorted(self._queue, key=_order)
+                if event.callbacks]
+
     def peek(self) -> int | None:
         """Return the time of the next queue entry, or None if the queue is empty."""
         return self._queue[0][0] if self._queue else None
@@ -156,7 +176,11 @@ class Environment:
             return
         if type(until_ps) is not int or until_ps < self._now:
             raise ValueError(f"until_ps must be an int >= now_ps ({self._now}), not {until_ps!r}")
-        self._run_until(until_ps)
+        self.horizon_ps = until_ps
+        try:
+            self._run_until(until_ps)
+        finally:
+            self.horizon_ps = None
         self._now = until_ps
 
     # The two loops below are step() inlined: a method call per entry would cost ~10% of a run,
@@ -185,6 +209,28 @@ class Environment:
                 event.callbacks = None
                 for callback in callbacks:
                     callback(event)
+
+    def shift(self, delta_ps: int, seq_delta: int) -> None:
+        """Move now and every live entry ``delta_ps`` later, as if ``seq_delta`` more entries
+        had been queued meanwhile and run by the time anyone looks: a model's fast-forward over
+        periods it has shown to repeat. Entries nothing waits on (a timeout its interrupted
+        process left behind, a cancelled handle) stay at their time: they run as no-ops there,
+        as they would have."""
+        if type(delta_ps) is not int or delta_ps < 0 or type(seq_delta) is not int \
+                or seq_delta < 0:
+            raise ValueError(f"delta_ps and seq_delta must be non-negative ints, not "
+                             f"{delta_ps!r}, {seq_delta!r}")
+        if self.horizon_ps is not None and self._now + delta_ps > self.horizon_ps:
+            raise ValueError(f"shift by {delta_ps} ps passes the run's horizon {self.horizon_ps}")
+        self._now += delta_ps
+        self._seq += seq_delta
+        queue = [(t + delta_ps, prio, seq + seq_delta, event) if event.callbacks else
+                 (t, prio, seq, event) for t, prio, seq, event in self._queue]
+        heapify(queue)
+        self._queue[:] = queue
+        for _, _, _, event in queue:
+            if event.callbacks and isinstance(event, Handle):
+                event.time_ps += delta_ps
 
     def choose(self, name: str, options: Sequence[T]) -> T:
         """Return one of ``options`` at the choice point ``name``, as the chooser decides.
