@@ -68,7 +68,7 @@ def _visit(path: Path, obj: object, setter: Setter, out: dict[Path, Leaf], seen:
     if id(obj) in skip:
         out[path] = Leaf("<skipped>", None)
         return []
-    if isinstance(obj, _OPAQUE) or callable(obj) and not hasattr(obj, "__dict__"):
+    if isinstance(obj, _OPAQUE) or (callable(obj) and not hasattr(obj, "__dict__")):
         out[path] = Leaf(type(obj).__name__, None)
         return []
     if _frozen(obj):  # immutable: compared whole (a Stream, a register spec, a preset)
