@@ -154,6 +154,7 @@ class RegisterSpec:
     defined_mask: int = field(init=False)
     access_kinds: frozenset[Access] = field(init=False)
     _kind_masks: dict[Access, int] = field(init=False, repr=False, compare=False)
+    _rule: _WriteRule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         mask = 0
@@ -167,6 +168,7 @@ class RegisterSpec:
         for f in self.fields:
             kind_masks[f.access] = kind_masks.get(f.access, 0) | f.mask
         object.__setattr__(self, "_kind_masks", kind_masks)
+        object.__setattr__(self, "_rule", _WriteRule.of(self))
         if not self.storage:
             object.__setattr__(self, "storage", self.name)
         if self.reset & ~mask:
@@ -213,6 +215,33 @@ class WriteResult:
 FAULT = WriteResult(fault=True)
 
 
+@dataclass(frozen=True, slots=True)
+class _WriteRule:
+    """A register's access kinds folded into masks once, at declaration: a write is applied
+    millions of times per run, and the masks never change."""
+
+    sext: Field | None
+    raz_wi: int
+    reserved: int
+    ro: int
+    ro_only: bool
+    w1: bool
+    w1c: int
+    w1s: int
+    rw: int
+    readable: int
+
+    @classmethod
+    def of(cls, spec: RegisterSpec) -> _WriteRule:
+        kinds, m = spec.access_kinds, spec.mask_of
+        sext = next((f for f in spec.fields if f.access is Access.RW_SEXT32), None)
+        return cls(sext=sext, raz_wi=m(Access.RAZ_WI), reserved=spec.reserved_mask,
+                   ro=m(Access.RO), ro_only=kinds == {Access.RO},
+                   w1=bool(kinds & {Access.W1C, Access.W1S}), w1c=m(Access.W1C),
+                   w1s=m(Access.W1S), rw=m(Access.RW),
+                   readable=m(Access.RW, Access.RO, Access.RW_SEXT32))
+
+
 def apply_write(spec: RegisterSpec, old: int, value: int) -> WriteResult:
     """Derive the effect of writing ``value`` over storage ``old`` from the access kinds alone.
 
@@ -223,27 +252,26 @@ def apply_write(spec: RegisterSpec, old: int, value: int) -> WriteResult:
     """
     if not 0 <= value < (1 << 64):
         return FAULT
-    if Access.RW_SEXT32 in spec.access_kinds:
-        f = next(f for f in spec.fields if f.access is Access.RW_SEXT32)
+    rule = spec._rule
+    f = rule.sext
+    if f is not None:
         low = value & 0xFFFF_FFFF
         signed = low - (1 << 32) if low & 0x8000_0000 else low
         return WriteResult(store=f.put(0, signed & ((1 << f.width) - 1)))
-    value &= ~spec.mask_of(Access.RAZ_WI)
-    if value & spec.reserved_mask:
+    value &= ~rule.raz_wi
+    if value & rule.reserved:
         return FAULT
-    ro = spec.mask_of(Access.RO)
-    if ro and (spec.access_kinds == {Access.RO} or (value ^ old) & ro):
+    ro = rule.ro
+    if ro and (rule.ro_only or (value ^ old) & ro):
         return FAULT
-    if spec.access_kinds & {Access.W1C, Access.W1S}:
-        return WriteResult(clear=value & spec.mask_of(Access.W1C),
-                           set=value & spec.mask_of(Access.W1S))
-    return WriteResult(store=(old & ro) | (value & spec.mask_of(Access.RW)))
+    if rule.w1:
+        return WriteResult(clear=value & rule.w1c, set=value & rule.w1s)
+    return WriteResult(store=(old & ro) | (value & rule.rw))
 
 
 def read_value(spec: RegisterSpec, stored: int) -> int:
     """What a read returns given storage: W1C/W1S fields read 0, reserved bits read 0."""
-    readable = spec.mask_of(Access.RW, Access.RO, Access.RW_SEXT32)
-    return stored & readable
+    return stored & spec._rule.readable
 
 
 def by_address(specs: Iterable[RegisterSpec]) -> dict[int, RegisterSpec]:

@@ -197,7 +197,10 @@ class Pcpu:
             stream = Stream(what, {ev.CYCLES: cycles, ev.INSTRUCTIONS: cycles})
             if len(self._kernel_streams) < 1024:
                 self._kernel_streams[(what, cycles)] = stream
-        yield self.host.env.timeout(self.hw.start(stream))
+        env = self.host.env
+        duration = self.hw.start(stream)
+        if not env.skip_to(env.now_ps + duration):
+            yield env.timeout(duration)
         self.hw.stop()
 
     def _set_mode(self, mode: Mode) -> None:
@@ -288,12 +291,14 @@ class Pcpu:
         # A stream without a user/kernel split is the task's own (user) code; its split, if
         # any, puts that share at CPL 0. The recorded mode is the user side.
         self._set_mode(Mode.GUEST_USER if task.guest else Mode.HOST_USER)
+        env = self.host.env
         ffwd = self.host.ffwd if task.guest else None
         if ffwd is not None:
             ffwd.segment_start(self, task)
-        t0, stream = self.host.env.now_ps, task.pending
+        t0, stream = env.now_ps, task.pending
         assert stream is not None
-        done = yield from self._wait(self.host.env.timeout(self.hw.start(stream)))
+        duration = self.hw.start(stream)
+        done = env.skip_to(t0 + duration) or (yield from self._wait(env.timeout(duration)))
         rest = self.hw.stop()
         if ffwd is not None:
             ffwd.segment_end(self, task, stream, None if done else rest)

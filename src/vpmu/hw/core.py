@@ -56,7 +56,9 @@ class CpuCore:
 
     def execute(self, stream: Stream) -> Generator[Event, Any, None]:
         """Run ``stream`` to completion; counters advance lazily meanwhile."""
-        yield self.env.timeout(self.start(stream))
+        duration = self.start(stream)
+        if not self.env.skip_to(self.env.now_ps + duration):
+            yield self.env.timeout(duration)
         self.stop()
 
     def start(self, stream: Stream) -> int:

@@ -20,6 +20,7 @@ from fractions import Fraction
 
 from vpmu.arch import events as ev
 from vpmu.arch.presets import CpuPreset
+from vpmu.arch.regs import set_bits
 from vpmu.hw.counting import (
     RING_KERNEL,
     Qualifiers,
@@ -62,6 +63,10 @@ class CountConfig:
     pmi: bool
 
 
+ALL = -1
+"""Every counter, as a mask of global indices (every bit set)."""
+
+
 class CountingPmu(ABC):
     """One logical CPU's counters, counted lazily. ``on_pmi`` is called when an overflow
     generates a PMI."""
@@ -89,9 +94,12 @@ class CountingPmu(ABC):
         self._timer: Handle | None = None
         self._timer_ps: int | None = None
         self._deferred = 0
+        self._dirty = 0
+        """Counters whose rule a deferred write concerned (``batch``)."""
         self._totals: dict[tuple[CountConfig, int, int], tuple[int, Stream]] = {}
-        self._configs: list[tuple[Counter, CountConfig]] = []
-        """The counters that count, with what they count (``reconfigure``)."""
+        self._configs: dict[int, tuple[Counter, CountConfig]] = {}
+        """The counters that count, by global index, with what they count (``reconfigure``).
+        Empty: nothing counts, so nothing is active and no overflow timer is set."""
         self._active: list[Counter] = []
         """Counters with events to count in the current segment: the only ones sync visits."""
 
@@ -115,7 +123,11 @@ class CountingPmu(ABC):
 
     # -- counting ------------------------------------------------------------------------
     def set_segment(self, segment: Segment | None) -> None:
-        """The CPU starts (or stops) executing a stream: only the totals change."""
+        """The CPU starts (or stops) executing a stream: only the totals change (none
+        while nothing counts: no counter to sync, no overflow to predict)."""
+        if not self._configs:
+            self.segment = segment
+            return
         self.sync()
         self.segment = segment
         self._retotal()
@@ -130,6 +142,9 @@ class CountingPmu(ABC):
 
     def set_cpl(self, cpl: int) -> None:
         """The CPU changes privilege level (affects scripted streams and the filters)."""
+        if not self._configs:
+            self.cpl = cpl
+            return
         self.sync()
         self.cpl = cpl
         self._retotal()  # the filters do not change; the totals may
@@ -161,31 +176,53 @@ class CountingPmu(ABC):
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Several register writes as one change (the host kernel programming a counter):
-        what counts is recomputed once, at the end. Counters are synced before each write."""
+        what counts is recomputed once, at the end, for the counters the writes concerned.
+        Counters are synced before each write."""
         self._deferred += 1
         try:
             yield
         finally:
             self._deferred -= 1
             if not self._deferred:
-                self.reconfigure()
+                which, self._dirty = self._dirty, 0
+                if which:
+                    self.reconfigure(which)
+                else:
+                    self._predict()  # counter values may have been written
 
-    def reconfigure(self) -> None:
-        """Recompute what each counter counts after a register, privilege or freeze change,
-        then its segment total and the next overflow. Counters must be synced first."""
+    def reconfigure(self, which: int = ALL) -> None:
+        """Recompute what the counters in ``which`` (a mask of global indices; all by
+        default) count after a register, privilege or freeze change, then every counting
+        counter's segment total and the next overflow. Counters must be synced first."""
         if self._deferred:
+            self._dirty |= which
             return
-        configs = []
-        for c in self.counters.values():
-            cfg = self.count_config(c)
-            if cfg is None:
-                c.pmi = False
-                c.total = 0
-            else:
-                c.pmi = cfg.pmi
-                configs.append((c, cfg))
-        self._configs = configs
+        if which == ALL:
+            self._configs = {}
+            for c in self.counters.values():
+                self._configure(c)
+        else:
+            for gidx in set_bits(which):
+                counter = self.counters.get(gidx)
+                if counter is not None:
+                    self._configs.pop(gidx, None)
+                    self._configure(counter)
         self._retotal()
+
+    def repredict(self) -> None:
+        """A counter's value changed, not what anything counts: only the next overflow
+        moves (counters synced first)."""
+        if not self._deferred:
+            self._predict()
+
+    def _configure(self, c: Counter) -> None:
+        cfg = self.count_config(c)
+        if cfg is None:
+            c.pmi = False
+            c.total = 0
+        else:
+            c.pmi = cfg.pmi
+            self._configs[c.gidx] = (c, cfg)
 
     def _retotal(self) -> None:
         """Recompute the segment totals of the counters that count; re-predict. A counter
@@ -195,7 +232,7 @@ class CountingPmu(ABC):
         """
         now = self.env.now_ps
         active = []
-        for c, cfg in self._configs:
+        for c, cfg in self._configs.values():
             c.total = total = self._segment_total(cfg)
             c.synced_ps = now
             if total:

@@ -135,6 +135,26 @@ class Environment:
         heappush(self._queue, (self._now + delay_ps, NORMAL, seq, timeout))
         return timeout
 
+    def skip_to(self, time_ps: int) -> bool:
+        """Move the clock to ``time_ps`` at once if no queue entry is due at or before it (nor
+        the limit of the run in progress): what the caller would see after yielding
+        ``timeout(time_ps - now_ps)``, without the queue round-trip. False: nothing moved,
+        the caller yields the timeout instead.
+
+        Exact, not an approximation: an entry due at or before ``time_ps`` would run before
+        the timeout (entries at the same time run FIFO), so a due entry refuses the skip;
+        without one, nothing can run in the window, since only queue entries run code. Work
+        the model does in one piece (kernel work, an instruction's latency) takes one step
+        this way, and is split exactly where another event falls inside it.
+        """
+        if time_ps < self._now:
+            raise ValueError(f"time_ps must be >= now_ps ({self._now}), not {time_ps!r}")
+        queue, until = self._queue, self.horizon_ps
+        if (queue and queue[0][0] <= time_ps) or (until is not None and time_ps > until):
+            return False
+        self._now = time_ps
+        return True
+
     def event(self) -> Event:
         """Return a new pending event, to be triggered later with :meth:`Event.succeed`."""
         return Event(self)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from vpmu.host.perf.attr import PerfEventAttr
+from vpmu.host.perf.constraint import Constraint
 from vpmu.host.perf.driver import PerfDriver, driver_for
 from vpmu.host.perf.event import EventState, OverflowHandler, PerfEvent, PmuIdentity
 from vpmu.host.perf.guest import EBUSY, EOPNOTSUPP, GuestContext, PerfOpenError
@@ -65,6 +66,10 @@ class PerfSubsystem:
         self.max_samples_per_tick = -(-max_sample_rate * host.tick_ps // 10**12)
         """perf_event_max_sample_rate / HZ, rounded up (kernel's max_samples_per_tick)."""
         self.drivers = [driver_for(cpu) for cpu in host.cpus]
+        self._schedules: list[dict[tuple[tuple[Constraint, ...], tuple[int | None, ...]],
+                                   list[int] | None]] = [{} for _ in host.cpus]
+        """Per CPU, the driver's answers so far: scheduling is a pure function of the
+        constraints and previous counters, asked again at every reschedule."""
         self.pmus = _core_pmus(host, self.drivers[0].pmu_name)
         """The registered core PMUs, in registration order (the host's clusters')."""
         self.cpu_ctx = [Context() for _ in host.cpus]
@@ -257,7 +262,6 @@ class PerfSubsystem:
         a mediated guest context is loaded)."""
         if self.guest_ctx[cpu.index] is not None:
             return {}
-        driver = self.drivers[cpu.index]
         chosen: list[PerfEvent] = []
         assignment: list[int] = []
         for ctx, events, pinned in self._phases(cpu):
@@ -269,8 +273,9 @@ class PerfSubsystem:
                     continue
                 trial = None
                 if can_add:
-                    trial = driver.schedule([*(e.constraint for e in chosen), ev.constraint],
-                                            previous=[*(e.hw_idx for e in chosen), ev.hw_idx])
+                    trial = self._schedule(cpu.index, (*(e.constraint for e in chosen),
+                                                       ev.constraint),
+                                           (*(e.hw_idx for e in chosen), ev.hw_idx))
                 if trial is not None:
                     chosen.append(ev)
                     assignment = trial
@@ -280,6 +285,18 @@ class PerfSubsystem:
                     can_add = False
                     ctx.rotate_necessary = True
         return dict(zip(assignment, chosen, strict=True))
+
+    def _schedule(self, cpu: int, constraints: tuple[Constraint, ...],
+                  previous: tuple[int | None, ...]) -> list[int] | None:
+        """The CPU's driver's schedule of these events, remembered."""
+        memo = self._schedules[cpu]
+        key = (constraints, previous)
+        if key in memo:
+            return memo[key]
+        if len(memo) > 4096:
+            memo.clear()
+        memo[key] = result = self.drivers[cpu].schedule(constraints, previous=previous)
+        return result
 
     def _error(self, ev: PerfEvent) -> None:
         """A pinned event that cannot be scheduled goes to ERROR state (perf_event_set_state)."""

@@ -19,7 +19,7 @@ from vpmu.arch.presets import CpuPreset
 from vpmu.arch.regs import RegisterSpec, Role, apply_write, bits, by_address, read_value
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FAST, RDPMC_FIXED
-from vpmu.hw.engine import CountConfig, Counter, CountingPmu
+from vpmu.hw.engine import ALL, CountConfig, Counter, CountingPmu
 from vpmu.hw.x86.selectors import GpSelect, SelectorDecoder
 from vpmu.sim import Environment
 
@@ -36,6 +36,7 @@ class X86Pmu(CountingPmu):
         self.specs: dict[int, RegisterSpec] = by_address(msrs.pmu_msrs(self.caps))
         """Every implemented MSR by address; an address not here takes #GP."""
         self._decode = SelectorDecoder(self.caps, self.specs.values())
+        self._fixed_indices = self.caps.fixed_indices
         self.regs: dict[str, int] = {}
         """Plain storage by key (controls, status, capabilities, LBR)."""
         self.sels: dict[int, int] = {}
@@ -76,21 +77,49 @@ class X86Pmu(CountingPmu):
         return spec is None or apply_write(spec, self._stored(spec), value).fault
 
     def wrmsr(self, addr: int, value: int) -> Fault | None:
-        """WRMSR at CPL 0: apply the declared semantics, then recompute what counts."""
+        """WRMSR at CPL 0: apply the declared semantics, then recompute what the write can
+        have changed: nothing if no storage changed, the next overflow after a counter
+        write, one counter's rule after its selector's, else every counter's."""
         spec = self.specs.get(addr)
         if spec is None:
             return Fault.GP
         self.sync()
-        result = apply_write(spec, self._stored(spec), value)
+        old = self._stored(spec)
+        result = apply_write(spec, old, value)
         if result.fault:
             return Fault.GP
         if result.store is not None:
             self._store(spec, result.store)
+        if spec.role is Role.COUNTER:
+            self.repredict()
+            return None
+        which = 0
+        if result.store is not None:
+            which = self._affected(spec.storage, spec.index, old, result.store)
         if spec.target:
             target = self.regs[spec.target]
-            self.regs[spec.target] = (target & ~result.clear) | result.set
-        self.reconfigure()
+            self.regs[spec.target] = new = (target & ~result.clear) | result.set
+            which |= self._affected(spec.target, -1, target, new)
+        if which:
+            self.reconfigure(which)
         return None
+
+    def _affected(self, storage: str, index: int, before: int, after: int) -> int:
+        """The counters whose counting rule (``count_config``) can change when ``storage``
+        goes from ``before`` to ``after``, as a mask of global indices (ALL: any)."""
+        if before == after:
+            return 0
+        if index >= 0:  # a selector: its own counter
+            return 1 << index
+        if storage == "GLOBAL_CTRL":
+            return before ^ after
+        if storage == "GLOBAL_STATUS":
+            return ALL if (before ^ after) >> msrs.STATUS_CTR_FRZ & 1 else 0
+        if storage == "FIXED_CTR_CTRL":
+            fixed = self._decode.fixed
+            return sum(1 << (FIXED_IDX_BASE + i) for i in self._fixed_indices
+                       if fixed(before, i) != fixed(after, i))
+        return ALL
 
     def _stored(self, spec: RegisterSpec) -> int:
         if spec.role is Role.COUNTER:
