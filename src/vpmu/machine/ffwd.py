@@ -19,13 +19,14 @@ apart (two periods run step by step) are compared; the periods are alike when
 - the explicit conditions of :func:`quiet` held at each mark: one live task (the vCPU),
   no counter of the CPU's PMU counts, no request, injection or handler pending.
 
-The main stream is what a period changes non-linearly: each interrupted slice leaves
-``floor(total * elapsed / duration)`` of each event done (``Stream.remainder``), and duration
-is itself rounded from cycles. :func:`steady_periods` bounds, with linear inequalities in the
-period index, how many periods keep every slice's done amounts exactly those of the next
-period, so the skipped periods are those step by step would run, not an approximation. The
-skip stops before the run's horizon (``Environment.horizon_ps``), and the remaining
-periods run step by step (as does any period a condition rejects).
+The main stream is left out of that comparison, with the ground truth it feeds: its counts
+change no timing, exit or record (nothing counts, the interrupts come from timers), only
+the stream itself and the truth. A skip replays it (``vpmu.machine.ffwd_stream``) with the
+arithmetic step by step applies, and credits the truth with what the skipped slices did
+(``account_truth``), so both are bit-identical. A skip is bounded by the run's horizon
+(``Environment.horizon_ps``) and by the stream's end (it stops before a period in which a
+slice would not be interrupted); the remaining periods run step by step (as does any
+period a condition rejects).
 
 Choice point: :func:`quiet` is the one place that says a period may touch PMU state; a
 design whose idle exits did would fail it or the snapshot comparison, and runs step by step.
@@ -38,10 +39,11 @@ from dataclasses import dataclass, field, replace
 from math import lcm
 from typing import TYPE_CHECKING, Any
 
-from vpmu.arch import events as ev
+from vpmu.host.cpu import account_truth
 from vpmu.host.task import Task, TaskState
+from vpmu.machine.ffwd_stream import advance
 from vpmu.machine.snapshot import Leaf, Path, snapshot
-from vpmu.sim import PS_PER_US, Handle, cycles_to_ps
+from vpmu.sim import Handle
 from vpmu.workloads.streams import Stream
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
 BACKOFF_MAX = 64
 """After a failed comparison, periods to wait before the next (doubling up to this)."""
 
+Truth = dict[tuple[str, str], int]
+
 
 @dataclass
 class _Mark:
@@ -60,6 +64,8 @@ class _Mark:
 
     t_ps: int
     state: dict[Path, Leaf]
+    truth: Truth
+    """The task's ground truth less what the main stream did since the first mark."""
     queue: list[tuple[int, int, str]]
     rng: Any
     choices: int
@@ -114,7 +120,7 @@ class IdleFastForward:
             return
         marks.append(self._mark(task))
         if len(marks) == 3:
-            self._try_skip(cpu, task)
+            self._try_skip(task)
             marks.clear()
 
     def segment_end(self, cpu: Pcpu, task: Task, stream: Stream, rest: Stream | None) -> None:
@@ -138,25 +144,31 @@ class IdleFastForward:
         now = env.now_ps
         queue = [(t - now, prio, _describe(e)) for t, prio, e in env.queued()]
         roots = {"host": host, "vms": [v.vm for v in self.vcpus]}
-        mark = _Mark(now, snapshot(roots, frozenset({id(task.pending), id(self)})), queue,
+        skip = frozenset({id(task.pending), id(task.truth), id(self)})
+        base = self._marks[0].stream if self._marks else task.pending
+        mark = _Mark(now, snapshot(roots, skip), _truth_less_main(task, base), queue,
                      env.rng.getstate(), len(env.choices), env.entries_queued,
                      len(host.trace.tail), task.pending, self._slices)
         self._slices = []
         return mark
 
-    def _try_skip(self, cpu: Pcpu, task: Task) -> None:
+    def _try_skip(self, task: Task) -> None:
         m0, m1, m2 = self._marks
         linear = _linear(m0.state, m1.state, m2.state)
-        n = 0 if linear is None else self._skippable(m0, m1, m2)
-        if linear is None or n <= 0:
+        truth = _truth_deltas(m0.truth, m1.truth, m2.truth)
+        n = 0 if linear is None or truth is None else self._skippable(m0, m1, m2)
+        counts, n = advance(dict(m2.stream.counts), m2.slices, self.host.preset.core_mhz, n)
+        rest = Stream(m2.stream.name, counts, m2.stream.user_fraction)
+        if n <= 0 or linear is None or truth is None or not _keys_known(task, m2.stream, rest):
             self._not_before = m2.t_ps + self._backoff * self.period_ps
             self._backoff = min(self._backoff * 2, BACKOFF_MAX)
             return
         self._backoff = 1
-        self._skip(task, m1, m2, n, linear)
+        self._skip(task, m1, m2, n, linear, truth, rest)
 
     def _skippable(self, m0: _Mark, m1: _Mark, m2: _Mark) -> int:
-        """How many periods after ``m2`` repeat the one before it exactly (0: none)."""
+        """How many periods after ``m2`` the horizon leaves, if the periods before it
+        repeat exactly (0: they do not)."""
         env, period = self.host.env, self.period_ps
         if env.horizon_ps is None or not m2.slices or m1.slices != m2.slices:
             return 0
@@ -166,11 +178,7 @@ class IdleFastForward:
             return 0
         if not self._records_repeat(m0, m1, m2):
             return 0
-        slices = _slice_deltas(m2.stream, m2.slices, self.host.preset.core_mhz)
-        if slices is None or _sub(m1.stream, m2.stream) != _total(slices):
-            return 0
-        n = steady_periods(slices, self.host.preset.core_mhz)
-        return min(n, (env.horizon_ps - env.now_ps) // period)
+        return (env.horizon_ps - env.now_ps) // period
 
     def _records_repeat(self, m0: _Mark, m1: _Mark, m2: _Mark) -> bool:
         tail = self.host.trace.tail
@@ -180,20 +188,19 @@ class IdleFastForward:
             for a, b in zip(first, second, strict=True))
 
     def _skip(self, task: Task, m1: _Mark, m2: _Mark, n: int,
-              linear: list[tuple[Leaf, int]]) -> None:
-        """Apply ``n`` periods at once: time and queue, every linear scalar, the main
-        stream, the records."""
+              linear: list[tuple[Leaf, int]], truth: Truth, rest: Stream) -> None:
+        """Apply ``n`` periods at once: time and queue, every linear scalar, the ground
+        truth, the main stream (replayed into ``rest``), the records."""
         env, trace = self.host.env, self.host.trace
         block: list[Record] = trace.tail[m1.records:m2.records]
         env.shift(n * self.period_ps, n * (m2.queued - m1.queued))
         for leaf, delta in linear:
             assert leaf.setter is not None
             leaf.setter(leaf.value + n * delta)
-        step = _sub(m1.stream, m2.stream)
-        task.pending = Stream(m2.stream.name, {k: v - n * step[k]
-                                               for k, v in m2.stream.counts.items()},
-                              m2.stream.user_fraction)
-        self._chain = task.pending
+        for key, delta in truth.items():
+            task.truth[key] += n * delta
+        account_truth(task.truth, task.guest, m2.stream, rest)
+        task.pending = self._chain = rest
         trace.repeat(block, n, self.period_ps)
         self.skips += 1
         self.periods_skipped += n
@@ -202,7 +209,8 @@ class IdleFastForward:
 def quiet(cpu: Pcpu, task: Task, vcpus: list[Vcpu]) -> bool:
     """The explicit conditions of an idle period (the choice point): the vCPU's thread is the
     host's only live task, no counter of its CPU's PMU counts, and the vCPU has nothing
-    pending that would touch its PMU (a request, an NMI/PMI, a handler in progress)."""
+    pending that would touch its PMU (a request, an NMI/PMI, a handler in progress). The
+    stream runs wholly at one privilege level, so its truth is linear in what it did."""
     if cpu.hw.pmu.counting or task.pending is None or task.pending.user_fraction not in (
             None, 0, 1):
         return False
@@ -218,6 +226,31 @@ def _describe(event: object) -> str:
     if isinstance(event, Handle):
         return getattr(event.callback, "__qualname__", type(event.callback).__name__)
     return type(event).__name__
+
+
+def _truth_less_main(task: Task, base: Stream) -> Truth:
+    """The task's ground truth less what its main stream did from ``base`` to now (the
+    stream at one privilege level, so what its slices did adds up to ``base`` less now)."""
+    assert task.pending is not None
+    main: Truth = {}
+    account_truth(main, task.guest, base, task.pending)
+    return {k: v - main.get(k, 0) for k, v in task.truth.items()}
+
+
+def _truth_deltas(a: Truth, b: Truth, c: Truth) -> Truth | None:
+    """What each truth entry gained both periods (None: not the same twice, or new keys)."""
+    if a.keys() != b.keys() or b.keys() != c.keys():
+        return None
+    deltas = {k: c[k] - b[k] for k in c}
+    return deltas if all(b[k] - a[k] == d for k, d in deltas.items()) else None
+
+
+def _keys_known(task: Task, stream: Stream, rest: Stream) -> bool:
+    """The skipped slices add only to truth entries that exist (a new one would take its
+    place in the dict's order where step by step puts it, which a skip cannot tell)."""
+    main: Truth = {}
+    account_truth(main, task.guest, stream, rest)
+    return main.keys() <= task.truth.keys()
 
 
 def _linear(a: dict[Path, Leaf], b: dict[Path, Leaf], c: dict[Path, Leaf]
@@ -237,70 +270,6 @@ def _linear(a: dict[Path, Leaf], b: dict[Path, Leaf], c: dict[Path, Leaf]
             return None
         out.append((leaf, vc - vb))
     return out
-
-
-def _sub(a: Stream, b: Stream) -> dict[str, int]:
-    return {k: v - b.get(k) for k, v in a.counts.items()}
-
-
-def _total(slices: list[tuple[dict[str, int], dict[str, int], int]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for _, done, _ in slices:
-        for k, v in done.items():
-            out[k] = out.get(k, 0) + v
-    return out
-
-
-def _slice_deltas(stream: Stream, elapsed: list[int], mhz: int
-                  ) -> list[tuple[dict[str, int], dict[str, int], int]] | None:
-    """The next period's slices from ``stream``, as ``Stream.remainder`` computes them:
-    (counts at the slice's start, done in it, its length); None if one would finish."""
-    counts, out = dict(stream.counts), []
-    for e in elapsed:
-        duration = max(cycles_to_ps(counts[ev.CYCLES], mhz), 1)
-        if e >= duration:
-            return None
-        done = {k: v * e // duration for k, v in counts.items()}
-        out.append((counts, done, e))
-        counts = {k: v - done[k] for k, v in counts.items()}
-    return out
-
-
-def steady_periods(slices: list[tuple[dict[str, int], dict[str, int], int]], mhz: int) -> int:
-    """How many periods in a row (from the first of ``slices``) each slice leaves exactly the
-    same amounts done. In period p a slice starts at ``v - p * total`` of each event ``v``;
-    with D its duration, ``D * mhz`` lies in ``(C * 10^6 - mhz, C * 10^6]`` for C cycles
-    (``cycles_to_ps`` floors ``C * 10^6 / mhz``), so ``floor(v * e / D) == d`` and ``e < D``
-    hold when three inequalities linear in p do; each holds on an interval of p from 0."""
-    per, total = PS_PER_US, _total(slices)
-    dc = total[ev.CYCLES]
-    if dc <= 0:
-        return 0
-    bound: int | None = None
-    for counts, done, e in slices:
-        c0 = counts[ev.CYCLES]
-        rows = [(c0 * per - mhz - e * mhz, dc * per, False)]
-        for k, v0 in counts.items():
-            d, dv = done[k], total[k]
-            rows.append((v0 * e * mhz - d * c0 * per, dv * e * mhz - d * dc * per, False))
-            rows.append(((d + 1) * (c0 * per - mhz) - v0 * e * mhz,
-                         (d + 1) * dc * per - dv * e * mhz, True))
-        for a, b, strict in rows:
-            last = _last_p(a, b, strict)
-            if last is not None:
-                bound = last if bound is None else min(bound, last)
-            if bound is not None and bound < 0:
-                return 0
-    return 1 << 62 if bound is None else bound + 1
-
-
-def _last_p(a: int, b: int, strict: bool) -> int | None:
-    """The last p >= 0 with ``a - b * p >= 0`` (``> 0`` if strict); None: every p; -1: none."""
-    if a < 0 or (strict and a == 0):
-        return -1
-    if b <= 0:
-        return None
-    return (a - 1) // b if strict else a // b
 
 
 def install(host: Host, vcpus: list[Vcpu]) -> IdleFastForward | None:
