@@ -38,7 +38,8 @@ def test_advance_equals_remainder_slice_by_slice(cycles: int, rates: list[int],
                                                  elapsed: list[int], mhz: int,
                                                  periods: int) -> None:
     keys = [ev.INSTRUCTIONS, ev.BRANCHES, ev.LOADS, ev.LLC_MISSES][:len(rates)]
-    counts = {ev.CYCLES: cycles} | {k: cycles * r // 10**6 for k, r in zip(keys, rates, strict=True)}
+    counts = {ev.CYCLES: cycles}
+    counts |= {k: cycles * r // 10**6 for k, r in zip(keys, rates, strict=True)}
     expected = _step_by_step(Stream("s", counts), elapsed, mhz, periods)
     assert advance(counts, elapsed, mhz, periods) == expected
 
