@@ -63,9 +63,10 @@ class Host:
         """Add a task; it becomes runnable now."""
         return self.sched.spawn(task)
 
-    def run(self, until_ps: int) -> None:
-        """Advance the machine to ``until_ps``."""
-        self.env.run(until_ps)
+    def run(self, until_ps: int, *, pass_ps: int | None = None) -> None:
+        """Advance the machine to ``until_ps`` (a fast-forward may pass it up to ``pass_ps``:
+        ``Environment.run``)."""
+        self.env.run(until_ps, pass_ps=pass_ps)
 
     def cycles_ps(self, cycles: int) -> int:
         """Core cycles as time on this host."""

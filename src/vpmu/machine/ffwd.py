@@ -113,7 +113,7 @@ class IdleFastForward:
             if now < marks[0].t_ps + len(marks) * self.period_ps:
                 return
             marks.clear()
-        if not marks and now < self._not_before:
+        if not marks and (now < self._not_before or not self._room(now)):
             return
         if not quiet(cpu, task, self.vcpus):
             marks.clear()
@@ -165,6 +165,11 @@ class IdleFastForward:
             return
         self._backoff = 1
         self._skip(task, m1, m2, n, linear, truth, rest)
+
+    def _room(self, now: int) -> bool:
+        """The horizon leaves room for two periods of marks and one to skip."""
+        horizon = self.host.env.horizon_ps
+        return horizon is not None and horizon - now >= 3 * self.period_ps
 
     def _skippable(self, m0: _Mark, m1: _Mark, m2: _Mark) -> int:
         """How many periods after ``m2`` the horizon leaves, if the periods before it

@@ -47,6 +47,7 @@ class Environment:
         "_queue",
         "_seed",
         "_seq",
+        "_until",
         "choices",
         "horizon_ps",
         "rng",
@@ -66,9 +67,10 @@ class Environment:
         """The one random number generator of the run, seeded once from ``seed``."""
         self.choices: list[tuple[str, int]] = []
         """Every choice made so far, as (name, index chosen), in order: enough to replay a run."""
+        self._until: int | None = None  # the limit of the run in progress (run(until_ps))
         self.horizon_ps: int | None = None
-        """The ``until_ps`` of the :meth:`run` in progress (None: run to the end): a model
-        that skips time ahead (:meth:`shift`) must not pass it."""
+        """How far a model that skips time ahead (:meth:`shift`) may go in the :meth:`run`
+        in progress: its ``until_ps``, or its ``pass_ps`` (None: no limit in force)."""
 
     def __repr__(self) -> str:
         if self._chooser is _first:
@@ -149,7 +151,7 @@ class Environment:
         """
         if time_ps < self._now:
             raise ValueError(f"time_ps must be >= now_ps ({self._now}), not {time_ps!r}")
-        queue, until = self._queue, self.horizon_ps
+        queue, until = self._queue, self._until
         if (queue and queue[0][0] <= time_ps) or (until is not None and time_ps > until):
             return False
         self._now = time_ps
@@ -184,24 +186,31 @@ class Environment:
             for callback in callbacks:
                 callback(event)
 
-    def run(self, until_ps: int | None = None) -> None:
+    def run(self, until_ps: int | None = None, *, pass_ps: int | None = None) -> None:
         """Process entries until the queue is empty or the next one is later than ``until_ps``.
 
         Entries at exactly ``until_ps`` are processed. Given ``until_ps``, the run ends with
         :attr:`now_ps` equal to it even if the queue emptied earlier, so ``run(until_ps=t)`` means
         "the world as of t". An exception raised by a callback or process propagates.
+
+        ``pass_ps`` (at least ``until_ps``) lets a model's fast-forward (:meth:`shift`) carry
+        the run past ``until_ps``, up to ``pass_ps``: for a caller that only polls for
+        something the fast-forward never changes (a guest finishing), so that the polls it
+        passes would have seen nothing. The run then ends where the shift left the clock.
         """
         if until_ps is None:
             self._run_all()
             return
         if type(until_ps) is not int or until_ps < self._now:
             raise ValueError(f"until_ps must be an int >= now_ps ({self._now}), not {until_ps!r}")
-        self.horizon_ps = until_ps
+        if pass_ps is not None and (type(pass_ps) is not int or pass_ps < until_ps):
+            raise ValueError(f"pass_ps must be an int >= until_ps ({until_ps}), not {pass_ps!r}")
+        self._until, self.horizon_ps = until_ps, until_ps if pass_ps is None else pass_ps
         try:
             self._run_until(until_ps)
         finally:
-            self.horizon_ps = None
-        self._now = until_ps
+            self._until = self.horizon_ps = None
+        self._now = max(self._now, until_ps)
 
     # The two loops below are step() inlined: a method call per entry would cost ~10% of a run,
     # and a shared loop would test for a limit on every entry even when there is none.
