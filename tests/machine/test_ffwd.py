@@ -69,6 +69,20 @@ def test_a_skip_passes_the_polls_of_run_until_done() -> None:
     _assert_same(slow, fast)
 
 
+def test_progress_steps_do_not_bound_a_skip() -> None:
+    """A run that reports progress (200 steps, as the CLI's) skips across its steps and
+    gives step by step's results."""
+    scenario = load_scenario(IDLE, overrides=["duration_ms=2000"])
+    slow = run(build(scenario, "emulated", fast_forward=False))
+    seen: list[int] = []
+    fast = run(build(scenario, "emulated", fast_forward=True),
+               lambda now, _: seen.append(now))
+    ffwd = fast.host.ffwd
+    assert isinstance(ffwd, IdleFastForward) and ffwd.skips == 1
+    assert len(seen) < 20 and seen[-1] == 2 * 10**12
+    _assert_same(slow, fast)
+
+
 def test_pmu_active_scenario_is_not_fast_forwarded() -> None:
     slow, fast = _both(ROOT / "examples" / "seed-001.toml", "emulated",
                        ["duration_ms=10", "vm[0].guest[0].runs=1"])

@@ -285,9 +285,12 @@ def run(outcome: RunOutcome, progress: Callable[[int, int], None] | None = None
     if progress is None:
         host.run(duration)
     else:
+        # The steps only report progress, so a fast-forward may pass several (pass_ps), up
+        # to just short of duration: the run then goes through duration as without them.
         step = max(duration // PROGRESS_STEPS, 1)
         while host.env.now_ps < duration:
-            host.run(min(host.env.now_ps + step, duration))
+            until = min(host.env.now_ps + step, duration)
+            host.run(until, pass_ps=max(until, duration - 1))
             progress(host.env.now_ps, duration)
     if not run_until_done(host, outcome.vms, limit_ps=limit):
         raise RunIncompleteError(f"scenario {outcome.scenario.name!r}: the guests did not "
