@@ -13,6 +13,10 @@ Workloads (integer delays drawn once from a fixed seed, outside the timed region
   the next worker in turn if it is still alive; workers catch the interrupt and go on with their
   next delay. Events are worker timeouts, interrupter timeouts and interrupts.
 
+A third engine, ``heapq``, is the floor: a bare heap of (time, seq, process) and a loop that
+resumes generators, with nothing else (no events, callbacks or priorities), so the distance to
+it is what vpmu.sim's own features cost.
+
 Each (workload, engine) pair is timed ``--repeat`` times, interleaved, and the best is kept.
 Usage: ``python benchmarks/bench_sim.py [--events N] [--repeat R] [--output PATH]``.
 """
@@ -20,6 +24,7 @@ Usage: ``python benchmarks/bench_sim.py [--events N] [--repeat R] [--output PATH
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import os
 import platform
@@ -73,9 +78,68 @@ class Engine:
     now: Callable[[Any], int]
 
 
+class BareInterruptError(Exception):
+    """What a bare process receives when interrupted."""
+
+
+class BareProcess:
+    """A generator and the token of its one pending wake-up (an interrupt makes it stale)."""
+
+    __slots__ = ("env", "gen", "is_alive", "token")
+
+    def __init__(self, env: BareEnv, gen: Generator[Any, Any, None]) -> None:
+        self.env, self.gen, self.token, self.is_alive = env, gen, 0, True
+        env.wake(self, 0, None)
+
+    def interrupt(self, cause: object) -> None:
+        """Wake now with an exception; the pending timeout's entry goes stale."""
+        self.env.wake(self, 0, BareInterruptError(cause))
+
+
+class BareEnv:
+    """The floor under any event kernel: a heapq of (time, seq, process, token, exception)
+    and a loop that resumes generators (what remains if a kernel did nothing else). A
+    timeout is its delay; no events, no callbacks, no priorities; an interrupt bumps the
+    process's token so its pending entry is skipped."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self._queue: list[tuple[int, int, BareProcess, int, BaseException | None]] = []
+        self._seq = 0
+
+    def timeout(self, delay: int) -> int:
+        """A timeout is just its delay: the loop queues the process when it yields one."""
+        return delay
+
+    def process(self, gen: Generator[Any, Any, None]) -> BareProcess:
+        """Start ``gen`` now."""
+        return BareProcess(self, gen)
+
+    def wake(self, proc: BareProcess, delay: int, exc: BaseException | None) -> None:
+        """Queue ``proc``'s next resumption, superseding any pending one."""
+        proc.token += 1
+        self._seq += 1
+        heapq.heappush(self._queue, (self.now + delay, self._seq, proc, proc.token, exc))
+
+    def run(self) -> None:
+        """Resume processes in (time, seq) order until none is queued."""
+        queue, pop = self._queue, heapq.heappop
+        while queue:
+            self.now, _, proc, token, exc = pop(queue)
+            if token != proc.token:  # stale, but its time passes, as a kernel's would
+                continue
+            try:
+                delay = proc.gen.throw(exc) if exc is not None else next(proc.gen)
+            except StopIteration:
+                proc.is_alive = False
+                continue
+            self.wake(proc, delay, None)
+
+
 ENGINES = (
     Engine("vpmu.sim", lambda: sim.Environment(seed=0), sim.Interrupt, lambda env: env.now_ps),
     Engine("simpy", simpy.Environment, simpy.Interrupt, lambda env: int(env.now)),
+    Engine("heapq", BareEnv, BareInterruptError, lambda env: int(env.now)),
 )
 
 Gen = Generator[Any, Any, None]
@@ -146,6 +210,7 @@ def measure(delays: list[list[int]], interrupts: bool, repeat: int) -> dict[str,
             "events_per_s": round(first.events / min(runs)),
         }
     result["speedup_vs_simpy"] = round(min(seconds["simpy"]) / min(seconds["vpmu.sim"]), 2)
+    result["heapq_floor_ratio"] = round(min(seconds["vpmu.sim"]) / min(seconds["heapq"]), 2)
     return result
 
 
@@ -162,12 +227,15 @@ def machine() -> dict[str, Any]:
 
 
 def print_table(results: dict[str, Any]) -> None:
-    """Print one row per (workload, engine)."""
+    """Print one row per (workload, engine). Ratio: on the vpmu.sim row, SimPy's time over
+    vpmu.sim's (its speed-up); on the heapq row, vpmu.sim's time over the bare loop's (what
+    the kernel costs above the floor)."""
     print(f"{'workload':<12}{'engine':<10}{'events':>11}{'best s':>9}{'events/s':>12}{'ratio':>8}")
     for workload, r in results["workloads"].items():
         for engine in ENGINES:
             e = r[engine.name]
-            ratio = f"{r['speedup_vs_simpy']:.2f}x" if engine.name == "vpmu.sim" else ""
+            ratio = {"vpmu.sim": f"{r['speedup_vs_simpy']:.2f}x",
+                     "heapq": f"{r['heapq_floor_ratio']:.2f}x"}.get(engine.name, "")
             print(
                 f"{workload:<12}{engine.name:<10}{r['events']:>11,}{e['best_s']:>9.3f}"
                 f"{e['events_per_s']:>12,}{ratio:>8}"

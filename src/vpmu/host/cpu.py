@@ -192,6 +192,8 @@ class Pcpu:
         if cycles <= 0:
             return
         self._set_mode(self._kernel_mode)
+        if self.hw.elapse(cycles):
+            return
         stream = self._kernel_streams.get((what, cycles))
         if stream is None:
             stream = Stream(what, {ev.CYCLES: cycles, ev.INSTRUCTIONS: cycles})

@@ -56,15 +56,30 @@ class CpuCore:
 
     def execute(self, stream: Stream) -> Generator[Event, Any, None]:
         """Run ``stream`` to completion; counters advance lazily meanwhile."""
+        if self.elapse(stream.cycles):
+            return
         duration = self.start(stream)
         if not self.env.skip_to(self.env.now_ps + duration):
             yield self.env.timeout(duration)
         self.stop()
 
+    def duration_ps(self, cycles: int) -> int:
+        """How long ``cycles`` of execution take on this CPU (at least 1 ps)."""
+        return max(cycles_to_ps(cycles, self.preset.core_mhz), 1)
+
+    def elapse(self, cycles: int) -> bool:
+        """Execute ``cycles`` of work at once if nothing can observe its inside: the CPU
+        executes nothing else and no counter counts (so no segment is needed), and no event
+        falls in its window (``Environment.skip_to``). False: nothing happened, execute it
+        as a stream."""
+        pmu = self.pmu
+        return pmu.segment is None and not pmu.counting and \
+            self.env.skip_to(self.env.now_ps + self.duration_ps(cycles))
+
     def start(self, stream: Stream) -> int:
         """Begin executing ``stream`` now; returns how long it takes to finish (ps)."""
         self._seq += 1
-        duration = max(cycles_to_ps(stream.cycles, self.preset.core_mhz), 1)
+        duration = self.duration_ps(stream.cycles)
         self.pmu.set_segment(Segment(stream, self.env.now_ps, duration, self.cpl, self._seq))
         return duration
 

@@ -121,6 +121,11 @@ class CountingPmu(ABC):
     def _on_pmi_raised(self) -> None:
         """What the PMU does itself when it raises a PMI (a freeze, or nothing)."""
 
+    @property
+    def counting(self) -> bool:
+        """Some counter counts (executing a stream can change a counter or its overflow)."""
+        return bool(self._configs)
+
     # -- counting ------------------------------------------------------------------------
     def set_segment(self, segment: Segment | None) -> None:
         """The CPU starts (or stops) executing a stream: only the totals change (none

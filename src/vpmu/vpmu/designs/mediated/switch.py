@@ -65,8 +65,15 @@ class MsrTally:
         return value
 
     def _count(self, op: str, addr: int, cycles: int) -> None:
-        self.traffic[f"{op} {msrs.kernel_msr_name(addr)}"] += 1
+        key = _KEYS.get((op, addr))
+        if key is None:
+            key = _KEYS[(op, addr)] = f"{op} {msrs.kernel_msr_name(addr)}"
+        self.traffic[key] += 1
         self.cycles += cycles
+
+
+_KEYS: dict[tuple[str, int], str] = {}
+"""Traffic keys by (access, address): a switch makes dozens of accesses to the same few MSRs."""
 
 
 def rdpmc_ecx(idx: int) -> int:
