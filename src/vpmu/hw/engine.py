@@ -103,11 +103,6 @@ class CountingPmu(ABC):
         self._active: list[Counter] = []
         """Counters with events to count in the current segment: the only ones sync visits."""
 
-    @property
-    def counting(self) -> bool:
-        """Some counter counts under the current configuration (mode, privilege, controls)."""
-        return bool(self._configs)
-
     # -- the architecture's rules --------------------------------------------------------
     @abstractmethod
     def count_config(self, c: Counter) -> CountConfig | None:
