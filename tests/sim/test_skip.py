@@ -60,11 +60,12 @@ def test_skip_refuses_the_past() -> None:
         env.skip_to(5)
 
 
-def _world(skip: bool, workers: list[list[int]], interrupts: list[int]) -> list[tuple[int, str]]:
+def _world(skip: bool, workers: list[list[int]], interrupts: list[int]
+           ) -> tuple[list[tuple[int, str]], int]:
     """Workers alternate uninterruptible work (skippable) and interruptible waits (timeouts,
     never skipped); an interrupter hits worker 0 at the given instants, or finds it busy (as
     a CPU queues an interrupt while its handler runs). The log is what every process
-    observed, in order."""
+    observed, in order, and the environment's ``events_processed``."""
     env = Environment()
     log: list[tuple[int, str]] = []
     procs = []
@@ -100,7 +101,7 @@ def _world(skip: bool, workers: list[list[int]], interrupts: list[int]) -> list[
     env.process(interrupter())
     env.run()
     log.append((env.now_ps, "end"))
-    return log
+    return log, env.events_processed
 
 
 @settings(max_examples=200, deadline=None)
@@ -108,5 +109,12 @@ def _world(skip: bool, workers: list[list[int]], interrupts: list[int]) -> list[
                         max_size=4),
        interrupts=st.lists(st.integers(0, 200), max_size=6).map(sorted))
 def test_skipping_is_invisible(workers: list[list[int]], interrupts: list[int]) -> None:
-    """Same observations with and without skipping, ties and interrupts included."""
+    """Same observations with and without skipping, ties and interrupts included, and the
+    same ``events_processed``: a skipped timeout counts as the event it would have been."""
     assert _world(True, workers, interrupts) == _world(False, workers, interrupts)
+
+
+def test_a_skip_counts_as_an_event_but_not_as_an_entry() -> None:
+    env = Environment()
+    assert env.skip_to(10) and env.skip_to(20)
+    assert (env.events_processed, env.entries_processed) == (2, 0)

@@ -13,6 +13,10 @@ from vpmu.arch.faults import Fault
 from vpmu.arch.presets import PRESETS
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FIXED, X86PmuCaps
+from vpmu.host.cpu import Pcpu
+from vpmu.host.machine import Host
+from vpmu.host.perf.core import PerfSubsystem
+from vpmu.host.perf.kapi import KernelCounterApi
 from vpmu.vpmu.lifecycle import KVM_REQ_PMI, KVM_REQ_PMU
 from vpmu.vpmu.x86.core import X86VpmuCore
 from vpmu.vpmu.x86.ops import INSTRUCTIONS_RETIRED, CapLimits, ops_for
@@ -22,6 +26,16 @@ SEL0, PMC0, GCTRL = msrs.IA32_PERFEVTSEL0, msrs.IA32_A_PMC0, msrs.IA32_PERF_GLOB
 STATUS, OVF, FIXED_CTRL = (msrs.IA32_PERF_GLOBAL_STATUS, msrs.IA32_PERF_GLOBAL_OVF_CTRL,
                            msrs.IA32_FIXED_CTR_CTRL)
 AMD_CTL0, AMD_CTR0 = msrs.MSR_F15H_PERF_CTL0, msrs.MSR_F15H_PERF_CTR0
+
+
+def host_kernel() -> tuple[Pcpu, KernelCounterApi]:
+    """A host CPU and its perf's counter API, for the ops' arguments: the accesses here never
+    reach them, but a mypyc-compiled core checks its arguments' types (so not None)."""
+    host = Host("intel-icx", cpus=1)
+    return host.cpus[0], KernelCounterApi(PerfSubsystem(host))
+
+
+CPU, KAPI = host_kernel()
 
 
 def guest_caps(preset: str) -> X86PmuCaps:
@@ -107,43 +121,43 @@ def test_get_and_set_msr_decode_counters_selectors_and_globals() -> None:
     """A counter write reaches write_counter and the read read_counter; a selector is
     stored; GLOBAL_CTRL resets to the GP mask; an unknown MSR or reserved bit is #GP."""
     pmu, _ = core()
-    assert run(pmu.set_msr(None, PMC0 + 2, 1234)) is None
-    assert pmu.gp[2].counter == 1234 and run(pmu.get_msr(None, PMC0 + 2)) == 1234
-    assert run(pmu.set_msr(None, SEL0, 0x4300C0)) is None
-    assert run(pmu.get_msr(None, SEL0)) == 0x4300C0
-    assert run(pmu.get_msr(None, GCTRL)) == 0xFF
-    assert run(pmu.get_msr(None, 0x12345)) is Fault.GP
-    assert run(pmu.set_msr(None, GCTRL, 1 << 40)) is Fault.GP
+    assert run(pmu.set_msr(CPU, PMC0 + 2, 1234)) is None
+    assert pmu.gp[2].counter == 1234 and run(pmu.get_msr(CPU, PMC0 + 2)) == 1234
+    assert run(pmu.set_msr(CPU, SEL0, 0x4300C0)) is None
+    assert run(pmu.get_msr(CPU, SEL0)) == 0x4300C0
+    assert run(pmu.get_msr(CPU, GCTRL)) == 0xFF
+    assert run(pmu.get_msr(CPU, 0x12345)) is Fault.GP
+    assert run(pmu.set_msr(CPU, GCTRL, 1 << 40)) is Fault.GP
     assert pmu.pmc_in_use == 1 << 2 | 1 << 0
 
 
 def test_amd_selector_reserved_bits_are_dropped_not_faulted() -> None:
     pmu, _ = core("amd-zen4")
-    assert run(pmu.set_msr(None, AMD_CTL0, 1 << 63 | 0x4300C0)) is None
+    assert run(pmu.set_msr(CPU, AMD_CTL0, 1 << 63 | 0x4300C0)) is None
     assert pmu.gp[0].eventsel == 0x4300C0
 
 
 def test_selector_write_requests_a_reprogram_only_on_change() -> None:
     """intel/amd_pmu_set_msr: the same selector value again requests nothing."""
     pmu, vcpu = core()
-    run(pmu.set_msr(None, SEL0 + 1, 0x4300C0))
-    run(pmu.set_msr(None, SEL0 + 1, 0x4300C0))
+    run(pmu.set_msr(CPU, SEL0 + 1, 0x4300C0))
+    run(pmu.set_msr(CPU, SEL0 + 1, 0x4300C0))
     assert pmu.reprogram_pmi == 1 << 1 and vcpu.requests == [KVM_REQ_PMU]
 
 
 def test_fixed_ctr_ctrl_reprograms_the_changed_fields_only() -> None:
     """reprogram_fixed_counters: fixed 1's field changes, fixed 0 and 2 keep theirs."""
     pmu, _ = core()
-    run(pmu.set_msr(None, FIXED_CTRL, 0x0B0))
+    run(pmu.set_msr(CPU, FIXED_CTRL, 0x0B0))
     assert pmu.reprogram_pmi == 1 << 33
     pmu.reprogram_pmi = 0
-    run(pmu.set_msr(None, FIXED_CTRL, 0x0B0))
+    run(pmu.set_msr(CPU, FIXED_CTRL, 0x0B0))
     assert pmu.reprogram_pmi == 0 and pmu.fixed_field(pmu.fixed[1]) == 0xB
 
 
 def test_global_ctrl_reprograms_the_counters_whose_enable_changed() -> None:
     pmu, _ = core()
-    run(pmu.set_msr(None, GCTRL, 0xF0 | 1 << 32))
+    run(pmu.set_msr(CPU, GCTRL, 0xF0 | 1 << 32))
     assert pmu.reprogram_pmi == 0x0F | 1 << 32
     assert pmu.globally_enabled(pmu.gp[4]) and not pmu.globally_enabled(pmu.gp[0])
 
@@ -153,11 +167,11 @@ def test_overflow_sets_the_status_bit_and_requests_a_pmi_with_int() -> None:
     pmu, vcpu = core()
     pmu.overflow(pmu.gp[3], intr=False)
     pmu.overflow(pmu.fixed[0], intr=True)
-    assert run(pmu.get_msr(None, STATUS)) == 1 << 3 | 1 << 32
+    assert run(pmu.get_msr(CPU, STATUS)) == 1 << 3 | 1 << 32
     assert vcpu.requests == [KVM_REQ_PMI]
-    run(pmu.set_msr(None, OVF, 1 << 3))
-    assert run(pmu.get_msr(None, STATUS)) == 1 << 32
-    assert run(pmu.deliver_pmi(None)) is True and vcpu.injected == 1
+    run(pmu.set_msr(CPU, OVF, 1 << 3))
+    assert run(pmu.get_msr(CPU, STATUS)) == 1 << 32
+    assert run(pmu.deliver_pmi(CPU)) is True and vcpu.injected == 1
 
 
 def test_handle_event_reprograms_the_marked_counters_once() -> None:
@@ -165,8 +179,8 @@ def test_handle_event_reprograms_the_marked_counters_once() -> None:
     next entry) and the counters it names go to the design, GP first."""
     pmu, _ = core()
     pmu.request_reprogram(1 << 33 | 1 << 5 | 1 << 40)
-    run(pmu.handle_event(None))
-    run(pmu.handle_event(None))
+    run(pmu.handle_event(CPU))
+    run(pmu.handle_event(CPU))
     assert pmu.reprogrammed == [[5, 33], []] and pmu.reprogram_pmi == 0
 
 
@@ -201,7 +215,7 @@ def test_rdpmc_names_the_counter_or_faults(preset: str, ecx: int, idx: int | Non
     pmu, _ = core(preset)
     for pmc in pmu.all_pmcs():
         pmc.counter = pmc.idx + 100
-    assert run(pmu.rdpmc(None, ecx)) == (Fault.GP if idx is None else idx + 100)
+    assert run(pmu.rdpmc(CPU, ecx)) == (Fault.GP if idx is None else idx + 100)
 
 
 def design_pmus(preset: str) -> list[X86VpmuCore[Any]]:
@@ -211,7 +225,7 @@ def design_pmus(preset: str) -> list[X86VpmuCore[Any]]:
     from vpmu.vpmu.designs.emulated.vcpu import EmulatedVcpu
     from vpmu.vpmu.designs.mediated.vcpu import MediatedOptions, MediatedVcpu
     caps = guest_caps(preset)
-    emulated = EmulatedVcpu(FakeVcpu(caps), caps, PmcOps(None, is_paused=True, reuse=True),  # type: ignore[arg-type]
+    emulated = EmulatedVcpu(FakeVcpu(caps), caps, PmcOps(KAPI, is_paused=True, reuse=True),  # type: ignore[arg-type]
                             count_emulated=True)
     options = MediatedOptions("run-loop", "ipi", "upstream", elide_writes=True)
     mediated = MediatedVcpu(FakeVcpu(caps), caps, PRESETS[preset].caps, options)  # type: ignore[arg-type]
@@ -229,11 +243,11 @@ def test_both_designs_decode_msrs_and_rdpmc_alike(preset: str) -> None:
     seen = []
     for pmu in design_pmus(preset):
         seen.append((
-            run(pmu.set_msr(None, ctr0, 0x1234)), run(pmu.get_msr(None, ctr0)),
-            run(pmu.set_msr(None, sel0, 1 << 63 | 0x4300C0)), run(pmu.get_msr(None, sel0)),
-            run(pmu.set_msr(None, gctrl, 0b11)), run(pmu.get_msr(None, gctrl)),
-            run(pmu.get_msr(None, status)), run(pmu.rdpmc(None, 0)),
-            run(pmu.rdpmc(None, RDPMC_FIXED)), run(pmu.rdpmc(None, 1 << 20))))
+            run(pmu.set_msr(CPU, ctr0, 0x1234)), run(pmu.get_msr(CPU, ctr0)),
+            run(pmu.set_msr(CPU, sel0, 1 << 63 | 0x4300C0)), run(pmu.get_msr(CPU, sel0)),
+            run(pmu.set_msr(CPU, gctrl, 0b11)), run(pmu.get_msr(CPU, gctrl)),
+            run(pmu.get_msr(CPU, status)), run(pmu.rdpmc(CPU, 0)),
+            run(pmu.rdpmc(CPU, RDPMC_FIXED)), run(pmu.rdpmc(CPU, 1 << 20))))
     emulated, mediated = seen
     assert emulated == mediated
     assert emulated[:2] == (None, 0x1234) and emulated[-1] is Fault.GP

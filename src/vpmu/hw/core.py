@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from vpmu.arch import events as ev
 from vpmu.arch.faults import Fault
 from vpmu.arch.presets import CpuPreset
@@ -23,6 +25,7 @@ DeliverFn = Callable[[int, bool], None]
 """A CPU's PMU interrupt reaching its core: (vector, is_nmi)."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # X86Cpu is not compiled
 class CpuCore:
     """A logical CPU's execution: streams, privilege, guest mode, instruction latencies.
 

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 
+from mypy_extensions import mypyc_attr
+
 from vpmu.arch import events as ev
 from vpmu.arch.presets import CpuPreset
 from vpmu.arch.regs import set_bits
@@ -67,6 +69,7 @@ ALL = -1
 """Every counter, as a mask of global indices (every bit set)."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # another architecture's PMU may be pure Python
 class CountingPmu(ABC):
     """One logical CPU's counters, counted lazily. ``on_pmi`` is called when an overflow
     generates a PMI."""

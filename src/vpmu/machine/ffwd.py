@@ -71,6 +71,8 @@ class _Mark:
     choices: int
     queued: int
     """Entries the event queue ever held (``Environment.entries_queued``)."""
+    events: int
+    """Events the model took so far (``Environment.events_processed``)."""
     records: int
     stream: Stream
     slices: list[int] = field(default_factory=list)
@@ -148,7 +150,7 @@ class IdleFastForward:
         base = self._marks[0].stream if self._marks else task.pending
         mark = _Mark(now, snapshot(roots, skip), _truth_less_main(task, base), queue,
                      env.rng.getstate(), len(env.choices), env.entries_queued,
-                     len(host.trace.tail), task.pending, self._slices)
+                     env.events_processed, len(host.trace.tail), task.pending, self._slices)
         self._slices = []
         return mark
 
@@ -179,7 +181,8 @@ class IdleFastForward:
             return 0
         if not (m0.queue == m1.queue == m2.queue and m0.rng == m1.rng == m2.rng
                 and m0.choices == m2.choices
-                and m1.queued - m0.queued == m2.queued - m1.queued):
+                and m1.queued - m0.queued == m2.queued - m1.queued
+                and m1.events - m0.events == m2.events - m1.events):
             return 0
         if not self._records_repeat(m0, m1, m2):
             return 0
@@ -198,7 +201,7 @@ class IdleFastForward:
         truth, the main stream (replayed into ``rest``), the records."""
         env, trace = self.host.env, self.host.trace
         block: list[Record] = trace.tail[m1.records:m2.records]
-        env.shift(n * self.period_ps, n * (m2.queued - m1.queued))
+        env.shift(n * self.period_ps, n * (m2.queued - m1.queued), n * (m2.events - m1.events))
         for leaf, delta in linear:
             assert leaf.setter is not None
             leaf.setter(leaf.value + n * delta)

@@ -25,7 +25,9 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mypy_extensions import mypyc_attr
 
 from vpmu.arch.faults import Fault
 from vpmu.arch.lazy import resolve
@@ -76,6 +78,7 @@ def vcpu_class(arch: str) -> type[Vcpu]:
     return cls
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # X86Vcpu is not compiled
 class Vcpu:
     """One vCPU of ``vm``: the KVM side (requests, injection) and its host thread.
 
@@ -83,9 +86,9 @@ class Vcpu:
     ``arch_op`` (the operations of its port), and the state its traps keep.
     """
 
-    IDLE_EXIT = ""
+    IDLE_EXIT: ClassVar[str] = ""
     """The exit of a guest that idles waiting for an interrupt (x86: HLT)."""
-    PMI_WINDOW_EXIT = ""
+    PMI_WINDOW_EXIT: ClassVar[str] = ""
     """The exit that ends a PMI handler while another PMI is pending (x86: NMI_WINDOW)."""
 
     def __init__(self, vm: Vm, index: int, guest_os: GuestOs, pin: int | None) -> None:

@@ -47,6 +47,7 @@ class Environment:
         "_queue",
         "_seed",
         "_seq",
+        "_skips",
         "_until",
         "choices",
         "horizon_ps",
@@ -63,6 +64,7 @@ class Environment:
         self._now = 0
         self._queue: list[tuple[int, int, int, Event]] = []
         self._seq = 0  # the next entry's seq; also the number of entries ever queued
+        self._skips = 0  # events taken without an entry: skip_to's timeouts, shift's periods
         self.rng = random.Random(seed)
         """The one random number generator of the run, seeded once from ``seed``."""
         self.choices: list[tuple[str, int]] = []
@@ -90,10 +92,18 @@ class Environment:
 
     @property
     def events_processed(self) -> int:
-        """Queue entries processed so far (cancelled handles included), for benchmarks.
+        """Events the model took: queue entries processed (cancelled handles included) plus
+        the timeouts ``skip_to`` made unnecessary, each of which the model would otherwise
+        have queued and processed. A property of the model's execution, not of the kernel's
+        shortcuts: the same run gives the same count however it is stepped.
 
-        Derived as entries ever queued minus entries still queued, so the hot loop counts nothing.
+        Derived, so the hot loop counts nothing.
         """
+        return self._seq - len(self._queue) + self._skips
+
+    @property
+    def entries_processed(self) -> int:
+        """Queue entries actually processed: the kernel's own work (benchmarks)."""
         return self._seq - len(self._queue)
 
     @property
@@ -147,7 +157,8 @@ class Environment:
         the timeout (entries at the same time run FIFO), so a due entry refuses the skip;
         without one, nothing can run in the window, since only queue entries run code. Work
         the model does in one piece (kernel work, an instruction's latency) takes one step
-        this way, and is split exactly where another event falls inside it.
+        this way, and is split exactly where another event falls inside it. It still
+        counts in ``events_processed``.
         """
         if time_ps < self._now:
             raise ValueError(f"time_ps must be >= now_ps ({self._now}), not {time_ps!r}")
@@ -155,6 +166,7 @@ class Environment:
         if (queue and queue[0][0] <= time_ps) or (until is not None and time_ps > until):
             return False
         self._now = time_ps
+        self._skips += 1
         return True
 
     def event(self) -> Event:
@@ -239,20 +251,26 @@ class Environment:
                 for callback in callbacks:
                     callback(event)
 
-    def shift(self, delta_ps: int, seq_delta: int) -> None:
+    def shift(self, delta_ps: int, seq_delta: int, events_delta: int | None = None) -> None:
         """Move now and every live entry ``delta_ps`` later, as if ``seq_delta`` more entries
         had been queued meanwhile and run by the time anyone looks: a model's fast-forward over
         periods it has shown to repeat. Entries nothing waits on (a timeout its interrupted
         process left behind, a cancelled handle) stay at their time: they run as no-ops there,
-        as they would have."""
+        as they would have. :attr:`events_processed` grows by ``events_delta`` (default
+        ``seq_delta``): the events the skipped periods took, skipped timeouts included. Not
+        counted: the entries those periods would have left behind unprocessed by then (an
+        interrupted process's timeout), which step by step processes as no-ops later, so a
+        run with a shift may count fewer events than step by step."""
+        events_delta = seq_delta if events_delta is None else events_delta
         if type(delta_ps) is not int or delta_ps < 0 or type(seq_delta) is not int \
-                or seq_delta < 0:
-            raise ValueError(f"delta_ps and seq_delta must be non-negative ints, not "
-                             f"{delta_ps!r}, {seq_delta!r}")
+                or seq_delta < 0 or type(events_delta) is not int or events_delta < 0:
+            raise ValueError(f"delta_ps, seq_delta and events_delta must be non-negative ints, "
+                             f"not {delta_ps!r}, {seq_delta!r}, {events_delta!r}")
         if self.horizon_ps is not None and self._now + delta_ps > self.horizon_ps:
             raise ValueError(f"shift by {delta_ps} ps passes the run's horizon {self.horizon_ps}")
         self._now += delta_ps
         self._seq += seq_delta
+        self._skips += events_delta - seq_delta
         queue = [(t + delta_ps, prio, seq + seq_delta, event) if event.callbacks else
                  (t, prio, seq, event) for t, prio, seq, event in self._queue]
         heapify(queue)

@@ -218,7 +218,9 @@ class Process(Event):
     __slots__ = ("_generator", "_resume_cb", "_send", "_target")
 
     def __init__(self, env: Environment, generator: ProcessGenerator) -> None:
-        if not isinstance(generator, GeneratorType):
+        # A generator function compiled by mypyc returns its own generator class, registered
+        # as a collections.abc Generator but not a GeneratorType: both are generators here.
+        if not isinstance(generator, GeneratorType | Generator):
             raise ValueError(f"generator must be a generator, not {generator!r}")
         self.env = env
         self.callbacks = []
@@ -238,8 +240,10 @@ class Process(Event):
 
     @property
     def name(self) -> str:
-        """The generator function's name, for reprs and logs."""
-        return self._generator.__name__
+        """The generator function's name, for reprs and logs (a compiled generator has no
+        ``__name__``: its class's name, the function's with a suffix, stands in)."""
+        generator = self._generator
+        return getattr(generator, "__name__", type(generator).__name__)
 
     @property
     def is_alive(self) -> bool:
@@ -264,7 +268,9 @@ class Process(Event):
         """
         if self._value is not _PENDING:
             raise RuntimeError(f"{self!r} has ended and cannot be interrupted")
-        if self._generator.gi_running:
+        # A compiled generator has no gi_running: its self-interrupt is not refused here but
+        # still surfaces, as an Interrupt out of its next wait that it does not expect.
+        if getattr(self._generator, "gi_running", False):
             raise RuntimeError(f"{self!r} cannot interrupt itself")
         Handle(self.env, lambda: self._deliver(cause), self.env._now, URGENT)
 

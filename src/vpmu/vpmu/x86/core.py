@@ -15,6 +15,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from mypy_extensions import mypyc_attr
+
 from vpmu.arch.faults import Fault
 from vpmu.arch.regs import RegisterSpec, Role, apply_write, by_address, read_value
 from vpmu.arch.x86 import msrs
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 PmcT = TypeVar("PmcT", bound=X86Pmc)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # MediatedVcpu is not compiled
 class X86VpmuCore(ABC, Generic[PmcT]):
     """One vCPU's ``struct kvm_pmu``: what KVM keeps whatever backs the counters."""
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mypy_extensions import mypyc_attr
+
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE
 
@@ -25,6 +27,7 @@ FIXED_EN = FIXED_OS | FIXED_USR
 """The field's ring bits: the counter counts in some ring (fixed_ctrl_field & 0x3)."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # MediatedPmc is not compiled
 @dataclass(eq=False)
 class X86Pmc:
     """One virtual counter: GP ``idx`` < 32, fixed ``32 + i``. Identity is the counter (no
