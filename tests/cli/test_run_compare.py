@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from vpmu.cli import main as cli
+from vpmu.cli import runs
 
 runner = CliRunner()
 
@@ -255,3 +256,23 @@ def test_invalid_toml_exits_2_naming_the_file(tmp_path: Path) -> None:
     assert result.exit_code == cli.EXIT_BAD_INPUT
     assert "broken.toml: invalid TOML" in one_line(result.output)
     assert not out.exists()
+
+
+def test_no_fast_forward_runs_step_by_step_with_the_same_results(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--no-fast-forward reaches build; the idle guest's results are the same either way
+    (but sim.events, the simulator's own work)."""
+    idle = Path(__file__).resolve().parents[2] / "benchmarks" / "idle-guest.toml"
+    asked: list[bool] = []
+    real = runs.build
+
+    def build(*args: Any, fast_forward: bool = True, **kwargs: Any) -> Any:
+        asked.append(fast_forward)
+        return real(*args, fast_forward=fast_forward, **kwargs)
+    monkeypatch.setattr(runs, "build", build)
+    fast = run_json(idle, tmp_path / "fast.json", "--set", "duration_ms=100")
+    slow = run_json(idle, tmp_path / "slow.json", "--set", "duration_ms=100",
+                    "--no-fast-forward")
+    assert asked == [True, False]
+    del fast["sim"]["events"], slow["sim"]["events"]
+    assert fast == slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -155,15 +156,13 @@ def test_an_abandoned_timeout_is_no_event_and_leaves_the_queue(env: Environment)
 
     def sleeper() -> ProcessGenerator:
         while True:
-            try:
+            with contextlib.suppress(Interrupt):
                 yield env.timeout(10**9)
-            except Interrupt:
-                pass
 
     proc = env.process(sleeper())
     sizes = []
-    for i in range(3 * COMPACT_MIN):
-        env.schedule(lambda: proc.interrupt(), delay_ps=1)
+    for _i in range(3 * COMPACT_MIN):
+        env.schedule(proc.interrupt, delay_ps=1)
         env.run(until_ps=env.now_ps + 2)
         sizes.append(len(env._queue))
     assert max(sizes) <= 2 * COMPACT_MIN + 2
@@ -179,10 +178,8 @@ def test_a_dropped_timeout_yielded_again_still_triggers_on_time(env: Environment
     seen: list[int] = []
 
     def waiter() -> ProcessGenerator:
-        try:
+        with contextlib.suppress(Interrupt):
             yield kept
-        except Interrupt:
-            pass
         yield env.timeout(3 * COMPACT_MIN)  # the dead timeouts below pile up meanwhile
         seen.append(kept.callbacks is None)  # dropped from the queue by now
         yield kept
@@ -190,16 +187,14 @@ def test_a_dropped_timeout_yielded_again_still_triggers_on_time(env: Environment
 
     def filler() -> ProcessGenerator:
         for _ in range(2 * COMPACT_MIN + 1):
-            try:
+            with contextlib.suppress(Interrupt):
                 yield env.timeout(10**5)
-            except Interrupt:
-                pass
 
     proc = env.process(waiter())
     fill = env.process(filler())
-    env.schedule(lambda: proc.interrupt(), delay_ps=1)
+    env.schedule(proc.interrupt, delay_ps=1)
     for k in range(2 * COMPACT_MIN + 1):
-        env.schedule(lambda: fill.interrupt(), delay_ps=2 + k)
+        env.schedule(fill.interrupt, delay_ps=2 + k)
     env.run()
     assert seen == [True, 10**6]
 

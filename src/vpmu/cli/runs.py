@@ -36,6 +36,10 @@ AllowLargeOpt = Annotated[bool, typer.Option(
     "--allow-large", help="Run a scenario beyond the work bounds (more than 10^12 cycles "
                           "of simulated work, 1024 CPUs, ...; docs/cli.md) instead of "
                           "refusing it.")]
+NoFfwdOpt = Annotated[bool, typer.Option(
+    "--no-fast-forward", help="Run every period of an idle guest step by step instead of "
+                              "skipping those that repeat (same results, slower; "
+                              "docs/architecture.md).")]
 
 
 @dataclass
@@ -47,13 +51,14 @@ class Done:
     outcome: RunOutcome | None
 
 
-def execute(path: Path, scenario: Scenario, design: str | None, *, keep: bool) -> Done:
+def execute(path: Path, scenario: Scenario, design: str | None, *, keep: bool,
+            fast_forward: bool = True) -> Done:
     """Build and run ``scenario``: bad input (a design or option the registry does not know,
     a filter KVM refuses) raises InputError naming the file or ``--design`` and the key
     path; a run that does not finish raises RunIncompleteError (the caller decides whether that
     ends the command)."""
     label = design or (scenario.vm[0].design_spec if scenario.vm else "none")
-    outcome = build(scenario, design, source=str(path))
+    outcome = build(scenario, design, source=str(path), fast_forward=fast_forward)
     with RunProgress(err_console, f"{path.name} [{label}]") as progress:
         run(outcome, progress)
     return Done(label, results(outcome), outcome if keep else None)
@@ -89,6 +94,7 @@ def run_cmd(
     = None,
     set_: SetOpt = None,
     allow_large: AllowLargeOpt = False,
+    no_fast_forward: NoFfwdOpt = False,
 ) -> None:
     """Run a scenario and print its metrics; options write the results and exports."""
     if design is not None:
@@ -99,7 +105,7 @@ def run_cmd(
     with Outputs(outs, inputs=[scenario]) as files:
         sc = load(scenario, set_, allow_large=allow_large)
         keep = any(p is not None for o, p in outs.items() if o != "--json")
-        done = execute(scenario, sc, design, keep=keep)
+        done = execute(scenario, sc, design, keep=keep, fast_forward=not no_fast_forward)
         data, out = done.results, done.outcome
         console.print(summary_table([data], title=scenario.name, labels=[done.label]))
         recs = out.records if out else []
@@ -125,6 +131,7 @@ def compare(
     html: HtmlOpt = None,
     set_: SetOpt = None,
     allow_large: AllowLargeOpt = False,
+    no_fast_forward: NoFfwdOpt = False,
 ) -> None:
     """Run a scenario under several designs and print their metrics side by side."""
     if len(design) < 2:
@@ -133,7 +140,8 @@ def compare(
         check_design(d)
     with Outputs({"--json": json_out, "--html": html}, inputs=[scenario]) as files:
         sc = load(scenario, set_, allow_large=allow_large)
-        runs = [execute(scenario, sc, d, keep=html is not None) for d in design]
+        runs = [execute(scenario, sc, d, keep=html is not None,
+                        fast_forward=not no_fast_forward) for d in design]
         for d, r in zip(design, runs, strict=True):
             r.results["design_spec"] = d
         data = [r.results for r in runs]

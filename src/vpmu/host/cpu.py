@@ -66,6 +66,20 @@ class PerfHooks(Protocol):
         ...
 
 
+class FastForward(Protocol):
+    """A watcher of a task's guest streams that may skip periods which repeat exactly
+    (``vpmu.machine.ffwd``); it sees each stream's start and how it ended."""
+
+    def segment_start(self, cpu: Pcpu, task: Task) -> None:
+        """``task.pending`` is about to execute on ``cpu`` (it may be replaced by the same
+        stream advanced over skipped periods)."""
+        ...
+
+    def segment_end(self, cpu: Pcpu, task: Task, stream: Stream, rest: Stream | None) -> None:
+        """``stream`` stopped: completed (``rest`` None) or interrupted with ``rest`` left."""
+        ...
+
+
 class NoPerf:
     """A host without perf activity: every hook is free."""
 
@@ -280,17 +294,23 @@ class Pcpu:
         # any, puts that share at CPL 0. The recorded mode is the user side.
         self._set_mode(Mode.GUEST_USER if task.guest else Mode.HOST_USER)
         env = self.host.env
+        ffwd = self.host.ffwd if task.guest else None
+        if ffwd is not None:
+            ffwd.segment_start(self, task)
         t0, stream = env.now_ps, task.pending
+        assert stream is not None
         duration = self.hw.start(stream)
         done = env.skip_to(t0 + duration) or (yield from self._wait(env.timeout(duration)))
         rest = self.hw.stop()
+        if ffwd is not None:
+            ffwd.segment_end(self, task, stream, None if done else rest)
         task.pending = None if done else rest
         if task.guest and not done:  # a VM-exit: the vCPU's KVM code sees it
             task.give(GuestExit(self._irqs[-1][0], rest))
             task.pending = None
             self._irqs_owner = task
         task.runtime_ps += self.host.env.now_ps - t0
-        _account_truth(task, stream, None if done else rest)
+        account_truth(task.truth, task.guest, stream, None if done else rest)
 
     def _kernel_op(self, task: Task, op: Kernel) -> Generator[Event, Any, None]:
         outer = self._kernel_mode
@@ -325,14 +345,17 @@ class Pcpu:
         task.give(value)
 
 
-def _account_truth(task: Task, stream: Stream, rest: Stream | None) -> None:
-    """Add what the task just executed of ``stream`` to its ground truth, by mode."""
-    user = (Mode.GUEST_USER if task.guest else Mode.HOST_USER).value
-    kernel = (Mode.GUEST_KERNEL if task.guest else Mode.HOST_KERNEL).value
+def account_truth(truth: dict[tuple[str, str], int], guest: bool, stream: Stream,
+                  rest: Stream | None) -> None:
+    """Add what a task just executed of ``stream`` (all of it but ``rest``) to its ground
+    truth ``truth``, by mode. Public for the idle fast-forward, which credits skipped
+    periods of a stream with the same arithmetic."""
+    user = (Mode.GUEST_USER if guest else Mode.HOST_USER).value
+    kernel = (Mode.GUEST_KERNEL if guest else Mode.HOST_KERNEL).value
     frac = stream.user_fraction
     for key, total in stream.counts.items():
         done = total - (rest.get(key) if rest else 0)
         in_user = done if frac is None else done * frac.numerator // frac.denominator
         for mode, n in ((user, in_user), (kernel, done - in_user)):
             if n:
-                task.truth[(mode, key)] = task.truth.get((mode, key), 0) + n
+                truth[(mode, key)] = truth.get((mode, key), 0) + n

@@ -13,7 +13,7 @@ from typing import Any
 
 from vpmu.arch.presets import CpuPreset, HostPreset, as_preset
 from vpmu.host.costs import CostTable, cost_table
-from vpmu.host.cpu import IpiFn, NoPerf, Pcpu, PerfHooks
+from vpmu.host.cpu import FastForward, IpiFn, NoPerf, Pcpu, PerfHooks
 from vpmu.host.sched import Scheduler
 from vpmu.host.task import Task
 from vpmu.sim import Environment, cycles_to_ps, ms, ns
@@ -49,6 +49,8 @@ class Host:
         self.sched = Scheduler(self, slice_ticks=slice_ticks)
         self.perf: PerfHooks = NoPerf()
         """The perf subsystem's hooks (``vpmu.host.perf`` installs itself here)."""
+        self.ffwd: FastForward | None = None
+        """The idle fast-forward watching guest streams (``vpmu.machine.ffwd``), if any."""
         self.clusters = [frozenset(cl.cpus) for cl in self.host_preset.clusters]
         self.cpus = [Pcpu(self, i, self.host_preset.cluster_of(i))
                      for i in range(self.host_preset.ncpus)]
@@ -61,9 +63,10 @@ class Host:
         """Add a task; it becomes runnable now."""
         return self.sched.spawn(task)
 
-    def run(self, until_ps: int) -> None:
-        """Advance the machine to ``until_ps``."""
-        self.env.run(until_ps)
+    def run(self, until_ps: int, *, pass_ps: int | None = None) -> None:
+        """Advance the machine to ``until_ps`` (a fast-forward may pass it up to ``pass_ps``:
+        ``Environment.run``)."""
+        self.env.run(until_ps, pass_ps=pass_ps)
 
     def cycles_ps(self, cycles: int) -> int:
         """Core cycles as time on this host."""

@@ -112,9 +112,10 @@ class Vcpu:
                          affinity=frozenset({pin}) if pin is not None else None)
         self.task.notifiers.append(self)
         self.pmu: VcpuLifecycle = self.create_pmu()
-        if guest_os.tick_hz:
-            self._tick_ps = ns(10**9) // guest_os.tick_hz
-            self.host.env.schedule(self._timer_fires, delay_ps=self._tick_ps)
+        self.timer_period_ps = ns(10**9) // guest_os.tick_hz if guest_os.tick_hz else 0
+        """The guest LAPIC timer's period (0: no timer)."""
+        if self.timer_period_ps:
+            self.host.env.schedule(self._timer_fires, delay_ps=self.timer_period_ps)
 
     def __repr__(self) -> str:
         return f"Vcpu(vm={self.vm.name!r}, index={self.index})"
@@ -160,7 +161,7 @@ class Vcpu:
             return
         self.timer_pending = True
         self._kick(timer=True)
-        self.host.env.schedule(self._timer_fires, delay_ps=self._tick_ps)
+        self.host.env.schedule(self._timer_fires, delay_ps=self.timer_period_ps)
 
     def _kick(self, *, timer: bool = False) -> None:
         """kvm_vcpu_kick: wake a halted vCPU, or make a running one exit."""

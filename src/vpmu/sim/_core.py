@@ -41,6 +41,11 @@ def _first(_name: str, _options: Sequence[Any]) -> int:
     return 0
 
 
+def _order(entry: tuple[int, int, int, Event]) -> tuple[int, int, int]:
+    """A queue entry's place in the run order."""
+    return entry[0], entry[1], entry[2]
+
+
 class Environment:
     """A discrete-event simulation: integer time in picoseconds and a queue of events.
 
@@ -49,16 +54,17 @@ class Environment:
     """
 
     __slots__ = (
+        "_abandoned",
         "_chooser",
+        "_live",
         "_now",
         "_queue",
         "_seed",
-        "_abandoned",
-        "_live",
         "_seq",
         "_skips",
         "_until",
         "choices",
+        "horizon_ps",
         "rng",
     )
 
@@ -72,14 +78,17 @@ class Environment:
         self._now = 0
         self._queue: list[tuple[int, int, int, Event]] = []
         self._seq = 0  # the next entry's seq; also the number of entries ever queued
-        self._until: int | None = None  # the limit of the run in progress (run(until_ps))
-        self._skips = 0  # timeouts skip_to made unnecessary
+        self._skips = 0  # events taken without an entry: skip_to's timeouts, shift's periods
         self._live = 0  # entries processed that had something to call
         self._abandoned = 0  # queued timeouts nobody waits on any more (_compact)
         self.rng = random.Random(seed)
         """The one random number generator of the run, seeded once from ``seed``."""
         self.choices: list[tuple[str, int]] = []
         """Every choice made so far, as (name, index chosen), in order: enough to replay a run."""
+        self._until: int | None = None  # the limit of the run in progress (run(until_ps))
+        self.horizon_ps: int | None = None
+        """How far a model that skips time ahead (:meth:`shift`) may go in the :meth:`run`
+        in progress: its ``until_ps``, or its ``pass_ps`` (None: no limit in force)."""
 
     def __repr__(self) -> str:
         if self._chooser is _first:
@@ -103,7 +112,7 @@ class Environment:
         cancelled handle, or a timeout nobody waited on any more, has not), plus the timeouts
         ``skip_to`` made unnecessary, each of which would have been one. A property of the
         model's execution, not of the kernel's shortcuts: the same run gives the same count
-        however it is stepped or skipped. Up to date between calls to ``run`` and ``step``.
+        however it is stepped or skipped.
         """
         return self._live + self._skips
 
@@ -111,6 +120,11 @@ class Environment:
     def entries_processed(self) -> int:
         """Queue entries actually processed: the kernel's own work (benchmarks)."""
         return self._seq - len(self._queue)
+
+    @property
+    def entries_queued(self) -> int:
+        """Entries ever queued (processed, cancelled or still waiting)."""
+        return self._seq
 
     def _abandoned_timeout(self) -> None:
         """A process left a queued timeout (an interrupt): compact the queue once such dead
@@ -201,6 +215,12 @@ class Environment:
         """Start ``generator`` as a process now (URGENT, so before NORMAL entries due now)."""
         return Process(self, generator)
 
+    def queued(self) -> list[tuple[int, int, Event]]:
+        """The live entries (with something to run: not a cancelled handle, nor a timeout
+        nobody waits on any more) as ``(time_ps, priority, event)``, in the order they run."""
+        return [(t, prio, event) for t, prio, _, event in sorted(self._queue, key=_order)
+                if event.callbacks]
+
     def peek(self) -> int | None:
         """Return the time of the next queue entry, or None if the queue is empty."""
         return self._queue[0][0] if self._queue else None
@@ -218,27 +238,35 @@ class Environment:
                 for callback in callbacks:
                     callback(event)
 
-    def run(self, until_ps: int | None = None) -> None:
+    def run(self, until_ps: int | None = None, *, pass_ps: int | None = None) -> None:
         """Process entries until the queue is empty or the next one is later than ``until_ps``.
 
         Entries at exactly ``until_ps`` are processed. Given ``until_ps``, the run ends with
         :attr:`now_ps` equal to it even if the queue emptied earlier, so ``run(until_ps=t)`` means
         "the world as of t". An exception raised by a callback or process propagates.
+
+        ``pass_ps`` (at least ``until_ps``) lets a model's fast-forward (:meth:`shift`) carry
+        the run past ``until_ps``, up to ``pass_ps``: for a caller that only polls for
+        something the fast-forward never changes (a guest finishing), so that the polls it
+        passes would have seen nothing. The run then ends where the shift left the clock.
         """
         if until_ps is not None and (type(until_ps) is not int or until_ps < self._now):
             raise ValueError(f"until_ps must be an int >= now_ps ({self._now}), not {until_ps!r}")
+        if pass_ps is not None and (type(pass_ps) is not int or until_ps is None
+                                    or pass_ps < until_ps):
+            raise ValueError(f"pass_ps must be an int >= until_ps ({until_ps}), not {pass_ps!r}")
         threshold = gc.get_threshold()
         gc.set_threshold(max(threshold[0], GC_GEN0_THRESHOLD), *threshold[1:])
+        self._until, self.horizon_ps = until_ps, until_ps if pass_ps is None else pass_ps
         try:
             if until_ps is None:
                 self._run_all()
                 return
-            self._until = until_ps
             self._run_until(until_ps)
         finally:
-            self._until = None
+            self._until = self.horizon_ps = None
             gc.set_threshold(*threshold)
-        self._now = until_ps
+        self._now = max(self._now, until_ps)
 
     # The two loops below are step() inlined: a method call per entry would cost ~10% of a run,
     # and a shared loop would test for a limit on every entry even when there is none.
@@ -247,37 +275,56 @@ class Environment:
         """Process entries until the queue is empty (the hot loop)."""
         queue = self._queue
         pop = heappop
-        live = 0
-        try:
-            while queue:
-                self._now, _, _, event = pop(queue)
-                callbacks = event.callbacks
-                if callbacks is not None:
-                    event.callbacks = None
-                    if callbacks:
-                        live += 1
-                        for callback in callbacks:
-                            callback(event)
-        finally:
-            self._live += live
+        while queue:
+            self._now, _, _, event = pop(queue)
+            callbacks = event.callbacks
+            if callbacks is not None:
+                event.callbacks = None
+                if callbacks:
+                    self._live += 1
+                    for callback in callbacks:
+                        callback(event)
 
     def _run_until(self, until_ps: int) -> None:
         """Process entries while the next one is due at or before ``until_ps``."""
         queue = self._queue
         pop = heappop
-        live = 0
-        try:
-            while queue and queue[0][0] <= until_ps:
-                self._now, _, _, event = pop(queue)
-                callbacks = event.callbacks
-                if callbacks is not None:
-                    event.callbacks = None
-                    if callbacks:
-                        live += 1
-                        for callback in callbacks:
-                            callback(event)
-        finally:
-            self._live += live
+        while queue and queue[0][0] <= until_ps:
+            self._now, _, _, event = pop(queue)
+            callbacks = event.callbacks
+            if callbacks is not None:
+                event.callbacks = None
+                if callbacks:
+                    self._live += 1
+                    for callback in callbacks:
+                        callback(event)
+
+    def shift(self, delta_ps: int, seq_delta: int, events_delta: int | None = None) -> None:
+        """Move now and every live entry ``delta_ps`` later, as if ``seq_delta`` more entries
+        had been queued meanwhile and run by the time anyone looks: a model's fast-forward over
+        periods it has shown to repeat. Entries nothing waits on (a timeout its interrupted
+        process left behind, a cancelled handle) stay at their time: they run as no-ops there
+        (no event), as they would have. :attr:`events_processed` grows by ``events_delta``
+        (default ``seq_delta``): the events the skipped periods took, skipped timeouts
+        included; the dead entries those periods would have left behind are no events, so
+        the count is step by step's."""
+        events_delta = seq_delta if events_delta is None else events_delta
+        if type(delta_ps) is not int or delta_ps < 0 or type(seq_delta) is not int \
+                or seq_delta < 0 or type(events_delta) is not int or events_delta < 0:
+            raise ValueError(f"delta_ps, seq_delta and events_delta must be non-negative ints, "
+                             f"not {delta_ps!r}, {seq_delta!r}, {events_delta!r}")
+        if self.horizon_ps is not None and self._now + delta_ps > self.horizon_ps:
+            raise ValueError(f"shift by {delta_ps} ps passes the run's horizon {self.horizon_ps}")
+        self._now += delta_ps
+        self._seq += seq_delta
+        self._skips += events_delta
+        queue = [(t + delta_ps, prio, seq + seq_delta, event) if event.callbacks else
+                 (t, prio, seq, event) for t, prio, seq, event in self._queue]
+        heapify(queue)
+        self._queue[:] = queue
+        for _, _, _, event in queue:
+            if event.callbacks and isinstance(event, Handle):
+                event.time_ps += delta_ps
 
     def choose(self, name: str, options: Sequence[T]) -> T:
         """Return one of ``options`` at the choice point ``name``, as the chooser decides.

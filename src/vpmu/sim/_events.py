@@ -174,6 +174,11 @@ class Handle(Event):
         self._callback()
 
     @property
+    def callback(self) -> Callable[[], object]:
+        """What the handle runs."""
+        return self._callback
+
+    @property
     def cancelled(self) -> bool:
         """Whether :meth:`cancel` dropped the callback before it ran."""
         return self._cancelled

@@ -7,7 +7,7 @@ Records are plain values: comparing two runs' record lists is how determinism is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,21 +145,77 @@ class GuestSelectors(Record):
 
 
 class Trace:
-    """An append-only list of records (the sink every layer writes to)."""
+    """An append-only list of records (the sink every layer writes to).
+
+    A fast-forward over a period that repeats (``vpmu.machine.ffwd``) appends that period's
+    records ``times`` more times, shifted in time, with :meth:`repeat`; they are stored once
+    and expanded when :attr:`records` is first read, so skipping an hour of idle ticks does
+    not build millions of records unless something reads them.
+    """
 
     def __init__(self) -> None:
-        self.records: list[Record] = []
+        self._records: list[Record] = []
+        """The records emitted since the last :meth:`repeat` (all of them if none)."""
+        self._parts: list[list[Record] | _Repeat] = [self._records]
+
+    def __repr__(self) -> str:
+        return f"Trace(records={len(self)})"
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self._parts)
+
+    @property
+    def records(self) -> list[Record]:
         """Every record, in emission order. That is time order within one CPU for instants,
         but a record of an interval (``VmExit``, ``GuestPmi``) is emitted when it ends, after
         the records inside it: sort by ``t_ps`` for a timeline."""
-
-    def __repr__(self) -> str:
-        return f"Trace(records={len(self.records)})"
+        if len(self._parts) > 1:
+            flat: list[Record] = []
+            for part in self._parts:
+                flat.extend(part.expand() if isinstance(part, _Repeat) else part)
+            self._records = flat
+            self._parts = [flat]
+        return self._records
 
     def emit(self, record: Record) -> None:
         """Append one record."""
-        self.records.append(record)
+        self._records.append(record)
+
+    @property
+    def tail(self) -> list[Record]:
+        """The records emitted since the last :meth:`repeat` (never expands one)."""
+        return self._records
+
+    def repeat(self, block: list[Record], times: int, shift_ps: int) -> None:
+        """Append ``block`` ``times`` more times, the k-th copy ``k * shift_ps`` later."""
+        if times <= 0 or not block:
+            return
+        self._parts.append(_Repeat(tuple(block), times, shift_ps))
+        self._records = []
+        self._parts.append(self._records)
 
     def of(self, kind: type[Record]) -> list[Record]:
         """The records of one kind, in order."""
         return [r for r in self.records if type(r) is kind]
+
+
+class _Repeat:
+    """``block`` repeated ``times`` times, the k-th copy (from 1) shifted by ``k * shift_ps``."""
+
+    def __init__(self, block: tuple[Record, ...], times: int, shift_ps: int) -> None:
+        self.block, self.times, self.shift_ps = block, times, shift_ps
+
+    def __len__(self) -> int:
+        return len(self.block) * self.times
+
+    def expand(self) -> list[Record]:
+        """The copies, built field by field (the records are frozen)."""
+        rows = [(type(r), r.t_ps, [getattr(r, f.name) for f in fields(r)][1:])
+                for r in self.block]
+        out: list[Record] = []
+        append = out.append
+        for k in range(1, self.times + 1):
+            dt = k * self.shift_ps
+            for cls, t_ps, rest in rows:
+                append(cls(t_ps + dt, *rest))
+        return out
