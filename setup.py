@@ -17,6 +17,7 @@ installed beside its ``.so`` and gives byte-identical results. The build stays p
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tomllib
 from pathlib import Path
@@ -47,6 +48,9 @@ def ext_modules() -> list[object]:
 
     # Relative paths: mypycify and the C compiler run from the project root.
     os.chdir(ROOT)
+    # pip builds in the tree and setuptools packs whatever build/lib holds: a module dropped
+    # from the list would otherwise ship its stale .so from an earlier build, and win.
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
     return list(mypycify(compiled_paths(), opt_level="3", debug_level="0"))
 
 

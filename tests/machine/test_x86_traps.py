@@ -4,10 +4,14 @@ import pytest
 
 from vpmu import guest
 from vpmu.arch.faults import Fault
+from vpmu.guest.os import ProgramOs
 from vpmu.guest.port import Cpuid, Mrs, Msr, Rdmsr
 from vpmu.guest.ports import arm64, x86
+from vpmu.host.machine import Host
 from vpmu.machine.baremetal import run_guest
+from vpmu.machine.vm import Vm
 from vpmu.machine.x86.vcpu import X86Vcpu
+from vpmu.vpmu.design import make_design
 from vpmu.vpmu.registry import check_arch, designs_for
 
 
@@ -30,10 +34,13 @@ def test_an_arm64_instruction_is_undefined_on_x86(design: str | None) -> None:
 
 
 def test_host_interrupts_exit_with_vmx_reasons_and_vectors() -> None:
-    exit_of = X86Vcpu.interrupt_exit
-    assert exit_of(None, "pmi") == ("EXCEPTION_NMI", 2)  # type: ignore[arg-type]
-    assert exit_of(None, "tick") == ("EXTERNAL_INTERRUPT", 0xEC)  # type: ignore[arg-type]
-    assert exit_of(None, "guest-pmi") == ("EXTERNAL_INTERRUPT", 0xF5)  # type: ignore[arg-type]
+    # A real vCPU: a compiled method refuses a stand-in for self.
+    vcpu = Vm(Host("intel-icx", cpus=1), make_design("none"), [ProgramOs(arm_program)]).vcpus[0]
+    assert isinstance(vcpu, X86Vcpu)
+    exit_of = vcpu.interrupt_exit
+    assert exit_of("pmi") == ("EXCEPTION_NMI", 2)
+    assert exit_of("tick") == ("EXTERNAL_INTERRUPT", 0xEC)
+    assert exit_of("guest-pmi") == ("EXTERNAL_INTERRUPT", 0xF5)
     assert (X86Vcpu.IDLE_EXIT, X86Vcpu.PMI_WINDOW_EXIT) == ("HLT", "NMI_WINDOW")
 
 

@@ -9,14 +9,16 @@ and imports the architecture's own type.
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol, Self
+from typing import Protocol, Self
 
 
 class PmuCaps(Protocol):
     """The neutral view of one core's PMU."""
 
-    arch: ClassVar[str]
-    """``"x86"`` or ``"arm64"``: which architecture's registers, traps and drivers apply."""
+    @property
+    def arch(self) -> str:
+        """``"x86"`` or ``"arm64"``: which architecture's registers, traps and drivers apply."""
+        ...
 
     @property
     def counter_mask(self) -> int:

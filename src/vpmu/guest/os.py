@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from mypy_extensions import mypyc_attr
+
 from vpmu.guest.port import GuestGen, GuestProgram
 
 
@@ -35,6 +37,7 @@ class GuestOs(Protocol):
         ...
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # tests' guests extend it in pure Python
 class ProgramOs:
     """A bare guest program with no kernel around it (the conformance programs): no timer,
     and a PMI only counts for ``WaitPmi`` (kvm-unit-tests' handler bumps ``irq_received``)."""

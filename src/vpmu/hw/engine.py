@@ -13,8 +13,7 @@ architecture's rules: a subclass supplies ``count_config`` (the counting rule, w
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -69,6 +68,27 @@ ALL = -1
 """Every counter, as a mask of global indices (every bit set)."""
 
 
+class Batch:
+    """What ``CountingPmu.batch()`` returns: a context manager that defers the PMU's
+    recomputation to the end of the outermost batch. A class with ``__enter__`` and
+    ``__exit__`` rather than a ``contextlib.contextmanager`` generator: a batch is on the hot
+    path (every host counter programming), and the generator costs a generator, a wrapper
+    object and several Python calls per use; one ``Batch`` per PMU costs none of that."""
+
+    __slots__ = ("_pmu",)
+
+    def __init__(self, pmu: CountingPmu) -> None:
+        self._pmu = pmu
+
+    def __enter__(self) -> None:
+        self._pmu._deferred += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        """Ends the batch whether or not its body raised (as ``finally`` would); never
+        swallows the exception."""
+        self._pmu._end_batch()
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)  # another architecture's PMU may be pure Python
 class CountingPmu(ABC):
     """One logical CPU's counters, counted lazily. ``on_pmi`` is called when an overflow
@@ -99,6 +119,7 @@ class CountingPmu(ABC):
         self._deferred = 0
         self._dirty = 0
         """Counters whose rule a deferred write concerned (``batch``)."""
+        self._batch = Batch(self)
         self._totals: dict[tuple[CountConfig, int, int], tuple[int, Stream]] = {}
         self._configs: dict[int, tuple[Counter, CountConfig]] = {}
         """The counters that count, by global index, with what they count (``reconfigure``).
@@ -176,22 +197,21 @@ class CountingPmu(ABC):
         c.value %= limit
         return True
 
-    @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self) -> Batch:
         """Several register writes as one change (the host kernel programming a counter):
         what counts is recomputed once, at the end, for the counters the writes concerned.
-        Counters are synced before each write."""
-        self._deferred += 1
-        try:
-            yield
-        finally:
-            self._deferred -= 1
-            if not self._deferred:
-                which, self._dirty = self._dirty, 0
-                if which:
-                    self.reconfigure(which)
-                else:
-                    self._predict()  # counter values may have been written
+        Counters are synced before each write. ``with pmu.batch(): ...``; batches nest."""
+        return self._batch
+
+    def _end_batch(self) -> None:
+        """Leave a batch; leaving the outermost one recomputes what its writes changed."""
+        self._deferred -= 1
+        if not self._deferred:
+            which, self._dirty = self._dirty, 0
+            if which:
+                self.reconfigure(which)
+            else:
+                self._predict()  # counter values may have been written
 
     def reconfigure(self, which: int = ALL) -> None:
         """Recompute what the counters in ``which`` (a mask of global indices; all by

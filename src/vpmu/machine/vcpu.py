@@ -78,7 +78,7 @@ def vcpu_class(arch: str) -> type[Vcpu]:
     return cls
 
 
-@mypyc_attr(allow_interpreted_subclasses=True)  # X86Vcpu is not compiled
+@mypyc_attr(allow_interpreted_subclasses=True)  # a new architecture's vCPU may be pure Python
 class Vcpu:
     """One vCPU of ``vm``: the KVM side (requests, injection) and its host thread.
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import ClassVar
 
 from vpmu.arch.regs import bits
 
@@ -102,8 +101,11 @@ class X86PmuCaps:
     """IBPB: Intel CPUID.(7,0):EDX[26] SPEC_CTRL, AMD CPUID 0x80000008 EBX[12] (the suites
     force a branch miss with it)."""
 
-    arch: ClassVar[str] = "x86"
-    """The architecture (``vpmu.arch.caps.PmuCaps``)."""
+    @property
+    def arch(self) -> str:
+        """The architecture (``vpmu.arch.caps.PmuCaps``). A property, not a ``ClassVar``: a
+        compiled frozen slots dataclass with a ``ClassVar`` fails at import."""
+        return "x86"
 
     def replace(self, **changes: object) -> X86PmuCaps:
         """A variant of these capabilities (the conformance sweeps build hardware variants)."""

@@ -34,14 +34,14 @@ class X86Cpu(CpuCore):
     ``instruction_cycles`` gives each instruction's latency (the preset's cost table).
     """
 
-    pmu: X86Pmu
-
     def __init__(self, preset: CpuPreset, env: Environment, deliver: DeliverFn,
                  instruction_cycles: Mapping[str, int]) -> None:
         self.lapic = Lapic(mask_on_pmi=preset.caps.is_intel, deliver=deliver)
         """The local APIC's LVTPC."""
-        super().__init__(preset, env, X86Pmu(preset, env, on_pmi=self.lapic.pmi),
-                         INSTRUCTIONS, instruction_cycles)
+        self.x86_pmu = X86Pmu(preset, env, on_pmi=self.lapic.pmi)
+        """``pmu`` as the x86 PMU it is. A second name rather than a narrowed ``pmu: X86Pmu``:
+        a compiled subclass cannot narrow an attribute of its compiled base."""
+        super().__init__(preset, env, self.x86_pmu, INSTRUCTIONS, instruction_cycles)
 
     @property
     def cr4_pce(self) -> bool:
@@ -59,10 +59,10 @@ class X86Cpu(CpuCore):
     def rdmsr(self, addr: int) -> Generator[Event, Any, int | Fault]:
         """RDMSR: privileged; the LVTPC is the APIC's, everything else the PMU's. The value is
         read as the instruction executes, so it does not include the RDMSR's own retirement."""
-        if self.cpl != RING_KERNEL or (addr != X2APIC_LVTPC and addr not in self.pmu.specs):
+        if self.cpl != RING_KERNEL or (addr != X2APIC_LVTPC and addr not in self.x86_pmu.specs):
             yield from self._retire("rdmsr", faulted=True)
             return Fault.GP
-        value = self.lapic.rdmsr() if addr == X2APIC_LVTPC else self.pmu.rdmsr(addr)
+        value = self.lapic.rdmsr() if addr == X2APIC_LVTPC else self.x86_pmu.rdmsr(addr)
         yield from self._retire("rdmsr")
         return value
 
@@ -71,15 +71,15 @@ class X86Cpu(CpuCore):
         disables a counter is counted and the one that enables it is not)."""
         lvtpc = addr == X2APIC_LVTPC
         faults = self.cpl != RING_KERNEL or (
-            self.lapic.wrmsr_faults(value) if lvtpc else self.pmu.wrmsr_faults(addr, value))
+            self.lapic.wrmsr_faults(value) if lvtpc else self.x86_pmu.wrmsr_faults(addr, value))
         yield from self._retire("wrmsr", faulted=faults)
         if faults:
             return Fault.GP
-        return self.lapic.wrmsr(value) if lvtpc else self.pmu.wrmsr(addr, value)
+        return self.lapic.wrmsr(value) if lvtpc else self.x86_pmu.wrmsr(addr, value)
 
     def rdpmc(self, ecx: int) -> Generator[Event, Any, int | Fault]:
         """RDPMC: the CR4.PCE/CPL rule, then the PMU's index decoding; read as it executes."""
-        value = self.pmu.rdpmc(ecx) if self.cpl == RING_KERNEL or self.user_access else Fault.GP
+        value = self.x86_pmu.rdpmc(ecx) if self.cpl == RING_KERNEL or self.user_access else Fault.GP
         yield from self._retire("rdpmc", faulted=isinstance(value, Fault))
         return value
 
@@ -89,7 +89,7 @@ class X86Cpu(CpuCore):
 
     def user_read_origin(self, index: int) -> str:
         """The origin tag of the counter RDPMC ``index`` reads."""
-        return self.pmu.rdpmc_origin(index)
+        return self.x86_pmu.rdpmc_origin(index)
 
     def cpuid(self, leaf: int, subleaf: int) -> Generator[Event, Any, tuple[int, int, int, int]]:
         """CPUID: the PMU-relevant leaves of the preset."""

@@ -48,18 +48,22 @@ class X86Vcpu(Vcpu):
 
     IDLE_EXIT = "HLT"
     PMI_WINDOW_EXIT = "NMI_WINDOW"
-    caps: X86PmuCaps
-    pmu: X86VcpuPmu
 
     def __init__(self, vm: Vm, index: int, guest_os: GuestOs, pin: int | None) -> None:
         self.cr4_pce = False
         self.lvtpc = _LVTPC.reset
+        self.x86_caps = cast(X86PmuCaps, vm.caps)
+        """``caps`` as the x86 caps they are (the x86 trap layer's view). A second name rather
+        than a narrowed ``caps: X86PmuCaps``: a compiled subclass cannot narrow an attribute
+        of its compiled base."""
         super().__init__(vm, index, guest_os, pin)
 
     def create_pmu(self) -> X86VcpuPmu:
         """The design's per-vCPU state; every design that runs on x86 gives x86 guest access
-        (its registry entry lists x86 among its architectures)."""
-        return cast(X86VcpuPmu, self.vm.design.create_vcpu(self))
+        (its registry entry lists x86 among its architectures). Kept as ``x86_pmu`` too, the
+        x86 view of ``pmu`` (as ``x86_caps`` is of ``caps``)."""
+        self.x86_pmu = cast(X86VcpuPmu, self.vm.design.create_vcpu(self))
+        return self.x86_pmu
 
     def interrupt_exit(self, kind: str) -> tuple[str, int]:
         """EXCEPTION_NMI for a host PMI (an NMI), EXTERNAL_INTERRUPT for any other; the vector
@@ -72,7 +76,7 @@ class X86Vcpu(Vcpu):
         if self.lvtpc >> msrs.LVT_MASKED & 1:
             return False
         self.nmi_pending = True
-        if self.caps.is_intel:
+        if self.x86_caps.is_intel:
             self.lvtpc |= 1 << msrs.LVT_MASKED
         return True
 
@@ -105,7 +109,8 @@ class X86Vcpu(Vcpu):
                 return lambda cpu: x86_cpu(cpu.hw).rdmsr(addr)
             case Wrmsr(addr, value) if self.cpl == 0 and not self._intercepts(addr):
                 return lambda cpu: x86_cpu(cpu.hw).wrmsr(addr, value)
-            case Rdpmc(ecx) if (self.cpl == 0 or self.cr4_pce) and not self.pmu.intercepts_rdpmc():
+            case Rdpmc(ecx) if (self.cpl == 0 or self.cr4_pce) and \
+                    not self.x86_pmu.intercepts_rdpmc():
                 return lambda cpu: self._hw_rdpmc(cpu, ecx)
         return None
 
@@ -127,15 +132,16 @@ class X86Vcpu(Vcpu):
                 if self.cpl != 0 and not self.cr4_pce:
                     return Fault.GP  # assumption: the CR4.PCE/CPL #GP precedes RDPMC exiting
                 return (yield Kernel(lambda cpu: self._exit(
-                    cpu, "RDPMC", lambda c: self.pmu.rdpmc(c, ecx))))
+                    cpu, "RDPMC", lambda c: self.x86_pmu.rdpmc(c, ecx))))
             case Cpuid(leaf, subleaf):
                 return (yield Kernel(lambda cpu: self._exit(
-                    cpu, "CPUID", lambda c: instant(x86caps.cpuid(self.caps, leaf, subleaf)))))
+                    cpu, "CPUID", lambda c: instant(x86caps.cpuid(self.x86_caps, leaf, subleaf)))))
         raise TypeError(f"a guest program must yield a port operation, not {op!r}")
 
     def _intercepts(self, addr: int) -> bool:
         """The MSR bitmap: APIC MSRs always exit; PMU MSRs as the design says."""
-        return addr == msrs.X2APIC_LVTPC or addr in APIC_MSRS or self.pmu.intercepts_msr(addr)
+        return (addr == msrs.X2APIC_LVTPC or addr in APIC_MSRS
+                or self.x86_pmu.intercepts_msr(addr))
 
     def _hw_rdpmc(self, cpu: Pcpu, ecx: int) -> Generator[Any, Any, Any]:
         """RDPMC on the hardware with the guest's CR4.PCE (VMX runs the guest's CR4)."""
@@ -150,14 +156,15 @@ class X86Vcpu(Vcpu):
     def _inert(self, addr: int) -> bool:
         """An MSR KVM accepts without effect: the APIC's others, or a P6/K7 counter MSR the
         guest's PMU lacks (reads 0, writes dropped)."""
-        return addr in APIC_MSRS or (addr in LEGACY_PERF_MSRS and not self.pmu.is_valid_msr(addr))
+        return addr in APIC_MSRS or (addr in LEGACY_PERF_MSRS
+                                     and not self.x86_pmu.is_valid_msr(addr))
 
     def _rdmsr(self, cpu: Pcpu, addr: int) -> Generator[Any, Any, Any]:
         if addr == msrs.X2APIC_LVTPC:
             return self.lvtpc
         if self._inert(addr):
             return 0
-        return (yield from self.pmu.get_msr(cpu, addr))
+        return (yield from self.x86_pmu.get_msr(cpu, addr))
 
     def _wrmsr(self, cpu: Pcpu, addr: int, value: int) -> Generator[Any, Any, Any]:
         if addr == msrs.X2APIC_LVTPC:
@@ -165,8 +172,8 @@ class X86Vcpu(Vcpu):
             if res.fault or res.store is None:
                 return Fault.GP
             self.lvtpc = res.store
-            yield from cpu.kernel_work(self.pmu.lvtpc_written(cpu), "kvm lvtpc")
+            yield from cpu.kernel_work(self.x86_pmu.lvtpc_written(cpu), "kvm lvtpc")
             return None
         if self._inert(addr):
             return None
-        return (yield from self.pmu.set_msr(cpu, addr, value))
+        return (yield from self.x86_pmu.set_msr(cpu, addr, value))

@@ -50,7 +50,7 @@ class X86PerfDriver:
 
     def __init__(self, hw: X86Cpu) -> None:
         self.hw = hw
-        self.pmu: X86Pmu = hw.pmu
+        self.pmu: X86Pmu = hw.x86_pmu
         self.caps = self.pmu.caps
         self.events: dict[int, PerfEvent] = {}
         """Active events by global counter index (cpuc->events / assign)."""

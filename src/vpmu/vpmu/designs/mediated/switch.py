@@ -36,7 +36,7 @@ class MsrTally:
 
     def __init__(self, cpu: Pcpu, traffic: Counter[str]) -> None:
         self.cpu = cpu
-        self.pmu = x86_cpu(cpu.hw).pmu
+        self.pmu = x86_cpu(cpu.hw).x86_pmu
         self.costs = cpu.host.costs
         self.traffic = traffic
         self.cycles = 0

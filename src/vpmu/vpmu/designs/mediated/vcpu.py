@@ -105,7 +105,7 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
     # -- where the guest's state is --------------------------------------------------------
     def _hw(self) -> X86Pmu | None:
         """The hardware PMU holding the guest's state, or None while it is put."""
-        return x86_cpu(self.loaded_on.hw).pmu if self.loaded_on is not None else None
+        return x86_cpu(self.loaded_on.hw).x86_pmu if self.loaded_on is not None else None
 
     def counter_value(self, pmc: MediatedPmc) -> int:
         """The guest's counter: in the hardware while loaded, else the saved value."""
@@ -340,7 +340,7 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         self.loaded_on = None
         cycles = self.vcpu.kvm_costs.mediated_switch_cycles + tally.cycles
         cycles += perf.put_guest_context(cpu)
-        left = switch.left_enabled(self, x86_cpu(cpu.hw).pmu)
+        left = switch.left_enabled(self, x86_cpu(cpu.hw).x86_pmu)
         perf.note_guest_selectors(cpu, self.vcpu.vm_name, self.vcpu.index, left)
         self._trace(cpu, t0, "host", cycles, why)
         return cycles

@@ -95,11 +95,11 @@ class MediatedIntelOps(IntelOps, MediatedOps):
 
     def vm_entry(self, vc: MediatedVcpu, cpu: Pcpu) -> None:
         """VM-entry loads the guest GLOBAL_CTRL from the VMCS."""
-        x86_cpu(cpu.hw).pmu.wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, vc.hw_global_ctrl())
+        x86_cpu(cpu.hw).x86_pmu.wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, vc.hw_global_ctrl())
 
     def vm_exit(self, vc: MediatedVcpu, cpu: Pcpu) -> None:
         """VM-exit saves the guest GLOBAL_CTRL and loads the host's 0."""
-        pmu = x86_cpu(cpu.hw).pmu
+        pmu = x86_cpu(cpu.hw).x86_pmu
         if vc.caps.has_global_ctrl:
             vc.global_ctrl = pmu.regs.get("GLOBAL_CTRL", 0)
         pmu.wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, 0)
