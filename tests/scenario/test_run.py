@@ -13,7 +13,7 @@ from vpmu.host.task import TaskState
 from vpmu.metrics import mode_time_ps
 from vpmu.report.results import RESULT_KEYS, results
 from vpmu.scenario import parse_scenario
-from vpmu.scenario.run import RunOutcome, build, design_for, run, run_scenario
+from vpmu.scenario.run import RunOutcome, build, design_for, run
 from vpmu.trace import CounterRead, GuestPmi, PerfCall
 
 INTEL_BRANCHES = "0x00c4"
@@ -53,8 +53,8 @@ runs = {runs}
 
 
 def run_text(text: str, design: str | None = None) -> RunOutcome:
-    """Parse, build and run a scenario."""
-    return run_scenario(parse_scenario(text), design)
+    """Parse, build and run a scenario, keeping its trace (the tests read its records)."""
+    return run(build(parse_scenario(text), design, keep_trace=True))
 
 
 def accuracy_by_event(data: dict[str, Any]) -> dict[str, dict[str, Any]]:

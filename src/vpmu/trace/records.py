@@ -7,6 +7,7 @@ Records are plain values: comparing two runs' record lists is how determinism is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -144,22 +145,84 @@ class GuestSelectors(Record):
     counting: int
 
 
-class Trace:
-    """An append-only list of records (the sink every layer writes to)."""
+Sink = Callable[[Record], None]
+"""Something that takes each record as it is emitted (a metrics accumulator, an exporter)."""
 
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-        """Every record, in emission order. That is time order within one CPU for instants,
-        but a record of an interval (``VmExit``, ``GuestPmi``) is emitted when it ends, after
-        the records inside it: sort by ``t_ps`` for a timeline."""
+
+class TraceNotKeptError(RuntimeError):
+    """The records of a run that did not keep its trace were asked for."""
+
+
+class Trace:
+    """The sink every layer writes to: each record goes, as it is emitted, to the sinks
+    subscribed (a run's metrics, a streaming exporter) and, if the trace is kept, to a list.
+
+    Keeping is for what needs the whole run at once (an exporter that sorts or lays out all
+    of it, the HTML report's timeline, tests comparing runs): a kept trace grows with the
+    simulated time, so a scenario run keeps none unless asked (``vpmu.scenario.run.build``).
+    A bare ``Trace()`` (a host built by hand, as the tests do) keeps everything.
+    """
+
+    def __init__(self, *, keep: bool = True) -> None:
+        self._kept: list[Record] | None = [] if keep else None
+        self._sinks: list[Sink] = []
+        self.emit: Sink = self._bind()
+        """Hand one record to every sink, and to the list if kept (an attribute rebound when
+        the sinks change, so that emitting costs one call: every layer emits on its hot
+        paths)."""
 
     def __repr__(self) -> str:
-        return f"Trace(records={len(self.records)})"
+        kept = "not kept" if self._kept is None else f"records={len(self._kept)}"
+        return f"Trace({kept}, sinks={len(self._sinks)})"
 
-    def emit(self, record: Record) -> None:
-        """Append one record."""
-        self.records.append(record)
+    @property
+    def kept(self) -> bool:
+        """Whether every record is kept (``records`` can be read)."""
+        return self._kept is not None
+
+    @property
+    def records(self) -> list[Record]:
+        """Every record, in emission order. That is time order within one CPU for instants,
+        but a record of an interval (``VmExit``, ``GuestPmi``) is emitted when it ends, after
+        the records inside it: sort by ``t_ps`` for a timeline. TraceNotKeptError if the
+        trace is not kept."""
+        if self._kept is None:
+            raise TraceNotKeptError(
+                "this trace keeps no records (a scenario run streams them into its metrics); "
+                "build the run with keep_trace=True to read them, or read outcome.metrics")
+        return self._kept
+
+    def keep(self, on: bool) -> None:
+        """Keep every record from now on, or stop keeping them (dropping those kept)."""
+        if on and self._kept is None:
+            self._kept = []
+        elif not on:
+            self._kept = None
+        self.emit = self._bind()
+
+    def subscribe(self, sink: Sink) -> None:
+        """Hand every later record to ``sink`` too. Subscribe before the run: a sink does not
+        get the records emitted before (a scenario's machine emits none while it is built)."""
+        self._sinks.append(sink)
+        self.emit = self._bind()
+
+    def _bind(self) -> Sink:
+        """The cheapest callable that reaches every sink and the list."""
+        targets = [*self._sinks, *([self._kept.append] if self._kept is not None else [])]
+        if len(targets) == 1:
+            return targets[0]
+        if not targets:
+            return _drop
+
+        def fan_out(record: Record) -> None:
+            for target in targets:
+                target(record)
+        return fan_out
 
     def of(self, kind: type[Record]) -> list[Record]:
-        """The records of one kind, in order."""
+        """The records of one kind, in order (of a kept trace)."""
         return [r for r in self.records if type(r) is kind]
+
+
+def _drop(record: Record) -> None:
+    """Where a record goes when nothing wants it."""
