@@ -95,14 +95,17 @@ def test_a_built_scenario_has_not_run_yet() -> None:
 
 def test_guest_results_are_one_run_result_per_run(
         record_run: tuple[RunOutcome, dict[str, Any]]) -> None:
-    """vCPU 0 returns one perf record result per run; the vCPU no guest entry names returns
+    """vCPU 0 returns one perf record result per run (its counts; not its samples, which no
+    result reads and which would grow with the run); the vCPU no guest entry names returns
     no tool results."""
-    outcome, _ = record_run
+    outcome, data = record_run
     res = outcome.guest_results()
     assert set(res) == {"g/vcpu0", "g/vcpu1"}
     runs = res["g/vcpu0"]
     assert len(runs) == 2 and all(isinstance(r, RunResult) and r.tool == "record" for r in runs)
     assert [e.name for e in runs[0].events] == ["cycles", "instructions"]
+    assert all(e.count > 0 and e.samples == () for r in runs for e in r.events)
+    assert data["guest_pmi"]["count"] > 0
     assert not (isinstance(res["g/vcpu1"], list) and res["g/vcpu1"])
 
 

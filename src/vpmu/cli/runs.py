@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -101,11 +102,11 @@ def run_cmd(
     outs = {"--json": json_out, "--html": html, "--trace-out": trace_out,
             "--ftrace-out": ftrace_out, "--kvm-stat": kvm_stat,
             "--perf-stat-csv": perf_stat_out}
-    with Outputs(outs, inputs=[scenario]) as files:
+    with Outputs(outs, inputs=[scenario]) as files, ExitStack() as stack:
         sc = load(scenario, set_, allow_large=allow_large)
         # --ftrace-out and --kvm-stat are built as the records are emitted; the HTML
         # timeline and the Perfetto export lay out the whole trace, so it is kept for them
-        ftrace = FtraceWriter(isa=_isa(sc))
+        ftrace = stack.enter_context(closing(FtraceWriter(isa=_isa(sc))))
         exits = KvmStat()
         sinks = [s for s, o in ((ftrace, ftrace_out), (exits, kvm_stat)) if o is not None]
         keep_trace = html is not None or trace_out is not None

@@ -157,16 +157,26 @@ class FtraceWriter:
                 f.close()
 
     def sorted_lines(self) -> Iterator[str]:
-        """Every line so far, time-ordered (ties in emission order)."""
+        """Every line, time-ordered (ties in emission order), once: the spilled files are
+        closed (and gone) when the lines have all been read."""
         self._held.sort()
-        for _, _, text in heapq.merge(self._held, *(_read(f) for f in self._runs)):
-            yield text
+        try:
+            for _, _, text in heapq.merge(self._held, *(_read(f) for f in self._runs)):
+                yield text
+        finally:
+            self.close()
 
     def write(self, out: IO[str]) -> None:
-        """The whole ``trace`` file: the header ftrace prints, then the lines."""
+        """The whole ``trace`` file (once): the header ftrace prints, then the lines."""
         out.write(HEADER.format(n=self.lines, cpus=self.cpus))
         for text in self.sorted_lines():
             out.write(text + "\n")
+
+    def close(self) -> None:
+        """Drop the lines: close the spilled files (a run that failed writes no file)."""
+        for f in self._runs:
+            f.close()
+        self._runs, self._held = [], []
 
 
 def _spilled(lines: Iterable[Line]) -> IO[str]:
