@@ -8,12 +8,11 @@ Sums are of integer picoseconds, so the order records arrive in changes no resul
 
 from __future__ import annotations
 
-from array import array
 from collections import Counter
 from typing import Any
 
 from vpmu.arch.names import names_for
-from vpmu.metrics.units import ns, percentile, ranked
+from vpmu.metrics.units import ns, percentile_of_counts, ranked
 from vpmu.trace import GuestPmi, PerfCall, PmuContext, VmExit
 
 EXIT_PUTS = ("run-loop", "vm-entry", "vcpu-load")
@@ -84,26 +83,30 @@ class CallCounts:
 
 
 class PmiLatencies:
-    """Each guest PMI's handler latency, one 8-byte int per PMI: an exact percentile needs
-    them all (a run of seed-001 at 200 ms has about 7,400, 58 KiB)."""
+    """How many guest PMIs had each handler latency: exact percentiles need every value, and
+    a handler's paths are few (seed-001: 61 distinct latencies in 2,280 PMIs under emulated,
+    22 in 1,386 under mediated), so a count per value keeps them in little memory."""
 
     def __init__(self) -> None:
-        self.latency_ps = array("q")
+        self.by_latency: Counter[int] = Counter()
+        """Latency (ps) -> PMIs."""
 
     def feed(self, p: GuestPmi) -> None:
-        """Keep one PMI's latency."""
-        self.latency_ps.append(p.latency_ps)
+        """Count one PMI's latency."""
+        self.by_latency[p.latency_ps] += 1
 
     def guest_pmi(self, exits: ExitCounts) -> dict[str, Any]:
         """Guest PMIs handled, the handler latency distribution (delivery to last op) and the
         MSR accesses per PMI."""
-        lat = sorted(self.latency_ps)
-        if not lat:
+        counts = sorted(self.by_latency.items())
+        if not counts:
             return {"count": 0, "handler_latency_ns": None, "per_pmi": {}}
-        stats = {"mean": ns(sum(lat) / len(lat)), "p50": ns(percentile(lat, 0.5)),
-                 "p99": ns(percentile(lat, 0.99)), "max": ns(lat[-1]), "min": ns(lat[0])}
-        return {"count": len(lat), "handler_latency_ns": stats,
-                "per_pmi": exits.per_pmi(len(lat))}
+        n = sum(c for _, c in counts)
+        stats = {"mean": ns(sum(v * c for v, c in counts) / n),
+                 "p50": ns(percentile_of_counts(counts, 0.5)),
+                 "p99": ns(percentile_of_counts(counts, 0.99)),
+                 "max": ns(counts[-1][0]), "min": ns(counts[0][0])}
+        return {"count": n, "handler_latency_ns": stats, "per_pmi": exits.per_pmi(n)}
 
 
 class Switches:

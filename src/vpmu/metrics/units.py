@@ -17,7 +17,22 @@ def ranked(counts: Counter[str]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def nearest_rank(n: int, q: float) -> int:
+    """The 1-based nearest rank of quantile ``q`` among ``n`` values (at least 1, at most n)."""
+    return min(max(1, -(-int(q * n * 1000) // 1000)), n)
+
+
 def percentile(sorted_values: Sequence[int], q: float) -> int:
     """Nearest-rank percentile."""
-    rank = max(1, -(-int(q * len(sorted_values) * 1000) // 1000))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
+    return sorted_values[nearest_rank(len(sorted_values), q) - 1]
+
+
+def percentile_of_counts(counts: Sequence[tuple[int, int]], q: float) -> int:
+    """Nearest-rank percentile of values given as sorted (value, how many) pairs: the same
+    as ``percentile`` of the values each repeated its count times."""
+    rank, seen = nearest_rank(sum(n for _, n in counts), q), 0
+    for value, n in counts:
+        seen += n
+        if seen >= rank:
+            return value
+    raise ValueError("no values")
