@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,7 +18,7 @@ from vpmu.report.kvm_stat import KvmStat, kvm_stat_report
 from vpmu.report.results import dumps, results
 from vpmu.scenario import load_scenario
 from vpmu.scenario.run import RunOutcome, build, run
-from vpmu.trace import CounterRead, ModeChange, Trace, TraceNotKeptError, VmExit
+from vpmu.trace import CounterRead, ModeChange, Sink, Trace, TraceNotKeptError, VmExit
 from vpmu.trace.ftrace import MAX_RUNS, FtraceWriter, ftrace_text
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -35,10 +35,10 @@ RUNS = [
 
 
 def kept_run(example: str, design: str | None, duration_ms: int,
-             **sinks: Any) -> RunOutcome:
+             sinks: Sequence[Sink] = ()) -> RunOutcome:
     """The example, shortened, run with its trace kept (and ``sinks`` subscribed)."""
     sc = load_scenario(EXAMPLES / f"{example}.toml", overrides=[f"duration_ms={duration_ms}"])
-    return run(build(sc, design, keep_trace=True, sinks=list(sinks.values())))
+    return run(build(sc, design, keep_trace=True, sinks=sinks))
 
 
 @pytest.fixture(scope="module", params=RUNS, ids=lambda p: f"{p[0]}-{p[1] or 'own'}")
@@ -91,7 +91,7 @@ def test_streamed_exports_equal_the_kept_traces() -> None:
     7 spilled to files, merged every MAX_RUNS files) are byte-identical to the exports of
     the kept records."""
     ftrace, stat = FtraceWriter(run_lines=7), KvmStat()
-    outcome = kept_run("seed-001", "emulated", 5, ftrace=ftrace, stat=stat)
+    outcome = kept_run("seed-001", "emulated", 5, sinks=[ftrace, stat])
     assert ftrace.lines > 7 * MAX_RUNS * 2
     streamed = io.StringIO()
     ftrace.write(streamed)
