@@ -53,7 +53,7 @@ def write_trace(path: Path, lines: int) -> dict[str, Any]:
     from vpmu.trace.ftrace import ftrace_text
 
     sc = load_scenario(ROOT / "examples/seed-001.toml", overrides=["duration_ms=5"])
-    text = ftrace_text(run(build(sc, "emulated")).records)
+    text = ftrace_text(run(build(sc, "emulated", keep_trace=True)).records)
     header = [line for line in text.splitlines() if line.startswith("#")]
     rows = []
     for line in text.splitlines():

@@ -7,8 +7,8 @@ runs in a fresh Python process (this script with ``--child``), so its peak memor
 
 - wall time of ``build`` + ``run`` (``time.perf_counter``); loading the scenario and
   importing the design's module happen before it;
-- simulated time (``outcome.end_ps``), simulation events, guest PMIs (``GuestPmi`` records)
-  and VM-exits (``VmExit`` records), each also per wall second;
+- simulated time (``outcome.end_ps``), simulation events, guest PMIs and VM-exits (from the
+  run's metrics: the trace is not kept), each also per wall second;
 - peak RSS: ``ru_maxrss`` of the child after the run minus its ``ru_maxrss`` after the
   imports and the scenario load (KiB on Linux);
 - with ``--tracemalloc``, the peak of Python allocations during build + run, from a separate
@@ -39,7 +39,6 @@ from typing import Any
 
 from vpmu.scenario.load import load_scenario
 from vpmu.scenario.run import build, run
-from vpmu.trace import GuestPmi, VmExit
 from vpmu.vpmu.design import make_design
 
 SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "seed-001.toml"
@@ -71,7 +70,7 @@ def measure(design: str, overrides: Sequence[str], trace_malloc: bool) -> dict[s
         tm_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     peak_kib = _maxrss_kib()
-    records = outcome.records
+    metrics = outcome.metrics.sections(outcome.end_ps, outcome.vcpu_tasks)
     return {
         "design": outcome.designs[0],
         "duration_ms": scenario.duration_ms,
@@ -80,9 +79,9 @@ def measure(design: str, overrides: Sequence[str], trace_malloc: bool) -> dict[s
         "wall_s": t2 - t0,
         "sim_s": outcome.end_ps / 1e12,
         "events": outcome.events_processed,
-        "guest_pmis": sum(isinstance(r, GuestPmi) for r in records),
-        "vm_exits": sum(isinstance(r, VmExit) for r in records),
-        "trace_records": len(records),
+        "guest_pmis": metrics["guest_pmi"]["count"],
+        "vm_exits": metrics["vm_exits"]["total"],
+        "trace_records": outcome.metrics.records,
         "baseline_rss_kib": baseline_kib,
         "peak_rss_kib": peak_kib - baseline_kib,
         "tracemalloc_peak_bytes": tm_peak,

@@ -51,7 +51,7 @@ def main() -> None:
     args = ap.parse_args()
     overrides = [] if args.full else ["duration_ms=20"]
     sc = load_scenario(ROOT / "examples/seed-001.toml", overrides=overrides)
-    t_run, out = best(lambda: run(build(sc, "emulated")), 1)
+    t_run, out = best(lambda: run(build(sc, "emulated", keep_trace=True)), 1)
     recs, data = out.records, results(out)
     rows: dict[str, Any] = {"run": {"s": round(t_run, 3), "records": len(recs)}}
     exports = {

@@ -20,8 +20,8 @@ IDLE = ROOT / "benchmarks" / "idle-guest.toml"
 
 def _both(path: Path, design: str, overrides: list[str]) -> tuple[RunOutcome, RunOutcome]:
     scenario = load_scenario(path, overrides=overrides)
-    slow = run(build(scenario, design, fast_forward=False))
-    fast = run(build(scenario, design, fast_forward=True))
+    slow = run(build(scenario, design, fast_forward=False, keep_trace=True))
+    fast = run(build(scenario, design, fast_forward=True, keep_trace=True))
     return slow, fast
 
 
@@ -61,8 +61,8 @@ def test_a_skip_passes_the_polls_of_run_until_done() -> None:
     skipped across hundreds of polls, and the run still ends at the step step by step
     ends at, with the same records."""
     scenario = load_scenario(IDLE, overrides=["duration_ms=2000"])
-    slow = run(build(scenario, "emulated", fast_forward=False))
-    fast = build(scenario, "emulated", fast_forward=True)
+    slow = run(build(scenario, "emulated", fast_forward=False, keep_trace=True))
+    fast = build(scenario, "emulated", fast_forward=True, keep_trace=True)
     assert run_until_done(fast.host, fast.vms, limit_ps=2 * slow.end_ps)
     fast.end_ps = fast.host.env.now_ps
     ffwd = fast.host.ffwd
@@ -74,9 +74,9 @@ def test_progress_steps_do_not_bound_a_skip() -> None:
     """A run that reports progress (200 steps, as the CLI's) skips across its steps and
     gives step by step's results."""
     scenario = load_scenario(IDLE, overrides=["duration_ms=2000"])
-    slow = run(build(scenario, "emulated", fast_forward=False))
+    slow = run(build(scenario, "emulated", fast_forward=False, keep_trace=True))
     seen: list[int] = []
-    fast = run(build(scenario, "emulated", fast_forward=True),
+    fast = run(build(scenario, "emulated", fast_forward=True, keep_trace=True),
                lambda now, _: seen.append(now))
     ffwd = fast.host.ffwd
     assert isinstance(ffwd, IdleFastForward) and ffwd.skips == 1
@@ -91,4 +91,15 @@ def test_pmu_active_scenario_is_not_fast_forwarded() -> None:
                        ["duration_ms=10", "vm[0].guest[0].runs=1"])
     ffwd = fast.host.ffwd
     assert not isinstance(ffwd, IdleFastForward) or ffwd.periods_skipped == 0
+    assert _results(fast) == _results(slow)
+
+
+@pytest.mark.parametrize("design", ["emulated", "mediated"])
+def test_streamed_metrics_of_a_fast_forward_match_step_by_step(design: str) -> None:
+    """Without a kept trace the skipped periods' records reach the run's metrics through
+    ``Trace.repeat``: the results are step by step's, byte for byte."""
+    scenario = load_scenario(IDLE, overrides=["duration_ms=300"])
+    slow = run(build(scenario, design, fast_forward=False))
+    fast = run(build(scenario, design, fast_forward=True))
+    assert isinstance(fast.host.ffwd, IdleFastForward) and fast.host.ffwd.periods_skipped > 0
     assert _results(fast) == _results(slow)

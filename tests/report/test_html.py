@@ -254,7 +254,7 @@ def test_render_html_checks_its_arguments() -> None:
 def real_run(design: str) -> ReportRun:
     """examples/leak-rdpmc-reader.toml over 5 ms under ``design``."""
     scenario = load_scenario("examples/leak-rdpmc-reader.toml", overrides=["duration_ms=5"])
-    outcome = run(build(scenario, design))
+    outcome = run(build(scenario, design, keep_trace=True))
     return ReportRun(design, results(outcome), outcome.records, outcome.end_ps)
 
 

@@ -67,7 +67,7 @@ def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs = []
     for design in ("emulated", "mediated"):
         scenario = load_scenario(REPO / "examples/seed-001.toml", overrides=["duration_ms=3"])
-        outcome = run(build(scenario, design))
+        outcome = run(build(scenario, design, keep_trace=True))
         runs.append(ReportRun(design, results(outcome), outcome.records, outcome.end_ps))
     path = tmp_path_factory.mktemp("html") / "report.html"
     path.write_text(render_html(runs, title="seed-001: emulated vs mediated"), encoding="utf-8")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from vpmu.metrics import RunMetrics
 from vpmu.report.results import RESULT_KEYS, dumps, dumps_list, results
 from vpmu.report.tables import summary_rows, summary_table
 from vpmu.scenario import Scenario, parse_scenario
@@ -39,7 +40,8 @@ preset = "intel-icx"
 
 @dataclass
 class StubOutcome:
-    """What ``vpmu.report.results.RunOutcome`` asks of a finished run, made by hand."""
+    """What ``vpmu.report.results.RunOutcome`` asks of a finished run, made by hand from
+    records."""
 
     scenario: Scenario = SCENARIO
     designs: list[str] = field(default_factory=lambda: ["emulated:is_paused=false"])
@@ -49,6 +51,11 @@ class StubOutcome:
     events_processed: int = 42
     options: list[dict[str, object]] = field(default_factory=lambda: [{"is_paused": False}])
     rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def metrics(self) -> RunMetrics:
+        """The records folded in, as a run streams them."""
+        return RunMetrics.of(self.records)
 
     def design_options(self) -> list[dict[str, object]]:
         """Each VM's typed options."""

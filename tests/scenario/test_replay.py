@@ -98,7 +98,7 @@ def test_phase_fit_picks_the_phase_with_the_same_ratios() -> None:
 
 
 def _run(scenario: Any, design: str) -> Any:
-    return run(build(scenario, design))
+    return run(build(scenario, design, keep_trace=True))
 
 
 @pytest.mark.parametrize("design", ["emulated", "mediated"])

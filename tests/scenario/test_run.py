@@ -13,7 +13,7 @@ from vpmu.host.task import TaskState
 from vpmu.metrics import mode_time_ps
 from vpmu.report.results import RESULT_KEYS, results
 from vpmu.scenario import parse_scenario
-from vpmu.scenario.run import RunOutcome, build, design_for, run, run_scenario
+from vpmu.scenario.run import RunOutcome, build, design_for, run
 from vpmu.trace import CounterRead, GuestPmi, PerfCall
 
 INTEL_BRANCHES = "0x00c4"
@@ -53,8 +53,8 @@ runs = {runs}
 
 
 def run_text(text: str, design: str | None = None) -> RunOutcome:
-    """Parse, build and run a scenario."""
-    return run_scenario(parse_scenario(text), design)
+    """Parse, build and run a scenario, keeping its trace (the tests read its records)."""
+    return run(build(parse_scenario(text), design, keep_trace=True))
 
 
 def accuracy_by_event(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -95,14 +95,17 @@ def test_a_built_scenario_has_not_run_yet() -> None:
 
 def test_guest_results_are_one_run_result_per_run(
         record_run: tuple[RunOutcome, dict[str, Any]]) -> None:
-    """vCPU 0 returns one perf record result per run; the vCPU no guest entry names returns
+    """vCPU 0 returns one perf record result per run (its counts; not its samples, which no
+    result reads and which would grow with the run); the vCPU no guest entry names returns
     no tool results."""
-    outcome, _ = record_run
+    outcome, data = record_run
     res = outcome.guest_results()
     assert set(res) == {"g/vcpu0", "g/vcpu1"}
     runs = res["g/vcpu0"]
     assert len(runs) == 2 and all(isinstance(r, RunResult) and r.tool == "record" for r in runs)
     assert [e.name for e in runs[0].events] == ["cycles", "instructions"]
+    assert all(e.count > 0 and e.samples == () for r in runs for e in r.events)
+    assert data["guest_pmi"]["count"] > 0
     assert not (isinstance(res["g/vcpu1"], list) and res["g/vcpu1"])
 
 

@@ -398,7 +398,7 @@ def test_real_scenario_exports_valid_nesting() -> None:
     from vpmu.scenario.run import build, run
 
     out = run(build(load_scenario(EXAMPLES / "leak-rdpmc-reader.toml",
-                                  overrides=["duration_ms=5"]), None))
+                                  overrides=["duration_ms=5"]), None, keep_trace=True))
     trace = json.loads(dumps_chrome_trace(out.records, end_ps=out.end_ps))
     assert nesting_violations(trace) == []
     assert nesting_violations(trace, perfetto=True) == []

@@ -7,7 +7,8 @@ which proves the directory writable, all before the run starts. :meth:`Outputs.c
 every output to its temporary file first and only then renames each into place, so a kill or a
 full disk leaves the previous files whole (a rename is atomic), and a failed write replaces none
 of them. Temporary files are named ``.<name>.<random>.vpmu-tmp`` and removed on every way out
-but a kill.
+but a kill. An output is rendered as text, or written to its temporary file by a writer (an
+export built while the run went, too large to hold as one string).
 """
 
 from __future__ import annotations
@@ -19,10 +20,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from vpmu.errors import InputError
 
 TMP_SUFFIX = ".vpmu-tmp"
+
+Writer = Callable[[IO[str]], None]
+"""Writes an output to an open text file."""
+Render = Callable[[], str | Writer]
+"""Makes an output: its text, or a writer of it."""
 
 
 @dataclass
@@ -106,16 +113,19 @@ class Outputs:
         c.tmp = Path(tmp)
         c.mode = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()
 
-    def commit(self, render: Mapping[str, Callable[[], str]]) -> list[tuple[str, Path]]:
-        """Write every claimed output (``render[option]()`` gives its text) to its temporary
-        file, then rename them all into place; the (option, path) pairs written. A write that
-        fails raises InputError and replaces no file."""
+    def commit(self, render: Mapping[str, Render]) -> list[tuple[str, Path]]:
+        """Write every claimed output (``render[option]()`` gives its text or a writer) to
+        its temporary file, then rename them all into place; the (option, path) pairs
+        written. A write that fails raises InputError and replaces no file."""
         for c in self.claims:
             assert c.tmp is not None, "commit() needs claim() first"
-            text = render[c.option]()
+            made = render[c.option]()
             try:
                 with open(c.tmp, "w", encoding="utf-8") as f:
-                    f.write(text)
+                    if isinstance(made, str):
+                        f.write(made)
+                    else:
+                        made(f)
                     f.flush()
                     os.fsync(f.fileno())
                 os.chmod(c.tmp, c.mode)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,13 +16,14 @@ from vpmu.cli.app import bad, check_design, command, console, err_console, load
 from vpmu.cli.outputs import Outputs
 from vpmu.cli.progress import RunProgress
 from vpmu.report.html import ReportRun, render_html
-from vpmu.report.kvm_stat import kvm_stat_report
+from vpmu.report.kvm_stat import KvmStat
 from vpmu.report.perf_stat import perf_stat_csv
 from vpmu.report.results import dumps, dumps_list, results
 from vpmu.report.tables import summary_table
 from vpmu.scenario.run import RunOutcome, build, run
 from vpmu.scenario.schema import Scenario
-from vpmu.trace.ftrace import ftrace_text
+from vpmu.trace import Sink
+from vpmu.trace.ftrace import FtraceWriter
 from vpmu.trace.perfetto import dumps_chrome_trace
 
 DesignOpt = Annotated[str | None, typer.Option(
@@ -44,7 +47,7 @@ NoFfwdOpt = Annotated[bool, typer.Option(
 
 @dataclass
 class Done:
-    """One finished run: its label, results, and the outcome (records) while still needed."""
+    """One finished run: its label, results, and the outcome while still needed."""
 
     label: str
     results: dict[str, Any]
@@ -52,13 +55,17 @@ class Done:
 
 
 def execute(path: Path, scenario: Scenario, design: str | None, *, keep: bool,
+            keep_trace: bool = False, sinks: Sequence[Sink] = (),
             fast_forward: bool = True) -> Done:
     """Build and run ``scenario``: bad input (a design or option the registry does not know,
     a filter KVM refuses) raises InputError naming the file or ``--design`` and the key
     path; a run that does not finish raises RunIncompleteError (the caller decides whether that
-    ends the command)."""
+    ends the command). ``keep``: return the outcome; ``keep_trace``: with every record (for
+    an output that needs the whole trace); ``sinks`` take each record as it is emitted (the
+    outputs written as the run goes)."""
     label = design or (scenario.vm[0].design_spec if scenario.vm else "none")
-    outcome = build(scenario, design, source=str(path), fast_forward=fast_forward)
+    outcome = build(scenario, design, source=str(path), keep_trace=keep_trace, sinks=sinks,
+                    fast_forward=fast_forward)
     with RunProgress(err_console, f"{path.name} [{label}]") as progress:
         run(outcome, progress)
     return Done(label, results(outcome), outcome if keep else None)
@@ -102,21 +109,27 @@ def run_cmd(
     outs = {"--json": json_out, "--html": html, "--trace-out": trace_out,
             "--ftrace-out": ftrace_out, "--kvm-stat": kvm_stat,
             "--perf-stat-csv": perf_stat_out}
-    with Outputs(outs, inputs=[scenario]) as files:
+    with Outputs(outs, inputs=[scenario]) as files, ExitStack() as stack:
         sc = load(scenario, set_, allow_large=allow_large)
-        keep = any(p is not None for o, p in outs.items() if o != "--json")
-        done = execute(scenario, sc, design, keep=keep, fast_forward=not no_fast_forward)
+        # --ftrace-out and --kvm-stat are built as the records are emitted; the HTML
+        # timeline and the Perfetto export lay out the whole trace, so it is kept for them
+        ftrace = stack.enter_context(closing(FtraceWriter(isa=_isa(sc))))
+        exits = KvmStat()
+        sinks = [s for s, o in ((ftrace, ftrace_out), (exits, kvm_stat)) if o is not None]
+        keep_trace = html is not None or trace_out is not None
+        done = execute(scenario, sc, design, keep=keep_trace or perf_stat_out is not None,
+                       keep_trace=keep_trace, sinks=sinks, fast_forward=not no_fast_forward)
         data, out = done.results, done.outcome
         console.print(summary_table([data], title=scenario.name, labels=[done.label]))
-        recs = out.records if out else []
+        recs = out.records if out and keep_trace else []
         end = out.end_ps if out else 0
         written(files.commit({
             "--json": lambda: dumps(data),
             "--html": lambda: render_html([ReportRun(done.label, data, recs, end)],
                                           title=scenario.name),
             "--trace-out": lambda: dumps_chrome_trace(recs, end_ps=end, title=scenario.name),
-            "--ftrace-out": lambda: ftrace_text(recs, isa=_isa(sc)),
-            "--kvm-stat": lambda: kvm_stat_report(recs),
+            "--ftrace-out": lambda: ftrace.write,
+            "--kvm-stat": exits.report,
             "--perf-stat-csv": lambda: perf_stat_csv(out.tool_runs() if out else []),
         }))
 
@@ -140,7 +153,7 @@ def compare(
         check_design(d)
     with Outputs({"--json": json_out, "--html": html}, inputs=[scenario]) as files:
         sc = load(scenario, set_, allow_large=allow_large)
-        runs = [execute(scenario, sc, d, keep=html is not None,
+        runs = [execute(scenario, sc, d, keep=html is not None, keep_trace=html is not None,
                         fast_forward=not no_fast_forward) for d in design]
         for d, r in zip(design, runs, strict=True):
             r.results["design_spec"] = d

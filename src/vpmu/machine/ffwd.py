@@ -92,6 +92,10 @@ class IdleFastForward:
         self.periods_skipped = 0
         """Periods they skipped in all."""
         self._marks: list[_Mark] = []
+        self._window: list[Record] | None = None
+        """The records emitted since the first mark, while marks are being taken (None
+        otherwise, so nothing is kept between attempts): the trace itself keeps none."""
+        host.trace.subscribe(self._record)
         self._chain: Stream | None = None
         self._slices: list[int] = []
         self._slice_t0 = 0
@@ -101,6 +105,15 @@ class IdleFastForward:
 
     def __repr__(self) -> str:
         return f"IdleFastForward(period_ps={self.period_ps}, skips={self.skips})"
+
+    def _record(self, record: Record) -> None:
+        """The trace's sink: a record for the window, if marks are being taken."""
+        if self._window is not None:
+            self._window.append(record)
+
+    def _clear_marks(self) -> None:
+        self._marks.clear()
+        self._window = None
 
     # -- the hooks (vpmu.host.cpu.FastForward) ---------------------------------------------
     def segment_start(self, cpu: Pcpu, task: Task) -> None:
@@ -114,16 +127,18 @@ class IdleFastForward:
         if marks and now != marks[0].t_ps + len(marks) * self.period_ps:
             if now < marks[0].t_ps + len(marks) * self.period_ps:
                 return
-            marks.clear()
+            self._clear_marks()
         if not marks and (now < self._not_before or not self._room(now)):
             return
         if not quiet(cpu, task, self.vcpus):
-            marks.clear()
+            self._clear_marks()
             return
+        if not marks:
+            self._window = []
         marks.append(self._mark(task))
         if len(marks) == 3:
             self._try_skip(task)
-            marks.clear()
+            self._clear_marks()
 
     def segment_end(self, cpu: Pcpu, task: Task, stream: Stream, rest: Stream | None) -> None:
         """A slice stopped: an interrupted main slice extends the chain; anything else
@@ -131,12 +146,12 @@ class IdleFastForward:
         if rest is None:
             if self._slice_main:
                 self._chain = None
-                self._marks.clear()
+                self._clear_marks()
             return
         if self._slice_main and self._marks:
             self._slices.append(self.host.env.now_ps - self._slice_t0)
         else:
-            self._marks.clear()
+            self._clear_marks()
         self._chain = rest
 
     # -- marks and the skip ------------------------------------------------------------------
@@ -150,7 +165,7 @@ class IdleFastForward:
         base = self._marks[0].stream if self._marks else task.pending
         mark = _Mark(now, snapshot(roots, skip), _truth_less_main(task, base), queue,
                      env.rng.getstate(), len(env.choices), env.entries_queued,
-                     env.events_processed, len(host.trace.tail), task.pending, self._slices)
+                     env.events_processed, len(self._window or ()), task.pending, self._slices)
         self._slices = []
         return mark
 
@@ -189,8 +204,8 @@ class IdleFastForward:
         return (env.horizon_ps - env.now_ps) // period
 
     def _records_repeat(self, m0: _Mark, m1: _Mark, m2: _Mark) -> bool:
-        tail = self.host.trace.tail
-        first, second = tail[m0.records:m1.records], tail[m1.records:m2.records]
+        window = self._window or []
+        first, second = window[m0.records:m1.records], window[m1.records:m2.records]
         return len(first) == len(second) and all(
             b.t_ps - a.t_ps == self.period_ps and replace(a, t_ps=b.t_ps) == b
             for a, b in zip(first, second, strict=True))
@@ -200,7 +215,7 @@ class IdleFastForward:
         """Apply ``n`` periods at once: time and queue, every linear scalar, the ground
         truth, the main stream (replayed into ``rest``), the records."""
         env, trace = self.host.env, self.host.trace
-        block: list[Record] = trace.tail[m1.records:m2.records]
+        block: list[Record] = (self._window or [])[m1.records:m2.records]
         env.shift(n * self.period_ps, n * (m2.queued - m1.queued), n * (m2.events - m1.events))
         for leaf, delta in linear:
             assert leaf.setter is not None

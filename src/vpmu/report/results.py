@@ -7,41 +7,27 @@ mediated PMU context switches (``pmu_switch``, and their time as ``by_cause_ns.p
 ``host_profiling`` is null unless a host CPU-bound exclude_guest event was opened or refused;
 ``leaks`` and ``pollution`` are always measured (zero when nothing was seen). Sections a run
 does not measure (the LBR and arm64 issues add them) are null.
-Every number is computed from the run's records and results; nothing is looked up.
+Every number is computed from the run's records (folded into its metrics as they were emitted)
+and results; nothing is looked up.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any, Protocol
 
-from vpmu.metrics import (
-    guest_pmi,
-    host_profiling,
-    leaks,
-    msr_exits,
-    overhead,
-    perf_calls,
-    pollution,
-    vm_exits,
-)
+from vpmu.metrics import RunMetrics
 from vpmu.metrics.accuracy import accuracy
-from vpmu.trace import Record
 
 
 class RunOutcome(Protocol):
-    """What a finished run offers the report (``vpmu.scenario.run.RunOutcome``): records and
-    plain data only, so the report never reaches into the model."""
+    """What a finished run offers the report (``vpmu.scenario.run.RunOutcome``): its metrics
+    and plain data only, so the report never reaches into the model."""
 
     scenario: Any
     designs: list[str]
     end_ps: int
-
-    @property
-    def records(self) -> Sequence[Record]:
-        """Every trace record."""
-        ...
+    metrics: RunMetrics
 
     @property
     def vcpu_tasks(self) -> list[str]:
@@ -69,7 +55,8 @@ RESULT_KEYS = ("scenario", "design", "design_options", "preset", "sim", "vm_exit
 
 def results(outcome: RunOutcome) -> dict[str, Any]:
     """The results of one run as plain JSON data."""
-    sc, recs, end_ps = outcome.scenario, outcome.records, outcome.end_ps
+    sc, end_ps = outcome.scenario, outcome.end_ps
+    sections = outcome.metrics.sections(end_ps, outcome.vcpu_tasks)
     first = outcome.designs[0].partition(":")[0] if outcome.designs else None
     out: dict[str, Any] = {
         "scenario": {"name": sc.name, "file_model": sc.model_dump(mode="json")},
@@ -78,16 +65,14 @@ def results(outcome: RunOutcome) -> dict[str, Any]:
         "preset": sc.host.preset,
         "sim": {"duration_ms": sc.duration_ms, "end_ms": round(end_ps / 1e9, 6),
                 "seed": sc.seed, "events": outcome.events_processed,
-                "records": len(recs)},
-        "vm_exits": vm_exits(recs),
-        "msr_exits": msr_exits(recs),
-        "perf_calls": perf_calls(recs),
-        "guest_pmi": guest_pmi(recs),
-        "overhead": overhead(recs, end_ps, outcome.vcpu_tasks),
+                "records": outcome.metrics.records},
+        "vm_exits": sections["vm_exits"], "msr_exits": sections["msr_exits"],
+        "perf_calls": sections["perf_calls"], "guest_pmi": sections["guest_pmi"],
+        "overhead": sections["overhead"],
         "accuracy": accuracy(outcome.accuracy_rows()),
-        "host_profiling": host_profiling(recs, end_ps), "leaks": leaks(recs),
+        "host_profiling": sections["host_profiling"], "leaks": sections["leaks"],
         "lbr": None, "arm64": None,
-        "pollution": pollution(recs, end_ps),
+        "pollution": sections["pollution"],
     }
     assert tuple(out) == RESULT_KEYS
     return out

@@ -32,8 +32,10 @@ def _one_run(g: GuestSpec, duration_ms: float, core_mhz: int) -> Stream:
 
 def _tool(g: GuestSpec) -> PerfRecord | PerfStat | None:
     if g.tool == "perf-record":
+        # no result reads the samples: a run keeps none, so its memory does not grow with
+        # its duration
         return PerfRecord(g.events, freq=g.sample_freq or DEFAULT_FREQ, period=g.period,
-                          max_sample_rate=g.max_sample_rate)
+                          max_sample_rate=g.max_sample_rate, keep_samples=False)
     if g.tool == "perf-stat":
         return PerfStat(g.events)
     return None

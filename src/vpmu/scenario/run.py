@@ -14,7 +14,7 @@ at ``duration_ms``. Host tasks are sized to ``duration_ms`` from their start.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,10 +35,11 @@ from vpmu.machine.build import (
 )
 from vpmu.machine.ffwd import install
 from vpmu.machine.vm import Vm, run_until_done
+from vpmu.metrics import RunMetrics
 from vpmu.scenario.guests import guest_os_for, workload_truth
 from vpmu.scenario.load import ScenarioError
 from vpmu.scenario.schema import HostTaskSpec, Scenario, VmSpec
-from vpmu.trace import Record
+from vpmu.trace import Record, Sink
 from vpmu.vpmu.design import DesignSpec, make_design
 from vpmu.vpmu.filter import (
     KVM_PMU_EVENT_ALLOW,
@@ -68,7 +69,8 @@ tool's setup take time of their own, so a very short ``duration_ms`` still finis
 
 @dataclass
 class RunOutcome:
-    """What a run leaves for the metrics: the host (its trace), the VMs and the end time."""
+    """What a run leaves for the results: its metrics (streamed from its trace as it ran),
+    the host, the VMs and the end time."""
 
     scenario: Scenario
     designs: list[str]
@@ -76,6 +78,8 @@ class RunOutcome:
     vms: list[Vm]
     end_ps: int
     host_tools: dict[str, Any] = field(default_factory=dict)
+    metrics: RunMetrics = field(default_factory=RunMetrics)
+    """Every metric section, folded in record by record (``vpmu.metrics.stream``)."""
 
     @property
     def vcpu_tasks(self) -> list[str]:
@@ -84,7 +88,8 @@ class RunOutcome:
 
     @property
     def records(self) -> list[Record]:
-        """Every trace record of the run."""
+        """Every trace record of the run, if it was built with ``keep_trace=True``; else
+        ``vpmu.trace.TraceNotKeptError`` (the results need none: see ``metrics``)."""
         return self.host.trace.records
 
     @property
@@ -180,17 +185,27 @@ def build_filter(vm: VmSpec, host: Host) -> PmuEventFilter | None:
     return result
 
 
-def build(scenario: Scenario, design: str | None = None, *,
-          source: str = "<scenario>", fast_forward: bool = True) -> RunOutcome:
+def build(scenario: Scenario, design: str | None = None, *, source: str = "<scenario>",
+          keep_trace: bool = False, sinks: Sequence[Sink] = (),
+          fast_forward: bool = True) -> RunOutcome:
     """The machine of ``scenario``, ready to run. What the machine refuses (a design or option
     the registry does not know, a filter KVM fails, designs that cannot share a host, a
     host tool perf refuses at build time) is a ScenarioError naming ``source`` (the file) or
-    ``--design``, and the key path."""
+    ``--design``, and the key path.
+
+    The run's records stream into ``outcome.metrics`` and each of ``sinks`` (an exporter that
+    writes as it goes) and are not kept, so memory does not grow with the simulated time;
+    ``keep_trace=True`` also keeps them, for ``outcome.records`` (an exporter or a report
+    that needs the whole trace at once)."""
     h = scenario.host
     host, perf = build_host(h.preset, cpus=h.cpus, tick_hz=h.tick_hz, seed=scenario.seed,
                             clear_dirty_counters=h.clear_dirty_counters,
                             max_sample_rate=h.max_sample_rate, nmi_watchdog_on=h.nmi_watchdog)
     outcome = RunOutcome(scenario, [], host, [], 0)
+    host.trace.keep(keep_trace)
+    host.trace.subscribe(outcome.metrics)
+    for sink in sinks:
+        host.trace.subscribe(sink)
     for i, task in enumerate(scenario.host_task):
         _host_task(outcome, perf, i, task)
     for i, vm_spec in enumerate(scenario.vm):
@@ -297,6 +312,7 @@ def run(outcome: RunOutcome, progress: Callable[[int, int], None] | None = None
                             f"finish within {limit / 1e9:g} simulated ms ({RUN_LIMIT} x "
                             f"duration_ms, at least {RUN_LIMIT_FLOOR_MS} ms)")
     outcome.end_ps = host.env.now_ps
+    outcome.metrics.finish(outcome.end_ps)
     return outcome
 
 

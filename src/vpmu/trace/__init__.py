@@ -12,10 +12,12 @@ from vpmu.trace.records import (
     PerfSample,
     PmuContext,
     Record,
+    Sink,
     Trace,
+    TraceNotKeptError,
     VmExit,
 )
 
 __all__ = ["ContextSwitch", "CounterRead", "GuestPmi", "GuestSelectors", "Interrupt",
-           "ModeChange", "PerfCall", "PerfOpen", "PerfSample", "PmuContext", "Record", "Trace",
-           "VmExit"]
+           "ModeChange", "PerfCall", "PerfOpen", "PerfSample", "PmuContext", "Record", "Sink",
+           "Trace", "TraceNotKeptError", "VmExit"]

@@ -7,6 +7,7 @@ Records are plain values: comparing two runs' record lists is how determinism is
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 
 
@@ -144,78 +145,111 @@ class GuestSelectors(Record):
     counting: int
 
 
-class Trace:
-    """An append-only list of records (the sink every layer writes to).
+Sink = Callable[[Record], None]
+"""Something that takes each record as it is emitted (a metrics accumulator, an exporter)."""
 
-    A fast-forward over a period that repeats (``vpmu.machine.ffwd``) appends that period's
-    records ``times`` more times, shifted in time, with :meth:`repeat`; they are stored once
-    and expanded when :attr:`records` is first read, so skipping an hour of idle ticks does
-    not build millions of records unless something reads them.
+
+class TraceNotKeptError(RuntimeError):
+    """The records of a run that did not keep its trace were asked for."""
+
+
+class Trace:
+    """The sink every layer writes to: each record goes, as it is emitted, to the sinks
+    subscribed (a run's metrics, a streaming exporter) and, if the trace is kept, to a list.
+
+    Keeping is for what needs the whole run at once (an exporter that sorts or lays out all
+    of it, the HTML report's timeline, tests comparing runs): a kept trace grows with the
+    simulated time, so a scenario run keeps none unless asked (``vpmu.scenario.run.build``).
+    A bare ``Trace()`` (a host built by hand, as the tests do) keeps everything.
     """
 
-    def __init__(self) -> None:
-        self._records: list[Record] = []
-        """The records emitted since the last :meth:`repeat` (all of them if none)."""
-        self._parts: list[list[Record] | _Repeat] = [self._records]
+    def __init__(self, *, keep: bool = True) -> None:
+        self._kept: list[Record] | None = [] if keep else None
+        self._sinks: list[Sink] = []
+        self.emit: Sink = self._bind()
+        """Hand one record to every sink, and to the list if kept (an attribute rebound when
+        the sinks change, so that emitting costs one call: every layer emits on its hot
+        paths)."""
 
     def __repr__(self) -> str:
-        return f"Trace(records={len(self)})"
+        kept = "not kept" if self._kept is None else f"records={len(self._kept)}"
+        return f"Trace({kept}, sinks={len(self._sinks)})"
 
-    def __len__(self) -> int:
-        return sum(len(p) for p in self._parts)
+    @property
+    def kept(self) -> bool:
+        """Whether every record is kept (``records`` can be read)."""
+        return self._kept is not None
 
     @property
     def records(self) -> list[Record]:
         """Every record, in emission order. That is time order within one CPU for instants,
         but a record of an interval (``VmExit``, ``GuestPmi``) is emitted when it ends, after
-        the records inside it: sort by ``t_ps`` for a timeline."""
-        if len(self._parts) > 1:
-            flat: list[Record] = []
-            for part in self._parts:
-                flat.extend(part.expand() if isinstance(part, _Repeat) else part)
-            self._records = flat
-            self._parts = [flat]
-        return self._records
+        the records inside it: sort by ``t_ps`` for a timeline. TraceNotKeptError if the
+        trace is not kept."""
+        if self._kept is None:
+            raise TraceNotKeptError(
+                "this trace keeps no records (a scenario run streams them into its metrics); "
+                "build the run with keep_trace=True to read them, or read outcome.metrics")
+        return self._kept
 
-    def emit(self, record: Record) -> None:
-        """Append one record."""
-        self._records.append(record)
+    def keep(self, on: bool) -> None:
+        """Keep every record from now on, or stop keeping them (dropping those kept)."""
+        if on and self._kept is None:
+            self._kept = []
+        elif not on:
+            self._kept = None
+        self.emit = self._bind()
 
-    @property
-    def tail(self) -> list[Record]:
-        """The records emitted since the last :meth:`repeat` (never expands one)."""
-        return self._records
+    def subscribe(self, sink: Sink) -> None:
+        """Hand every later record to ``sink`` too. Subscribe before the run: a sink does not
+        get the records emitted before (a scenario's machine emits none while it is built)."""
+        self._sinks.append(sink)
+        self.emit = self._bind()
 
-    def repeat(self, block: list[Record], times: int, shift_ps: int) -> None:
-        """Append ``block`` ``times`` more times, the k-th copy ``k * shift_ps`` later."""
+    def _bind(self) -> Sink:
+        """The cheapest callable that reaches every sink and the list."""
+        targets = [*self._sinks, *([self._kept.append] if self._kept is not None else [])]
+        if len(targets) == 1:
+            return targets[0]
+        if not targets:
+            return _drop
+
+        def fan_out(record: Record) -> None:
+            for target in targets:
+                target(record)
+        return fan_out
+
+    def repeat(self, block: Sequence[Record], times: int, shift_ps: int) -> None:
+        """Emit ``block`` ``times`` more times, the k-th copy ``k * shift_ps`` later: what a
+        fast-forward over a repeating period (``vpmu.machine.ffwd``) emits for the periods it
+        skips. A sink with a ``repeat`` method of the same signature takes them in bulk; any
+        other sink, and the kept list, gets every copy."""
         if times <= 0 or not block:
             return
-        self._parts.append(_Repeat(tuple(block), times, shift_ps))
-        self._records = []
-        self._parts.append(self._records)
+        for sink in self._sinks:
+            bulk = getattr(sink, "repeat", None)
+            if bulk is not None:
+                bulk(block, times, shift_ps)
+            else:
+                for record in shifted(block, times, shift_ps):
+                    sink(record)
+        if self._kept is not None:
+            self._kept.extend(shifted(block, times, shift_ps))
 
     def of(self, kind: type[Record]) -> list[Record]:
-        """The records of one kind, in order."""
+        """The records of one kind, in order (of a kept trace)."""
         return [r for r in self.records if type(r) is kind]
 
 
-class _Repeat:
-    """``block`` repeated ``times`` times, the k-th copy (from 1) shifted by ``k * shift_ps``."""
+def shifted(block: Sequence[Record], times: int, shift_ps: int) -> Iterator[Record]:
+    """``block``'s records ``times`` times, the k-th copy (from 1) ``k * shift_ps`` later,
+    built field by field (the records are frozen)."""
+    rows = [(type(r), r.t_ps, [getattr(r, f.name) for f in fields(r)][1:]) for r in block]
+    for k in range(1, times + 1):
+        dt = k * shift_ps
+        for cls, t_ps, rest in rows:
+            yield cls(t_ps + dt, *rest)
 
-    def __init__(self, block: tuple[Record, ...], times: int, shift_ps: int) -> None:
-        self.block, self.times, self.shift_ps = block, times, shift_ps
 
-    def __len__(self) -> int:
-        return len(self.block) * self.times
-
-    def expand(self) -> list[Record]:
-        """The copies, built field by field (the records are frozen)."""
-        rows = [(type(r), r.t_ps, [getattr(r, f.name) for f in fields(r)][1:])
-                for r in self.block]
-        out: list[Record] = []
-        append = out.append
-        for k in range(1, self.times + 1):
-            dt = k * self.shift_ps
-            for cls, t_ps, rest in rows:
-                append(cls(t_ps + dt, *rest))
-        return out
+def _drop(record: Record) -> None:
+    """Where a record goes when nothing wants it."""

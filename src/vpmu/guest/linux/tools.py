@@ -39,6 +39,7 @@ class EventResult:
     time_enabled_ns: int = 0
     time_running_ns: int = 0
     samples: tuple[Sample, ...] = ()
+    """What perf.data would hold: every sample, if the tool keeps them (``PerfRecord``)."""
     sample_period: int = 0
     """The event's period when the run ended (converged value in frequency mode)."""
     throttles: int = 0
@@ -87,10 +88,20 @@ def _result(name: str, e: PerfEvent | None) -> EventResult:
                        tuple(e.samples), e.hw.sample_period, e.throttles)
 
 
+class _Dropped(list[Sample]):
+    """The samples of a tool that keeps none (``perf record -o /dev/null``): the ring buffer
+    is drained as it is written, so nothing is kept however long the run."""
+
+    def append(self, sample: Sample) -> None:
+        """Drop the sample."""
+
+
 class _PerfTool:
     """What perf record and perf stat share: open, enable on exec, run, exit, read, close."""
 
     tool = ""
+    keep_samples = True
+    """Whether a run's result keeps its events' samples (a counting tool writes none)."""
 
     def __init__(self, events: Sequence[str]) -> None:
         if isinstance(events, str) or not events:
@@ -114,6 +125,9 @@ class _PerfTool:
         for name in self.events:
             opened.append((yield from k.syscall(perf.open(self.attr(name)))))
         live = [e for e in opened if e is not None]
+        if not self.keep_samples:
+            for e in live:
+                e.samples = _Dropped()
         start = yield Rdtsc()
         if live:
             yield from k.syscall(perf.enable(live))
@@ -135,14 +149,19 @@ class PerfRecord(_PerfTool):
 
     ``max_sample_rate`` is kernel.perf_event_max_sample_rate (seed 001 sets 10,000; the
     kernel default is 100,000); ``freq`` above it is refused, as perf does.
+    ``keep_samples``: each run's result keeps its samples (``EventResult.samples``, about 100
+    bytes each, thousands per simulated second); without, none is kept, as with ``perf record
+    -o /dev/null`` (a scenario's results read only the counts).
     """
 
     tool = "record"
 
     def __init__(self, events: Sequence[str], *, freq: int = DEFAULT_FREQ,
                  period: int | None = None,
-                 max_sample_rate: int = DEFAULT_MAX_SAMPLE_RATE) -> None:
+                 max_sample_rate: int = DEFAULT_MAX_SAMPLE_RATE,
+                 keep_samples: bool = True) -> None:
         super().__init__(events)
+        self.keep_samples = keep_samples
         for label, value in (("freq", freq), ("max_sample_rate", max_sample_rate),
                              ("period", 1 if period is None else period)):
             if type(value) is not int or value <= 0:

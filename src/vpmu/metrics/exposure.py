@@ -1,0 +1,87 @@
+"""What a guest's PMU exposes to the host, accumulated as the run goes: leaks (seed 003) and
+pollution (``vpmu.metrics.mediated`` has the vocabulary and the sections' keys)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from vpmu.metrics.timeline import HOST_MODES, CpuTimeline
+from vpmu.metrics.units import ns
+from vpmu.trace import CounterRead
+
+MAX_OBSERVATIONS = 100
+"""Leak observations listed in full; the count and per-guest totals cover all of them."""
+
+
+class Leaks:
+    """Guest-produced non-zero counter values host tasks read with RDPMC: all counted, the
+    first ``MAX_OBSERVATIONS`` in time order kept (a few more between trims)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.by_guest: Counter[str] = Counter()
+        self.first: list[tuple[int, int, int, CounterRead]] = []
+        """(t_ps, cpu, arrival, read): sorting these is the stable sort by (t_ps, cpu)."""
+
+    def feed(self, r: CounterRead) -> None:
+        """One RDPMC read: a leak if a guest left a non-zero value."""
+        if not r.origin or r.value == 0:
+            return
+        self.first.append((r.t_ps, r.cpu, self.count, r))
+        self.count += 1
+        self.by_guest[r.origin] += 1
+        if len(self.first) >= 2 * MAX_OBSERVATIONS:
+            self.first = sorted(self.first)[:MAX_OBSERVATIONS]
+
+    def leaks(self) -> dict[str, Any]:
+        """The section."""
+        seen = [r for _, _, _, r in sorted(self.first)[:MAX_OBSERVATIONS]]
+        return {
+            "count": self.count,
+            "by_guest": dict(sorted(self.by_guest.items())),
+            "observations": [{"t_ns": ns(r.t_ps), "cpu": r.cpu, "observer": r.task,
+                              "path": "rdpmc", "counter": r.ecx, "value": r.value,
+                              "guest": r.origin} for r in seen],
+            "truncated": self.count > MAX_OBSERVATIONS,
+        }
+
+
+class Pollution:
+    """Host code while a guest's enabled selectors sat on the CPU: a ``Timelines`` listener."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[int, str], list[int]] = {}
+        """(cpu, guest) -> [host ps, counting ps]."""
+        self.stretch: dict[int, tuple[int, int]] = {}
+        """cpu -> (end, length) of its latest unbroken stretch."""
+        self.worst = 0
+
+    def segment(self, tl: CpuTimeline, start_ps: int, end_ps: int, in_context: bool) -> None:
+        """Count the segment if it is host code with enabled guest selectors."""
+        sel, mode = tl.sel, tl.mode
+        if (sel is None or not sel.enabled or mode is None or mode.mode not in HOST_MODES
+                or end_ps <= start_ps):
+            return
+        key = (tl.cpu, f"{sel.vm}/vcpu{sel.vcpu}")
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = [0, 0]
+        span = end_ps - start_ps
+        row[0] += span
+        row[1] += span if sel.counting else 0
+        last_end, length = self.stretch.get(tl.cpu, (-1, 0))
+        length = length + span if start_ps == last_end else span
+        self.stretch[tl.cpu] = (end_ps, length)
+        self.worst = max(self.worst, length)
+
+    def pollution(self) -> dict[str, Any]:
+        """The section."""
+        rows = self.rows
+        return {
+            "host_ns": ns(sum(r[0] for r in rows.values())),
+            "counting_ns": ns(sum(r[1] for r in rows.values())),
+            "by_cpu": [{"cpu": cpu, "guest": guest, "host_ns": ns(h), "counting_ns": ns(c)}
+                       for (cpu, guest), (h, c) in sorted(rows.items()) if h],
+            "worst_ns": ns(self.worst),
+        }
