@@ -35,6 +35,7 @@ design whose idle exits did would fail it or the snapshot comparison, and runs s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from math import lcm
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ from vpmu.host.task import Task, TaskState
 from vpmu.machine.ffwd_stream import advance
 from vpmu.machine.snapshot import Leaf, Path, snapshot
 from vpmu.sim import Handle
+from vpmu.trace.records import shifted
 from vpmu.workloads.streams import Stream
 
 if TYPE_CHECKING:
@@ -79,6 +81,22 @@ class _Mark:
     """The interrupted main-stream slices' lengths in the period this mark ends."""
 
 
+class _Window:
+    """The watcher's trace sink: the records emitted while marks are taken, else none."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] | None = None
+
+    def __call__(self, record: Record) -> None:
+        if self.records is not None:
+            self.records.append(record)
+
+    def repeat(self, block: Sequence[Record], times: int, shift_ps: int) -> None:
+        """A skip's periods (``Trace.repeat``): the marks are over by then, nothing to keep."""
+        if self.records is not None:
+            self.records.extend(shifted(block, times, shift_ps))
+
+
 class IdleFastForward:
     """The watcher ``Host.ffwd`` calls at each guest stream slice (see the module doc)."""
 
@@ -92,10 +110,10 @@ class IdleFastForward:
         self.periods_skipped = 0
         """Periods they skipped in all."""
         self._marks: list[_Mark] = []
-        self._window: list[Record] | None = None
-        """The records emitted since the first mark, while marks are being taken (None
-        otherwise, so nothing is kept between attempts): the trace itself keeps none."""
-        host.trace.subscribe(self._record)
+        self._window = _Window()
+        """The records emitted since the first mark, while marks are being taken (nothing is
+        kept between attempts): the trace itself keeps none."""
+        host.trace.subscribe(self._window)
         self._chain: Stream | None = None
         self._slices: list[int] = []
         self._slice_t0 = 0
@@ -106,14 +124,9 @@ class IdleFastForward:
     def __repr__(self) -> str:
         return f"IdleFastForward(period_ps={self.period_ps}, skips={self.skips})"
 
-    def _record(self, record: Record) -> None:
-        """The trace's sink: a record for the window, if marks are being taken."""
-        if self._window is not None:
-            self._window.append(record)
-
     def _clear_marks(self) -> None:
         self._marks.clear()
-        self._window = None
+        self._window.records = None
 
     # -- the hooks (vpmu.host.cpu.FastForward) ---------------------------------------------
     def segment_start(self, cpu: Pcpu, task: Task) -> None:
@@ -134,7 +147,7 @@ class IdleFastForward:
             self._clear_marks()
             return
         if not marks:
-            self._window = []
+            self._window.records = []
         marks.append(self._mark(task))
         if len(marks) == 3:
             self._try_skip(task)
@@ -165,7 +178,8 @@ class IdleFastForward:
         base = self._marks[0].stream if self._marks else task.pending
         mark = _Mark(now, snapshot(roots, skip), _truth_less_main(task, base), queue,
                      env.rng.getstate(), len(env.choices), env.entries_queued,
-                     env.events_processed, len(self._window or ()), task.pending, self._slices)
+                     env.events_processed, len(self._window.records or ()), task.pending,
+                     self._slices)
         self._slices = []
         return mark
 
@@ -204,7 +218,7 @@ class IdleFastForward:
         return (env.horizon_ps - env.now_ps) // period
 
     def _records_repeat(self, m0: _Mark, m1: _Mark, m2: _Mark) -> bool:
-        window = self._window or []
+        window = self._window.records or []
         first, second = window[m0.records:m1.records], window[m1.records:m2.records]
         return len(first) == len(second) and all(
             b.t_ps - a.t_ps == self.period_ps and replace(a, t_ps=b.t_ps) == b
@@ -215,7 +229,7 @@ class IdleFastForward:
         """Apply ``n`` periods at once: time and queue, every linear scalar, the ground
         truth, the main stream (replayed into ``rest``), the records."""
         env, trace = self.host.env, self.host.trace
-        block: list[Record] = (self._window or [])[m1.records:m2.records]
+        block: list[Record] = (self._window.records or [])[m1.records:m2.records]
         env.shift(n * self.period_ps, n * (m2.queued - m1.queued), n * (m2.events - m1.events))
         for leaf, delta in linear:
             assert leaf.setter is not None
