@@ -19,7 +19,9 @@ time and peak memory are its own:
   and the hour is extrapolated (both are recorded, and the table says which);
 - **the event kernel** against SimPy and a bare heapq loop (``bench_sim.measure``);
 - **the profile**: cProfile self time of the seed-001 quick run (``duration_ms=20``, two
-  tool runs) under ``emulated``, grouped by layer, and its top functions.
+  tool runs) under ``emulated``, grouped by layer, and its top functions. Meaningful on the
+  pure build only: cProfile cannot see inside compiled functions, so on the compiled build
+  their time lands on the pure caller (the event kernel's resumptions).
 
 Figures go to ``benchmarks/results/speed.json`` with the date, machine and commit; the
 README's "Speed" section quotes them. On a shared machine compare ratios from one run.
@@ -190,12 +192,13 @@ def machine() -> dict[str, Any]:
         done = subprocess.run(["git", "-C", str(HERE.parent), *args], capture_output=True,
                               text=True, check=False)
         return done.stdout.strip()
-    compiled = any(p.suffix == ".so" for p in (HERE.parent / "src" / "vpmu").rglob("*.so"))
+    from vpmu.hw import engine  # the build measured: a compiled module is a .so
+    compiled = not engine.__file__.endswith(".py") if engine.__file__ else False
     return {"date": datetime.date.today().isoformat(), "python": sys.version.split()[0],
             "platform": platform.platform(), "cpu_count": os.cpu_count(),
             "load_avg": os.getloadavg(), "commit": git("rev-parse", "--short", "HEAD"),
             "src_modified": git("status", "--porcelain", "--", "src").splitlines(),
-            "compiled_modules_in_tree": compiled}
+            "compiled_build": compiled}
 
 
 def summary(res: dict[str, Any]) -> str:
