@@ -107,11 +107,15 @@ def _children(path: Path, obj: Any) -> list[tuple[Path, object, Setter]]:
 
 
 def _attributes(obj: Any) -> list[tuple[str, Any]]:
-    """An object's instance attributes: its ``__slots__`` (every class's) and ``__dict__``."""
+    """An object's instance attributes: its ``__slots__`` (every class's), a class compiled
+    by mypyc's native attributes (``__mypyc_attrs__``: it has neither slots nor a
+    ``__dict__`` for them, so without this its state would go unseen) and ``__dict__``."""
     names: list[str] = []
     for cls in type(obj).__mro__:
-        slots = cls.__dict__.get("__slots__", ())
-        names += [slots] if isinstance(slots, str) else [s for s in slots if s != "__weakref__"]
+        for key in ("__slots__", "__mypyc_attrs__"):
+            slots = cls.__dict__.get(key, ())
+            names += [slots] if isinstance(slots, str) else [
+                s for s in slots if s not in ("__weakref__", "__dict__") and s not in names]
     out = [(n, getattr(obj, n)) for n in names if n != "__dict__" and hasattr(obj, n)]
     return out + list(getattr(obj, "__dict__", {}).items())
 

@@ -101,6 +101,9 @@ class PerfEvent:
     tstamp: int = 0
     """perf_clock (ns) of the last time update."""
     samples: list[Sample] = field(default_factory=list)
+    keep_samples: bool = True
+    """Whether a sample written to the ring buffer stays in ``samples`` (``perf record -o
+    /dev/null`` drains the buffer as it is written: nothing is kept however long the run)."""
     throttles: int = 0
     """Times the event was throttled (perf_log_throttle(event, 0))."""
 

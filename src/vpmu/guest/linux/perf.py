@@ -247,7 +247,8 @@ class PerfCore:
             delta, hw.freq_time_stamp = now - hw.freq_time_stamp, now
             if 0 < delta < 2 * self.tick_nsec:
                 yield from self.adjust_period(e, delta, hw.last_period, disable=True)
-        e.samples.append(Sample(int(tsc), last_period))
+        if e.keep_samples:
+            e.samples.append(Sample(int(tsc), last_period))
         yield Execute(costs.kernel_work(
             "perf_event_overflow", costs.PERF_OVERFLOW_CYCLES + costs.PERF_SAMPLE_OUTPUT_CYCLES))
         return throttle

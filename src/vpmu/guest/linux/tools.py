@@ -88,14 +88,6 @@ def _result(name: str, e: PerfEvent | None) -> EventResult:
                        tuple(e.samples), e.hw.sample_period, e.throttles)
 
 
-class _Dropped(list[Sample]):
-    """The samples of a tool that keeps none (``perf record -o /dev/null``): the ring buffer
-    is drained as it is written, so nothing is kept however long the run."""
-
-    def append(self, sample: Sample) -> None:
-        """Drop the sample."""
-
-
 class _PerfTool:
     """What perf record and perf stat share: open, enable on exec, run, exit, read, close."""
 
@@ -125,9 +117,8 @@ class _PerfTool:
         for name in self.events:
             opened.append((yield from k.syscall(perf.open(self.attr(name)))))
         live = [e for e in opened if e is not None]
-        if not self.keep_samples:
-            for e in live:
-                e.samples = _Dropped()
+        for e in live:
+            e.keep_samples = self.keep_samples
         start = yield Rdtsc()
         if live:
             yield from k.syscall(perf.enable(live))
