@@ -192,18 +192,12 @@ class Pcpu:
         if cycles <= 0:
             return
         self._set_mode(self._kernel_mode)
-        if self.hw.elapse(cycles):
-            return
         stream = self._kernel_streams.get((what, cycles))
         if stream is None:
             stream = Stream(what, {ev.CYCLES: cycles, ev.INSTRUCTIONS: cycles})
             if len(self._kernel_streams) < 1024:
                 self._kernel_streams[(what, cycles)] = stream
-        env = self.host.env
-        duration = self.hw.start(stream)
-        if not env.skip_to(env.now_ps + duration):
-            yield env.timeout(duration)
-        self.hw.stop()
+        yield from self.hw.execute(stream)
 
     def _set_mode(self, mode: Mode) -> None:
         if mode is self.mode:

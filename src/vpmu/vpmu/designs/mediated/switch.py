@@ -11,6 +11,7 @@ The caller (``MediatedVcpu``) adds perf's load/put of the host events and KVM's 
 from __future__ import annotations
 
 from collections import Counter
+from functools import cache
 from typing import TYPE_CHECKING
 
 from vpmu.arch.x86 import msrs
@@ -65,15 +66,15 @@ class MsrTally:
         return value
 
     def _count(self, op: str, addr: int, cycles: int) -> None:
-        key = _KEYS.get((op, addr))
-        if key is None:
-            key = _KEYS[(op, addr)] = f"{op} {msrs.kernel_msr_name(addr)}"
-        self.traffic[key] += 1
+        self.traffic[_traffic_key(op, addr)] += 1
         self.cycles += cycles
 
 
-_KEYS: dict[tuple[str, int], str] = {}
-"""Traffic keys by (access, address): a switch makes dozens of accesses to the same few MSRs."""
+@cache
+def _traffic_key(op: str, addr: int) -> str:
+    """The traffic key of an access, built once per (access, MSR): a switch makes dozens of
+    accesses to the same few MSRs."""
+    return f"{op} {msrs.kernel_msr_name(addr)}"
 
 
 def rdpmc_ecx(idx: int) -> int:
