@@ -45,7 +45,6 @@ from vpmu.host.task import Task, TaskState
 from vpmu.machine.ffwd_stream import advance
 from vpmu.machine.snapshot import Leaf, Path, snapshot
 from vpmu.sim import Handle
-from vpmu.trace.records import shifted
 from vpmu.workloads.streams import Stream
 
 if TYPE_CHECKING:
@@ -92,9 +91,9 @@ class _Window:
             self.records.append(record)
 
     def repeat(self, block: Sequence[Record], times: int, shift_ps: int) -> None:
-        """A skip's periods (``Trace.repeat``): the marks are over by then, nothing to keep."""
-        if self.records is not None:
-            self.records.extend(shifted(block, times, shift_ps))
+        """A skip's periods (``Trace.repeat``): nothing to keep, since a skip ends the marks
+        (``_skip`` closes the window first; taking them copy by copy would cost the skip's
+        length in time and memory)."""
 
 
 class IdleFastForward:
@@ -230,6 +229,7 @@ class IdleFastForward:
         truth, the main stream (replayed into ``rest``), the records."""
         env, trace = self.host.env, self.host.trace
         block: list[Record] = (self._window.records or [])[m1.records:m2.records]
+        self._clear_marks()
         env.shift(n * self.period_ps, n * (m2.queued - m1.queued), n * (m2.events - m1.events))
         for leaf, delta in linear:
             assert leaf.setter is not None

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from vpmu.metrics.period import shift_times
 from vpmu.metrics.timeline import HOST_MODES, CpuTimeline, RecordOrderError
 from vpmu.metrics.units import ns
 from vpmu.trace import PerfOpen, VmExit
@@ -79,6 +80,20 @@ class _Fastpath:
         """The latest exit's start: no later exit of this CPU starts before it."""
         self.union_end = -1
 
+    def mark(self) -> tuple[Any, ...]:
+        """The state a repeated period may move (``vpmu.metrics.period``)."""
+        return self.exit_mark, self.union_end, tuple(self.pieces), tuple(self.spans)
+
+    def shift(self, mark: tuple[Any, ...], periods: int, period_ps: int) -> None:
+        """``periods`` more periods like the one since ``mark``: what it added moves later."""
+        dt = periods * period_ps
+        shift_times(self, ("exit_mark", "union_end"), mark[:2], dt)
+        for queue, old in ((self.pieces, mark[2]), (self.spans, mark[3])):
+            kept = set(old)
+            moved = [(s + dt, e + dt) if (s, e) not in kept else (s, e) for s, e in queue]
+            queue.clear()
+            queue.extend(moved)
+
 
 def _meet(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
     return max(a[0], b[0]), min(a[1], b[1])
@@ -92,6 +107,13 @@ class HostProfiling:
         self.events: dict[int, list[_Event]] = {}
         self.refused: list[PerfOpen] = []
         self.fastpath: dict[int, _Fastpath] = {}
+
+    def fixed(self) -> tuple[Any, ...]:
+        """What a repeated period must leave alone to be added in bulk: every event's times
+        (blind gaps and maxima are not sums) and the refusals (``vpmu.metrics.period``)."""
+        return len(self.refused), tuple(
+            (ev.host, ev.kvm, ev.other, ev.fastpath, ev.gap, ev.gap_ps, ev.gaps, ev.worst)
+            for evs in self.events.values() for ev in evs)
 
     def open(self, o: PerfOpen) -> None:
         """A perf event opened or refused: CPU-bound exclude_guest opens are measured."""

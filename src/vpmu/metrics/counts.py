@@ -9,7 +9,7 @@ Sums are of integer picoseconds, so the order records arrive in changes no resul
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, ClassVar
 
 from vpmu.arch.names import names_for
 from vpmu.metrics.units import ns, percentile_of_counts, ranked
@@ -21,6 +21,9 @@ EXIT_PUTS = ("run-loop", "vm-entry", "vcpu-load")
 
 class ExitCounts:
     """VM-exits by VMX reason, MSR exits by (direction, MSR), fastpath exits, their time."""
+
+    TOTALS: ClassVar[tuple[str, ...]] = ("by_reason", "msrs", "fastpath", "cost_ps")
+    """Its fields, all sums (``vpmu.metrics.period.Totals``)."""
 
     def __init__(self) -> None:
         self.by_reason: Counter[str] = Counter()
@@ -67,6 +70,9 @@ class ExitCounts:
 class CallCounts:
     """Kernel-counter API calls by name, and the host time they took."""
 
+    TOTALS: ClassVar[tuple[str, ...]] = ("by_api", "cost_ps")
+    """Its fields, all sums (``vpmu.metrics.period.Totals``)."""
+
     def __init__(self) -> None:
         self.by_api: Counter[str] = Counter()
         self.cost_ps = 0
@@ -86,6 +92,9 @@ class PmiLatencies:
     """How many guest PMIs had each handler latency: exact percentiles need every value, and
     a handler's paths are few (seed-001: 61 distinct latencies in 2,280 PMIs under emulated,
     22 in 1,386 under mediated), so a count per value keeps them in little memory."""
+
+    TOTALS: ClassVar[tuple[str, ...]] = ("by_latency",)
+    """Its fields, all sums (``vpmu.metrics.period.Totals``)."""
 
     def __init__(self) -> None:
         self.by_latency: Counter[int] = Counter()
@@ -111,6 +120,9 @@ class PmiLatencies:
 
 class Switches:
     """The mediated PMU's context switches (``PmuContext``)."""
+
+    TOTALS: ClassVar[tuple[str, ...]] = ("loads", "puts", "cost_ps", "in_exits_ps", "by_why")
+    """Its fields, all sums (``vpmu.metrics.period.Totals``)."""
 
     def __init__(self) -> None:
         self.loads = self.puts = 0

@@ -24,6 +24,11 @@ class Leaks:
         self.first: list[tuple[int, int, int, CounterRead]] = []
         """(t_ps, cpu, arrival, read): sorting these is the stable sort by (t_ps, cpu)."""
 
+    def fixed(self) -> int:
+        """What a repeated period must leave alone to be added in bulk: the observations
+        (the first ones are kept, not summed; ``vpmu.metrics.period``)."""
+        return self.count
+
     def feed(self, r: CounterRead) -> None:
         """One RDPMC read: a leak if a guest left a non-zero value."""
         if not r.origin or r.value == 0:
@@ -56,6 +61,12 @@ class Pollution:
         self.stretch: dict[int, tuple[int, int]] = {}
         """cpu -> (end, length) of its latest unbroken stretch."""
         self.worst = 0
+
+    def fixed(self) -> tuple[Any, ...]:
+        """What a repeated period must leave alone to be added in bulk: all of it (its
+        stretches hold maxima, not sums; ``vpmu.metrics.period``)."""
+        return (tuple((k, *v) for k, v in self.rows.items()), tuple(self.stretch.items()),
+                self.worst)
 
     def segment(self, tl: CpuTimeline, start_ps: int, end_ps: int, in_context: bool) -> None:
         """Count the segment if it is host code with enabled guest selectors."""

@@ -10,12 +10,14 @@ The pure functions of ``vpmu.metrics`` are the same accumulators fed a list of r
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from itertools import islice
 from operator import attrgetter
 from typing import Any
 
 from vpmu.metrics.blind import HostProfiling
 from vpmu.metrics.counts import CallCounts, ExitCounts, PmiLatencies, Switches
 from vpmu.metrics.exposure import Leaks, Pollution
+from vpmu.metrics.period import Sums, Totals
 from vpmu.metrics.timeline import ModeTime, Timelines
 from vpmu.metrics.units import ns
 from vpmu.trace import (
@@ -29,6 +31,7 @@ from vpmu.trace import (
     Record,
     VmExit,
 )
+from vpmu.trace.records import shifted
 
 _by_time = attrgetter("t_ps")
 
@@ -59,6 +62,11 @@ class RunMetrics:
         }
         self.end_ps: int | None = None
         """When the run ended (set by ``finish``)."""
+        self.periods_added = 0
+        """Repeated periods added at once rather than folded record by record (``repeat``)."""
+        self._totals = Totals([(self, ("records",)),
+                               *((acc, acc.TOTALS) for acc in (self.exits, self.calls, self.pmis,
+                                                               self.switches, self.mode_time))])
 
     def __repr__(self) -> str:
         return f"RunMetrics(records={self.records}, end_ps={self.end_ps})"
@@ -68,6 +76,44 @@ class RunMetrics:
         self.records += 1
         for feed in self._feeds.get(type(record), ()):
             feed(record)
+
+    def repeat(self, block: Sequence[Record], times: int, shift_ps: int) -> None:
+        """``block`` ``times`` more times, the k-th copy ``k * shift_ps`` later, as if each
+        copy were folded in (``Trace.repeat``, from an idle fast-forward): two copies are
+        folded, the second measured, and the rest added at once (``vpmu.metrics.period``)."""
+        copies = shifted(block, times, shift_ps)
+        if times >= 3:
+            for r in islice(copies, len(block)):
+                self(r)
+            before = self._mark()
+            for r in islice(copies, len(block)):
+                self(r)
+            if self._fixed() == before[0]:
+                self._skip(before, times - 2, shift_ps)
+                return
+        for r in copies:
+            self(r)
+
+    def _fixed(self) -> tuple[Any, ...]:
+        return self.host_profiling.fixed(), self.pollution.fixed(), self.leaks.fixed()
+
+    def _mark(self) -> tuple[tuple[Any, ...], Sums, dict[int, Any], dict[int, Any]]:
+        return (self._fixed(), self._totals.read(),
+                {cpu: tl.mark() for cpu, tl in self.timelines.cpus.items()},
+                {cpu: fp.mark() for cpu, fp in self.host_profiling.fastpath.items()})
+
+    def _skip(self, before: tuple[tuple[Any, ...], Sums, dict[int, Any], dict[int, Any]],
+              periods: int, period_ps: int) -> None:
+        """Add ``periods`` more periods like the one folded since ``before`` was marked."""
+        _, sums, timelines, fastpath = before
+        self.periods_added += periods
+        self._totals.add(sums, self._totals.read(), periods)
+        for cpu, tl in self.timelines.cpus.items():
+            if cpu in timelines:
+                tl.shift(timelines[cpu], periods, period_ps)
+        for cpu, fp in self.host_profiling.fastpath.items():
+            if cpu in fastpath:
+                fp.shift(fastpath[cpu], periods, period_ps)
 
     @classmethod
     def of(cls, records: Iterable[Record]) -> RunMetrics:

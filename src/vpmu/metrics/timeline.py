@@ -22,8 +22,9 @@ such *segment* to its listeners, and they fold it in; nothing is kept but the cu
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
 
+from vpmu.metrics.period import shift_times
 from vpmu.trace import GuestSelectors, ModeChange, PmuContext
 
 HOST_MODES = frozenset({"host-user", "host-kernel", "in-kvm"})
@@ -79,6 +80,19 @@ class CpuTimeline:
             self._hand(start, t_ps, self.loaded or start < end)
         self.t = t_ps
 
+    TIMES: ClassVar[tuple[str, ...]] = ("t", "ctx_end", "mode", "sel")
+    """The state that holds times (``vpmu.metrics.period``)."""
+
+    def mark(self) -> tuple[Any, ...]:
+        """The state a repeated period may move: its times, then the context index."""
+        return self.t, self.ctx_end, self.mode, self.sel, self.gap
+
+    def shift(self, mark: tuple[Any, ...], periods: int, period_ps: int) -> None:
+        """``periods`` more periods like the one since ``mark``: times that moved move
+        ``periods`` periods later, the context index grows by as many steps."""
+        shift_times(self, self.TIMES, mark[:4], periods * period_ps)
+        self.gap += periods * (self.gap - mark[4])
+
     def _hand(self, start_ps: int, end_ps: int, in_context: bool) -> None:
         for listener in self.listeners:
             listener.segment(self, start_ps, end_ps, in_context)
@@ -129,6 +143,9 @@ class Timelines:
 
 class ModeTime:
     """Time each task spent in each mode, from the CPUs' mode changes (task -> mode -> ps)."""
+
+    TOTALS: ClassVar[tuple[str, ...]] = ("ps",)
+    """Its fields, all sums (``vpmu.metrics.period.Totals``)."""
 
     def __init__(self) -> None:
         self.ps: dict[str, dict[str, int]] = {}
