@@ -6,6 +6,8 @@ script with ``--child``) timing ``build`` + ``run`` with ``time.process_time`` (
 peak RSS from ``ru_maxrss``; with the fast-forward (the default) and, over a shorter run,
 without it (``--step-ms``, extrapolated linearly to the hour, since step by step costs the
 same per tick). The records are not expanded (a report would expand them on first read).
+Each child hashes its results JSON; a fast-forwarded run as long as the step-by-step one is
+measured too, and the script refuses to write figures if the two results differ.
 
 Run: ``python benchmarks/bench_idle.py [--hour-ms MS] [--step-ms MS] [--output PATH]``.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import platform
 import resource
@@ -23,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vpmu.report.results import dumps, results
 from vpmu.scenario.load import load_scenario
 from vpmu.scenario.run import build, run
 from vpmu.vpmu.design import make_design
@@ -45,10 +49,11 @@ def measure(design: str, duration_ms: int, fast_forward: bool) -> dict[str, Any]
     return {"design": design, "fast_forward": fast_forward, "duration_ms": duration_ms,
             "sim_s": sim_s, "cpu_s": round(cpu_s, 3),
             "cpu_s_per_sim_s": round(cpu_s / sim_s, 6),
-            "events": outcome.events_processed, "records": len(outcome.host.trace),
+            "events": outcome.events_processed, "records": outcome.metrics.records,
             "skips": getattr(ffwd, "skips", 0),
             "periods_skipped": getattr(ffwd, "periods_skipped", 0),
-            "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+            "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "results_sha256": hashlib.sha256(dumps(results(outcome)).encode()).hexdigest()}
 
 
 def _child(design: str, duration_ms: int, fast_forward: bool) -> dict[str, Any]:
@@ -74,6 +79,11 @@ def main() -> None:
     for design in DESIGNS:
         fast = _child(design, args.hour_ms, True)
         step = _child(design, args.step_ms, False)
+        same = _child(design, args.step_ms, True)
+        if same["results_sha256"] != step["results_sha256"]:
+            raise RuntimeError(f"{design}: {args.step_ms} ms fast-forwarded differs from step "
+                               "by step")
+        step["fast_forward_results_identical"] = True
         step["extrapolated_cpu_s_for_fast_run"] = round(step["cpu_s_per_sim_s"] * fast["sim_s"], 1)
         rows += [fast, step]
         print(json.dumps(fast), json.dumps(step), sep="\n")
