@@ -70,6 +70,7 @@ LAYERS = (
     ("vPMU designs", "vpmu/vpmu/"),
     ("guest OS and tools", "vpmu/guest/"),
     ("trace and metrics", "vpmu/trace/"),
+    ("trace and metrics", "vpmu/metrics/"),
     ("workloads", "vpmu/workloads/"),
 )
 """Self time is attributed to the first layer whose path the function's file contains."""
