@@ -31,6 +31,9 @@ class Role(enum.Enum):
     """A counter; ``index`` is its global counter index."""
     SELECTOR = "selector"
     """A general-purpose counter's event selector; ``index`` is the counter's index."""
+    RECORD = "record"
+    """A field of a branch record stack's entry ``index`` (source, target, info), or its top
+    (``index`` -1): state the hardware's recorder holds, named by ``storage``."""
 
 
 class Access(enum.Enum):

@@ -72,11 +72,12 @@ class CpuCore:
 
     def elapse(self, cycles: int) -> bool:
         """Execute ``cycles`` of work at once if nothing can observe its inside: the CPU
-        executes nothing else and no counter counts (so no segment is needed), and no event
+        executes nothing else and its PMU observes nothing (no counter counts, no branch is
+        recorded: no segment is needed), and no event
         falls in its window (``Environment.skip_to``). False: nothing happened, execute it
         as a stream."""
         pmu = self.pmu
-        return pmu.segment is None and not pmu.counting and \
+        return pmu.segment is None and not pmu.observed and \
             self.env.skip_to(self.env.now_ps + self.duration_ps(cycles))
 
     def start(self, stream: Stream) -> int:

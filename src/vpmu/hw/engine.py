@@ -22,6 +22,7 @@ from mypy_extensions import mypyc_attr
 from vpmu.arch import events as ev
 from vpmu.arch.presets import CpuPreset
 from vpmu.arch.regs import set_bits
+from vpmu.hw.branches import BranchRecorder
 from vpmu.hw.counting import (
     RING_KERNEL,
     Qualifiers,
@@ -126,6 +127,11 @@ class CountingPmu(ABC):
         Empty: nothing counts, so nothing is active and no overflow timer is set."""
         self._active: list[Counter] = []
         """Counters with events to count in the current segment: the only ones sync visits."""
+        self.recorder: BranchRecorder | None = None
+        """The branch record stack (an LBR), if the architecture has one."""
+        self.recording = False
+        """The recorder records: it is synced before the stream, privilege level or guest
+        mode changes (the architecture sets this with its enable)."""
 
     # -- the architecture's rules --------------------------------------------------------
     @abstractmethod
@@ -145,10 +151,22 @@ class CountingPmu(ABC):
         """Some counter counts (executing a stream can change a counter or its overflow)."""
         return bool(self._configs)
 
+    @property
+    def observed(self) -> bool:
+        """Executing a stream changes this PMU's state: a counter counts or branches are
+        recorded."""
+        return bool(self._configs) or self.recording
+
+    def _sync_recorder(self) -> None:
+        if self.recording and self.recorder is not None:
+            self.recorder.sync()
+
     # -- counting ------------------------------------------------------------------------
     def set_segment(self, segment: Segment | None) -> None:
         """The CPU starts (or stops) executing a stream: only the totals change (none
         while nothing counts: no counter to sync, no overflow to predict)."""
+        if self.recording:
+            self._sync_recorder()
         if not self._configs:
             self.segment = segment
             return
@@ -159,6 +177,8 @@ class CountingPmu(ABC):
     def set_guest(self, guest: bool) -> None:
         """The CPU enters or leaves guest mode: what counts changes only where the counters
         have a host/guest filter of their own (``guest_filter_sensitive``)."""
+        if self.recording:
+            self._sync_recorder()
         self.sync()
         self.guest = guest
         if self.guest_filter_sensitive:
@@ -166,6 +186,8 @@ class CountingPmu(ABC):
 
     def set_cpl(self, cpl: int) -> None:
         """The CPU changes privilege level (affects scripted streams and the filters)."""
+        if self.recording:
+            self._sync_recorder()
         if not self._configs:
             self.cpl = cpl
             return

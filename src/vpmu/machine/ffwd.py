@@ -17,7 +17,8 @@ apart (two periods run step by step) are compared; the periods are alike when
   ground truth, tick and sequence counters), and those can be written back;
 - the second period's records are the first's shifted by P, and the slices were as long;
 - the explicit conditions of :func:`quiet` held at each mark: one live task (the vCPU),
-  no counter of the CPU's PMU counts, no request, injection or handler pending.
+  the CPU's PMU observes nothing (no counter counts, no branch is recorded), no request,
+  injection or handler pending.
 
 The main stream is left out of that comparison, with the ground truth it feeds: its counts
 change no timing, exit or record (nothing counts, the interrupts come from timers), only
@@ -245,10 +246,11 @@ class IdleFastForward:
 
 def quiet(cpu: Pcpu, task: Task, vcpus: list[Vcpu]) -> bool:
     """The explicit conditions of an idle period (the choice point): the vCPU's thread is the
-    host's only live task, no counter of its CPU's PMU counts, and the vCPU has nothing
-    pending that would touch its PMU (a request, an NMI/PMI, a handler in progress). The
-    stream runs wholly at one privilege level, so its truth is linear in what it did."""
-    if cpu.hw.pmu.counting or task.pending is None or task.pending.user_fraction not in (
+    host's only live task, its CPU's PMU observes nothing (no counter counts, no branch is
+    recorded: an LBR would change every period), and the vCPU has nothing pending that would
+    touch its PMU (a request, an NMI/PMI, a handler in progress). The stream runs wholly at
+    one privilege level, so its truth is linear in what it did."""
+    if cpu.hw.pmu.observed or task.pending is None or task.pending.user_fraction not in (
             None, 0, 1):
         return False
     if any(t is not task and t.state is not TaskState.DEAD for t in cpu.host.sched.tasks):

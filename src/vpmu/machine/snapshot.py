@@ -24,6 +24,7 @@ from typing import Any
 
 from vpmu.sim import Environment, Event
 from vpmu.trace import Trace
+from vpmu.workloads.branches import BranchPattern
 
 Path = tuple[Any, ...]
 Setter = Callable[[int], None] | None
@@ -31,7 +32,9 @@ Setter = Callable[[int], None] | None
 
 _SCALARS = (str, bytes, float, Fraction, bool, type(None), enum.Enum)
 _OPAQUE = (Environment, Event, Trace, FunctionType, MethodType, GeneratorType, ModuleType,
-           type, staticmethod, classmethod, property)
+           type, staticmethod, classmethod, property, BranchPattern)
+"""Not walked: the kernel, the trace and code; and immutable data too large to walk at every
+mark (a phase's branch pattern, a thousand branches)."""
 
 
 @dataclass(frozen=True)

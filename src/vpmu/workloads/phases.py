@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from vpmu.arch import events as ev
+from vpmu.workloads.branches import for_phase
 from vpmu.workloads.streams import Stream
 
 
@@ -58,7 +59,8 @@ class Phase:
             ev.LOADS: int(n * self.loads_per_insn), ev.STORES: int(n * self.stores_per_insn),
             ev.LLC_REFERENCES: llc_refs, ev.LLC_MISSES: int(llc_refs * self.llc_miss_rate),
         }
-        return Stream(f"{self.name}[{instructions}]", counts, self.user_fraction)
+        pattern = for_phase(self.name, round(self.branch_miss_rate * 1000))
+        return Stream(f"{self.name}[{instructions}]", counts, self.user_fraction, pattern)
 
     def stream_for_cycles(self, cycles: int) -> Stream:
         """The stream that takes about ``cycles`` core cycles."""

@@ -18,6 +18,7 @@ from fractions import Fraction
 from types import MappingProxyType
 
 from vpmu.arch import events as ev
+from vpmu.workloads.branches import CALL_LOOP, LOOP_BACK_EDGE, BranchPattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +28,16 @@ class Stream:
     ``user_fraction`` None: the stream runs at the privilege level current when it executes
     (scripted code). Otherwise that fraction of every total happens at CPL 3 and the rest at
     CPL 0, interleaved evenly (a rate phase's user/kernel split).
+
+    ``branches``: which branches its ``branches`` total are (``vpmu.workloads.branches``;
+    None: ``LOOP_BACK_EDGE``), its first one being the pattern's entry ``branch_offset``.
     """
 
     name: str
     counts: Mapping[str, int]
     user_fraction: Fraction | None = None
+    branches: BranchPattern | None = None
+    branch_offset: int = 0
     _frozen: Mapping[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -69,7 +75,14 @@ class Stream:
         if elapsed_ps >= duration_ps:
             return None
         rest = {k: v - v * elapsed_ps // duration_ps for k, v in self.counts.items()}
-        return Stream(self.name, rest, self.user_fraction)
+        done = self.get(ev.BRANCHES) - rest.get(ev.BRANCHES, 0)
+        return Stream(self.name, rest, self.user_fraction, self.branches,
+                      self.branch_offset + done)
+
+    @property
+    def pattern(self) -> BranchPattern:
+        """The branches this stream takes (``branches``, or a loop's back edge)."""
+        return self.branches if self.branches is not None else LOOP_BACK_EDGE
 
 
 def loop(iterations: int, *, cycles_per_iteration: int = 3) -> Stream:
@@ -144,6 +157,24 @@ def loop_self(n: int) -> Stream:
     return Stream(f"loop_self({n})", {
         ev.INSTRUCTIONS: n, ev.BRANCHES: n, ev.CYCLES: 2 * n, ev.BRANCH_MISSES: 1,
     })
+
+
+KUT_LBR_ITERATIONS = 200_000_000
+"""kvm-unit-tests x86/pmu_lbr.c ``lbr_test``'s loop count."""
+
+
+def lbr_test_loop(n: int) -> Stream:
+    """kvm-unit-tests x86/pmu_lbr.c ``lbr_test``: ``n`` iterations, each calling the
+    ``noinline`` ``compute_flag(i)`` and updating a volatile counter and a double.
+
+    Estimates (the test checks only that FROM/TO are non-zero): each iteration takes the four
+    branches of ``CALL_LOOP`` (call, a taken conditional, return, back edge), 12 instructions
+    and 5 cycles, two loads and two stores."""
+    _positive("n", n)
+    return Stream(f"lbr_test({n})", {
+        ev.INSTRUCTIONS: 12 * n, ev.BRANCHES: len(CALL_LOOP) * n, ev.CYCLES: 5 * n,
+        ev.LOADS: 2 * n, ev.STORES: 2 * n,
+    }, branches=CALL_LOOP)
 
 
 def _positive(name: str, value: int) -> None:

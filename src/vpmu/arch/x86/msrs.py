@@ -207,9 +207,21 @@ def intel_misc_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
     yield from lbr_msrs(caps)
 
 
+LBR_CONTROLS = frozenset({"IA32_DEBUGCTL", "MSR_LBR_SELECT", "GLOBAL_STATUS"})
+"""The storage whose writes change what a legacy LBR records (DEBUGCTL.LBR and the freeze
+bit, the filter, GLOBAL_STATUS.LBR_FRZ)."""
+
+
+def has_legacy_lbr(caps: X86PmuCaps) -> bool:
+    """The model-specific LBR stack exists: Intel, an LBR format other than none (0) or
+    architectural LBR (0x3F, Sapphire Rapids on: CPUID leaf 0x1C instead), a depth."""
+    return caps.is_intel and caps.lbr_format not in (0, 0x3F) and caps.lbr_depth > 0
+
+
 def lbr_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
-    """Legacy LBR stack (SDM 18.4.8, NHM-style addresses): registers only, no recording yet."""
-    if not caps.is_intel or caps.lbr_format in (0, 0x3F) or caps.lbr_depth == 0:
+    """Legacy LBR stack (SDM 18.4.8, NHM-style addresses; LBR_INFO from format 5). The
+    entries and the top are the recorder's state (``Role.RECORD``, ``vpmu.hw.x86.lbr``)."""
+    if not has_legacy_lbr(caps):
         return
     tos_bits = max(caps.lbr_depth - 1, 1).bit_length()
     yield RegisterSpec("MSR_LBR_SELECT", MSR_LBR_SELECT, (
@@ -217,17 +229,20 @@ def lbr_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
         Field("NEAR_REL_CALL", 3, 3), Field("NEAR_IND_CALL", 4, 4), Field("NEAR_RET", 5, 5),
         Field("NEAR_IND_JMP", 6, 6), Field("NEAR_REL_JMP", 7, 7), Field("FAR_BRANCH", 8, 8),
         Field("EN_CALLSTACK", 9, 9)), gate="lbr")
-    yield RegisterSpec("MSR_LBR_TOS", MSR_LBR_TOS, (Field("TOS", tos_bits - 1, 0),), gate="lbr")
+    yield RegisterSpec("MSR_LBR_TOS", MSR_LBR_TOS, (Field("TOS", tos_bits - 1, 0),), gate="lbr",
+                       storage="LBR_TOS", role=Role.RECORD)
     for i in range(caps.lbr_depth):
         yield RegisterSpec(f"MSR_LBR_FROM_{i}", MSR_LBR_NHM_FROM + i,
-                           (Field("FROM_IP", 63, 0),), gate="lbr", index=i)
+                           (Field("FROM_IP", 63, 0),), gate="lbr", index=i, storage="LBR_FROM",
+                           role=Role.RECORD)
         yield RegisterSpec(f"MSR_LBR_TO_{i}", MSR_LBR_NHM_TO + i,
-                           (Field("TO_IP", 63, 0),), gate="lbr", index=i)
+                           (Field("TO_IP", 63, 0),), gate="lbr", index=i, storage="LBR_TO",
+                           role=Role.RECORD)
         if caps.lbr_format >= 5:
             yield RegisterSpec(f"MSR_LBR_INFO_{i}", MSR_LBR_INFO_0 + i,
                                (Field("CYC_CNT", 15, 0), Field("TSX_ABORT", 61, 61),
                                 Field("IN_TSX", 62, 62), Field("MISPRED", 63, 63)),
-                               gate="lbr", index=i)
+                               gate="lbr", index=i, storage="LBR_INFO", role=Role.RECORD)
 
 
 def lvtpc_msr() -> RegisterSpec:

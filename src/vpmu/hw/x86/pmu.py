@@ -20,6 +20,7 @@ from vpmu.arch.regs import RegisterSpec, Role, apply_write, bits, by_address, re
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FAST, RDPMC_FIXED
 from vpmu.hw.engine import ALL, CountConfig, Counter, CountingPmu
+from vpmu.hw.x86.lbr import X86Lbr
 from vpmu.hw.x86.selectors import GpSelect, SelectorDecoder
 from vpmu.sim import Environment
 
@@ -46,6 +47,13 @@ class X86Pmu(CountingPmu):
         """AMD EFER.SVME: decides HostOnly/GuestOnly counting."""
         self._global_gated = self.caps.has_global_ctrl
         self._streamlined_freeze = self.caps.is_intel and self.caps.version >= 4
+        self.lbr: X86Lbr | None = X86Lbr(self) if msrs.has_legacy_lbr(self.caps) else None
+        """The legacy LBR stack, if this PMU has one."""
+        self._lbr_addrs = frozenset(
+            a for a, spec in self.specs.items()
+            if self.lbr is not None and (spec.storage in msrs.LBR_CONTROLS
+                                         or spec.target in msrs.LBR_CONTROLS))
+        """Writes that change what the LBR records: it is synced before and updated after."""
         self.reconfigure()
 
     def __repr__(self) -> str:
@@ -57,7 +65,7 @@ class X86Pmu(CountingPmu):
                 self.counters.setdefault(spec.index, Counter(spec.index, spec.fields[0].width))
             elif spec.role is Role.SELECTOR:
                 self.sels.setdefault(spec.index, spec.reset)
-            elif not spec.target:
+            elif not spec.target and spec.role is not Role.RECORD:
                 self.regs.setdefault(spec.storage, spec.reset)
         self.regs.setdefault("GLOBAL_STATUS", 0)
         self.regs.setdefault("GLOBAL_CTRL", 0)
@@ -88,6 +96,9 @@ class X86Pmu(CountingPmu):
         result = apply_write(spec, old, value)
         if result.fault:
             return Fault.GP
+        lbr = self.lbr if addr in self._lbr_addrs else None
+        if lbr is not None:
+            lbr.sync()
         if result.store is not None:
             self._store(spec, result.store)
         if spec.role is Role.COUNTER:
@@ -102,6 +113,8 @@ class X86Pmu(CountingPmu):
             which |= self._affected(spec.target, -1, target, new)
         if which:
             self.reconfigure(which)
+        if lbr is not None:
+            lbr.update()
         return None
 
     def _affected(self, storage: str, index: int, before: int, after: int) -> int:
@@ -126,6 +139,8 @@ class X86Pmu(CountingPmu):
             return self.counters[spec.index].value
         if spec.role is Role.SELECTOR:
             return self.sels[spec.index]
+        if spec.role is Role.RECORD and self.lbr is not None:
+            return self.lbr.read(spec)
         return self.regs.get(spec.storage, 0)
 
     def _store(self, spec: RegisterSpec, value: int) -> None:
@@ -135,6 +150,8 @@ class X86Pmu(CountingPmu):
             counter.origin = self.writer
         elif spec.role is Role.SELECTOR:
             self.sels[spec.index] = value
+        elif spec.role is Role.RECORD and self.lbr is not None:
+            self.lbr.write(spec, value)
         else:
             self.regs[spec.storage] = value
 
@@ -208,6 +225,8 @@ class X86Pmu(CountingPmu):
         v = self.caps.version
         if not self.caps.is_intel or v < 2:
             return
+        if self.lbr is not None:
+            self.lbr.sync()  # the stack holds the branches up to the PMI
         if debugctl >> msrs.DEBUGCTL_FREEZE_PERFMON_ON_PMI & 1:
             if v >= 4:
                 self.regs["GLOBAL_STATUS"] |= 1 << msrs.STATUS_CTR_FRZ
@@ -218,3 +237,5 @@ class X86Pmu(CountingPmu):
                 self.regs["GLOBAL_STATUS"] |= 1 << msrs.STATUS_LBR_FRZ
             else:
                 self.regs["IA32_DEBUGCTL"] = debugctl & ~(1 << msrs.DEBUGCTL_LBR)
+        if self.lbr is not None:
+            self.lbr.update()
