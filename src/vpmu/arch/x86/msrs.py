@@ -31,6 +31,9 @@ IA32_PERF_GLOBAL_STATUS_SET = 0x391
 IA32_DEBUGCTL = 0x1D9
 MSR_LBR_SELECT = 0x1C8
 MSR_LBR_TOS = 0x1C9
+MSR_LBR_CORE_FROM = 0x40
+MSR_LBR_CORE_TO = 0x60
+"""Core 2 / Atom LBR addresses (kvm-unit-tests pmu_lbr.c probes these first)."""
 MSR_LBR_NHM_FROM = 0x680
 MSR_LBR_NHM_TO = 0x6C0
 MSR_LBR_INFO_0 = 0xDC0

@@ -23,12 +23,14 @@ from vpmu.guest.conformance._framework import (
 )
 from vpmu.guest.conformance.x86 import (
     kut_pmu,
+    kut_pmu_lbr,
     selftests_pmu_counters,
     selftests_pmu_event_filter,
 )
 
 SUITES: dict[str, Suite] = {s.name: s for s in (
-    kut_pmu.SUITE, selftests_pmu_counters.SUITE, selftests_pmu_event_filter.SUITE)}
+    kut_pmu.SUITE, kut_pmu_lbr.SUITE, selftests_pmu_counters.SUITE,
+    selftests_pmu_event_filter.SUITE)}
 """Suites by upstream name, in the order they run."""
 
 __all__ = ["SUITES", "CheckResult", "Checker", "EventFilterArgs", "Expectations",
