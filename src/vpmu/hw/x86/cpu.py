@@ -17,10 +17,11 @@ from typing import Any
 from vpmu.arch.faults import Fault
 from vpmu.arch.presets import CpuPreset
 from vpmu.arch.x86 import caps as x86caps
-from vpmu.arch.x86.msrs import X2APIC_LVTPC
+from vpmu.arch.x86.msrs import IA32_DEBUGCTL, X2APIC_LVTPC
 from vpmu.hw.core import CpuCore, DeliverFn
 from vpmu.hw.counting import RING_KERNEL
 from vpmu.hw.x86.lapic import Lapic
+from vpmu.hw.x86.lbr import Vmcs
 from vpmu.hw.x86.pmu import X86Pmu
 from vpmu.sim import Environment, Event
 
@@ -42,6 +43,8 @@ class X86Cpu(CpuCore):
         """``pmu`` as the x86 PMU it is. A second name rather than a narrowed ``pmu: X86Pmu``:
         a compiled subclass cannot narrow an attribute of its compiled base."""
         super().__init__(preset, env, self.x86_pmu, INSTRUCTIONS, instruction_cycles)
+        self.vmcs: Vmcs | None = None
+        """The VMCS loaded on this CPU (vmx_vcpu_load), if a vCPU's is."""
 
     @property
     def cr4_pce(self) -> bool:
@@ -54,6 +57,20 @@ class X86Cpu(CpuCore):
 
     def __repr__(self) -> str:
         return f"X86Cpu(preset={self.preset.name!r})"
+
+    def set_guest(self, guest: bool) -> None:
+        """VM-entry loads the guest's DEBUGCTL from the loaded VMCS; VM-exit saves it there and
+        leaves DEBUGCTL zero (``Vmcs``). Nothing to switch while both are zero."""
+        vmcs, pmu = self.vmcs, self.x86_pmu
+        if vmcs is not None and pmu.lbr is not None:
+            if guest and vmcs.guest_debugctl:
+                pmu.wrmsr(IA32_DEBUGCTL, vmcs.guest_debugctl)
+            elif not guest:
+                saved = pmu.regs.get("IA32_DEBUGCTL", 0)
+                vmcs.guest_debugctl = saved
+                if saved:
+                    pmu.wrmsr(IA32_DEBUGCTL, 0)
+        super().set_guest(guest)
 
     # -- instructions (each a generator: it takes simulated time) -------------------------
     def rdmsr(self, addr: int) -> Generator[Event, Any, int | Fault]:

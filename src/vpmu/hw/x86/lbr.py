@@ -50,6 +50,22 @@ def _sign_extend(value: int, top: int) -> int:
     return low | (((1 << 64) - 1) ^ ((1 << top) - 1)) if low >> (top - 1) & 1 else low
 
 
+class Vmcs:
+    """The VMCS fields the hardware itself switches at VM-entry and VM-exit that the model
+    needs: GUEST_IA32_DEBUGCTL, loaded into DEBUGCTL at every entry and saved from it at
+    every exit, which leaves DEBUGCTL zero (SDM Vol. 3C 27.3.1, 28.3.2.1; KVM sets both
+    controls unconditionally: vmx.c ``setup_vmcs_config``). ``X86Cpu.vmcs`` is the one loaded
+    on a CPU (vmx_vcpu_load), None between vCPUs."""
+
+    __slots__ = ("guest_debugctl",)
+
+    def __init__(self) -> None:
+        self.guest_debugctl = 0
+
+    def __repr__(self) -> str:
+        return f"Vmcs(guest_debugctl={self.guest_debugctl:#x})"
+
+
 class X86Lbr:
     """One logical CPU's legacy LBR stack (``caps.lbr_depth`` entries, ``caps.lbr_format``)."""
 

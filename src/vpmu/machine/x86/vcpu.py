@@ -21,6 +21,7 @@ from vpmu.guest.os import GuestOs
 from vpmu.guest.port import Cpuid, Mrs, Msr, Op, Rdmsr, Rdpmc, Rdtsc, SetCr4Pce, Wrmsr
 from vpmu.host.task import Kernel, TaskOp
 from vpmu.hw.x86.cpu import x86_cpu
+from vpmu.hw.x86.lbr import Vmcs
 from vpmu.machine.vcpu import Vcpu
 from vpmu.sim import ps_to_cycles
 from vpmu.vpmu.design import instant
@@ -52,6 +53,8 @@ class X86Vcpu(Vcpu):
     def __init__(self, vm: Vm, index: int, guest_os: GuestOs, pin: int | None) -> None:
         self.cr4_pce = False
         self.lvtpc = _LVTPC.reset
+        self.vmcs = Vmcs()
+        """This vCPU's VMCS, loaded on the CPU it runs on (``sched_in``)."""
         self.x86_caps = cast(X86PmuCaps, vm.caps)
         """``caps`` as the x86 caps they are (the x86 trap layer's view). A second name rather
         than a narrowed ``caps: X86PmuCaps``: a compiled subclass cannot narrow an attribute
@@ -64,6 +67,11 @@ class X86Vcpu(Vcpu):
         x86 view of ``pmu`` (as ``x86_caps`` is of ``caps``)."""
         self.x86_pmu = cast(X86VcpuPmu, self.vm.design.create_vcpu(self))
         return self.x86_pmu
+
+    def sched_in(self, cpu: Pcpu) -> int:
+        """vmx_vcpu_load: this vCPU's VMCS becomes the CPU's current one."""
+        x86_cpu(cpu.hw).vmcs = self.vmcs
+        return super().sched_in(cpu)
 
     def interrupt_exit(self, kind: str) -> tuple[str, int]:
         """EXCEPTION_NMI for a host PMI (an NMI), EXTERNAL_INTERRUPT for any other; the vector

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from vpmu.arch.x86.caps import X86PmuCaps
+from vpmu.hw.x86.lbr import Vmcs
 from vpmu.vpmu.lifecycle import Gen, VcpuBase, VcpuLifecycle
 
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ class X86VcpuHandle(VcpuBase, Protocol):
     """The PMU the guest enumerates (after the design's caps and the scenario's shape)."""
     lvtpc: int
     """The guest's virtual LVTPC."""
+    vmcs: Vmcs
+    """The vCPU's VMCS (the DEBUGCTL the hardware switches at entry and exit)."""
 
     def deliver_lvtpc(self) -> bool:
         """kvm_apic_local_deliver(APIC_LVTPC): inject per the virtual LVTPC unless it is

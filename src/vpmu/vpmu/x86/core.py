@@ -22,6 +22,7 @@ from vpmu.arch.regs import RegisterSpec, Role, apply_write, by_address, read_val
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
 from vpmu.vpmu.lifecycle import KVM_REQ_PMI, KVM_REQ_PMU, Gen
+from vpmu.vpmu.x86.lbr import VcpuLbr
 from vpmu.vpmu.x86.ops import X86PmuOps, ops_for
 from vpmu.vpmu.x86.pmc import FIXED_EN, FIXED_OS, FIXED_USR, X86Pmc, fixed_ctrl_field
 
@@ -59,7 +60,9 @@ class X86VpmuCore(ABC, Generic[PmcT]):
         """Counters the guest touched since the last kvm_pmu_cleanup (a perf-backed design
         releases the events of the others)."""
         self.regs: dict[str, int] = {}
-        """Registers KVM only stores (DEBUGCTL, PERF_CAPABILITIES)."""
+        """Registers KVM only stores (DEBUGCTL without guest LBR, PERF_CAPABILITIES)."""
+        self.lbr: VcpuLbr | None = VcpuLbr(caps, vcpu.vmcs) if caps.lbr_format else None
+        """KVM's guest LBR, when the guest's PERF_CAPABILITIES has an LBR format."""
 
     @abstractmethod
     def new_pmc(self, idx: int, width: int) -> PmcT:
@@ -105,8 +108,18 @@ class X86VpmuCore(ABC, Generic[PmcT]):
         """kvm_pmu_is_valid_msr: declared for the guest's PMU shape."""
         return addr in self.specs
 
+    def lbr_intercepts(self, addr: int) -> bool:
+        """Whether a PMU MSR access exits as far as guest LBR is concerned: an LBR MSR is
+        passed through while the guest LBR event is active (every other one: True)."""
+        return self.lbr is None or addr not in self.lbr.msrs or self.lbr.intercepts(addr)
+
     def get_msr(self, cpu: Pcpu, addr: int) -> Gen:
-        """kvm_pmu_get_msr."""
+        """kvm_pmu_get_msr (vmx_get_msr for DEBUGCTL and the LBR MSRs with guest LBR)."""
+        lbr = self.lbr
+        if lbr is not None and addr in lbr.msrs:
+            return (yield from lbr.get_msr(cpu, addr))
+        if lbr is not None and addr == msrs.IA32_DEBUGCTL:
+            return lbr.get_debugctl()
         spec = self.specs.get(addr)
         if spec is None:
             return Fault.GP
@@ -135,7 +148,13 @@ class X86VpmuCore(ABC, Generic[PmcT]):
 
     def set_msr(self, cpu: Pcpu, addr: int, value: int) -> Gen:
         """kvm_pmu_set_msr: the vendor's write (AMD drops reserved selector bits), the
-        declared checks (#GP), then the register's write hook."""
+        declared checks (#GP), then the register's write hook (vmx_set_msr for DEBUGCTL and
+        the LBR MSRs with guest LBR)."""
+        lbr = self.lbr
+        if lbr is not None and addr in lbr.msrs:
+            return (yield from lbr.set_msr(cpu, addr, value))
+        if lbr is not None and addr == msrs.IA32_DEBUGCTL:
+            return (yield from lbr.set_debugctl(cpu, value))
         spec = self.specs.get(addr)
         if spec is None:
             return Fault.GP
@@ -260,6 +279,9 @@ class X86VpmuCore(ABC, Generic[PmcT]):
             self.vcpu.request(KVM_REQ_PMI)
 
     def deliver_pmi(self, cpu: Pcpu) -> Gen:
-        """kvm_pmu_deliver_pmi: through the virtual LVTPC (which masks itself on Intel)."""
+        """kvm_pmu_deliver_pmi: the vendor's deliver_pmi (Intel: the legacy LBR freeze),
+        then through the virtual LVTPC (which masks itself on Intel)."""
         yield from ()
+        if self.lbr is not None:
+            self.lbr.deliver_pmi()
         return self.vcpu.deliver_lvtpc()

@@ -93,6 +93,8 @@ class CapLimits:
     """At most this many fixed counters (Intel; None: the host's)."""
     n_gp: int | None = None
     """The GP counters userspace gives the guest (None: the host's)."""
+    lbr: bool = False
+    """The guest gets the host's LBR format and depth (Intel, legacy LBR only)."""
 
 
 @dataclass(frozen=True)
@@ -101,14 +103,19 @@ class IntelOps(X86PmuOps):
 
     def refresh(self, host: X86PmuCaps, limits: CapLimits) -> X86PmuCaps:
         """intel_pmu_refresh: version capped, fixed counters from v2, GP counters from v1;
-        PERF_CAPABILITIES keeps full-width writes only (no LBR, PEBS or metrics here)."""
+        PERF_CAPABILITIES keeps full-width writes and, if the design offers LBR, the host's
+        LBR format and depth (vmx_get_perf_capabilities: only without architectural LBR,
+        commit 098f4c061ea1, "KVM: x86/pmu: Disallow legacy LBRs if architectural LBRs are
+        available"); no PEBS or metrics here."""
         version = min(host.version, limits.max_version)
         n_fixed = _capped(host.n_fixed, limits.max_fixed) if version >= 2 else 0
         wanted = host.n_gp if limits.n_gp is None else limits.n_gp
         n_gp = _capped(wanted, limits.max_gp) if version else 0
+        lbr = limits.lbr and msrs.has_legacy_lbr(host)
         return host.replace(version=version, n_gp=n_gp, n_fixed=n_fixed, fixed_mask=0,
-                            lbr_format=0, lbr_depth=0, pebs_format=0, perf_cap_extra=0,
-                            rdpmc_fast_read=False)
+                            lbr_format=host.lbr_format if lbr else 0,
+                            lbr_depth=host.lbr_depth if lbr else 0, pebs_format=0,
+                            perf_cap_extra=0, rdpmc_fast_read=False)
 
 
 @dataclass(frozen=True)

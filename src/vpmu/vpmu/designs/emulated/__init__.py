@@ -12,11 +12,16 @@ Options (``emulated:key=value``):
 - ``emulated_instructions`` (default true, upstream since 5.18, 2022): instructions KVM skips
   (MSR, RDPMC, CPUID exits) count on the guest's instructions-retired counters; false is the
   kernel seed 001 was measured on.
+- ``lbr`` (default true, upstream since 5.12, 2021): the guest's PERF_CAPABILITIES reports the
+  host's legacy LBR format and the guest gets the LBR stack (``vpmu.vpmu.x86.lbr``); as
+  userspace asks for it (QEMU ``-cpu host,migratable=no``); never on an architectural-LBR
+  host. False: no LBR format, as a migratable CPU model gives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.vpmu.design import coerce_options
@@ -44,8 +49,8 @@ class EmulatedPmu:
 
     def guest_caps(self, host: X86PmuCaps) -> X86PmuCaps:
         """kvm_init_pmu_capability: version capped at 2, at most 8 GP and 3 fixed counters;
-        PERF_CAPABILITIES keeps full-width writes only (no LBR, PEBS or metrics here)."""
-        return ops_for(host).refresh(host, LIMITS)
+        PERF_CAPABILITIES keeps full-width writes and (option ``lbr``) the LBR format."""
+        return ops_for(host).refresh(host, replace(LIMITS, lbr=bool(self.options["lbr"])))
 
     def create_vcpu(self, vcpu: X86VcpuHandle) -> EmulatedVcpu:
         """kvm_pmu_init + refresh for one vCPU with the VM's guest PMU."""

@@ -58,8 +58,9 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
 
     # -- intercepts --------------------------------------------------------------------------
     def intercepts_msr(self, addr: int) -> bool:
-        """Every PMU MSR exits in the perf-backed design."""
-        return True
+        """Every PMU MSR exits in the perf-backed design, except the LBR MSRs while the
+        guest LBR event is active (``vpmu.vpmu.x86.lbr``)."""
+        return self.lbr_intercepts(addr)
 
     def intercepts_rdpmc(self) -> bool:
         """RDPMC always exits (1.5)."""
@@ -147,6 +148,8 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
             if (pmc.perf_event is not None and not self.pmc_in_use >> pmc.idx & 1
                     and not self.locally_enabled(pmc)):
                 self.event_count -= yield from self.ops.stop(cpu, pmc)
+        if self.lbr is not None:
+            self.lbr.cleanup()
         self.pmc_in_use = 0
 
     # -- overflow and PMI (1.4) ------------------------------------------------------------
@@ -179,8 +182,9 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
         self.request_reprogram(1 << pmc.idx)
 
     def sched_in(self, cpu: Pcpu) -> int:
-        """kvm_arch_sched_in: schedule the lazy cleanup if any event exists."""
-        if self.event_count:
+        """kvm_arch_sched_in: schedule the lazy cleanup if any event exists (the guest LBR
+        event counts in upstream's event_count)."""
+        if self.event_count or (self.lbr is not None and self.lbr.event is not None):
             self.need_cleanup = True
             self.vcpu.request(KVM_REQ_PMU)
         return 0
