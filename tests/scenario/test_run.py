@@ -160,7 +160,8 @@ def test_results_have_the_contract_keys_and_echo_the_scenario(
     assert data["scenario"]["file_model"]["vm"][0]["guest"][0]["tick_hz"] == 1000
     assert data["design"] == "emulated" and data["preset"] == "intel-icx"
     assert data["design_options"] == {"is_paused": True, "reuse_perf_events": True,
-                                      "emulated_instructions": False, "lbr": True}
+                                      "emulated_instructions": False, "lbr": True,
+                                      "lbr_save_point": "thread-switch"}
     assert data["sim"]["end_ms"] == outcome.end_ps / PS_PER_MS
     assert data["sim"]["records"] == len(outcome.records)
 

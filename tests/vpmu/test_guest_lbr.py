@@ -19,7 +19,8 @@ from vpmu.guest.os import ProgramOs
 from vpmu.guest.port import Op
 from vpmu.host.machine import Host
 from vpmu.machine.vm import Vm, run_until_done
-from vpmu.trace import VmExit
+from vpmu.metrics import RunMetrics
+from vpmu.trace import LbrContext, VmExit
 from vpmu.vpmu.design import make_design
 from vpmu.vpmu.x86.lbr import VcpuLbr
 from vpmu.workloads import loop
@@ -149,3 +150,54 @@ def test_the_skylake_preset_is_v4_and_still_gets_legacy_freeze_only_as_v2() -> N
     assert get_preset("intel-skl").caps.version == 4
     caps, _, vm = run(perf_caps, "emulated", "intel-skl")
     assert vm.caps.version == 2 and caps & PERF_CAP_LBR_FMT == 5  # type: ignore[attr-defined]
+
+
+def busy_lbr_guest() -> Prog:
+    """A guest recording its branches across 20 exits and one halt."""
+    yield Wrmsr(msrs.IA32_DEBUGCTL, LBR)
+    for _ in range(20):
+        yield Execute(lbr_test_loop(100_000))
+        yield Rdmsr(msrs.IA32_PERF_GLOBAL_STATUS)
+    yield WaitPmi(3_000_000)
+    return (yield Rdmsr(msrs.MSR_LBR_TOS))
+
+
+def test_thread_switch_saves_at_the_threads_switches_only() -> None:
+    """Upstream: perf saves the guest's stack when the vCPU thread is switched out (98 MSRs:
+    TOS, 32 x FROM/TO/INFO, LBR_SELECT) and finds it still in place when it comes back (no
+    other LBR user ran there), so the restore is skipped; no VM-exit saves anything."""
+    _, host, vm = run(busy_lbr_guest)
+    switches = [r for r in host.trace.records if isinstance(r, LbrContext)]
+    assert {(r.op, r.why, r.msrs) for r in switches} == {("save", "thread-switch", 98)}
+    assert lbr_of(vm).restores_skipped >= 1
+    cost = host.costs.lbr_rdmsr_cycles * 98
+    assert all(r.cycles == cost for r in switches)
+
+
+def test_vm_transition_saves_and_restores_at_every_exit() -> None:
+    """Seed 002's alternative: a save at every VM-exit and a restore at every VM-entry while
+    the guest LBR event exists; the guest sees the same stack."""
+    tos_thread, _, _ = run(busy_lbr_guest)
+    tos, host, _ = run(busy_lbr_guest, "emulated:lbr_save_point=vm-transition")
+    switches = Counter((r.op, r.why) for r in host.trace.records if isinstance(r, LbrContext))
+    exits = sum(1 for r in host.trace.records if isinstance(r, VmExit))
+    assert tos == tos_thread
+    assert switches[("save", "vm-transition")] == switches[("restore", "vm-transition")] >= 20
+    assert switches[("save", "vm-transition")] <= exits
+
+
+def test_the_lbr_section_counts_the_saves_per_guest_second() -> None:
+    _, host, vm = run(busy_lbr_guest, "emulated:lbr_save_point=vm-transition")
+    metrics = RunMetrics.of(host.trace.records)
+    end = host.env.now_ps
+    section = metrics.sections(end, [v.task.name for v in vm.vcpus])["lbr"]
+    row = section["by_why"]["vm-transition"]
+    assert section["saves"] == row["saves"] == row["restores"]
+    assert row["cycles"] == row["msrs"] * 36 == section["cycles"]
+    assert row["cycles_per_guest_s"] > 0
+
+
+def test_a_guest_without_lbr_has_no_lbr_section() -> None:
+    _, host, vm = run(perf_caps)
+    metrics = RunMetrics.of(host.trace.records)
+    assert metrics.sections(host.env.now_ps, [v.task.name for v in vm.vcpus])["lbr"] is None

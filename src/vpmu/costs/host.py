@@ -82,6 +82,10 @@ class CostTable:
     """Writing one sample (no callchain) to the event's ring buffer."""
     perf_clear_dirty_counter_cycles: int
     """Zeroing one counter in perf_clear_dirty_counters (switch to an RDPMC task)."""
+    lbr_rdmsr_cycles: int
+    """RDMSR of one LBR MSR (FROM/TO/INFO, TOS, LBR_SELECT) in a save of the stack."""
+    lbr_wrmsr_cycles: int
+    """WRMSR of one LBR MSR in a restore (or a reset) of the stack."""
 
     def __post_init__(self) -> None:
         for name, value in self._values():

@@ -17,6 +17,7 @@ from typing import Any
 from vpmu.metrics.blind import HostProfiling
 from vpmu.metrics.counts import CallCounts, ExitCounts, PmiLatencies, Switches
 from vpmu.metrics.exposure import Leaks, Pollution
+from vpmu.metrics.lbr import LbrSwitches
 from vpmu.metrics.period import Sums, Totals
 from vpmu.metrics.timeline import ModeTime, Timelines
 from vpmu.metrics.units import ns
@@ -24,6 +25,7 @@ from vpmu.trace import (
     CounterRead,
     GuestPmi,
     GuestSelectors,
+    LbrContext,
     ModeChange,
     PerfCall,
     PerfOpen,
@@ -49,6 +51,7 @@ class RunMetrics:
         self.pmis, self.switches = PmiLatencies(), Switches()
         self.mode_time, self.pollution = ModeTime(), Pollution()
         self.host_profiling, self.leaks = HostProfiling(), Leaks()
+        self.lbr = LbrSwitches()
         self.timelines = Timelines((self.mode_time, self.pollution, self.host_profiling))
         self._feeds: dict[type[Record], tuple[Callable[[Any], None], ...]] = {
             VmExit: (self.exits.feed, self.host_profiling.exit),
@@ -59,6 +62,7 @@ class RunMetrics:
             GuestSelectors: (self.timelines.selectors,),
             PerfOpen: (self.host_profiling.open,),
             CounterRead: (self.leaks.feed,),
+            LbrContext: (self.lbr.feed,),
         }
         self.end_ps: int | None = None
         """When the run ended (set by ``finish``)."""
@@ -66,7 +70,8 @@ class RunMetrics:
         """Repeated periods added at once rather than folded record by record (``repeat``)."""
         self._totals = Totals([(self, ("records",)),
                                *((acc, acc.TOTALS) for acc in (self.exits, self.calls, self.pmis,
-                                                               self.switches, self.mode_time))])
+                                                               self.switches, self.mode_time,
+                                                               self.lbr))])
 
     def __repr__(self) -> str:
         return f"RunMetrics(records={self.records}, end_ps={self.end_ps})"
@@ -146,7 +151,14 @@ class RunMetrics:
             "host_profiling": self.host_profiling.section(),
             "leaks": self.leaks.leaks(),
             "pollution": self.pollution.pollution(),
+            "lbr": self.lbr.section(self.guest_ps(vcpu_tasks)),
         }
+
+    def guest_ps(self, vcpu_tasks: Sequence[str]) -> int:
+        """The vCPUs' guest execution time (guest-user and guest-kernel), after ``finish``."""
+        modes = self.mode_time.ps
+        return sum(modes.get(t, {}).get(m, 0) for t in vcpu_tasks
+                   for m in ("guest-user", "guest-kernel"))
 
     def overhead(self, vcpu_tasks: Sequence[str]) -> dict[str, Any]:
         """What virtualizing the PMU cost the vCPUs: time in KVM against time in the guest
@@ -160,8 +172,7 @@ class RunMetrics:
         counts twice), and the rest of the exit handling.
         """
         modes = self.mode_time.ps
-        guest = sum(modes.get(t, {}).get(m, 0) for t in vcpu_tasks
-                    for m in ("guest-user", "guest-kernel"))
+        guest = self.guest_ps(vcpu_tasks)
         kvm = sum(modes.get(t, {}).get("in-kvm", 0) for t in vcpu_tasks)
         perf_ps, sw = self.calls.cost_ps, self.switches
         return {

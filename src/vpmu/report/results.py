@@ -5,8 +5,9 @@ msr_exits, perf_calls, guest_pmi, overhead, accuracy, host_profiling, leaks, lbr
 pollution (appended: keys are only ever added at the end). ``overhead`` also carries the
 mediated PMU context switches (``pmu_switch``, and their time as ``by_cause_ns.pmu_switch``).
 ``host_profiling`` is null unless a host CPU-bound exclude_guest event was opened or refused;
-``leaks`` and ``pollution`` are always measured (zero when nothing was seen). Sections a run
-does not measure (the LBR and arm64 issues add them) are null.
+``leaks`` and ``pollution`` are always measured (zero when nothing was seen). ``lbr`` is null
+unless a guest's LBR stack was saved or restored (``vpmu.metrics.lbr``); ``arm64`` (the arm64
+issues) is null.
 Every number is computed from the run's records (folded into its metrics as they were emitted)
 and results; nothing is looked up.
 """
@@ -71,7 +72,7 @@ def results(outcome: RunOutcome) -> dict[str, Any]:
         "overhead": sections["overhead"],
         "accuracy": accuracy(outcome.accuracy_rows()),
         "host_profiling": sections["host_profiling"], "leaks": sections["leaks"],
-        "lbr": None, "arm64": None,
+        "lbr": sections["lbr"], "arm64": None,
         "pollution": sections["pollution"],
     }
     assert tuple(out) == RESULT_KEYS

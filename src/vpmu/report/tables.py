@@ -59,7 +59,21 @@ def summary_rows(data: dict[str, Any],
              ("  perf-call time (ns)", ov["by_cause_ns"]["perf_calls"]),
              ("  exit-handling time (ns)", ov["by_cause_ns"]["exit_handling"])]
     rows += _mediated_rows(data)
+    rows += _lbr_rows(data)
     rows += [("accuracy: worst |error|", data["accuracy"]["worst_abs_error"])]
+    return rows
+
+
+def _lbr_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Guest LBR stack saves and restores by save point (rows only when present)."""
+    lbr = data.get("lbr")
+    if not lbr:
+        return []
+    rows: list[tuple[str, Any]] = [("guest LBR saves + restores", lbr["saves"] + lbr["restores"]),
+                                   ("  LBR save/restore time (ns)", lbr["time_ns"])]
+    for why, row in lbr["by_why"].items():
+        rows += [(f"  {why}: saves", row["saves"]), (f"  {why}: restores", row["restores"]),
+                 (f"  {why}: cycles per guest s", row["cycles_per_guest_s"])]
     return rows
 
 

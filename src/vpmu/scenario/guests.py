@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from vpmu.arch.presets import get_preset
 from vpmu.guest.linux import LinuxGuest, PerfRecord, PerfStat
+from vpmu.guest.linux.lbr_sampler import LbrSampler
 from vpmu.guest.os import GuestOs
 from vpmu.guest.port import GuestGen, Rdtsc, WaitPmi
 from vpmu.linux.perf import DEFAULT_FREQ
@@ -30,7 +31,7 @@ def _one_run(g: GuestSpec, duration_ms: float, core_mhz: int) -> Stream:
     return get_phase(g.workload).stream_for_cycles(max(cycles, 1))
 
 
-def _tool(g: GuestSpec) -> PerfRecord | PerfStat | None:
+def _tool(g: GuestSpec) -> PerfRecord | PerfStat | LbrSampler | None:
     if g.tool == "perf-record":
         # no result reads the samples: a run keeps none, so its memory does not grow with
         # its duration
@@ -38,6 +39,8 @@ def _tool(g: GuestSpec) -> PerfRecord | PerfStat | None:
                           max_sample_rate=g.max_sample_rate, keep_samples=False)
     if g.tool == "perf-stat":
         return PerfStat(g.events)
+    if g.tool == "lbr-sampler":
+        return LbrSampler()
     return None
 
 

@@ -61,7 +61,7 @@ U64_MAX: Final = 2**64 - 1
 MAX_RUNS: Final = 1_000_000
 """``runs``: more back-to-back runs than any shell loop a user would write."""
 
-GuestTool = Literal["none", "perf-record", "perf-stat"]
+GuestTool = Literal["none", "perf-record", "perf-stat", "lbr-sampler"]
 """What a guest runs around its workload."""
 HostTaskKind = Literal["perf-record", "perf-stat", "rdpmc-reader", "load"]
 """What a host task is."""
@@ -298,7 +298,8 @@ class GuestSpec(_Model):
     workload: Phase = "br_instr"
     """Workload phase name."""
     tool: Annotated[GuestTool, _literal(GuestTool)] = "none"
-    """The perf tool wrapped around the workload."""
+    """The tool wrapped around the workload: a perf tool, or ``lbr-sampler`` (a kernel module
+    that enables the LBR and reads its stack at every timer tick, no counter, no events)."""
     events: list[GuestEvent] = Field(default=[], max_length=64)
     """Events given to the tool with -e; required with a tool, forbidden without one."""
     freq: int | None = Field(default=None, ge=1, le=INT_MAX)
@@ -323,10 +324,10 @@ class GuestSpec(_Model):
     def _check_tool(self) -> Self:
         problems = _sampling_problems(self, self.tool == "perf-record")
         problems += _freq_problems(self.freq, self.max_sample_rate, "max_sample_rate")
-        if self.tool == "none" and self.events:
+        if self.tool in ("none", "lbr-sampler") and self.events:
             problems.append((("events",), "applies only with tool = 'perf-record' or "
-                                          "'perf-stat'; got tool = 'none'"))
-        if self.tool != "none" and not self.events:
+                                          f"'perf-stat'; got tool = {self.tool!r}"))
+        if self.tool in ("perf-record", "perf-stat") and not self.events:
             problems.append((("events",), f"expected at least one event for "
                                           f"tool = {self.tool!r}, got []"))
         _raise_problems(problems)

@@ -6,6 +6,7 @@ from vpmu.trace.records import (
     GuestPmi,
     GuestSelectors,
     Interrupt,
+    LbrContext,
     ModeChange,
     PerfCall,
     PerfOpen,
@@ -19,5 +20,5 @@ from vpmu.trace.records import (
 )
 
 __all__ = ["ContextSwitch", "CounterRead", "GuestPmi", "GuestSelectors", "Interrupt",
-           "ModeChange", "PerfCall", "PerfOpen", "PerfSample", "PmuContext", "Record", "Sink",
-           "Trace", "TraceNotKeptError", "VmExit"]
+           "LbrContext", "ModeChange", "PerfCall", "PerfOpen", "PerfSample", "PmuContext",
+           "Record", "Sink", "Trace", "TraceNotKeptError", "VmExit"]

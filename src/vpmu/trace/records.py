@@ -122,6 +122,22 @@ class PmuContext(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class LbrContext(Record):
+    """``vm``'s vCPU ``vcpu``'s LBR stack was saved from (``op`` "save") or restored to
+    ("restore") ``cpu``'s LBR at a save point (``why``: "thread-switch" when perf switches the
+    vCPU thread's LBR context, "vm-transition" at VM-exit / VM-entry): ``msrs`` MSR accesses
+    taking ``cycles`` core cycles, ``cost_ps``."""
+
+    op: str
+    vm: str
+    vcpu: int
+    why: str
+    msrs: int
+    cycles: int
+    cost_ps: int
+
+
+@dataclass(frozen=True, slots=True)
 class PerfOpen(Record):
     """A host perf event was opened (``cpu`` is its CPU; -1 for a task event) or refused:
     ``errno`` is "" when it was opened, else the error perf_event_open returned."""

@@ -35,6 +35,8 @@ class KernelPath:
 # -- bare-metal instructions with no per-part figure ----------------------------------------
 RDMSR_CYCLES = 150
 RDPMC_CYCLES = 30
+LBR_MSR_CYCLES = 36
+"""An LBR MSR access in a save or restore of the stack (fitted: see the sources)."""
 CPUID_CYCLES = 100
 MOV_CR_CYCLES = 100
 
@@ -132,4 +134,5 @@ def host_table(preset: str) -> CostTable:
         perf_overflow_handler_cycles=PERF_OVERFLOW_HANDLER[PRESETS[preset].vendor].price(wrmsr),
         perf_sample_output_cycles=PERF_SAMPLE_OUTPUT_CYCLES,
         perf_clear_dirty_counter_cycles=wrmsr,
+        lbr_rdmsr_cycles=LBR_MSR_CYCLES, lbr_wrmsr_cycles=LBR_MSR_CYCLES,
     )

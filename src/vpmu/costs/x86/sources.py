@@ -121,6 +121,16 @@ HOST: Mapping[str, str] = MappingProxyType({
         "in cpuc->dirty except the assigned ones, one WRMSR each, as Dapeng Mi quotes in "
         '"Re: [RFC PATCH 23/41] KVM: x86/pmu: Implement the save/restore of PMU state for '
         'Intel CPU" (18 Apr 2024).',
+    "host.lbr_rdmsr_cycles":
+        'fitted: Wei Wang, "Re: [PATCH v7 08/12] KVM/x86/vPMU: Add APIs to support host '
+        'save/restore the guest lbr stack" (9 Jul 2019): "On SKL, saving 32 LBR entries could '
+        'add 3000~4000 cycles overhead". perf\'s save (intel_pmu_lbr_save, '
+        "arch/x86/events/intel/lbr.c@v6.6) of a full 32-entry format-5 stack reads TOS, 32 x "
+        "FROM/TO/INFO and LBR_SELECT: 98 RDMSRs, so 3500 / 98 = 36 (rounded) per RDMSR, on "
+        "every preset (no other published figure; unused on the presets without legacy LBR).",
+    "host.lbr_wrmsr_cycles":
+        "estimate: as host.lbr_rdmsr_cycles (no published figure for the restore, "
+        "intel_pmu_lbr_restore's 98 WRMSRs of a 32-entry stack).",
 })
 
 KVM: Mapping[str, str] = MappingProxyType({

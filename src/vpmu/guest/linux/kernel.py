@@ -15,10 +15,12 @@ leaves GLOBAL_CTRL off if the interrupted code had the PMU disabled (cpuc->enabl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from vpmu.guest.linux import costs
 from vpmu.guest.linux.boot import PmuInfo, probe
+from vpmu.guest.linux.lbr_sampler import LbrSampler, LbrSamplerResult
 from vpmu.guest.linux.perf import PerfCore
 from vpmu.guest.linux.pmu_amd import AmdPmu, AmdV2Pmu
 from vpmu.guest.linux.pmu_intel import IntelPmu
@@ -60,7 +62,7 @@ class LinuxGuest:
     """
 
     def __init__(self, *, workload: Stream | Workload | None = None,
-                 tool: PerfRecord | PerfStat | None = None, runs: int = 1,
+                 tool: PerfRecord | PerfStat | LbrSampler | None = None, runs: int = 1,
                  vendor: str | None = None, tsc_mhz: int | None = None,
                  tick_hz: int = CONFIG_HZ) -> None:
         if type(runs) is not int or runs <= 0:
@@ -79,6 +81,8 @@ class LinuxGuest:
         self.perf = PerfCore(None, tick_hz=tick_hz, tsc_mhz=tsc_mhz or 1)
         """The perf core (replaced at boot)."""
         self.booted = False
+        self.tick_hooks: list[Callable[[], GuestGen]] = []
+        """Kernel code a module runs at each timer tick (a timer callback)."""
         self._irqs_off = 0
         self._tick_deferred = False
 
@@ -90,7 +94,7 @@ class LinuxGuest:
     def main(self) -> GuestGen:
         """Boot, then the tool around the workload ``runs`` times; returns the results."""
         yield from self.boot()
-        results: list[RunResult] = []
+        results: list[RunResult | LbrSamplerResult] = []
         for _ in range(self.runs):
             if self.tool is not None:
                 results.append((yield from self.tool.run(self, self._program)))
@@ -138,6 +142,8 @@ class LinuxGuest:
         yield Execute(costs.kernel_work("tick", costs.IRQ_ENTRY_CYCLES + costs.TICK_CYCLES))
         if self.booted:
             yield from self.perf.task_tick()
+        for hook in list(self.tick_hooks):
+            yield from hook()
         yield Execute(costs.kernel_work("irq_exit", costs.IRQ_EXIT_CYCLES))
 
     def syscall(self, body: Gen[Any]) -> Gen[Any]:

@@ -77,6 +77,9 @@ class X86Lbr:
         select = next(s for s in pmu.specs.values() if s.addr == msrs.MSR_LBR_SELECT)
         self._fields = {f.name: f.lsb for f in select.fields}
         self._filters: dict[int, BranchFilter] = {}
+        self.owner: object | None = None
+        """Whose LBR context was last saved or restored here (perf's ``last_task_ctx``):
+        a restore for the same owner finds its stack still in place."""
 
     def __repr__(self) -> str:
         return f"X86Lbr(format={self.format}, depth={self.recorder.depth})"

@@ -38,7 +38,8 @@ class X86VpmuCore(ABC, Generic[PmcT]):
     """One vCPU's ``struct kvm_pmu``: what KVM keeps whatever backs the counters."""
 
     def __init__(self, vcpu: X86VcpuHandle, caps: X86PmuCaps,
-                 vendor: X86PmuOps | None = None) -> None:
+                 vendor: X86PmuOps | None = None, *, lbr_save_point: str = "thread-switch"
+                 ) -> None:
         self.vcpu = vcpu
         self.caps = caps
         self.vendor = ops_for(caps) if vendor is None else vendor
@@ -61,7 +62,8 @@ class X86VpmuCore(ABC, Generic[PmcT]):
         releases the events of the others)."""
         self.regs: dict[str, int] = {}
         """Registers KVM only stores (DEBUGCTL without guest LBR, PERF_CAPABILITIES)."""
-        self.lbr: VcpuLbr | None = VcpuLbr(caps, vcpu.vmcs) if caps.lbr_format else None
+        self.lbr: VcpuLbr | None = VcpuLbr(vcpu, caps, lbr_save_point) \
+            if caps.lbr_format else None
         """KVM's guest LBR, when the guest's PERF_CAPABILITIES has an LBR format."""
 
     @abstractmethod

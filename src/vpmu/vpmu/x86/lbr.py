@@ -21,9 +21,23 @@ A guest whose PERF_CAPABILITIES reports the host's LBR format gets the host's LB
   scheduled back in, the event is released if the guest's DEBUGCTL.LBR is clear (only that
   bit is consulted, whatever the series' cover letter says of LBR MSR accesses).
 
-Not modelled yet: the event as a host perf event (its creation cost is charged, but host perf
-does not schedule it against host LBR users, nor save and restore the stack at the vCPU
-thread's switches).
+**Where the stack is saved** (the save point, seed 002's question):
+
+- ``thread-switch`` (upstream): the guest LBR event is a call-stack task event, so perf saves
+  the stack when the vCPU thread is switched out (``intel_pmu_lbr_sched_task`` ->
+  ``__intel_pmu_lbr_save``: TOS, then FROM/TO/INFO newest first until an empty FROM, then
+  LBR_SELECT) and restores it when it is switched back in (every entry, TOS, LBR_SELECT),
+  unless the stack is still its own: nothing else saved or restored an LBR context on that
+  CPU since (``last_task_ctx`` / ``log_id``). Assumption: idle does not reach a C-state that
+  resets the LBR (the model has no C-states).
+- ``vm-transition`` (what Peter Zijlstra asked for in the thread, 9 Jul 2019): KVM saves the
+  stack at every VM-exit and restores it at every VM-entry while the event exists.
+
+Each save and restore is a ``LbrContext`` record, priced at the cost table's
+``lbr_rdmsr_cycles`` / ``lbr_wrmsr_cycles`` per MSR.
+
+Not modelled yet: the event as a host perf event (host LBR users cannot take the LBR from the
+guest, ``lbr_ownership``), the creation's perf call record.
 """
 
 from __future__ import annotations
@@ -34,11 +48,16 @@ from vpmu.arch.faults import Fault
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.hw.x86.cpu import x86_cpu
-from vpmu.hw.x86.lbr import Vmcs
+from vpmu.hw.x86.lbr import Vmcs, X86Lbr
+from vpmu.trace import LbrContext
 from vpmu.vpmu.lifecycle import Gen
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
+    from vpmu.vpmu.x86.access import X86VcpuHandle
+
+SAVE_POINTS = ("thread-switch", "vm-transition")
+"""Where the guest's stack is saved and restored (``lbr_save_point``)."""
 
 DEBUGCTL_LBR = 1 << msrs.DEBUGCTL_LBR
 DEBUGCTL_BTF = 1 << 1
@@ -70,14 +89,26 @@ class GuestLbrEvent:
 class VcpuLbr:
     """One vCPU's LBR state as KVM keeps it (``lbr_desc`` and the VMCS's DEBUGCTL)."""
 
-    def __init__(self, caps: X86PmuCaps, vmcs: Vmcs) -> None:
+    def __init__(self, vcpu: X86VcpuHandle, caps: X86PmuCaps,
+                 save_point: str = "thread-switch") -> None:
+        if save_point not in SAVE_POINTS:
+            raise ValueError(f"lbr_save_point must be one of {SAVE_POINTS}, not {save_point!r}")
+        self.vcpu = vcpu
         self.caps = caps
         self.msrs = lbr_msrs(caps)
-        self.vmcs = vmcs
+        self.vmcs: Vmcs = vcpu.vmcs
+        self.save_point = save_point
         self.event: GuestLbrEvent | None = None
         self.created = 0
         """Guest LBR events created so far."""
         self.released = 0
+        self.saved: tuple[list[int], ...] | None = None
+        """The stack as last saved (task_ctx_data): TOS, LBR_SELECT, then each entry's
+        fields."""
+        self.restore_pending = False
+        """vm-transition: a save at VM-exit waits for the next VM-entry's restore."""
+        self.restores_skipped = 0
+        """thread-switch restores skipped because the stack was still this vCPU's."""
 
     def __repr__(self) -> str:
         return f"VcpuLbr(event={self.event!r})"
@@ -132,9 +163,83 @@ class VcpuLbr:
         lbr = x86_cpu(cpu.hw).x86_pmu.lbr
         if lbr is not None:
             lbr.recorder.clear()
+            lbr.owner = self
+        self.saved = None
         yield from cpu.kernel_work(costs.perf_ctx_lock_cycles
                                    + costs.perf_call_work_cycles["create"],
                                    "perf_event_create (guest LBR)")
+
+    # -- save and restore (the save point) ----------------------------------------------------
+    def save(self, cpu: Pcpu, why: str) -> int:
+        """__intel_pmu_lbr_save: read the stack off ``cpu``'s LBR; the cycles it took."""
+        hw = x86_cpu(cpu.hw).x86_pmu.lbr
+        if self.event is None or hw is None:
+            return 0
+        rec = hw.recorder
+        rec.sync()
+        per_entry = 3 if self.caps.lbr_format >= 5 else 2
+        live = 0
+        while live < rec.depth and rec.src[(rec.tos - live) % rec.depth]:
+            live += 1
+        select = x86_cpu(cpu.hw).x86_pmu.regs.get("MSR_LBR_SELECT", 0)
+        self.saved = ([rec.tos, select], list(rec.src), list(rec.dst),
+                      [int(m) for m in rec.mispredicted], list(rec.cycles), list(rec.flags))
+        hw.owner = self
+        return self._emit(cpu, "save", why, 2 + per_entry * live,
+                          cpu.host.costs.lbr_rdmsr_cycles)
+
+    def restore(self, cpu: Pcpu, why: str) -> int:
+        """__intel_pmu_lbr_restore: write the saved stack back (every entry, TOS,
+        LBR_SELECT), unless at a thread switch the LBR still holds it."""
+        hw = x86_cpu(cpu.hw).x86_pmu.lbr
+        if self.event is None or hw is None or self.saved is None:
+            return 0
+        if why == "thread-switch" and hw.owner is self:
+            self.restores_skipped += 1
+            return 0
+        self._write_back(hw)
+        per_entry = 3 if self.caps.lbr_format >= 5 else 2
+        return self._emit(cpu, "restore", why, 2 + per_entry * hw.recorder.depth,
+                          cpu.host.costs.lbr_wrmsr_cycles)
+
+    def _write_back(self, hw: X86Lbr) -> None:
+        assert self.saved is not None
+        rec = hw.recorder
+        rec.sync()
+        (tos, select), src, dst, mispredicted, cycles, flags = self.saved
+        rec.src[:], rec.dst[:], rec.cycles[:], rec.flags[:] = src, dst, cycles, flags
+        rec.mispredicted[:] = [bool(m) for m in mispredicted]
+        rec.tos = tos
+        hw.pmu.regs["MSR_LBR_SELECT"] = select
+        hw.update()
+        hw.owner = self
+
+    def _emit(self, cpu: Pcpu, op: str, why: str, msrs_: int, per_msr: int) -> int:
+        cycles = msrs_ * per_msr
+        host, vcpu = cpu.host, self.vcpu
+        host.trace.emit(LbrContext(host.env.now_ps, cpu.index, op, vcpu.vm_name, vcpu.index,
+                                   why, msrs_, cycles, host.cycles_ps(cycles)))
+        return cycles
+
+    def at_vm_exit(self, cpu: Pcpu) -> int:
+        """vm-transition: save at every VM-exit while the event exists."""
+        if self.save_point != "vm-transition" or self.event is None:
+            return 0
+        self.restore_pending = True
+        return self.save(cpu, "vm-transition")
+
+    def at_vm_entry(self, cpu: Pcpu) -> int:
+        """vm-transition: restore the stack saved at the last VM-exit."""
+        self.restore_pending = False
+        return self.restore(cpu, "vm-transition")
+
+    def sched_out(self, cpu: Pcpu) -> int:
+        """thread-switch: perf saves the call-stack task event's LBR context."""
+        return self.save(cpu, "thread-switch") if self.save_point == "thread-switch" else 0
+
+    def sched_in(self, cpu: Pcpu) -> int:
+        """thread-switch: perf restores it (or finds it still there)."""
+        return self.restore(cpu, "thread-switch") if self.save_point == "thread-switch" else 0
 
     # -- KVM's hooks --------------------------------------------------------------------------
     def deliver_pmi(self) -> None:
@@ -146,4 +251,6 @@ class VcpuLbr:
         """intel_pmu_cleanup: release the event if the guest's DEBUGCTL.LBR is clear."""
         if self.event is not None and not self.vmcs.guest_debugctl & DEBUGCTL_LBR:
             self.event = None
+            self.saved = None
+            self.restore_pending = False
             self.released += 1

@@ -16,6 +16,9 @@ Options (``emulated:key=value``):
   host's legacy LBR format and the guest gets the LBR stack (``vpmu.vpmu.x86.lbr``); as
   userspace asks for it (QEMU ``-cpu host,migratable=no``); never on an architectural-LBR
   host. False: no LBR format, as a migratable CPU model gives.
+- ``lbr_save_point`` (default ``thread-switch``, upstream): where the guest's LBR stack is
+  saved and restored: when perf switches the vCPU thread's LBR context, or
+  ``vm-transition``, at every VM-exit and VM-entry (seed 002's alternative).
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ class EmulatedPmu:
     defaults: Mapping[str, object] = ENTRY.defaults
 
     def __init__(self, options: Mapping[str, str]) -> None:
-        self.options = coerce_options(self.name, self.defaults, tuple(options.items()))
+        self.options = coerce_options(self.name, self.defaults, tuple(options.items()),
+                                      ENTRY.choices)
 
     def __repr__(self) -> str:
         return f"EmulatedPmu(options={self.options!r})"
@@ -57,4 +61,5 @@ class EmulatedPmu:
         ops = PmcOps(vcpu.kapi, is_paused=bool(self.options["is_paused"]),
                      reuse=bool(self.options["reuse_perf_events"]))
         return EmulatedVcpu(vcpu, vcpu.caps, ops,
-                            count_emulated=bool(self.options["emulated_instructions"]))
+                            count_emulated=bool(self.options["emulated_instructions"]),
+                            lbr_save_point=str(self.options["lbr_save_point"]))

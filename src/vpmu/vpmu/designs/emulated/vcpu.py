@@ -40,10 +40,10 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
     register writes are upstream's) with each counter backed by a host perf event."""
 
     def __init__(self, vcpu: X86VcpuHandle, caps: X86PmuCaps, ops: PmcOps, *,
-                 count_emulated: bool) -> None:
+                 count_emulated: bool, lbr_save_point: str = "thread-switch") -> None:
         self.count_emulated = count_emulated
         self.ops = ops
-        super().__init__(vcpu, caps)
+        super().__init__(vcpu, caps, lbr_save_point=lbr_save_point)
         self.need_cleanup = False
         self.event_count = 0
 
@@ -181,10 +181,31 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
         pmc.emulated_counter += 1
         self.request_reprogram(1 << pmc.idx)
 
+    # -- the guest LBR's save point (vpmu.vpmu.x86.lbr) --------------------------------------
+    def sched_out(self, cpu: Pcpu) -> int:
+        """vcpu_put; perf's LBR context switch of the guest LBR event (thread-switch)."""
+        return self.lbr.sched_out(cpu) if self.lbr is not None else 0
+
+    def needs_load(self) -> bool:
+        """vm-transition: the stack saved at the last VM-exit goes back before VM-entry."""
+        return self.lbr is not None and self.lbr.restore_pending
+
+    def load(self, cpu: Pcpu) -> Gen:
+        """The restore before VM-entry (vm-transition)."""
+        assert self.lbr is not None
+        yield from cpu.kernel_work(self.lbr.at_vm_entry(cpu), "kvm lbr restore")
+
+    def at_exit(self, cpu: Pcpu, point: str) -> Gen:
+        """The save at VM-exit (vm-transition)."""
+        if point == "vm-exit" and self.lbr is not None:
+            yield from cpu.kernel_work(self.lbr.at_vm_exit(cpu), "kvm lbr save")
+
     def sched_in(self, cpu: Pcpu) -> int:
         """kvm_arch_sched_in: schedule the lazy cleanup if any event exists (the guest LBR
-        event counts in upstream's event_count)."""
+        event counts in upstream's event_count); perf restores the guest LBR context
+        (thread-switch)."""
+        cycles = self.lbr.sched_in(cpu) if self.lbr is not None else 0
         if self.event_count or (self.lbr is not None and self.lbr.event is not None):
             self.need_cleanup = True
             self.vcpu.request(KVM_REQ_PMU)
-        return 0
+        return cycles
