@@ -293,7 +293,8 @@ def test_overrides_apply_to_a_scenario_and_leave_the_input_alone() -> None:
     ("vm[0]..x=1", "--set vm[0]..x=1: expected a key path like vm[0].design, got 'vm[0]..x'"),
     ("host.cpus=0", "--set host.cpus=0: host.cpus: expected a value >= 1, got 0"),
     ("vm[0].guest[0].tool=top", "--set vm[0].guest[0].tool=top: vm[0].guest[0].tool: "
-                                "expected one of 'none', 'perf-record', 'perf-stat', 'lbr-sampler', got 'top'"),
+                                "expected one of 'none', 'perf-record', 'perf-stat', "
+                                "'lbr-sampler', got 'top'"),
     ("vm[0].pin=[0, 1]", "--set vm[0].pin=[0, 1]: vm[0].pin: expected one pCPU per vCPU "
                          "(4 entries for vcpus = 4), got [0, 1]"),
 ], ids=["unknown-key", "no-entry", "array-without-index", "below-a-value", "no-equals",
