@@ -201,3 +201,24 @@ def test_a_guest_without_lbr_has_no_lbr_section() -> None:
     _, host, vm = run(perf_caps)
     metrics = RunMetrics.of(host.trace.records)
     assert metrics.sections(host.env.now_ps, [v.task.name for v in vm.vcpus])["lbr"] is None
+
+
+@pytest.mark.parametrize("switch_point", ["run-loop", "vm-entry", "vcpu-load"])
+def test_mediated_lbr_saves_at_every_put_and_restores_at_every_load(switch_point: str) -> None:
+    """mediated:lbr=true (not upstream): the guest's LBR MSRs pass through, each put saves
+    the stack and resets the LBR (a save of the live entries plus 97 zeroing WRMSRs), each
+    load restores it; the guest reads its own records; host code finds an empty LBR."""
+    design = f"mediated:lbr=true,switch_point={switch_point}"
+    tos, host, vm = run(busy_lbr_guest, design)
+    records = [r for r in host.trace.records if isinstance(r, LbrContext)]
+    saves = [r for r in records if r.op == "save"]
+    restores = [r for r in records if r.op == "restore"]
+    assert tos == 4000 % 32 and saves and restores
+    assert all(r.msrs >= 2 + 97 for r in saves) and {r.msrs for r in restores} == {98}
+    assert not any(m in lbr_of(vm).msrs for m, _ in msr_exits(host))
+    assert host.cpus[0].hw.x86_pmu.lbr.recorder.src == [0] * 32  # type: ignore[attr-defined]
+
+
+def test_mediated_offers_no_lbr_by_default() -> None:
+    caps, _, vm = run(perf_caps, "mediated")
+    assert caps & PERF_CAP_LBR_FMT == 0 and vm.vcpus[0].pmu.lbr is None  # type: ignore[attr-defined]

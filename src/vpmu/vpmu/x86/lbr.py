@@ -48,6 +48,7 @@ from vpmu.arch.faults import Fault
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.hw.x86.cpu import x86_cpu
+from vpmu.hw.branches import BranchRecorder
 from vpmu.hw.x86.lbr import Vmcs, X86Lbr
 from vpmu.trace import LbrContext
 from vpmu.vpmu.lifecycle import Gen
@@ -57,7 +58,11 @@ if TYPE_CHECKING:
     from vpmu.vpmu.x86.access import X86VcpuHandle
 
 SAVE_POINTS = ("thread-switch", "vm-transition")
-"""Where the guest's stack is saved and restored (``lbr_save_point``)."""
+"""Where the guest's stack is saved and restored (``emulated``'s ``lbr_save_point``)."""
+PMU_SWITCH = "pmu-switch"
+"""A mediated vPMU with LBR (not upstream): the guest owns the LBR while its PMU context is
+loaded, with the MSRs passed through and no perf event; the put saves the stack and resets
+the LBR (so no guest branch stays on the hardware for host code), the load restores it."""
 
 DEBUGCTL_LBR = 1 << msrs.DEBUGCTL_LBR
 DEBUGCTL_BTF = 1 << 1
@@ -91,7 +96,7 @@ class VcpuLbr:
 
     def __init__(self, vcpu: X86VcpuHandle, caps: X86PmuCaps,
                  save_point: str = "thread-switch") -> None:
-        if save_point not in SAVE_POINTS:
+        if save_point not in (*SAVE_POINTS, PMU_SWITCH):
             raise ValueError(f"lbr_save_point must be one of {SAVE_POINTS}, not {save_point!r}")
         self.vcpu = vcpu
         self.caps = caps
@@ -109,12 +114,15 @@ class VcpuLbr:
         """vm-transition: a save at VM-exit waits for the next VM-entry's restore."""
         self.restores_skipped = 0
         """thread-switch restores skipped because the stack was still this vCPU's."""
+        if save_point == PMU_SWITCH:
+            self.event = GuestLbrEvent(0)  # the whole PMU is the guest's while loaded
 
     def __repr__(self) -> str:
         return f"VcpuLbr(event={self.event!r})"
 
     def intercepts(self, addr: int) -> bool:
-        """The MSR bitmap for an LBR MSR: passed through while the event is active."""
+        """The MSR bitmap for an LBR MSR: passed through while the event is active (a
+        mediated vPMU's: always, the guest runs only with its context loaded)."""
         return self.event is None or not self.event.active
 
     # -- DEBUGCTL (vmx_get_msr / vmx_set_msr) -----------------------------------------------
@@ -178,12 +186,8 @@ class VcpuLbr:
         rec = hw.recorder
         rec.sync()
         per_entry = 3 if self.caps.lbr_format >= 5 else 2
-        live = 0
-        while live < rec.depth and rec.src[(rec.tos - live) % rec.depth]:
-            live += 1
-        select = x86_cpu(cpu.hw).x86_pmu.regs.get("MSR_LBR_SELECT", 0)
-        self.saved = ([rec.tos, select], list(rec.src), list(rec.dst),
-                      [int(m) for m in rec.mispredicted], list(rec.cycles), list(rec.flags))
+        live = self._live(rec)
+        self.saved = self._snapshot(cpu, hw)
         hw.owner = self
         return self._emit(cpu, "save", why, 2 + per_entry * live,
                           cpu.host.costs.lbr_rdmsr_cycles)
@@ -214,8 +218,47 @@ class VcpuLbr:
         hw.update()
         hw.owner = self
 
-    def _emit(self, cpu: Pcpu, op: str, why: str, msrs_: int, per_msr: int) -> int:
-        cycles = msrs_ * per_msr
+    def put(self, cpu: Pcpu, why: str) -> int:
+        """A mediated put (pmu-switch): save the stack, then reset the LBR (FROM/TO/INFO of
+        every entry and LBR_SELECT written with 0, as perf's intel_pmu_lbr_reset), one
+        record for both."""
+        hw = x86_cpu(cpu.hw).x86_pmu.lbr
+        if hw is None:
+            return 0
+        rec = hw.recorder
+        rec.sync()
+        per_entry = 3 if self.caps.lbr_format >= 5 else 2
+        live = self._live(rec)
+        self.saved = self._snapshot(cpu, hw)
+        rec.clear()
+        hw.owner = None
+        costs = cpu.host.costs
+        reads, writes = 2 + per_entry * live, 1 + per_entry * rec.depth
+        return self._emit(cpu, "save", why, reads + writes, 0,
+                          reads * costs.lbr_rdmsr_cycles + writes * costs.lbr_wrmsr_cycles)
+
+    def load(self, cpu: Pcpu, why: str) -> int:
+        """A mediated load (pmu-switch): restore what the last put saved."""
+        return self.restore(cpu, why)
+
+    @staticmethod
+    def _live(rec: BranchRecorder) -> int:
+        """Entries perf's save reads: newest first, until an empty FROM."""
+        live = 0
+        while live < rec.depth and rec.src[(rec.tos - live) % rec.depth]:
+            live += 1
+        return live
+
+    @staticmethod
+    def _snapshot(cpu: Pcpu, hw: X86Lbr) -> tuple[list[int], ...]:
+        rec = hw.recorder
+        select = x86_cpu(cpu.hw).x86_pmu.regs.get("MSR_LBR_SELECT", 0)
+        return ([rec.tos, select], list(rec.src), list(rec.dst),
+                [int(m) for m in rec.mispredicted], list(rec.cycles), list(rec.flags))
+
+    def _emit(self, cpu: Pcpu, op: str, why: str, msrs_: int, per_msr: int,
+              cycles: int | None = None) -> int:
+        cycles = msrs_ * per_msr if cycles is None else cycles
         host, vcpu = cpu.host, self.vcpu
         host.trace.emit(LbrContext(host.env.now_ps, cpu.index, op, vcpu.vm_name, vcpu.index,
                                    why, msrs_, cycles, host.cycles_ps(cycles)))
@@ -248,7 +291,10 @@ class VcpuLbr:
             self.vmcs.guest_debugctl &= ~DEBUGCTL_LBR
 
     def cleanup(self) -> None:
-        """intel_pmu_cleanup: release the event if the guest's DEBUGCTL.LBR is clear."""
+        """intel_pmu_cleanup: release the event if the guest's DEBUGCTL.LBR is clear (a
+        mediated vPMU has no event to release)."""
+        if self.save_point == PMU_SWITCH:
+            return
         if self.event is not None and not self.vmcs.guest_debugctl & DEBUGCTL_LBR:
             self.event = None
             self.saved = None

@@ -27,6 +27,11 @@ Options (``mediated:key=value``), each one of the seeds' debates:
   value differs (RDPMC first).
 - ``guest_counters``: how many of the host's GP counters the guest gets (default ``all``);
   fewer makes the global registers and RDPMC exit (2.4).
+- ``lbr`` (default false, as upstream: "[PATCH v6 17/44]", 5 Dec 2025, disables LBR with the
+  mediated PMU): true gives the guest the host's legacy LBR, owned while its context is
+  loaded: LBR MSRs passed through, DEBUGCTL in the VMCS as with ``emulated``, and the stack
+  saved and the LBR reset at every put, restored at every load, at ``switch_point`` (what
+  nobody has measured upstream; ``vpmu.vpmu.x86.lbr`` PMU_SWITCH).
 
 Assumption (reference open question 2): the guest enumerates PMU version min(host, 2), like
 the emulated design, with all the host's fixed counters.
@@ -64,14 +69,16 @@ class MediatedPmu:
 
     def guest_caps(self, host: X86PmuCaps) -> X86PmuCaps:
         """The PMU userspace asked for (the host's unless a shape changed it), with at most
-        ``guest_counters`` GP counters, version at most 2, no LBR or PEBS."""
+        ``guest_counters`` GP counters, version at most 2, no PEBS, and LBR only with the
+        option ``lbr`` (not upstream: the series leaves LBR out)."""
         gc = str(self.options["guest_counters"])
         if gc != "all" and int(gc) > host.n_gp:
             raise ValueError(f"design 'mediated' option guest_counters={gc} exceeds the host's "
                              f"{host.n_gp} GP counters (the guest gets a subset of them)")
         # Upstream caps every vPMU at 3 fixed and 8 Intel / 6 AMD GP counters (the emulated
         # design caps Intel's); here the guest keeps all the host's (the docstring's assumption).
-        limits = CapLimits(n_gp=host.n_gp if gc == "all" else int(gc))
+        limits = CapLimits(n_gp=host.n_gp if gc == "all" else int(gc),
+                           lbr=bool(self.options["lbr"]))
         return ops_for(host).refresh(host, limits)
 
     def create_vcpu(self, vcpu: X86VcpuHandle) -> MediatedVcpu:

@@ -5,7 +5,7 @@ from vpmu.vpmu.registry import DesignEntry
 ENTRY = DesignEntry(
     name="mediated", order=2, factory="vpmu.vpmu.designs.mediated:MediatedPmu", arches=("x86",),
     defaults={"switch_point": "run-loop", "host_preemption": "ipi", "clear_on_put": "upstream",
-              "elide_writes": True, "guest_counters": "all"},
+              "elide_writes": True, "guest_counters": "all", "lbr": False},
     choices={"switch_point": ("run-loop", "vm-entry", "vcpu-load"),
              "host_preemption": ("ipi", "deferred"),
              "clear_on_put": ("upstream", "none", "all", "guest-used")},
@@ -16,7 +16,8 @@ ENTRY = DesignEntry(
         ("mediated", "intel-skl"), ("mediated", "intel-icx"), ("mediated", "amd-zen4"),
         ("mediated", "amd-zen5"),
         ("mediated:switch_point=vcpu-load,host_preemption=deferred", "intel-skl"),
-        ("mediated:switch_point=vm-entry,clear_on_put=none", "amd-zen4")),
+        ("mediated:switch_point=vm-entry,clear_on_put=none", "amd-zen4"),
+        ("mediated:lbr=true", "intel-skl")),
     host_mode="mediated",
     exclusive_reason="KVM's enable_mediated_pmu is per host, and perf refuses an emulated "
                      "vPMU's events while mediated VMs exist")

@@ -29,6 +29,7 @@ from vpmu.vpmu.designs.mediated import switch
 from vpmu.vpmu.designs.mediated.vendor import MediatedOps, mediated_ops_for
 from vpmu.vpmu.x86.access import X86VcpuHandle
 from vpmu.vpmu.x86.core import X86VpmuCore
+from vpmu.vpmu.x86.lbr import PMU_SWITCH
 from vpmu.vpmu.x86.ops import is_instructions_retired
 from vpmu.vpmu.x86.pmc import (
     FIXED_BITS_MASK,
@@ -77,7 +78,7 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
                  options: MediatedOptions) -> None:
         self.opts = options
         self.clear_on_put, self.elide_writes = options.clear_on_put, options.elide_writes
-        super().__init__(vcpu, caps, mediated_ops_for(caps))
+        super().__init__(vcpu, caps, mediated_ops_for(caps), lbr_save_point=PMU_SWITCH)
         self.fixed_ctr_ctrl_hw = 0
         self.used = 0
         """Counters whose selector the guest has ever enabled (guest-used): KVM can only
@@ -180,7 +181,7 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         spec = self.specs.get(addr)
         if spec is None:
             return True
-        if spec.role is Role.COUNTER:
+        if spec.role is Role.COUNTER or (self.lbr is not None and addr in self.lbr.msrs):
             return False
         if spec.storage in ("GLOBAL_CTRL", "GLOBAL_STATUS") or spec.target == "GLOBAL_STATUS":
             return not self.global_passthrough
@@ -305,6 +306,8 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         self.loaded_on = cpu
         self.used |= self._enabled_mask()
         cycles += tally.cycles
+        if self.lbr is not None:
+            cycles += self.lbr.load(cpu, why)
         self._trace(cpu, t0, "guest", cycles, why)
         return cycles
 
@@ -339,6 +342,8 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
             switch.put(self, tally)
         self.loaded_on = None
         cycles = self.vcpu.kvm_costs.mediated_switch_cycles + tally.cycles
+        if self.lbr is not None:
+            cycles += self.lbr.put(cpu, why)
         cycles += perf.put_guest_context(cpu)
         left = switch.left_enabled(self, x86_cpu(cpu.hw).x86_pmu)
         perf.note_guest_selectors(cpu, self.vcpu.vm_name, self.vcpu.index, left)
