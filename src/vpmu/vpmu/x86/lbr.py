@@ -47,8 +47,8 @@ from typing import TYPE_CHECKING
 from vpmu.arch.faults import Fault
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import X86PmuCaps
-from vpmu.hw.x86.cpu import x86_cpu
 from vpmu.hw.branches import BranchRecorder
+from vpmu.hw.x86.cpu import x86_cpu
 from vpmu.hw.x86.lbr import Vmcs, X86Lbr
 from vpmu.trace import LbrContext
 from vpmu.vpmu.lifecycle import Gen
