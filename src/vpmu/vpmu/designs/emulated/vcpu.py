@@ -197,8 +197,9 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
 
     def at_exit(self, cpu: Pcpu, point: str) -> Gen:
         """The save at VM-exit (vm-transition)."""
-        if point == "vm-exit" and self.lbr is not None:
-            yield from cpu.kernel_work(self.lbr.at_vm_exit(cpu), "kvm lbr save")
+        lbr = self.lbr
+        if point == "vm-exit" and lbr is not None and lbr.save_point == "vm-transition":
+            yield from cpu.kernel_work(lbr.at_vm_exit(cpu), "kvm lbr save")
 
     def sched_in(self, cpu: Pcpu) -> int:
         """kvm_arch_sched_in: schedule the lazy cleanup if any event exists (the guest LBR
