@@ -222,3 +222,28 @@ def test_mediated_lbr_saves_at_every_put_and_restores_at_every_load(switch_point
 def test_mediated_offers_no_lbr_by_default() -> None:
     caps, _, vm = run(perf_caps, "mediated")
     assert caps & PERF_CAP_LBR_FMT == 0 and vm.vcpus[0].pmu.lbr is None  # type: ignore[attr-defined]
+
+
+def test_the_guests_lbr_resumes_after_a_host_pmi_froze_it() -> None:
+    """The guest's DEBUGCTL (FREEZE_LBRS_ON_PMI) is in the hardware while it runs, so the host
+    PMI of its counter's perf event sets the v4 host's LBR_FRZ; host perf's handler acks the
+    status as read, which unfreezes the LBR (intel_pmu_ack_status). Once the guest sets
+    DEBUGCTL.LBR again (KVM's legacy freeze cleared it), its loop is recorded."""
+    def program() -> Prog:
+        yield Wrmsr(msrs.X2APIC_LVTPC, 32)
+        yield Wrmsr(msrs.IA32_DEBUGCTL, LBR | FREEZE_LBRS)
+        yield Wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, 0)
+        yield Wrmsr(msrs.IA32_PMC0, (1 << 48) - 1000)
+        yield Wrmsr(msrs.IA32_PERFEVTSEL0, 0xC0 | 1 << 22 | 1 << 17 | 1 << 20)
+        yield Wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, 1)
+        yield Execute(loop(10_000))
+        yield WaitPmi(1_000_000)
+        frozen_at = yield Rdmsr(msrs.MSR_LBR_TOS)
+        yield Wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, 0)
+        yield Wrmsr(msrs.IA32_DEBUGCTL, LBR)
+        yield Execute(loop(5))
+        return frozen_at, (yield Rdmsr(msrs.MSR_LBR_TOS))
+    (frozen_at, after), host, _ = run(program)
+    assert after == (frozen_at + 5) % 32
+    status = host.cpus[0].hw.x86_pmu.regs["GLOBAL_STATUS"]  # type: ignore[attr-defined]
+    assert not status >> msrs.STATUS_LBR_FRZ & 1

@@ -61,6 +61,12 @@ class X86PerfDriver:
         """A mediated guest context owns the PMU: the global control is not perf's to write."""
         self.pmu.svme = not self.caps.is_intel  # kvm_amd sets EFER.SVME when loaded
         self._counter_mask = self.caps.gp_mask | self.caps.fixed_global_mask
+        ovf = self.pmu.specs.get(msrs.IA32_PERF_GLOBAL_OVF_CTRL) if self.caps.is_intel else None
+        self._ack_mask = ovf.defined_mask if ovf is not None else self._counter_mask
+        """What the PMI's ack clears: Intel's handler acks the status as read
+        (intel_pmu_handle_irq -> intel_pmu_ack_status, arch/x86/events/intel/core.c@v6.6),
+        which on v4 also unfreezes (CTR_FRZ, LBR_FRZ: "v4 can do that as part of the
+        GLOBAL_STATUS ack", lbr.c); AMD's STATUS_CLR has the counters' bits only."""
 
     def __repr__(self) -> str:
         return f"X86PerfDriver(pmu={self.pmu!r})"
@@ -210,12 +216,13 @@ class X86PerfDriver:
         return self.pmu.regs.get("GLOBAL_STATUS", 0)
 
     def ack(self, bits: int) -> None:
-        """Clear overflow bits (OVF_CTRL / STATUS_CLR)."""
+        """Clear the status bits read (OVF_CTRL / STATUS_CLR): overflow bits, and on Intel
+        v4 the freeze bits a PMI set."""
         if not bits or not self.caps.has_global_ctrl:
             return
         addr = (msrs.IA32_PERF_GLOBAL_OVF_CTRL if self.caps.is_intel
                 else msrs.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR)
-        self._write(addr, bits & self._counter_mask)
+        self._write(addr, bits & self._ack_mask)
 
     def cpu_init(self) -> None:
         """perf_events_lapic_init: the LVTPC delivers an NMI, unmasked."""
