@@ -113,16 +113,22 @@ def test_host_code_never_records_into_the_guests_stack() -> None:
     assert host.cpus[0].hw.x86_pmu.regs["IA32_DEBUGCTL"] == 0  # type: ignore[attr-defined]
 
 
+def freezing_overflow() -> Prog:
+    """Recording with FREEZE_LBRS_ON_PMI while PMC0 (instructions, INT) overflows 1,000
+    instructions into a 10,000-instruction loop."""
+    yield Wrmsr(msrs.X2APIC_LVTPC, 32)
+    yield Wrmsr(msrs.IA32_DEBUGCTL, LBR | FREEZE_LBRS)
+    yield Wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, 0)
+    yield Wrmsr(msrs.IA32_PMC0, (1 << 48) - 1000)
+    yield Wrmsr(msrs.IA32_PERFEVTSEL0, 0xC0 | 1 << 22 | 1 << 17 | 1 << 20)
+    yield Wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, 1)
+    yield Execute(loop(10_000))
+
+
 def test_a_virtual_pmi_freezes_a_v2_guests_lbr() -> None:
     """intel_pmu_legacy_freezing_lbrs_on_pmi: with FREEZE_LBRS_ON_PMI the PMI clears LBR."""
     def program() -> Prog:
-        yield Wrmsr(msrs.X2APIC_LVTPC, 32)
-        yield Wrmsr(msrs.IA32_DEBUGCTL, LBR | FREEZE_LBRS)
-        yield Wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, 0)
-        yield Wrmsr(msrs.IA32_PMC0, (1 << 48) - 1000)
-        yield Wrmsr(msrs.IA32_PERFEVTSEL0, 0xC0 | 1 << 22 | 1 << 17 | 1 << 20)
-        yield Wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, 1)
-        yield Execute(loop(10_000))
+        yield from freezing_overflow()
         got = yield WaitPmi(1_000_000)
         return got, (yield Rdmsr(msrs.IA32_DEBUGCTL))
     (got, debugctl), _, _ = run(program)
@@ -230,13 +236,7 @@ def test_the_guests_lbr_resumes_after_a_host_pmi_froze_it() -> None:
     status as read, which unfreezes the LBR (intel_pmu_ack_status). Once the guest sets
     DEBUGCTL.LBR again (KVM's legacy freeze cleared it), its loop is recorded."""
     def program() -> Prog:
-        yield Wrmsr(msrs.X2APIC_LVTPC, 32)
-        yield Wrmsr(msrs.IA32_DEBUGCTL, LBR | FREEZE_LBRS)
-        yield Wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, 0)
-        yield Wrmsr(msrs.IA32_PMC0, (1 << 48) - 1000)
-        yield Wrmsr(msrs.IA32_PERFEVTSEL0, 0xC0 | 1 << 22 | 1 << 17 | 1 << 20)
-        yield Wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, 1)
-        yield Execute(loop(10_000))
+        yield from freezing_overflow()
         yield WaitPmi(1_000_000)
         frozen_at = yield Rdmsr(msrs.MSR_LBR_TOS)
         yield Wrmsr(msrs.IA32_PERF_GLOBAL_CTRL, 0)

@@ -158,7 +158,8 @@ class CountingPmu(ABC):
         return bool(self._configs) or self.recording
 
     def _sync_recorder(self) -> None:
-        if self.recording and self.recorder is not None:
+        """Bring the recorder up to now (callers check ``recording`` first)."""
+        if self.recorder is not None:
             self.recorder.sync()
 
     # -- counting ------------------------------------------------------------------------

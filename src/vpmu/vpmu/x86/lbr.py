@@ -47,7 +47,6 @@ from typing import TYPE_CHECKING
 from vpmu.arch.faults import Fault
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import X86PmuCaps
-from vpmu.hw.branches import BranchRecorder
 from vpmu.hw.x86.cpu import x86_cpu
 from vpmu.hw.x86.lbr import Vmcs, X86Lbr
 from vpmu.trace import LbrContext
@@ -70,13 +69,9 @@ DEBUGCTL_FREEZE_LBRS = 1 << msrs.DEBUGCTL_FREEZE_LBRS_ON_PMI
 
 
 def lbr_msrs(caps: X86PmuCaps) -> frozenset[int]:
-    """intel_pmu_is_valid_lbr_msr: LBR_SELECT, TOS and the FROM/TO/INFO entries."""
-    depth = caps.lbr_depth
-    info = range(msrs.MSR_LBR_INFO_0, msrs.MSR_LBR_INFO_0 + depth) if caps.lbr_format >= 5 \
-        else range(0)
-    return frozenset({msrs.MSR_LBR_SELECT, msrs.MSR_LBR_TOS,
-                      *range(msrs.MSR_LBR_NHM_FROM, msrs.MSR_LBR_NHM_FROM + depth),
-                      *range(msrs.MSR_LBR_NHM_TO, msrs.MSR_LBR_NHM_TO + depth), *info})
+    """intel_pmu_is_valid_lbr_msr: LBR_SELECT, TOS and the FROM/TO/INFO entries, as the
+    architecture declares them for ``caps`` (``arch.x86.msrs.lbr_msrs``)."""
+    return frozenset(spec.addr for spec in msrs.lbr_msrs(caps))
 
 
 class GuestLbrEvent:
@@ -101,6 +96,8 @@ class VcpuLbr:
         self.vcpu = vcpu
         self.caps = caps
         self.msrs = lbr_msrs(caps)
+        self.per_entry = 3 if caps.lbr_format >= 5 else 2
+        """MSRs per entry: FROM, TO and, from format 5, INFO."""
         self.vmcs: Vmcs = vcpu.vmcs
         self.save_point = save_point
         self.event: GuestLbrEvent | None = None
@@ -183,14 +180,9 @@ class VcpuLbr:
         hw = x86_cpu(cpu.hw).x86_pmu.lbr
         if self.event is None or hw is None:
             return 0
-        rec = hw.recorder
-        rec.sync()
-        per_entry = 3 if self.caps.lbr_format >= 5 else 2
-        live = self._live(rec)
-        self.saved = self._snapshot(cpu, hw)
+        reads = self._read_stack(hw)
         hw.owner = self
-        return self._emit(cpu, "save", why, 2 + per_entry * live,
-                          cpu.host.costs.lbr_rdmsr_cycles)
+        return self._emit(cpu, "save", why, reads, reads * cpu.host.costs.lbr_rdmsr_cycles)
 
     def restore(self, cpu: Pcpu, why: str) -> int:
         """__intel_pmu_lbr_restore: write the saved stack back (every entry, TOS,
@@ -202,9 +194,8 @@ class VcpuLbr:
             self.restores_skipped += 1
             return 0
         self._write_back(hw)
-        per_entry = 3 if self.caps.lbr_format >= 5 else 2
-        return self._emit(cpu, "restore", why, 2 + per_entry * hw.recorder.depth,
-                          cpu.host.costs.lbr_wrmsr_cycles)
+        writes = 2 + self.per_entry * hw.recorder.depth
+        return self._emit(cpu, "restore", why, writes, writes * cpu.host.costs.lbr_wrmsr_cycles)
 
     def _write_back(self, hw: X86Lbr) -> None:
         assert self.saved is not None
@@ -225,40 +216,32 @@ class VcpuLbr:
         hw = x86_cpu(cpu.hw).x86_pmu.lbr
         if hw is None:
             return 0
-        rec = hw.recorder
-        rec.sync()
-        per_entry = 3 if self.caps.lbr_format >= 5 else 2
-        live = self._live(rec)
-        self.saved = self._snapshot(cpu, hw)
-        rec.clear()
+        reads = self._read_stack(hw)
+        hw.recorder.clear()
         hw.owner = None
         costs = cpu.host.costs
-        reads, writes = 2 + per_entry * live, 1 + per_entry * rec.depth
-        return self._emit(cpu, "save", why, reads + writes, 0,
+        writes = 1 + self.per_entry * hw.recorder.depth
+        return self._emit(cpu, "save", why, reads + writes,
                           reads * costs.lbr_rdmsr_cycles + writes * costs.lbr_wrmsr_cycles)
 
     def load(self, cpu: Pcpu, why: str) -> int:
         """A mediated load (pmu-switch): restore what the last put saved."""
         return self.restore(cpu, why)
 
-    @staticmethod
-    def _live(rec: BranchRecorder) -> int:
-        """Entries perf's save reads: newest first, until an empty FROM."""
+    def _read_stack(self, hw: X86Lbr) -> int:
+        """__intel_pmu_lbr_save's reads: TOS, the entries newest first until an empty FROM,
+        LBR_SELECT; keeps what they read (``saved``) and returns how many MSRs."""
+        rec = hw.recorder
+        rec.sync()
         live = 0
         while live < rec.depth and rec.src[(rec.tos - live) % rec.depth]:
             live += 1
-        return live
+        self.saved = ([rec.tos, hw.pmu.regs.get("MSR_LBR_SELECT", 0)], list(rec.src),
+                      list(rec.dst), [int(m) for m in rec.mispredicted], list(rec.cycles),
+                      list(rec.flags))
+        return 2 + self.per_entry * live
 
-    @staticmethod
-    def _snapshot(cpu: Pcpu, hw: X86Lbr) -> tuple[list[int], ...]:
-        rec = hw.recorder
-        select = x86_cpu(cpu.hw).x86_pmu.regs.get("MSR_LBR_SELECT", 0)
-        return ([rec.tos, select], list(rec.src), list(rec.dst),
-                [int(m) for m in rec.mispredicted], list(rec.cycles), list(rec.flags))
-
-    def _emit(self, cpu: Pcpu, op: str, why: str, msrs_: int, per_msr: int,
-              cycles: int | None = None) -> int:
-        cycles = msrs_ * per_msr if cycles is None else cycles
+    def _emit(self, cpu: Pcpu, op: str, why: str, msrs_: int, cycles: int) -> int:
         host, vcpu = cpu.host, self.vcpu
         host.trace.emit(LbrContext(host.env.now_ps, cpu.index, op, vcpu.vm_name, vcpu.index,
                                    why, msrs_, cycles, host.cycles_ps(cycles)))
