@@ -109,6 +109,7 @@ class ToyPerfDriver:
         self.events: dict[int, PerfEvent] = {}
         self.guest = False
         self.suspended = False
+        self.lbr = None  # no branch record stack
 
     def add(self, event: PerfEvent, idx: int) -> None:
         self.events[idx] = event

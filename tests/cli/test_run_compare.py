@@ -134,12 +134,14 @@ def test_design_option_on_the_command_line_merges_with_the_scenarios(
     base = run_json(scenario, tmp_path / "base.json")
     assert base["design_options"] == {"is_paused": True, "reuse_perf_events": True,
                                       "emulated_instructions": False, "lbr": True,
-                                      "lbr_save_point": "thread-switch"}
+                                      "lbr_save_point": "thread-switch",
+                                      "lbr_ownership": "first-come"}
     data = run_json(scenario, tmp_path / "out.json", "--design", "emulated:is_paused=false")
     assert data["design"] == "emulated"
     assert data["design_options"] == {"is_paused": False, "reuse_perf_events": True,
                                       "emulated_instructions": False, "lbr": True,
-                                      "lbr_save_point": "thread-switch"}
+                                      "lbr_save_point": "thread-switch",
+                                      "lbr_ownership": "first-come"}
     vm = data["scenario"]["file_model"]["vm"][0]
     assert vm["design"] == "emulated" and vm["design_options"] == {"emulated_instructions": False}
 

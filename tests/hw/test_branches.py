@@ -29,11 +29,12 @@ class _Env:
 
 
 class _Pmu:
-    """What a recorder reads of its PMU: the clock and the current segment."""
+    """What a recorder reads of its PMU: the clock, the current segment, guest mode."""
 
     def __init__(self, segment: Segment) -> None:
         self.env = _Env()
         self.segment: Segment | None = segment
+        self.guest = False
 
 
 @st.composite

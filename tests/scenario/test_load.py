@@ -52,7 +52,8 @@ def test_base_is_valid() -> None:
 @pytest.mark.parametrize(("text", "expected"), [
     (BASE + 'tol = "perf-stat"\n',
      "x.toml: vm[0].guest[0].tol: unknown key (did you mean 'tool'?); expected one of vcpu, "
-     "tick_hz, workload, tool, events, freq, period, max_sample_rate, start_ms, runs"),
+     "tick_hz, workload, tool, events, freq, period, max_sample_rate, branch_stack, start_ms, "
+         "runs"),
     ("seeed = 1\n" + BASE,
      "x.toml: seeed: unknown key (did you mean 'seed'?); expected one of name, description, "
      "duration_ms, seed, host, vm, host_task"),

@@ -161,7 +161,8 @@ def test_results_have_the_contract_keys_and_echo_the_scenario(
     assert data["design"] == "emulated" and data["preset"] == "intel-icx"
     assert data["design_options"] == {"is_paused": True, "reuse_perf_events": True,
                                       "emulated_instructions": False, "lbr": True,
-                                      "lbr_save_point": "thread-switch"}
+                                      "lbr_save_point": "thread-switch",
+                                      "lbr_ownership": "first-come"}
     assert data["sim"]["end_ms"] == outcome.end_ps / PS_PER_MS
     assert data["sim"]["records"] == len(outcome.records)
 

@@ -25,6 +25,7 @@ from vpmu.hw.models import make_cpu
 from vpmu.sim import Event, Interrupt
 from vpmu.trace import ContextSwitch, CounterRead, ModeChange
 from vpmu.trace import Interrupt as InterruptRecord
+from vpmu.workloads.branches import KERNEL_WORK_INSNS_PER_BRANCH, kernel_work_pattern
 from vpmu.workloads.streams import Stream
 
 if TYPE_CHECKING:
@@ -194,7 +195,9 @@ class Pcpu:
         self._set_mode(self._kernel_mode)
         stream = self._kernel_streams.get((what, cycles))
         if stream is None:
-            stream = Stream(what, {ev.CYCLES: cycles, ev.INSTRUCTIONS: cycles})
+            stream = Stream(what, {ev.CYCLES: cycles, ev.INSTRUCTIONS: cycles,
+                                   ev.BRANCHES: cycles // KERNEL_WORK_INSNS_PER_BRANCH},
+                            branches=kernel_work_pattern())
             if len(self._kernel_streams) < 1024:
                 self._kernel_streams[(what, cycles)] = stream
         yield from self.hw.execute(stream)

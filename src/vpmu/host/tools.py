@@ -19,7 +19,11 @@ from vpmu.host.perf.event import PerfEvent
 from vpmu.host.perf.x86.events_map import parse_event
 from vpmu.host.task import Sleep, Task, TaskOp, UserRdpmc
 from vpmu.linux.perf import DEFAULT_FREQ
-from vpmu.uapi.perf_event import PERF_COUNT_HW_CPU_CYCLES, PERF_TYPE_HARDWARE
+from vpmu.uapi.perf_event import (
+    PERF_COUNT_HW_CPU_CYCLES,
+    PERF_RECORD_BRANCH_STACKS,
+    PERF_TYPE_HARDWARE,
+)
 
 WATCHDOG_THRESH_S = 10
 """kernel.watchdog_thresh default: the hard-lockup detector's period is this many seconds of
@@ -102,15 +106,21 @@ class PerfStat:
 
 
 class PerfRecord:
-    """``perf record -e ... [-F freq | -c period] [-a | -p task]``: sampling events."""
+    """``perf record -e ... [-F freq | -c period] [-b | --call-graph lbr] [-a | -p task]``:
+    sampling events, optionally with the LBR's branch stack in each sample."""
 
     def __init__(self, perf: PerfSubsystem, events: Sequence[str], *, freq: int = DEFAULT_FREQ,
                  period: int | None = None, cpus: Sequence[int] | None = None,
-                 task: Task | None = None, count_guest: bool = False) -> None:
+                 task: Task | None = None, count_guest: bool = False,
+                 branch_stack: str = "none") -> None:
         if (cpus is None) == (task is None):
             raise ValueError("perf record needs exactly one of cpus (-a / -C) or task (-p)")
+        if branch_stack not in PERF_RECORD_BRANCH_STACKS:
+            raise ValueError(f"branch_stack must be one of {tuple(PERF_RECORD_BRANCH_STACKS)}, "
+                             f"not {branch_stack!r}")
         sampling: dict[str, Any] = ({"sample_period": period} if period else
                                     {"freq": True, "sample_freq": freq})
+        sampling["branch_sample_type"] = PERF_RECORD_BRANCH_STACKS[branch_stack]
         self.perf = perf
         self.events: dict[str, list[PerfEvent]] = {}
         for spec in events:

@@ -123,6 +123,12 @@ class BranchRecorder:
         """Recording has been applied up to here."""
         self.pushed = 0
         """Records pushed since creation (kept branches, returns excepted)."""
+        self.guest = [False] * depth
+        """Per record: it was recorded in guest mode (whose stack holds whose branches)."""
+        self.guest_pushed = 0
+        """Of ``pushed``, the records pushed in guest mode."""
+        self.guest_ps = 0
+        """Time spent recording in guest mode (the LBR enabled while a guest ran)."""
 
     def __repr__(self) -> str:
         return f"BranchRecorder(depth={self.depth}, tos={self.tos}, enabled={self.enabled})"
@@ -132,7 +138,14 @@ class BranchRecorder:
         pmu, now = self.pmu, self.pmu.env.now_ps
         seg = pmu.segment
         if self.enabled and seg is not None and now > self.mark_ps:
-            self._record(seg, max(self.mark_ps, seg.start_ps), now)
+            start = max(self.mark_ps, seg.start_ps)
+            if pmu.guest:
+                before = self.pushed
+                self._record(seg, start, now)
+                self.guest_pushed += self.pushed - before
+                self.guest_ps += now - start
+            else:
+                self._record(seg, start, now)
         self.mark_ps = now
 
     def clear(self) -> None:
@@ -140,7 +153,21 @@ class BranchRecorder:
         self.sync()
         for slot in range(self.depth):
             self._put(slot, 0, 0, False, 0)
+            self.guest[slot] = False
         self.tos = 0
+
+    def live(self) -> int:
+        """Records a reader finds walking down from the top until an empty source (perf's
+        read and save loops stop there)."""
+        self.sync()
+        n = 0
+        while n < self.depth and self.src[(self.tos - n) % self.depth]:
+            n += 1
+        return n
+
+    def guest_records(self, n: int) -> int:
+        """Of the newest ``n`` records, those recorded in guest mode."""
+        return sum(self.guest[(self.tos - k) % self.depth] for k in range(n))
 
     def _record(self, seg: Segment, start_ps: int, end_ps: int) -> None:
         stream = seg.stream
@@ -212,3 +239,4 @@ class BranchRecorder:
         self.src[slot], self.dst[slot] = src, dst
         self.mispredicted[slot], self.cycles[slot] = mispredicted, cycles
         self.flags[slot] = 0
+        self.guest[slot] = self.pmu.guest

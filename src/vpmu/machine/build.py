@@ -61,11 +61,12 @@ def mix_refusal(earlier: Sequence[str], spec: str) -> str | None:
 
 
 def open_perf_tool(perf: PerfSubsystem, kind: str, events: Sequence[str], *, cpus: list[int],
-                   freq: int, period: int | None, count_guest: bool) -> PerfRecord | PerfStat:
+                   freq: int, period: int | None, count_guest: bool,
+                   branch_stack: str = "none") -> PerfRecord | PerfStat:
     """``perf record`` or ``perf stat`` system-wide on ``cpus`` (PerfOpenError if refused)."""
     if kind == "perf-record":
         return PerfRecord(perf, list(events), freq=freq, period=period, cpus=cpus,
-                          count_guest=count_guest)
+                          count_guest=count_guest, branch_stack=branch_stack)
     return PerfStat(perf, list(events), cpus=cpus, count_guest=count_guest)
 
 

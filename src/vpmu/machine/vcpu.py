@@ -140,6 +140,10 @@ class Vcpu:
         """An operation of this architecture's port: executed in the guest, or trapped."""
         raise NotImplementedError
 
+    def restore_host_state(self, cpu: Pcpu) -> None:
+        """What KVM writes back of the host's state after a VM-exit, once an NMI that caused
+        the exit has been handled (x86: DEBUGCTL); nothing by default."""
+
     # -- preempt notifiers (vcpu_load / vcpu_put) --------------------------------------------
     def sched_in(self, cpu: Pcpu) -> int:
         """kvm_sched_in -> kvm_arch_sched_in and vcpu_load."""
@@ -269,6 +273,9 @@ class Vcpu:
         run the handler; then the transition and handler costs and, for a full exit, the
         requests and injections of the next entry."""
         t0 = self.host.env.now_ps
+        nmi = reason == self.interrupt_exit("pmi")[0]
+        if not nmi:
+            self.restore_host_state(cpu)
         yield from self.pmu.at_exit(cpu, "vm-exit")
         fast_capable = fastpath and self.pmu.fastpath_allowed()
         result = None
@@ -279,6 +286,8 @@ class Vcpu:
         if not fast:
             yield from self.pmu.at_exit(cpu, "loop-exit")
             yield from cpu.handle_exit_irqoff()
+            if nmi:
+                self.restore_host_state(cpu)
             if not fast_capable:
                 result = yield from self._handle(cpu, handler, count)
         yield from cpu.kernel_work(self.kvm_costs.exit_cycles(reason, fastpath=fast),

@@ -8,20 +8,21 @@ from typing import Any
 
 from vpmu.metrics.timeline import HOST_MODES, CpuTimeline
 from vpmu.metrics.units import ns
-from vpmu.trace import CounterRead
+from vpmu.trace import CounterRead, LbrRead
 
 MAX_OBSERVATIONS = 100
 """Leak observations listed in full; the count and per-guest totals cover all of them."""
 
 
 class Leaks:
-    """Guest-produced non-zero counter values host tasks read with RDPMC: all counted, the
-    first ``MAX_OBSERVATIONS`` in time order kept (a few more between trims)."""
+    """Guest-produced non-zero counter values host tasks read with RDPMC, and host perf
+    samples whose LBR stack held guest branches: all counted, the first ``MAX_OBSERVATIONS``
+    in time order kept (a few more between trims)."""
 
     def __init__(self) -> None:
         self.count = 0
         self.by_guest: Counter[str] = Counter()
-        self.first: list[tuple[int, int, int, CounterRead]] = []
+        self.first: list[tuple[int, int, int, CounterRead | LbrRead]] = []
         """(t_ps, cpu, arrival, read): sorting these is the stable sort by (t_ps, cpu)."""
 
     def fixed(self) -> int:
@@ -33,9 +34,17 @@ class Leaks:
         """One RDPMC read: a leak if a guest left a non-zero value."""
         if not r.origin or r.value == 0:
             return
+        self._observe(r, r.origin)
+
+    def lbr(self, r: LbrRead) -> None:
+        """One host sample's branch stack: a leak if it held guest-mode records."""
+        if r.guest_records > 0:
+            self._observe(r, r.guest)
+
+    def _observe(self, r: CounterRead | LbrRead, guest: str) -> None:
         self.first.append((r.t_ps, r.cpu, self.count, r))
         self.count += 1
-        self.by_guest[r.origin] += 1
+        self.by_guest[guest] += 1
         if len(self.first) >= 2 * MAX_OBSERVATIONS:
             self.first = sorted(self.first)[:MAX_OBSERVATIONS]
 
@@ -45,11 +54,19 @@ class Leaks:
         return {
             "count": self.count,
             "by_guest": dict(sorted(self.by_guest.items())),
-            "observations": [{"t_ns": ns(r.t_ps), "cpu": r.cpu, "observer": r.task,
-                              "path": "rdpmc", "counter": r.ecx, "value": r.value,
-                              "guest": r.origin} for r in seen],
+            "observations": [_observation(r) for r in seen],
             "truncated": self.count > MAX_OBSERVATIONS,
         }
+
+
+def _observation(r: CounterRead | LbrRead) -> dict[str, Any]:
+    """One leak as the section lists it: an RDPMC read of a counter, or (path "lbr") a host
+    perf sample whose branch stack held ``value`` guest records (no counter)."""
+    if isinstance(r, CounterRead):
+        return {"t_ns": ns(r.t_ps), "cpu": r.cpu, "observer": r.task, "path": "rdpmc",
+                "counter": r.ecx, "value": r.value, "guest": r.origin}
+    return {"t_ns": ns(r.t_ps), "cpu": r.cpu, "observer": f"perf event {r.event}",
+            "path": "lbr", "counter": None, "value": r.guest_records, "guest": r.guest}
 
 
 class Pollution:

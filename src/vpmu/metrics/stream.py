@@ -17,7 +17,7 @@ from typing import Any
 from vpmu.metrics.blind import HostProfiling
 from vpmu.metrics.counts import CallCounts, ExitCounts, PmiLatencies, Switches
 from vpmu.metrics.exposure import Leaks, Pollution
-from vpmu.metrics.lbr import LbrSwitches
+from vpmu.metrics.lbr import LbrSwitches, LbrUse, lbr_section
 from vpmu.metrics.period import Sums, Totals
 from vpmu.metrics.timeline import ModeTime, Timelines
 from vpmu.metrics.units import ns
@@ -26,6 +26,8 @@ from vpmu.trace import (
     GuestPmi,
     GuestSelectors,
     LbrContext,
+    LbrOwner,
+    LbrRead,
     ModeChange,
     PerfCall,
     PerfOpen,
@@ -51,7 +53,7 @@ class RunMetrics:
         self.pmis, self.switches = PmiLatencies(), Switches()
         self.mode_time, self.pollution = ModeTime(), Pollution()
         self.host_profiling, self.leaks = HostProfiling(), Leaks()
-        self.lbr = LbrSwitches()
+        self.lbr, self.lbr_use = LbrSwitches(), LbrUse()
         self.timelines = Timelines((self.mode_time, self.pollution, self.host_profiling))
         self._feeds: dict[type[Record], tuple[Callable[[Any], None], ...]] = {
             VmExit: (self.exits.feed, self.host_profiling.exit),
@@ -63,6 +65,8 @@ class RunMetrics:
             PerfOpen: (self.host_profiling.open,),
             CounterRead: (self.leaks.feed,),
             LbrContext: (self.lbr.feed,),
+            LbrOwner: (self.lbr_use.owner,),
+            LbrRead: (self.lbr_use.read, self.leaks.lbr),
         }
         self.end_ps: int | None = None
         """When the run ended (set by ``finish``)."""
@@ -71,7 +75,7 @@ class RunMetrics:
         self._totals = Totals([(self, ("records",)),
                                *((acc, acc.TOTALS) for acc in (self.exits, self.calls, self.pmis,
                                                                self.switches, self.mode_time,
-                                                               self.lbr))])
+                                                               self.lbr, self.lbr_use))])
 
     def __repr__(self) -> str:
         return f"RunMetrics(records={self.records}, end_ps={self.end_ps})"
@@ -151,7 +155,7 @@ class RunMetrics:
             "host_profiling": self.host_profiling.section(),
             "leaks": self.leaks.leaks(),
             "pollution": self.pollution.pollution(),
-            "lbr": self.lbr.section(self.guest_ps(vcpu_tasks)),
+            "lbr": lbr_section(self.lbr, self.lbr_use, self.guest_ps(vcpu_tasks)),
         }
 
     def guest_ps(self, vcpu_tasks: Sequence[str]) -> int:

@@ -36,7 +36,8 @@ def _tool(g: GuestSpec) -> PerfRecord | PerfStat | LbrSampler | None:
         # no result reads the samples: a run keeps none, so its memory does not grow with
         # its duration
         return PerfRecord(g.events, freq=g.sample_freq or DEFAULT_FREQ, period=g.period,
-                          max_sample_rate=g.max_sample_rate, keep_samples=False)
+                          max_sample_rate=g.max_sample_rate, keep_samples=False,
+                          branch_stack=g.branch_stack)
     if g.tool == "perf-stat":
         return PerfStat(g.events)
     if g.tool == "lbr-sampler":

@@ -273,7 +273,8 @@ def _host_task(outcome: RunOutcome, perf: PerfSubsystem, i: int, t: HostTaskSpec
         def open_tool() -> object:
             return open_perf_tool(perf, t.kind, t.events, cpus=cpus,
                                   freq=t.sample_freq or DEFAULT_FREQ, period=t.period,
-                                  count_guest=not t.exclude_guest)
+                                  count_guest=not t.exclude_guest,
+                                  branch_stack=t.branch_stack)
 
         def keep(tool: object) -> None:
             outcome.host_tools[name] = tool
@@ -312,6 +313,8 @@ def run(outcome: RunOutcome, progress: Callable[[int, int], None] | None = None
                             f"finish within {limit / 1e9:g} simulated ms ({RUN_LIMIT} x "
                             f"duration_ms, at least {RUN_LIMIT_FLOOR_MS} ms)")
     outcome.end_ps = host.env.now_ps
+    if isinstance(host.perf, PerfSubsystem):
+        host.perf.lbr.finish()  # the LBRs' last stretches, as records the metrics fold
     outcome.metrics.finish(outcome.end_ps)
     return outcome
 

@@ -64,6 +64,8 @@ MAX_RUNS: Final = 1_000_000
 GuestTool = Literal["none", "perf-record", "perf-stat", "lbr-sampler"]
 """What a guest runs around its workload."""
 HostTaskKind = Literal["perf-record", "perf-stat", "rdpmc-reader", "load"]
+BranchStack = Literal["none", "any", "call-stack"]
+"""perf record's LBR options: none, ``-b`` (any taken branch), ``--call-graph lbr``."""
 """What a host task is."""
 FilterAction = Literal["allow", "deny"]
 """``KVM_PMU_EVENT_ALLOW`` / ``KVM_PMU_EVENT_DENY``."""
@@ -309,6 +311,10 @@ class GuestSpec(_Model):
     """``perf record -c`` (1 to 2^64-1, attr.sample_period)."""
     max_sample_rate: int = Field(default=DEFAULT_MAX_SAMPLE_RATE, ge=1, le=INT_MAX)
     """The guest's ``kernel.perf_event_max_sample_rate`` (1 to 2^31-1)."""
+    branch_stack: Annotated[BranchStack, _literal(BranchStack)] = "none"
+    """An LBR branch stack in each sample (tool = perf-record only): ``any`` is
+    ``perf record -b``, ``call-stack`` is ``--call-graph lbr``; an event with one is
+    <not supported> where the guest's PERF_CAPABILITIES has no LBR format."""
     start_ms: float = Field(default=0.0, ge=0, le=MAX_DURATION_MS)
     """When the first run starts, in simulated milliseconds (before ``duration_ms``)."""
     runs: int = Field(default=1, ge=1, le=MAX_RUNS)
@@ -324,6 +330,9 @@ class GuestSpec(_Model):
     def _check_tool(self) -> Self:
         problems = _sampling_problems(self, self.tool == "perf-record")
         problems += _freq_problems(self.freq, self.max_sample_rate, "max_sample_rate")
+        if self.branch_stack != "none" and self.tool != "perf-record":
+            problems.append((("branch_stack",), "applies only with tool = 'perf-record'; "
+                                                f"got tool = {self.tool!r}"))
         if self.tool in ("none", "lbr-sampler") and self.events:
             problems.append((("events",), "applies only with tool = 'perf-record' or "
                                           f"'perf-stat'; got tool = {self.tool!r}"))
@@ -410,6 +419,9 @@ class HostTaskSpec(_Model):
     :data:`DEFAULT_FREQ` when period is not given."""
     period: int | None = Field(default=None, ge=1, le=U64_MAX)
     """``perf record -c`` (1 to 2^64-1)."""
+    branch_stack: Annotated[BranchStack, _literal(BranchStack)] = "none"
+    """An LBR branch stack in each sample (kind = perf-record only): ``any`` is
+    ``perf record -b``, ``call-stack`` is ``--call-graph lbr``; needs a preset with an LBR."""
     start_ms: float = Field(default=0.0, ge=0, le=MAX_DURATION_MS)
     """When it starts, in simulated milliseconds (before ``duration_ms``)."""
     workload: Phase = "compute"
@@ -429,7 +441,7 @@ class HostTaskSpec(_Model):
     def _check_kind(self) -> Self:
         problems = _sampling_problems(self, self.kind == "perf-record")
         only = {"workload": "load", "interval_us": "rdpmc-reader",
-                "clear_dirty_counters": "rdpmc-reader"}
+                "clear_dirty_counters": "rdpmc-reader", "branch_stack": "perf-record"}
         problems += [((k,), f"applies only to kind = {kind!r}; got kind = {self.kind!r}")
                      for k, kind in only.items()
                      if k in self.model_fields_set and self.kind != kind]

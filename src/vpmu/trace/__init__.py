@@ -7,6 +7,8 @@ from vpmu.trace.records import (
     GuestSelectors,
     Interrupt,
     LbrContext,
+    LbrOwner,
+    LbrRead,
     ModeChange,
     PerfCall,
     PerfOpen,
@@ -20,5 +22,5 @@ from vpmu.trace.records import (
 )
 
 __all__ = ["ContextSwitch", "CounterRead", "GuestPmi", "GuestSelectors", "Interrupt",
-           "LbrContext", "ModeChange", "PerfCall", "PerfOpen", "PerfSample", "PmuContext",
-           "Record", "Sink", "Trace", "TraceNotKeptError", "VmExit"]
+           "LbrContext", "LbrOwner", "LbrRead", "ModeChange", "PerfCall", "PerfOpen",
+           "PerfSample", "PmuContext", "Record", "Sink", "Trace", "TraceNotKeptError", "VmExit"]

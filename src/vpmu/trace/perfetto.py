@@ -27,7 +27,10 @@ least 1000, above every CPU and vCPU index):
   - "CPU N" (slot 0, so ``tid = N + 1``): VM-exits (named by reason, e.g. MSR_WRITE), perf
     kernel-API calls ("perf " + api), mediated PMU switches ("PMU load" / "PMU put"), and
     instants: interrupts ("irq tick"), perf samples, RDPMC reads ("rdpmc", or "rdpmc LEAK"
-    when the value came from a guest), perf_event_open, guest selectors left enabled.
+    when the value came from a guest), perf_event_open, guest selectors left enabled, and
+    the LBR's: stacks saved, restored and reset ("LBR save", with the cost in the args),
+    changes of holder and decided claims ("LBR host-refused", ...), host perf's reads of it
+    ("lbr read", "lbr read LEAK" with guest records, "lbr read (no stack)").
   - "host (no CPU)" (slot 4): instants of records with ``cpu == -1`` (task perf events).
 - One process per VM (pid 100, 101, ... in order of first appearance, named by the VM), for
   each vCPU N:
@@ -61,6 +64,9 @@ from vpmu.trace.records import (
     GuestPmi,
     GuestSelectors,
     Interrupt,
+    LbrContext,
+    LbrOwner,
+    LbrRead,
     ModeChange,
     PerfCall,
     PerfOpen,
@@ -225,6 +231,21 @@ def _open_args(r: PerfOpen) -> dict[str, Any]:
             "task": r.task, "errno": r.errno}
 
 
+def _lbr_context_args(r: LbrContext) -> dict[str, Any]:
+    return {"vm": r.vm, "vcpu": r.vcpu, "why": r.why, "msrs": r.msrs, "cycles": r.cycles,
+            "cost_ns": r.cost_ps / 1000}
+
+
+def _lbr_owner_args(r: LbrOwner) -> dict[str, Any]:
+    return {"held_by": r.held_by, "holder": r.holder, "guest": r.guest,
+            "guest_records": r.guest_records, "host_records": r.host_records}
+
+
+def _lbr_read_args(r: LbrRead) -> dict[str, Any]:
+    return {"event": r.event, "records": r.records, "guest_records": r.guest_records,
+            "guest": r.guest}
+
+
 def _selectors_args(r: GuestSelectors) -> dict[str, Any]:
     return {"vm": r.vm, "vcpu": r.vcpu, "enabled": _hex(r.enabled),
             "counting": _hex(r.counting)}
@@ -281,6 +302,20 @@ def _perf_open(b: _Builder, r: PerfOpen) -> None:
               _open_args)
 
 
+def _lbr_context(b: _Builder, r: LbrContext) -> None:
+    b.instant(r, f"LBR {r.op}", "lbr", _lbr_context_args)
+
+
+def _lbr_owner(b: _Builder, r: LbrOwner) -> None:
+    b.instant(r, f"LBR {r.why}", "lbr", _lbr_owner_args)
+
+
+def _lbr_read(b: _Builder, r: LbrRead) -> None:
+    name = ("lbr read (no stack)" if r.records < 0 else
+            "lbr read LEAK" if r.guest_records else "lbr read")
+    b.instant(r, name, "lbr", _lbr_read_args)
+
+
 def _guest_selectors(b: _Builder, r: GuestSelectors) -> None:
     b.vm_pid(r.vm)
     b.instant(r, "guest selectors", "pmu", _selectors_args)
@@ -290,7 +325,8 @@ _HANDLERS: dict[type, Callable[[_Builder, Any], None]] = {
     VmExit: _vm_exit, GuestPmi: _guest_pmi, PerfCall: _perf_call, PmuContext: _pmu_context,
     ContextSwitch: _context_switch, ModeChange: _mode_change, Interrupt: _interrupt,
     PerfSample: _perf_sample, CounterRead: _counter_read, PerfOpen: _perf_open,
-    GuestSelectors: _guest_selectors,
+    GuestSelectors: _guest_selectors, LbrContext: _lbr_context, LbrOwner: _lbr_owner,
+    LbrRead: _lbr_read,
 }
 """By exact type: a subclass (a future record) is unknown, hence skipped."""
 

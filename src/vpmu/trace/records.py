@@ -138,6 +138,38 @@ class LbrContext(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class LbrOwner(Record):
+    """Who holds ``cpu``'s LBR changed, or a claim on it was decided (``why``: "guest-in",
+    "guest-out", "host-in", "host-out", "host-refused", "host-preempted", "guest-refused",
+    "guest-reclaimed", "end"). ``held_by`` ("guest", "host" or "") held it since the CPU's
+    previous record, ``holder`` holds it now; over that stretch the LBR recorded in guest
+    mode for ``guest_ps`` and took ``guest_records`` records in guest mode and
+    ``host_records`` in host mode. ``guest`` is the last guest on the CPU (its vCPU's
+    ``vm/vcpuN``; "" before any)."""
+
+    why: str
+    held_by: str
+    holder: str
+    guest: str
+    guest_ps: int
+    guest_records: int
+    host_records: int
+
+
+@dataclass(frozen=True, slots=True)
+class LbrRead(Record):
+    """Host perf read ``cpu``'s LBR for a sample of event ``event``: ``records`` entries, of
+    which ``guest_records`` were recorded in guest mode (by ``guest``, the last guest on the
+    CPU); ``records`` is -1 when the sample carried no branch stack (a guest held the LBR:
+    perf's vlbr_exclude_host)."""
+
+    event: int
+    records: int
+    guest_records: int
+    guest: str
+
+
+@dataclass(frozen=True, slots=True)
 class PerfOpen(Record):
     """A host perf event was opened (``cpu`` is its CPU; -1 for a task event) or refused:
     ``errno`` is "" when it was opened, else the error perf_event_open returned."""

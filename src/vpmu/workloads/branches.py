@@ -144,3 +144,15 @@ def _mix_cycle() -> tuple[Branch, ...]:
            k.NEAR_RET, k.JCC, k.JCC)
     assert sorted(seq, key=str) == sorted([x for x, n in PHASE_MIX for _ in range(n)], key=str)
     return tuple(Branch(kind, 0x20 * i + 0x8, 0x20 * i + 0x100) for i, kind in enumerate(seq))
+
+
+KERNEL_WORK_INSNS_PER_BRANCH = 5
+"""Host kernel work (KVM's exit handling, perf, the scheduler) retires one taken branch per this
+many instructions. Assumption, where the model has no measured kernel profile: the density of
+the ``syscall-heavy`` phase, about what integer kernel code shows; its branches follow
+``for_phase``'s mix and none is mispredicted (kernel work adds no branch misses)."""
+
+
+def kernel_work_pattern() -> BranchPattern:
+    """The branches host kernel work records into an LBR that is on in host mode."""
+    return for_phase("kernel-work", 0)

@@ -210,6 +210,14 @@ def intel_misc_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
     yield from lbr_msrs(caps)
 
 
+LBR_SELECT_FIELDS = (
+    Field("CPL_EQ_0", 0, 0), Field("CPL_NEQ_0", 1, 1), Field("JCC", 2, 2),
+    Field("NEAR_REL_CALL", 3, 3), Field("NEAR_IND_CALL", 4, 4), Field("NEAR_RET", 5, 5),
+    Field("NEAR_IND_JMP", 6, 6), Field("NEAR_REL_JMP", 7, 7), Field("FAR_BRANCH", 8, 8),
+    Field("EN_CALLSTACK", 9, 9))
+"""MSR_LBR_SELECT (SDM Table 17-13): bits 0-8 suppress a ring or a branch class, bit 9
+enables call-stack mode."""
+LBR_SELECT_LSB = {f.name: f.lsb for f in LBR_SELECT_FIELDS}
 LBR_CONTROLS = frozenset({"IA32_DEBUGCTL", "MSR_LBR_SELECT", "GLOBAL_STATUS"})
 """The storage whose writes change what a legacy LBR records (DEBUGCTL.LBR and the freeze
 bit, the filter, GLOBAL_STATUS.LBR_FRZ)."""
@@ -227,11 +235,7 @@ def lbr_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
     if not has_legacy_lbr(caps):
         return
     tos_bits = max(caps.lbr_depth - 1, 1).bit_length()
-    yield RegisterSpec("MSR_LBR_SELECT", MSR_LBR_SELECT, (
-        Field("CPL_EQ_0", 0, 0), Field("CPL_NEQ_0", 1, 1), Field("JCC", 2, 2),
-        Field("NEAR_REL_CALL", 3, 3), Field("NEAR_IND_CALL", 4, 4), Field("NEAR_RET", 5, 5),
-        Field("NEAR_IND_JMP", 6, 6), Field("NEAR_REL_JMP", 7, 7), Field("FAR_BRANCH", 8, 8),
-        Field("EN_CALLSTACK", 9, 9)), gate="lbr")
+    yield RegisterSpec("MSR_LBR_SELECT", MSR_LBR_SELECT, LBR_SELECT_FIELDS, gate="lbr")
     yield RegisterSpec("MSR_LBR_TOS", MSR_LBR_TOS, (Field("TOS", tos_bits - 1, 0),), gate="lbr",
                        storage="LBR_TOS", role=Role.RECORD)
     for i in range(caps.lbr_depth):

@@ -43,6 +43,9 @@ class PerfEventAttr:
     freq: bool = False
     exclude_user: bool = False
     exclude_kernel: bool = False
+    branch_sample_type: int = 0
+    """PERF_SAMPLE_BRANCH_* bits: each sample carries the LBR stack (``perf record -b``,
+    ``--call-graph lbr``)."""
 
     @property
     def is_sampling(self) -> bool:

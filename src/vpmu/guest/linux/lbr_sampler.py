@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import PERF_CAP_LBR_FMT
+from vpmu.guest.linux.lbr import LBR_DEPTH
 from vpmu.guest.linux.x86 import Gen
 from vpmu.guest.port import GuestGen, Rdmsr, SetCpl, Wrmsr
 
@@ -27,8 +28,6 @@ SELECT_KERNEL_ONLY = 1 << 1
 """LBR_SELECT.CPL_NEQ_0: user branches suppressed."""
 SELECT_USER_ONLY = 1 << 0
 """LBR_SELECT.CPL_EQ_0: kernel branches suppressed (the sampler's default: the workload)."""
-LBR_DEPTH = 32
-"""Entries read per sample (the host's depth on the Skylake and Ice Lake presets)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from vpmu.guest.linux.event_map import parse_event
 from vpmu.guest.linux.x86 import Gen
 from vpmu.guest.port import Execute, GuestGen, Rdtsc, SetCpl
 from vpmu.linux.perf import DEFAULT_FREQ, DEFAULT_MAX_SAMPLE_RATE
+from vpmu.uapi.perf_event import PERF_RECORD_BRANCH_STACKS
 
 if TYPE_CHECKING:
     from vpmu.guest.linux.kernel import LinuxGuest
@@ -136,7 +137,8 @@ class _PerfTool:
 
 
 class PerfRecord(_PerfTool):
-    """``perf record -e E1 -e E2 ... [-F freq | -c period]``: sampling events.
+    """``perf record -e E1 -e E2 ... [-F freq | -c period] [-b | --call-graph lbr]``: sampling
+    events, with the LBR's branch stack in each sample if ``branch_stack`` says so.
 
     ``max_sample_rate`` is kernel.perf_event_max_sample_rate (seed 001 sets 10,000; the
     kernel default is 100,000); ``freq`` above it is refused, as perf does.
@@ -150,9 +152,13 @@ class PerfRecord(_PerfTool):
     def __init__(self, events: Sequence[str], *, freq: int = DEFAULT_FREQ,
                  period: int | None = None,
                  max_sample_rate: int = DEFAULT_MAX_SAMPLE_RATE,
-                 keep_samples: bool = True) -> None:
+                 keep_samples: bool = True, branch_stack: str = "none") -> None:
         super().__init__(events)
         self.keep_samples = keep_samples
+        if branch_stack not in PERF_RECORD_BRANCH_STACKS:
+            raise ValueError(f"branch_stack must be one of {tuple(PERF_RECORD_BRANCH_STACKS)}, "
+                             f"not {branch_stack!r}")
+        self.branch_sample_type = PERF_RECORD_BRANCH_STACKS[branch_stack]
         for label, value in (("freq", freq), ("max_sample_rate", max_sample_rate),
                              ("period", 1 if period is None else period)):
             if type(value) is not int or value <= 0:
@@ -172,9 +178,11 @@ class PerfRecord(_PerfTool):
         if self.period is not None:
             return PerfEventAttr(name, sample_period=self.period,
                                  exclude_user=spec.exclude_user,
-                                 exclude_kernel=spec.exclude_kernel)
+                                 exclude_kernel=spec.exclude_kernel,
+                                 branch_sample_type=self.branch_sample_type)
         return PerfEventAttr(name, sample_freq=self.freq, freq=True,
-                             exclude_user=spec.exclude_user, exclude_kernel=spec.exclude_kernel)
+                             exclude_user=spec.exclude_user, exclude_kernel=spec.exclude_kernel,
+                             branch_sample_type=self.branch_sample_type)
 
     def configure(self, k: LinuxGuest) -> None:
         """echo max_sample_rate > /proc/sys/kernel/perf_event_max_sample_rate."""

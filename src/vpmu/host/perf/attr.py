@@ -35,6 +35,9 @@ class PerfEventAttr:
     """Frequency mode: target samples per second; the period is re-estimated (``freq``)."""
     freq: bool = False
     precise_ip: int = 0
+    branch_sample_type: int = 0
+    """PERF_SAMPLE_BRANCH_* bits: a sample carries the LBR's branch stack (``perf record -b``,
+    ``--call-graph lbr``); 0 for an event without one."""
     name: str = ""
     """A label for reports (perf tool's event name)."""
 
@@ -46,6 +49,9 @@ class PerfEventAttr:
             raise ValueError(f"sample_freq must be positive with freq, not {self.sample_freq!r}")
         if not self.freq and self.sample_period < 0:
             raise ValueError(f"sample_period must be >= 0, not {self.sample_period!r}")
+        if not 0 <= self.branch_sample_type < 1 << 64:
+            raise ValueError(f"branch_sample_type must be a 64-bit mask, not "
+                             f"{self.branch_sample_type!r}")
         if not 0 <= self.precise_ip <= 3:
             raise ValueError(f"precise_ip must be 0..3, not {self.precise_ip!r}")
 
@@ -53,6 +59,11 @@ class PerfEventAttr:
     def is_sampling(self) -> bool:
         """The event samples (has a period or a frequency)."""
         return self.freq or self.sample_period > 0
+
+    @property
+    def has_branch_stack(self) -> bool:
+        """has_branch_stack(): the event is an LBR user (needs_branch_stack)."""
+        return self.branch_sample_type != 0
 
     def label(self) -> str:
         """The name reports show."""

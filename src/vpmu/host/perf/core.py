@@ -36,6 +36,7 @@ from vpmu.host.perf.constraint import Constraint
 from vpmu.host.perf.driver import PerfDriver, driver_for
 from vpmu.host.perf.event import EventState, OverflowHandler, PerfEvent, PmuIdentity
 from vpmu.host.perf.guest import EBUSY, EOPNOTSUPP, GuestContext, PerfOpenError
+from vpmu.host.perf.lbr import LbrArbiter
 from vpmu.linux.perf import DEFAULT_MAX_SAMPLE_RATE, low_pass, perf_calculate_period
 from vpmu.trace import GuestSelectors, PerfOpen, PerfSample
 from vpmu.uapi.perf_event import PERF_TYPE_HARDWARE, PERF_TYPE_RAW
@@ -82,6 +83,8 @@ class PerfSubsystem:
         """The mediated guest context loaded on each CPU, if any."""
         self._guest_sels: list[tuple[str, int, int, int]] = [("", 0, 0, 0) for _ in host.cpus]
         """Per CPU: (vm, vcpu, enabled, counting) of guest selectors left in the hardware."""
+        self.lbr = LbrArbiter(self, [drv.lbr for drv in self.drivers])
+        """Who holds each CPU's LBR (host LBR users or a guest's LBR event)."""
         host.perf = self
         for drv in self.drivers:
             drv.cpu_init()
@@ -105,8 +108,14 @@ class PerfSubsystem:
             self._trace_open(cpu, task, 0, attr, EOPNOTSUPP)
             raise PerfOpenError(EOPNOTSUPP, f"event {attr.label()} counts the guest while "
                                             f"mediated vPMU VMs exist (EOPNOTSUPP)")
+        if attr.branch_sample_type and self.drivers[0].lbr is None:
+            self._trace_open(cpu, task, 0, attr, EOPNOTSUPP)
+            raise PerfOpenError(EOPNOTSUPP, f"event {attr.label()}: {self.host.preset.name} "
+                                            f"has no LBR for a branch stack (EOPNOTSUPP)")
         ev = PerfEvent(self._next_id, attr, cpu, task, config, constraint, overflow_handler,
                        pmu=self._pmu_for(cpu))
+        if attr.branch_sample_type:
+            self.lbr.opened(ev)
         self._next_id += 1
         self._init_period(ev)
         ev.state = EventState.OFF if attr.disabled else EventState.INACTIVE
@@ -321,6 +330,8 @@ class PerfSubsystem:
                 drv.add(ev, idx)
                 ev.start_running(now)
                 added += 1
+                if ev.attr.branch_sample_type:
+                    self.lbr.host_add(cpu, ev)
         self._account_enabled(cpu)
         self._update_guest_selectors(cpu)
         c = self.host.costs
@@ -328,6 +339,8 @@ class PerfSubsystem:
 
     def _sched_out_event(self, cpu: Pcpu, ev: PerfEvent) -> None:
         self.drivers[cpu.index].remove(ev)
+        if ev.attr.branch_sample_type:
+            self.lbr.host_del(cpu, ev)
         ev.stop_running(self.host.env.now_ps)
         ev.on_cpu = None
         if ev.state is EventState.ACTIVE:
@@ -361,7 +374,7 @@ class PerfSubsystem:
         """perf_event_task_sched_in: reschedule with the new task's context."""
         if id(task) not in self.task_ctx and not self._cpu_has_events(cpu):
             return 0
-        return self.resched(cpu)
+        return self.resched(cpu) + self.lbr.sched_task(cpu, task)
 
     def _cpu_has_events(self, cpu: Pcpu) -> bool:
         ctx = self.cpu_ctx[cpu.index]
@@ -473,6 +486,8 @@ class PerfSubsystem:
             self.host.trace.emit(PerfSample(now, cpu.index, ev.id, task, cpu.irq_mode.value,
                                             ev.last_period))
             cycles += self.host.costs.perf_sample_output_cycles
+            if ev.attr.branch_sample_type:
+                cycles += self.lbr.sample(cpu, ev)
         if ev.interrupts > self.max_samples_per_tick:
             ev.throttled = True
             self._sched_out_event(cpu, ev)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
     from vpmu.host.perf.constraint import Constraint
     from vpmu.host.perf.event import PerfEvent
+    from vpmu.host.perf.lbr import HostLbrOps
 
 
 class PerfDriver(Protocol):
@@ -31,6 +32,8 @@ class PerfDriver(Protocol):
     """The CPU runs guest code (the driver's host/guest view of its counters)."""
     suspended: bool
     """A mediated guest context owns the PMU: the global control is not perf's to write."""
+    lbr: HostLbrOps | None
+    """The CPU's branch record stack as perf drives it, if the PMU has one."""
 
     def add(self, event: PerfEvent, idx: int) -> None:
         """pmu->add: program counter ``idx`` for ``event`` and start it."""

@@ -60,17 +60,25 @@ class X86Cpu(CpuCore):
 
     def set_guest(self, guest: bool) -> None:
         """VM-entry loads the guest's DEBUGCTL from the loaded VMCS; VM-exit saves it there and
-        leaves DEBUGCTL zero (``Vmcs``). Nothing to switch while both are zero."""
+        leaves DEBUGCTL zero (``Vmcs``; KVM writes the host's back a little later:
+        ``restore_host_debugctl``). Nothing to switch while both are zero."""
         vmcs, pmu = self.vmcs, self.x86_pmu
         if vmcs is not None and pmu.lbr is not None:
-            if guest and vmcs.guest_debugctl:
-                pmu.wrmsr(IA32_DEBUGCTL, vmcs.guest_debugctl)
-            elif not guest:
-                saved = pmu.regs.get("IA32_DEBUGCTL", 0)
-                vmcs.guest_debugctl = saved
-                if saved:
+            now = pmu.regs.get("IA32_DEBUGCTL", 0)
+            if guest:
+                if vmcs.guest_debugctl != now:
+                    pmu.wrmsr(IA32_DEBUGCTL, vmcs.guest_debugctl)
+            else:
+                vmcs.guest_debugctl = now
+                if now:
                     pmu.wrmsr(IA32_DEBUGCTL, 0)
         super().set_guest(guest)
+
+    def restore_host_debugctl(self) -> None:
+        """KVM after a VM-exit: the host's DEBUGCTL as read at vcpu load, if non-zero."""
+        vmcs, pmu = self.vmcs, self.x86_pmu
+        if vmcs is not None and vmcs.host_debugctl and not pmu.guest:
+            pmu.wrmsr(IA32_DEBUGCTL, vmcs.host_debugctl)
 
     # -- instructions (each a generator: it takes simulated time) -------------------------
     def rdmsr(self, addr: int) -> Generator[Event, Any, int | Fault]:

@@ -55,12 +55,17 @@ class Vmcs:
     needs: GUEST_IA32_DEBUGCTL, loaded into DEBUGCTL at every entry and saved from it at
     every exit, which leaves DEBUGCTL zero (SDM Vol. 3C 27.3.1, 28.3.2.1; KVM sets both
     controls unconditionally: vmx.c ``setup_vmcs_config``). ``X86Cpu.vmcs`` is the one loaded
-    on a CPU (vmx_vcpu_load), None between vCPUs."""
+    on a CPU (vmx_vcpu_load), None between vCPUs.
 
-    __slots__ = ("guest_debugctl",)
+    ``host_debugctl`` is not a VMCS field but KVM's ``vmx->host_debugctlmsr``: the host's
+    DEBUGCTL as read at vmx_vcpu_load, written back after a VM-exit only when non-zero
+    (vmx_vcpu_run, Linux v6.6)."""
+
+    __slots__ = ("guest_debugctl", "host_debugctl")
 
     def __init__(self) -> None:
         self.guest_debugctl = 0
+        self.host_debugctl = 0
 
     def __repr__(self) -> str:
         return f"Vmcs(guest_debugctl={self.guest_debugctl:#x})"
@@ -74,8 +79,7 @@ class X86Lbr:
         self.format = pmu.caps.lbr_format
         self.recorder = BranchRecorder(pmu.caps.lbr_depth, pmu)
         pmu.recorder = self.recorder
-        select = next(s for s in pmu.specs.values() if s.addr == msrs.MSR_LBR_SELECT)
-        self._fields = {f.name: f.lsb for f in select.fields}
+        self._fields = msrs.LBR_SELECT_LSB
         self._filters: dict[int, BranchFilter] = {}
         self.owner: object | None = None
         """Whose LBR context was last saved or restored here (perf's ``last_task_ctx``):

@@ -69,9 +69,18 @@ class X86Vcpu(Vcpu):
         return self.x86_pmu
 
     def sched_in(self, cpu: Pcpu) -> int:
-        """vmx_vcpu_load: this vCPU's VMCS becomes the CPU's current one."""
-        x86_cpu(cpu.hw).vmcs = self.vmcs
-        return super().sched_in(cpu)
+        """vmx_vcpu_load: this vCPU's VMCS becomes the CPU's current one, and KVM reads the
+        host's DEBUGCTL (after the design's sched-in: kvm_arch_sched_in comes first)."""
+        hw = x86_cpu(cpu.hw)
+        hw.vmcs = self.vmcs
+        cycles = super().sched_in(cpu)
+        self.vmcs.host_debugctl = hw.x86_pmu.regs.get("IA32_DEBUGCTL", 0)
+        return cycles
+
+    def restore_host_state(self, cpu: Pcpu) -> None:
+        """vmx_vcpu_run after vmx_vcpu_enter_exit (which handles an NMI exit's NMI first):
+        the host's DEBUGCTL, if non-zero (``update_debugctlmsr(vmx->host_debugctlmsr)``)."""
+        x86_cpu(cpu.hw).restore_host_debugctl()
 
     def interrupt_exit(self, kind: str) -> tuple[str, int]:
         """EXCEPTION_NMI for a host PMI (an NMI), EXTERNAL_INTERRUPT for any other; the vector

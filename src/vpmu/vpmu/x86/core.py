@@ -38,7 +38,8 @@ class X86VpmuCore(ABC, Generic[PmcT]):
     """One vCPU's ``struct kvm_pmu``: what KVM keeps whatever backs the counters."""
 
     def __init__(self, vcpu: X86VcpuHandle, caps: X86PmuCaps,
-                 vendor: X86PmuOps | None = None, *, lbr_save_point: str = "thread-switch"
+                 vendor: X86PmuOps | None = None, *, lbr_save_point: str = "thread-switch",
+                 lbr_ownership: str = "first-come"
                  ) -> None:
         self.vcpu = vcpu
         self.caps = caps
@@ -62,7 +63,7 @@ class X86VpmuCore(ABC, Generic[PmcT]):
         releases the events of the others)."""
         self.regs: dict[str, int] = {}
         """Registers KVM only stores (DEBUGCTL without guest LBR, PERF_CAPABILITIES)."""
-        self.lbr: VcpuLbr | None = VcpuLbr(vcpu, caps, lbr_save_point) \
+        self.lbr: VcpuLbr | None = VcpuLbr(vcpu, caps, lbr_save_point, lbr_ownership) \
             if caps.lbr_format else None
         """KVM's guest LBR, when the guest's PERF_CAPABILITIES has an LBR format."""
 

@@ -36,8 +36,11 @@ A guest whose PERF_CAPABILITIES reports the host's LBR format gets the host's LB
 Each save and restore is a ``LbrContext`` record, priced at the cost table's
 ``lbr_rdmsr_cycles`` / ``lbr_wrmsr_cycles`` per MSR.
 
-Not modelled yet: the event as a host perf event (host LBR users cannot take the LBR from the
-guest, ``lbr_ownership``), the creation's perf call record.
+**Who holds the LBR** when host perf wants it too is ``vpmu.host.perf.lbr``'s arbitration under
+the ``lbr_ownership`` rule: an event that loses goes to ERROR, its MSRs are intercepted again
+(reads 0, writes dropped) and nothing is saved or restored for it until KVM releases it.
+
+Not modelled: the creation's perf call record (its cost is charged as kernel work).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from typing import TYPE_CHECKING
 from vpmu.arch.faults import Fault
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import X86PmuCaps
+from vpmu.host.perf.lbr import OWNERSHIP_RULES
 from vpmu.hw.x86.cpu import x86_cpu
 from vpmu.hw.x86.lbr import Vmcs, X86Lbr
 from vpmu.trace import LbrContext
@@ -75,24 +79,35 @@ def lbr_msrs(caps: X86PmuCaps) -> frozenset[int]:
 
 
 class GuestLbrEvent:
-    """The guest LBR perf event (pinned, exclude_host, call-stack branch sampling)."""
+    """The guest LBR perf event (pinned, exclude_host, call-stack branch sampling): the
+    guest's claim on the LBR (``vpmu.host.perf.lbr``)."""
 
-    def __init__(self, created_ps: int) -> None:
+    def __init__(self, created_ps: int, ownership: str, label: str) -> None:
         self.created_ps = created_ps
+        self.ownership = ownership
+        self.label = label
         self.active = True
-        """PERF_EVENT_STATE_ACTIVE (no host LBR user takes it yet: see the module doc)."""
+        """PERF_EVENT_STATE_ACTIVE (or INACTIVE); False: ERROR, the host holds the LBR."""
 
     def __repr__(self) -> str:
         return f"GuestLbrEvent(created_ps={self.created_ps}, active={self.active})"
+
+    def error(self) -> None:
+        """perf_event_set_state(ERROR): it could not get, or lost, the LBR."""
+        self.active = False
 
 
 class VcpuLbr:
     """One vCPU's LBR state as KVM keeps it (``lbr_desc`` and the VMCS's DEBUGCTL)."""
 
     def __init__(self, vcpu: X86VcpuHandle, caps: X86PmuCaps,
-                 save_point: str = "thread-switch") -> None:
+                 save_point: str = "thread-switch", ownership: str = OWNERSHIP_RULES[0]) -> None:
         if save_point not in (*SAVE_POINTS, PMU_SWITCH):
             raise ValueError(f"lbr_save_point must be one of {SAVE_POINTS}, not {save_point!r}")
+        if ownership not in OWNERSHIP_RULES:
+            raise ValueError(f"lbr_ownership must be one of {OWNERSHIP_RULES}, "
+                             f"not {ownership!r}")
+        self.ownership = ownership
         self.vcpu = vcpu
         self.caps = caps
         self.msrs = lbr_msrs(caps)
@@ -111,8 +126,8 @@ class VcpuLbr:
         """vm-transition: a save at VM-exit waits for the next VM-entry's restore."""
         self.restores_skipped = 0
         """thread-switch restores skipped because the stack was still this vCPU's."""
-        if save_point == PMU_SWITCH:
-            self.event = GuestLbrEvent(0)  # the whole PMU is the guest's while loaded
+        if save_point == PMU_SWITCH:  # the whole PMU is the guest's while loaded
+            self.event = GuestLbrEvent(0, ownership, vcpu.label)
 
     def __repr__(self) -> str:
         return f"VcpuLbr(event={self.event!r})"
@@ -158,27 +173,30 @@ class VcpuLbr:
 
     def _create(self, cpu: Pcpu) -> Gen:
         """intel_pmu_create_guest_lbr_event, if there is none; its perf_event_create cost.
-        The first LBR user of a CPU starts from a clean stack (perf's intel_pmu_lbr_add
-        resets it: intel_pmu_lbr_reset)."""
+        perf schedules it at once on this CPU (the vCPU thread's), where host LBR users may
+        hold the LBR (``vpmu.host.perf.lbr``); if it gets the LBR, the first LBR user of a
+        CPU starts from a clean stack (intel_pmu_lbr_add resets it: intel_pmu_lbr_reset)."""
         if self.event is not None:
             return
-        costs = cpu.host.costs
-        self.event = GuestLbrEvent(cpu.host.env.now_ps)
+        costs, vcpu = cpu.host.costs, self.vcpu
+        self.event = GuestLbrEvent(cpu.host.env.now_ps, self.ownership, vcpu.label)
         self.created += 1
+        self.saved = None
+        self.vcpu.perf.lbr.guest_in(cpu, self.event, cpu.current)
         lbr = x86_cpu(cpu.hw).x86_pmu.lbr
-        if lbr is not None:
+        if lbr is not None and self.event.active:
             lbr.recorder.clear()
             lbr.owner = self
-        self.saved = None
         yield from cpu.kernel_work(costs.perf_ctx_lock_cycles
                                    + costs.perf_call_work_cycles["create"],
                                    "perf_event_create (guest LBR)")
 
     # -- save and restore (the save point) ----------------------------------------------------
     def save(self, cpu: Pcpu, why: str) -> int:
-        """__intel_pmu_lbr_save: read the stack off ``cpu``'s LBR; the cycles it took."""
+        """__intel_pmu_lbr_save: read the stack off ``cpu``'s LBR; the cycles it took (an
+        event in ERROR is not scheduled, so nothing is saved for it)."""
         hw = x86_cpu(cpu.hw).x86_pmu.lbr
-        if self.event is None or hw is None:
+        if self.event is None or not self.event.active or hw is None:
             return 0
         reads = self._read_stack(hw)
         hw.owner = self
@@ -188,7 +206,7 @@ class VcpuLbr:
         """__intel_pmu_lbr_restore: write the saved stack back (every entry, TOS,
         LBR_SELECT), unless at a thread switch the LBR still holds it."""
         hw = x86_cpu(cpu.hw).x86_pmu.lbr
-        if self.event is None or hw is None or self.saved is None:
+        if self.event is None or not self.event.active or hw is None or self.saved is None:
             return 0
         if why == "thread-switch" and hw.owner is self:
             self.restores_skipped += 1
@@ -201,9 +219,10 @@ class VcpuLbr:
         assert self.saved is not None
         rec = hw.recorder
         rec.sync()
-        (tos, select), src, dst, mispredicted, cycles, flags = self.saved
+        (tos, select), src, dst, mispredicted, cycles, flags, guest = self.saved
         rec.src[:], rec.dst[:], rec.cycles[:], rec.flags[:] = src, dst, cycles, flags
         rec.mispredicted[:] = [bool(m) for m in mispredicted]
+        rec.guest[:] = [bool(g) for g in guest]
         rec.tos = tos
         hw.pmu.regs["MSR_LBR_SELECT"] = select
         hw.update()
@@ -219,26 +238,28 @@ class VcpuLbr:
         reads = self._read_stack(hw)
         hw.recorder.clear()
         hw.owner = None
+        if self.event is not None:
+            self.vcpu.perf.lbr.guest_out(cpu, self.event)
         costs = cpu.host.costs
         writes = 1 + self.per_entry * hw.recorder.depth
         return self._emit(cpu, "save", why, reads + writes,
                           reads * costs.lbr_rdmsr_cycles + writes * costs.lbr_wrmsr_cycles)
 
     def load(self, cpu: Pcpu, why: str) -> int:
-        """A mediated load (pmu-switch): restore what the last put saved."""
+        """A mediated load (pmu-switch): the guest takes the LBR (perf has taken every host
+        event off the CPU) and gets back what the last put saved."""
+        if self.event is not None:
+            self.vcpu.perf.lbr.guest_in(cpu, self.event, None)
         return self.restore(cpu, why)
 
     def _read_stack(self, hw: X86Lbr) -> int:
         """__intel_pmu_lbr_save's reads: TOS, the entries newest first until an empty FROM,
         LBR_SELECT; keeps what they read (``saved``) and returns how many MSRs."""
         rec = hw.recorder
-        rec.sync()
-        live = 0
-        while live < rec.depth and rec.src[(rec.tos - live) % rec.depth]:
-            live += 1
+        live = rec.live()
         self.saved = ([rec.tos, hw.pmu.regs.get("MSR_LBR_SELECT", 0)], list(rec.src),
                       list(rec.dst), [int(m) for m in rec.mispredicted], list(rec.cycles),
-                      list(rec.flags))
+                      list(rec.flags), [int(g) for g in rec.guest])
         return 2 + self.per_entry * live
 
     def _emit(self, cpu: Pcpu, op: str, why: str, msrs_: int, cycles: int) -> int:
@@ -260,11 +281,20 @@ class VcpuLbr:
         return self.restore(cpu, "vm-transition")
 
     def sched_out(self, cpu: Pcpu) -> int:
-        """thread-switch: perf saves the call-stack task event's LBR context."""
-        return self.save(cpu, "thread-switch") if self.save_point == "thread-switch" else 0
+        """The event leaves the CPU with its thread; at thread-switch perf first saves the
+        call-stack task event's LBR context."""
+        if self.event is None:
+            return 0
+        cycles = self.save(cpu, "thread-switch") if self.save_point == "thread-switch" else 0
+        self.vcpu.perf.lbr.guest_out(cpu, self.event)
+        return cycles
 
     def sched_in(self, cpu: Pcpu) -> int:
-        """thread-switch: perf restores it (or finds it still there)."""
+        """The event comes back on the CPU with its thread (and may find a host LBR user
+        there); at thread-switch perf restores it (or finds it still there)."""
+        if self.event is None:
+            return 0
+        self.vcpu.perf.lbr.guest_in(cpu, self.event, cpu.current)
         return self.restore(cpu, "thread-switch") if self.save_point == "thread-switch" else 0
 
     # -- KVM's hooks --------------------------------------------------------------------------
@@ -273,12 +303,15 @@ class VcpuLbr:
         if 1 < self.caps.version < 4 and self.vmcs.guest_debugctl & DEBUGCTL_FREEZE_LBRS:
             self.vmcs.guest_debugctl &= ~DEBUGCTL_LBR
 
-    def cleanup(self) -> None:
+    def cleanup(self, cpu: Pcpu) -> None:
         """intel_pmu_cleanup: release the event if the guest's DEBUGCTL.LBR is clear (a
         mediated vPMU has no event to release)."""
         if self.save_point == PMU_SWITCH:
             return
         if self.event is not None and not self.vmcs.guest_debugctl & DEBUGCTL_LBR:
+            self.vcpu.perf.lbr.guest_out(cpu, self.event)
+            if cpu.current is not None:
+                self.vcpu.perf.lbr.forget(cpu.current)
             self.event = None
             self.saved = None
             self.restore_pending = False

@@ -32,6 +32,7 @@ from vpmu.host.perf.constraint import Constraint
 from vpmu.host.perf.event import PerfEvent
 from vpmu.host.perf.x86.assign import assign, constraint_for
 from vpmu.host.perf.x86.events_map import hw_event_config
+from vpmu.host.perf.x86.lbr import X86HostLbr
 from vpmu.hw.x86.cpu import X86Cpu
 from vpmu.hw.x86.pmu import X86Pmu
 
@@ -59,6 +60,8 @@ class X86PerfDriver:
         self.guest = False
         self.suspended = False
         """A mediated guest context owns the PMU: the global control is not perf's to write."""
+        self.lbr = X86HostLbr(hw, self.pmu.lbr) if self.pmu.lbr is not None else None
+        """The legacy LBR as perf's lbr.c drives it (none without one)."""
         self.pmu.svme = not self.caps.is_intel  # kvm_amd sets EFER.SVME when loaded
         self._counter_mask = self.caps.gp_mask | self.caps.fixed_global_mask
         ovf = self.pmu.specs.get(msrs.IA32_PERF_GLOBAL_OVF_CTRL) if self.caps.is_intel else None

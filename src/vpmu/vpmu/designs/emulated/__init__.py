@@ -19,6 +19,11 @@ Options (``emulated:key=value``):
 - ``lbr_save_point`` (default ``thread-switch``, upstream): where the guest's LBR stack is
   saved and restored: when perf switches the vCPU thread's LBR context, or
   ``vm-transition``, at every VM-exit and VM-entry (seed 002's alternative).
+- ``lbr_ownership`` (default ``first-come``): who keeps the LBR when a host perf LBR user and
+  the guest both want it (``vpmu.host.perf.lbr``): the older claim (Wei Wang's proposal in
+  the thread), ``cpu-event-precedence``, where a host CPU event reclaims it (Peter
+  Zijlstra's scheduling order; the v14 series' stated intent), or ``guest-precedence``, what
+  upstream perf does (the guest always wins on its CPU).
 """
 
 from __future__ import annotations
@@ -62,4 +67,5 @@ class EmulatedPmu:
                      reuse=bool(self.options["reuse_perf_events"]))
         return EmulatedVcpu(vcpu, vcpu.caps, ops,
                             count_emulated=bool(self.options["emulated_instructions"]),
-                            lbr_save_point=str(self.options["lbr_save_point"]))
+                            lbr_save_point=str(self.options["lbr_save_point"]),
+                            lbr_ownership=str(self.options["lbr_ownership"]))

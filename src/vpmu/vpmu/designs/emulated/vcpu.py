@@ -40,10 +40,11 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
     register writes are upstream's) with each counter backed by a host perf event."""
 
     def __init__(self, vcpu: X86VcpuHandle, caps: X86PmuCaps, ops: PmcOps, *,
-                 count_emulated: bool, lbr_save_point: str = "thread-switch") -> None:
+                 count_emulated: bool, lbr_save_point: str = "thread-switch",
+                 lbr_ownership: str = "first-come") -> None:
         self.count_emulated = count_emulated
         self.ops = ops
-        super().__init__(vcpu, caps, lbr_save_point=lbr_save_point)
+        super().__init__(vcpu, caps, lbr_save_point=lbr_save_point, lbr_ownership=lbr_ownership)
         self.need_cleanup = False
         self.event_count = 0
 
@@ -149,7 +150,7 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
                     and not self.locally_enabled(pmc)):
                 self.event_count -= yield from self.ops.stop(cpu, pmc)
         if self.lbr is not None:
-            self.lbr.cleanup()
+            self.lbr.cleanup(cpu)
         self.pmc_in_use = 0
 
     # -- overflow and PMI (1.4) ------------------------------------------------------------

@@ -1,0 +1,91 @@
+"""perf's x86 LBR code for host LBR users (arch/x86/events/intel/lbr.c@v6.6).
+
+- **The filter**: ``vpmu.linux.lbr`` (the same for a guest's Linux).
+- **Enable / disable** (``__intel_pmu_lbr_enable`` / ``_disable``): LBR_SELECT, then
+  DEBUGCTL.LBR (with FREEZE_LBRS_ON_PMI outside call-stack mode).
+- **Reset** (``intel_pmu_lbr_reset_64``): FROM, TO and (format 5+) INFO of every entry written
+  with 0, then LBR_SELECT = 0.
+- **Read** (``intel_pmu_lbr_read_64``, at each sample): TOS, then the entries newest first.
+  Assumption: the walk stops at the first empty FROM, as the save does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vpmu.arch.x86 import msrs
+from vpmu.linux.lbr import freezes_on_pmi, lbr_select
+from vpmu.uapi.perf_event import branch_types
+
+if TYPE_CHECKING:
+    from vpmu.host.perf.attr import PerfEventAttr
+    from vpmu.hw.branches import BranchRecorder
+    from vpmu.hw.x86.cpu import X86Cpu
+    from vpmu.hw.x86.lbr import X86Lbr
+
+class X86HostLbr:
+    """One CPU's LBR as host perf drives it."""
+
+    def __init__(self, cpu: X86Cpu, lbr: X86Lbr) -> None:
+        self.cpu = cpu
+        self.pmu = pmu = cpu.x86_pmu
+        self.hw = lbr
+        self.per_entry = 3 if pmu.caps.lbr_format >= 5 else 2
+        """MSRs per entry: FROM, TO and, from format 5, INFO."""
+
+    def __repr__(self) -> str:
+        return f"X86HostLbr({self.hw!r})"
+
+    @property
+    def recorder(self) -> BranchRecorder:
+        """The stack."""
+        return self.hw.recorder
+
+    def enable(self, attr: PerfEventAttr) -> None:
+        """__intel_pmu_lbr_enable: the filter, then DEBUGCTL.LBR (and the freeze)."""
+        types = branch_types(attr.branch_sample_type, exclude_user=attr.exclude_user,
+                             exclude_kernel=attr.exclude_kernel)
+        self._write(msrs.MSR_LBR_SELECT, lbr_select(types, msrs.LBR_SELECT_LSB))
+        bits = 1 << msrs.DEBUGCTL_LBR
+        bits |= 1 << msrs.DEBUGCTL_FREEZE_LBRS_ON_PMI if freezes_on_pmi(types) else 0
+        self._set_debugctl(self._host_debugctl() | bits)
+
+    def disable(self) -> None:
+        """__intel_pmu_lbr_disable: DEBUGCTL.LBR and the freeze cleared."""
+        bits = 1 << msrs.DEBUGCTL_LBR | 1 << msrs.DEBUGCTL_FREEZE_LBRS_ON_PMI
+        self._set_debugctl(self._host_debugctl() & ~bits)
+
+    def _host_debugctl(self) -> int:
+        vmcs = self.cpu.vmcs
+        if self.pmu.guest and vmcs is not None:
+            return vmcs.host_debugctl
+        return self.pmu.regs.get("IA32_DEBUGCTL", 0)
+
+    def _set_debugctl(self, value: int) -> None:
+        """The host's DEBUGCTL: in guest mode (perf installs by IPI, which exits first)
+        what KVM writes back after the exit, else the register."""
+        vmcs = self.cpu.vmcs
+        if self.pmu.guest and vmcs is not None:
+            vmcs.host_debugctl = value
+        else:
+            self._write(msrs.IA32_DEBUGCTL, value)
+
+    def reset(self) -> int:
+        """intel_pmu_lbr_reset_64: every entry and LBR_SELECT zeroed; the WRMSRs it took. A
+        later restore of whoever saved last finds FROM[TOS] zero and restores in full
+        (__intel_pmu_lbr_restore's reset check)."""
+        self.recorder.clear()
+        self.hw.owner = None
+        self._write(msrs.MSR_LBR_SELECT, 0)
+        return self.per_entry * self.recorder.depth + 1
+
+    def read(self) -> tuple[int, int, int]:
+        """intel_pmu_lbr_read_64 at a sample: (RDMSRs, records, of them recorded in guest
+        mode)."""
+        live = self.recorder.live()
+        return 1 + self.per_entry * live, live, self.recorder.guest_records(live)
+
+    def _write(self, addr: int, value: int) -> None:
+        fault = self.pmu.wrmsr(addr, value)
+        if fault is not None:
+            raise AssertionError(f"perf's WRMSR {addr:#x} <- {value:#x} faulted: a model bug")
