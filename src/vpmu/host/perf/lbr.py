@@ -24,8 +24,13 @@ A guest event that loses goes to ERROR: perf never schedules it again and KVM ne
 it ("the only way to reschedule it is to enable it again", Xiong Zhang, 27 Jun 2023), so its
 LBR MSRs are intercepted, read 0 and drop writes until KVM releases the event. Its DEBUGCTL
 is still loaded at VM-entry, so the guest's branches go into the host's stack (a leak).
-While a guest holds the LBR, perf leaves it alone (``vlbr_exclude_host``: neither enables,
-disables nor reads it), so a DEBUGCTL.LBR the host had set stays set in host mode.
+When the guest takes the LBR from a host user, perf's pmu_disable turns the host's LBR off
+before the guest event is enabled; from then on perf leaves the LBR alone
+(``vlbr_exclude_host``: intel_pmu_lbr_enable_all / _disable_all / _read do nothing). KVM,
+though, writes back after every VM-exit the DEBUGCTL it read at vcpu load: if a host user had
+the LBR on then (the guest's event was created, or won, later in the same load), host
+branches go into the guest's stack until the vCPU is next loaded (pollution; Xiong Zhang's
+unmerged "KVM: VMX/pmu: Save host debugctlmsr just before vm entry", 16 Jun 2023).
 
 Every change of holder is a ``LbrOwner`` record with what the LBR recorded since the CPU's
 previous one; every host sample of an LBR event is a ``LbrRead``.
@@ -127,9 +132,10 @@ class LbrArbiter:
         self.cpus = [CpuLbr() for _ in hw]
         self.created: dict[int, int] = {}
         """Host LBR event id -> when it was opened (first-come's order)."""
-        self.claim_tasks: set[int] = set()
-        """Tasks (by id) whose LBR context perf saves and restores itself (a guest LBR
-        event's vCPU thread): no reset when they come in."""
+        self.claim_tasks: dict[int, LbrClaim] = {}
+        """Tasks (by id) with a guest LBR event, a call-stack task event whose LBR context
+        perf restores when they come in (no reset, unless the event is in ERROR: then it has
+        no call-stack user and perf resets)."""
 
     def __repr__(self) -> str:
         return f"LbrArbiter(cpus={len(self.cpus)})"
@@ -166,7 +172,7 @@ class LbrArbiter:
         c = self.cpus[cpu.index]
         c.guest, c.last_guest = claim, claim.label
         if task is not None:
-            self.claim_tasks.add(id(task))
+            self.claim_tasks[id(task)] = claim
         if not claim.active:
             self._change(cpu, "guest-in")
         elif c.host and not guest_wins(claim, c.host, self.created):
@@ -184,7 +190,7 @@ class LbrArbiter:
 
     def forget(self, task: Task) -> None:
         """The task's guest LBR event was released: perf resets the LBR for it again."""
-        self.claim_tasks.discard(id(task))
+        self.claim_tasks.pop(id(task), None)
 
     # -- perf's callbacks -------------------------------------------------------------------
     def sched_task(self, cpu: Pcpu, task: Task) -> int:
@@ -192,7 +198,8 @@ class LbrArbiter:
         context of its own gets a wiped LBR ("a context switch can flip the address space");
         the WRMSRs' cycles."""
         c, hw = self.cpus[cpu.index], self.hw[cpu.index]
-        if hw is None or not c.host or id(task) in self.claim_tasks:
+        claim = self.claim_tasks.get(id(task))
+        if hw is None or not c.host or (claim is not None and claim.active):
             return 0
         writes = hw.reset()
         if c.holder == "host":
@@ -214,8 +221,7 @@ class LbrArbiter:
             host.trace.emit(LbrRead(host.env.now_ps, cpu.index, ev.id, -1, 0, guest))
             return 0
         reads, records, from_guest = hw.read()
-        host.trace.emit(LbrRead(host.env.now_ps, cpu.index, ev.id, records, from_guest,
-                                     guest))
+        host.trace.emit(LbrRead(host.env.now_ps, cpu.index, ev.id, records, from_guest, guest))
         return reads * host.costs.lbr_rdmsr_cycles
 
     def finish(self) -> None:
@@ -235,10 +241,11 @@ class LbrArbiter:
             c.holder = "guest"
         else:
             c.holder = "host" if c.host else ""
-        if c.holder == "host" and not c.host_enabled:
-            hw.enable(c.host[0].attr)
+        if c.holder == "host" and (not c.host_enabled or held_by == "guest"):
+            hw.enable(c.host[0].attr)  # its filter again: a guest's restore replaced it
             c.host_enabled = True
-        elif c.holder == "" and c.host_enabled:
+        elif c.host_enabled and c.holder != "host":
+            # perf's pmu_disable runs before the guest event is enabled (not yet excluded)
             hw.disable()
             c.host_enabled = False
         rec = hw.recorder

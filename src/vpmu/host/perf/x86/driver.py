@@ -60,7 +60,7 @@ class X86PerfDriver:
         self.guest = False
         self.suspended = False
         """A mediated guest context owns the PMU: the global control is not perf's to write."""
-        self.lbr = X86HostLbr(hw, self.pmu.lbr) if self.pmu.lbr is not None else None
+        self.lbr = X86HostLbr(self.pmu, self.pmu.lbr) if self.pmu.lbr is not None else None
         """The legacy LBR as perf's lbr.c drives it (none without one)."""
         self.pmu.svme = not self.caps.is_intel  # kvm_amd sets EFER.SVME when loaded
         self._counter_mask = self.caps.gp_mask | self.caps.fixed_global_mask

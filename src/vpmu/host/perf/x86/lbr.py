@@ -20,15 +20,14 @@ from vpmu.uapi.perf_event import branch_types
 if TYPE_CHECKING:
     from vpmu.host.perf.attr import PerfEventAttr
     from vpmu.hw.branches import BranchRecorder
-    from vpmu.hw.x86.cpu import X86Cpu
     from vpmu.hw.x86.lbr import X86Lbr
+    from vpmu.hw.x86.pmu import X86Pmu
 
 class X86HostLbr:
     """One CPU's LBR as host perf drives it."""
 
-    def __init__(self, cpu: X86Cpu, lbr: X86Lbr) -> None:
-        self.cpu = cpu
-        self.pmu = pmu = cpu.x86_pmu
+    def __init__(self, pmu: X86Pmu, lbr: X86Lbr) -> None:
+        self.pmu = pmu
         self.hw = lbr
         self.per_entry = 3 if pmu.caps.lbr_format >= 5 else 2
         """MSRs per entry: FROM, TO and, from format 5, INFO."""
@@ -48,26 +47,19 @@ class X86HostLbr:
         self._write(msrs.MSR_LBR_SELECT, lbr_select(types, msrs.LBR_SELECT_LSB))
         bits = 1 << msrs.DEBUGCTL_LBR
         bits |= 1 << msrs.DEBUGCTL_FREEZE_LBRS_ON_PMI if freezes_on_pmi(types) else 0
-        self._set_debugctl(self._host_debugctl() | bits)
+        self._set_debugctl(self.pmu.regs.get("IA32_DEBUGCTL", 0) | bits)
 
     def disable(self) -> None:
         """__intel_pmu_lbr_disable: DEBUGCTL.LBR and the freeze cleared."""
         bits = 1 << msrs.DEBUGCTL_LBR | 1 << msrs.DEBUGCTL_FREEZE_LBRS_ON_PMI
-        self._set_debugctl(self._host_debugctl() & ~bits)
-
-    def _host_debugctl(self) -> int:
-        vmcs = self.cpu.vmcs
-        if self.pmu.guest and vmcs is not None:
-            return vmcs.host_debugctl
-        return self.pmu.regs.get("IA32_DEBUGCTL", 0)
+        self._set_debugctl(self.pmu.regs.get("IA32_DEBUGCTL", 0) & ~bits)
 
     def _set_debugctl(self, value: int) -> None:
-        """The host's DEBUGCTL: in guest mode (perf installs by IPI, which exits first)
-        what KVM writes back after the exit, else the register."""
-        vmcs = self.cpu.vmcs
-        if self.pmu.guest and vmcs is not None:
-            vmcs.host_debugctl = value
-        else:
+        """The host's DEBUGCTL. In guest mode perf runs from the IPI that made the vCPU exit,
+        and its write lasts only until the next VM-entry: after every VM-exit KVM writes back
+        the value it read at vcpu load (``Vmcs.host_debugctl``), which perf does not update.
+        The model drops that short-lived write."""
+        if not self.pmu.guest:
             self._write(msrs.IA32_DEBUGCTL, value)
 
     def reset(self) -> int:
