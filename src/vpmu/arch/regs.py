@@ -34,6 +34,9 @@ class Role(enum.Enum):
     RECORD = "record"
     """A field of a branch record stack's entry ``index`` (source, target, info), or its top
     (``index`` -1): state the hardware's recorder holds, named by ``storage``."""
+    INDIRECT = "indirect"
+    """A window onto the counter or selector another register selects (Arm's PMXEVCNTR_EL0
+    and PMXEVTYPER_EL0, through PMSELR_EL0.SEL): ``storage`` names the family."""
 
 
 class Access(enum.Enum):
@@ -79,6 +82,21 @@ class Access(enum.Enum):
     """Counter written through a legacy 32-bit alias: bits 31:0 of the value are sign-extended
     to the field width and bits 63:32 are ignored (SDM 18.2.6: writes to IA32_PMCx at 0xC1
     "sign-extend bit 31"). Reads return the full-width value."""
+
+    SET = "set"
+    """Set half of a set/clear pair over one storage: a written 1 sets that bit of the
+    storage, a 0 leaves it; a read returns the storage. Arm's PMCNTENSET_EL0,
+    PMINTENSET_EL1, PMOVSSET_EL0 (Arm ARM D13.2)."""
+
+    CLEAR = "clear"
+    """Clear half of a set/clear pair: a written 1 clears that bit of the storage; a read
+    returns the storage, as the SET register does. Arm's PMCNTENCLR_EL0, PMINTENCLR_EL1,
+    PMOVSCLR_EL0."""
+
+    ACTION = "action"
+    """A written 1 asks the hardware to act; nothing is stored and a read returns 0. Arm's
+    PMCR_EL0.P (reset the event counters) and .C (reset the cycle counter), and
+    PMSWINC_EL0's bits (increment a counter counting SW_INCR)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +172,12 @@ class RegisterSpec:
     doc: str = ""
     role: Role = Role.REG
     """Plain storage, a counter or a selector (which store by ``index``, not by name)."""
+    value_faults: bool = True
+    """A write that sets a reserved bit or changes an RO field faults (x86: #GP). False: those
+    bits are ignored, as Arm's RES0 bits and read-only fields are (an Arm PMU register faults
+    on who accesses it, never on the value written)."""
+    write_only: bool = False
+    """A read is an error of the access itself (Arm: PMSWINC_EL0 reads are UNDEFINED)."""
     defined_mask: int = field(init=False)
     access_kinds: frozenset[Access] = field(init=False)
     _kind_masks: dict[Access, int] = field(init=False, repr=False, compare=False)
@@ -213,6 +237,8 @@ class WriteResult:
     store: int | None = None
     clear: int = 0
     set: int = 0
+    action: int = 0
+    """Bits written 1 in ACTION fields: what the hardware must do (not stored)."""
 
 
 FAULT = WriteResult(fault=True)
@@ -233,16 +259,24 @@ class _WriteRule:
     w1s: int
     rw: int
     readable: int
+    action: int
+    keep: int
+    """RO bits: a write leaves them as stored."""
 
     @classmethod
     def of(cls, spec: RegisterSpec) -> _WriteRule:
         kinds, m = spec.access_kinds, spec.mask_of
         sext = next((f for f in spec.fields if f.access is Access.RW_SEXT32), None)
-        return cls(sext=sext, raz_wi=m(Access.RAZ_WI), reserved=spec.reserved_mask,
-                   ro=m(Access.RO), ro_only=kinds == {Access.RO},
-                   w1=bool(kinds & {Access.W1C, Access.W1S}), w1c=m(Access.W1C),
-                   w1s=m(Access.W1S), rw=m(Access.RW),
-                   readable=m(Access.RW, Access.RO, Access.RW_SEXT32))
+        raz_wi, reserved, ro = m(Access.RAZ_WI), spec.reserved_mask, m(Access.RO)
+        if not spec.value_faults:  # reserved bits and RO fields ignore what is written
+            raz_wi, reserved, ro = raz_wi | reserved | ro, 0, 0
+        return cls(sext=sext, raz_wi=raz_wi, reserved=reserved,
+                   ro=ro, ro_only=kinds == {Access.RO} and spec.value_faults,
+                   w1=bool(kinds & {Access.W1C, Access.W1S, Access.SET, Access.CLEAR}),
+                   w1c=m(Access.W1C, Access.CLEAR), w1s=m(Access.W1S, Access.SET),
+                   rw=m(Access.RW), readable=m(Access.RW, Access.RO, Access.RW_SEXT32,
+                                                Access.SET, Access.CLEAR),
+                   action=m(Access.ACTION), keep=m(Access.RO))
 
 
 def apply_write(spec: RegisterSpec, old: int, value: int) -> WriteResult:
@@ -269,11 +303,15 @@ def apply_write(spec: RegisterSpec, old: int, value: int) -> WriteResult:
         return FAULT
     if rule.w1:
         return WriteResult(clear=value & rule.w1c, set=value & rule.w1s)
-    return WriteResult(store=(old & ro) | (value & rule.rw))
+    store = (old & rule.keep) | (value & rule.rw)
+    if rule.action:
+        return WriteResult(store=store, action=value & rule.action)
+    return WriteResult(store=store)
 
 
 def read_value(spec: RegisterSpec, stored: int) -> int:
-    """What a read returns given storage: W1C/W1S fields read 0, reserved bits read 0."""
+    """What a read returns given storage: W1C/W1S and ACTION fields read 0, reserved bits
+    read 0, SET/CLEAR fields read the storage they share."""
     return stored & spec._rule.readable
 
 

@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
+from vpmu.arch.arm64.events import pmceid
 from vpmu.arch.regs import set_bits
 
 CYCLE_IDX = 31
@@ -50,11 +51,23 @@ class ArmPmuCaps:
     """EL0 can run AArch32 (ID_AA64PFR0_EL1.EL0); without it PMCR_EL0.LC reads as 1."""
     icntr: bool = False
     """FEAT_PMUv3_ICNTR: the fixed instruction counter PMICNTR_EL0."""
+    events: frozenset[int] = frozenset()
+    """The common events 0x00-0x3F implemented (PMCEID0_EL0 / PMCEID1_EL0; ``events``)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.n_counters <= MAX_EVENT_COUNTERS:
             raise ValueError(f"n_counters must be 0-{MAX_EVENT_COUNTERS} (PMCR_EL0.N), "
                              f"not {self.n_counters!r}")
+
+    @property
+    def pmceid0(self) -> int:
+        """PMCEID0_EL0: common events 0x00-0x1F."""
+        return pmceid(self.events)[0]
+
+    @property
+    def pmceid1(self) -> int:
+        """PMCEID1_EL0: common events 0x20-0x3F."""
+        return pmceid(self.events)[1]
 
     def replace(self, **changes: object) -> ArmPmuCaps:
         """A variant of these capabilities."""
