@@ -30,8 +30,8 @@ def test_encodings_are_linux_sys_reg() -> None:
     assert sr.PMCR_EL0 == 0x1B9C00
     assert sr.pmevcntr(0) == sr.sys_reg(3, 3, 14, 8, 0)
     assert sr.pmevtyper(30) == sr.sys_reg(3, 3, 14, 15, 6)
-    assert sr.PMCCFILTR_EL0 == sr.pmevtyper(31)  # PMCCFILTR_EL0 sits where PMEVTYPER31 would
-    assert sr.PMINTENSET_EL1 == sr.sys_reg(3, 0, 9, 14, 1)
+    assert sr.pmevtyper(31) == sr.PMCCFILTR_EL0  # PMCCFILTR_EL0 sits where PMEVTYPER31 would
+    assert sr.sys_reg(3, 0, 9, 14, 1) == sr.PMINTENSET_EL1
 
 
 @pytest.mark.parametrize("n", [0, 1, 6, 30, 31])

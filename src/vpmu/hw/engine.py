@@ -53,6 +53,9 @@ class Counter:
     origin: str = ""
     """Who produced the value: the PMU's ``writer`` at the last write ("" for the host), or
     the tag a hypervisor gives the guest values it loads, so a later read can tell a leak."""
+    ovf: int = 0
+    """Bits at whose carry the counter overflows, if fewer than ``width`` (Arm PMUv3p5's
+    64-bit event counters overflow at 32 bits unless PMCR_EL0.LP); 0: at ``width``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +217,11 @@ class CountingPmu(ABC):
         a, b = max(start - seg.start_ps, 0), now - seg.start_ps
         delta = count_at(c.total, seg.duration_ps, b) - count_at(c.total, seg.duration_ps, a)
         limit = 1 << c.width
+        if c.ovf:
+            low = 1 << c.ovf
+            wrapped = c.value % low + delta >= low
+            c.value = (c.value + delta) % limit
+            return wrapped
         c.value += delta
         if c.value < limit:
             return False
@@ -329,7 +337,9 @@ class CountingPmu(ABC):
         if seg is not None:
             for c in self._active:
                 base = count_at(c.total, seg.duration_ps, now - seg.start_ps)
-                dt = time_to_reach(c.total, seg.duration_ps, base + (1 << c.width) - c.value)
+                room = (1 << c.width) - c.value if not c.ovf else \
+                    (1 << c.ovf) - c.value % (1 << c.ovf)
+                dt = time_to_reach(c.total, seg.duration_ps, base + room)
                 if dt is not None:
                     t = max(seg.start_ps + dt, now)
                     best = t if best is None else min(best, t)

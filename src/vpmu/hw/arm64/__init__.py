@@ -1,0 +1,1 @@
+"""Arm hardware: the PMUv3 register file and counting rules, and a minimal GIC line."""

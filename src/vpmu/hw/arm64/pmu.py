@@ -1,0 +1,236 @@
+"""The Arm PMUv3 hardware: the register file of its system registers and the counting rules
+(Arm ARM DDI 0487, D13 "The Performance Monitors Extension").
+
+Register semantics come from ``vpmu.arch.arm64.sysregs`` through ``vpmu.arch.regs``; this
+module adds what no declaration says:
+
+- **Counting rule.** Counter ``n`` counts iff PMCR_EL0.E and PMCNTENSET_EL0[n] are set, its
+  event is one the model's workloads provide (``vpmu.arch.arm64.events.COUNTS``; the cycle
+  counter counts CPU_CYCLES), and its filter admits the current exception level: at EL0 iff
+  U == NSU, at the kernel's EL iff P == NSK (EL1) or NSH (EL2, a VHE kernel).
+- **Widths.** Event counters store 32 bits, 64 from PMUv3p5; they overflow at 32 bits unless
+  PMCR_EL0.LP (PMUv3p5). The cycle counter stores 64 bits and overflows at 32 unless
+  PMCR_EL0.LC (forced to 1 without AArch32 at EL0).
+- **Overflow.** Sets PMOVSSET_EL0[n]. An even counter's 32-bit overflow increments the odd
+  counter above it when that counter counts CHAIN (0x1E) and is enabled: the pair is one 64-bit
+  counter. The interrupt is a level: asserted while PMCR_EL0.E and PMOVSSET & PMINTENSET,
+  on a GIC PPI (``vpmu.hw.arm64.gic``).
+- **Actions.** PMCR_EL0.P zeroes every event counter, .C the cycle counter; PMSWINC_EL0 adds 1
+  to each enabled counter counting SW_INCR (0x00), which may overflow and chain.
+- **Indirection.** PMXEVTYPER_EL0 / PMXEVCNTR_EL0 are the registers PMSELR_EL0.SEL selects
+  (31: PMCCFILTR_EL0 / PMCCNTR_EL0).
+
+Not modelled: PMCR_EL0.D (the cycle counter's divide-by-64), .DP and .X, Secure state and EL3
+filtering (M, SH), FEAT_PMUv3_ICNTR, threshold counting, event freezing on overflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vpmu.arch.arm64 import events as arm_ev
+from vpmu.arch.arm64.caps import CYCLE_IDX, ArmPmuCaps
+from vpmu.arch.arm64.sysregs import access_fault, pmu_sysregs
+from vpmu.arch.faults import Fault
+from vpmu.arch.presets import CpuPreset
+from vpmu.arch.regs import RegisterSpec, Role, apply_write, by_address, read_value
+from vpmu.hw.arm64.gic import PpiLine
+from vpmu.hw.counting import RING_KERNEL, RING_USER, Qualifiers
+from vpmu.hw.engine import CountConfig, Counter, CountingPmu
+from vpmu.sim import Environment
+
+NO_QUALIFIERS = Qualifiers()
+PMCR_E, PMCR_P, PMCR_C, PMCR_LC, PMCR_LP = 1 << 0, 1 << 1, 1 << 2, 1 << 6, 1 << 7
+CONTROLS = frozenset({"PMCR_EL0", "PMCNTENSET_EL0"})
+"""Storage whose change can change what any counter counts or how wide it overflows."""
+IRQ_STATE = frozenset({"PMCR_EL0", "PMOVSSET_EL0", "PMINTENSET_EL1"})
+"""Storage the interrupt level depends on."""
+
+
+class ArmPmu(CountingPmu):
+    """One core's PMUv3: its system registers, counted lazily."""
+
+    def __init__(self, preset: CpuPreset, env: Environment, on_irq: Callable[[], None], *,
+                 kernel_el: int = 1) -> None:
+        self.irq = PpiLine(on_irq)
+        """The overflow interrupt's PPI (level-sensitive)."""
+        super().__init__(preset, env, self._update_irq)
+        caps: object = preset.caps  # CpuPreset.caps is typed as x86's until presets are neutral
+        if not isinstance(caps, ArmPmuCaps):
+            raise ValueError(f"ArmPmu needs an Arm preset, not {preset.name!r}")
+        self.caps = caps
+        self.kernel_el = kernel_el
+        """The EL the kernel runs at (1; 2 for a VHE host): which filter bit its ring uses."""
+        self.specs: dict[int, RegisterSpec] = by_address(pmu_sysregs(caps))
+        self._by_name = {s.name: s for s in self.specs.values()}
+        self.regs: dict[str, int] = {}
+        self.types: dict[int, int] = {}
+        """PMEVTYPER<n>_EL0 by counter index, and PMCCFILTR_EL0 at 31."""
+        for spec in self.specs.values():
+            if spec.role is Role.COUNTER:
+                self.counters[spec.index] = Counter(spec.index, spec.fields[0].width)
+            elif spec.role is Role.SELECTOR:
+                self.types[spec.index] = spec.reset
+            elif spec.role is Role.REG and spec.target in ("", spec.name):
+                self.regs[spec.storage] = spec.reset
+        self._set_widths()
+        self.reconfigure()
+
+    def __repr__(self) -> str:
+        return f"ArmPmu(preset={self.preset.name!r})"
+
+    # -- register access (MRS / MSR) -----------------------------------------------------
+    def mrs(self, addr: int, *, el: int = 1) -> int | Fault:
+        """An MRS of a PMU register at ``el``: its value, or UNDEFINED."""
+        spec = self._resolve(addr, el, write=False)
+        if isinstance(spec, Fault):
+            return spec
+        self.sync()
+        return read_value(spec, self._stored(spec))
+
+    def msr(self, addr: int, value: int, *, el: int = 1) -> Fault | None:
+        """An MSR to a PMU register at ``el``: its declared semantics and actions."""
+        spec = self._resolve(addr, el, write=True)
+        if isinstance(spec, Fault):
+            return spec
+        self.sync()
+        result = apply_write(spec, self._stored(spec), value & (1 << 64) - 1)
+        if result.store is not None:
+            self._store(spec, result.store)
+        target = spec.target
+        if target:
+            self.regs[target] = (self.regs[target] & ~result.clear) | result.set
+        if result.action:
+            self._act(spec, result.action)
+        storage = target or spec.storage
+        if storage in CONTROLS:
+            self._set_widths()
+            self.reconfigure()
+        elif spec.role is Role.SELECTOR:
+            self.reconfigure(1 << spec.index)
+        elif spec.role is Role.COUNTER:
+            self.repredict()
+        if storage in IRQ_STATE:
+            self._update_irq()
+        return None
+
+    def _resolve(self, addr: int, el: int, *, write: bool) -> RegisterSpec | Fault:
+        """The register an access reaches (through PMSELR_EL0.SEL for the PMXEV* windows),
+        or UNDEFINED."""
+        spec = self.specs.get(addr)
+        if spec is None:
+            return Fault.UNDEF
+        sel = self.regs["PMSELR_EL0"] & 0x1F
+        fault = access_fault(spec, self.caps, el=el, userenr=self.regs["PMUSERENR_EL0"],
+                             sel=sel, write=write)
+        if fault is not None:
+            return fault
+        if spec.role is Role.INDIRECT:
+            if sel == CYCLE_IDX:
+                return self._by_name["PMCCNTR_EL0" if spec.storage == "PMEVCNTR"
+                                     else "PMCCFILTR_EL0"]
+            return self._by_name[f"{spec.storage}{sel}_EL0"]
+        return spec
+
+    def _stored(self, spec: RegisterSpec) -> int:
+        if spec.role is Role.COUNTER:
+            return self.counters[spec.index].value
+        if spec.role is Role.SELECTOR:
+            return self.types[spec.index]
+        return self.regs.get(spec.storage, 0)
+
+    def _store(self, spec: RegisterSpec, value: int) -> None:
+        if spec.role is Role.COUNTER:
+            c = self.counters[spec.index]
+            c.value, c.origin = value, self.writer
+        elif spec.role is Role.SELECTOR:
+            self.types[spec.index] = value
+        else:
+            self.regs[spec.storage] = value
+
+    # -- actions -------------------------------------------------------------------------
+    def _act(self, spec: RegisterSpec, bits: int) -> None:
+        if spec.name == "PMCR_EL0":
+            for c in self.counters.values():
+                if (c.gidx == CYCLE_IDX and bits & PMCR_C) or \
+                        (c.gidx != CYCLE_IDX and bits & PMCR_P):
+                    c.value = 0
+            self.repredict()
+        else:  # PMSWINC_EL0
+            self.software_increment(bits)
+
+    def software_increment(self, mask: int) -> None:
+        """PMSWINC_EL0: +1 on each enabled counter in ``mask`` counting SW_INCR."""
+        for idx in sorted(i for i in self.counters if mask >> i & 1 and i != CYCLE_IDX):
+            if self._enabled(idx) and self._event(idx) == arm_ev.SW_INCR:
+                self._increment(self.counters[idx])
+        self.repredict()
+        self._update_irq()
+
+    def _increment(self, c: Counter) -> None:
+        """One event on ``c`` outside the lazy engine (SW_INCR, CHAIN): wrap and overflow."""
+        low = 1 << (c.ovf or c.width)
+        wrapped = c.value % low + 1 >= low
+        c.value = (c.value + 1) % (1 << c.width)
+        if wrapped:
+            self._mark_overflow(c)
+
+    # -- the counting rule ---------------------------------------------------------------
+    def _enabled(self, idx: int) -> bool:
+        return bool(self.regs["PMCR_EL0"] & PMCR_E and self.regs["PMCNTENSET_EL0"] >> idx & 1)
+
+    def _event(self, idx: int) -> int:
+        if idx == CYCLE_IDX:
+            return arm_ev.CPU_CYCLES
+        return self.types[idx] & self.caps.event_mask
+
+    def _rings(self, idx: int) -> tuple[int, ...]:
+        t = self.types[idx]
+        u, p = t >> 30 & 1, t >> 31 & 1
+        nsu, nsk, nsh = t >> 28 & 1, t >> 29 & 1, t >> 27 & 1
+        kernel = nsh == 1 if self.kernel_el == 2 else p == nsk
+        return tuple(r for r, ok in ((RING_KERNEL, kernel), (RING_USER, u == nsu)) if ok)
+
+    def count_config(self, c: Counter) -> CountConfig | None:
+        """What counter ``c`` counts now (None: disabled, filtered out everywhere, or an
+        event the workloads do not provide: SW_INCR and CHAIN count outside the engine)."""
+        if not self._enabled(c.gidx):
+            return None
+        key = arm_ev.COUNTS.get(self._event(c.gidx))
+        rings = self._rings(c.gidx)
+        if key is None or not rings:
+            return None
+        return CountConfig((key,), rings, NO_QUALIFIERS, True)
+
+    def _set_widths(self) -> None:
+        """Where each counter overflows under PMCR_EL0.LC / LP."""
+        pmcr = self.regs["PMCR_EL0"]
+        lc, lp = bool(pmcr & PMCR_LC), bool(pmcr & PMCR_LP)
+        for c in self.counters.values():
+            w = self.caps.overflow_width(c.gidx, lc=lc, lp=lp)
+            c.ovf = 0 if w == c.width else w
+
+    # -- overflow and the interrupt ------------------------------------------------------
+    def _mark_overflow(self, c: Counter) -> None:
+        """PMOVSSET_EL0[n]; an even counter's 32-bit overflow is a CHAIN event for the odd
+        counter above it."""
+        self.regs["PMOVSSET_EL0"] |= 1 << c.gidx
+        odd = c.gidx + 1
+        if c.gidx % 2 == 0 and odd < min(self.caps.n_counters, CYCLE_IDX) and \
+                (c.ovf or c.width) == 32 and self._enabled(odd) and \
+                self._event(odd) == arm_ev.CHAIN:
+            self._increment(self.counters[odd])
+
+    def _on_pmi_raised(self) -> None:
+        """PMUv3 freezes nothing on an overflow (FEAT_PMUv3p7's PMCR_EL0.FZO is not
+        modelled)."""
+
+    @property
+    def irq_level(self) -> bool:
+        """The overflow interrupt request: PMCR_EL0.E and an overflow with its interrupt
+        enabled (PMCNTENSET is not part of it)."""
+        r = self.regs
+        return bool(r["PMCR_EL0"] & PMCR_E and r["PMOVSSET_EL0"] & r["PMINTENSET_EL1"])
+
+    def _update_irq(self) -> None:
+        self.irq.set_level(self.irq_level)
