@@ -82,7 +82,7 @@ class ArmPmu(CountingPmu):
     # -- register access (MRS / MSR) -----------------------------------------------------
     def mrs(self, addr: int, *, el: int = 1) -> int | Fault:
         """An MRS of a PMU register at ``el``: its value, or UNDEFINED."""
-        spec = self._resolve(addr, el, write=False)
+        spec = self.resolve(addr, el, write=False)
         if isinstance(spec, Fault):
             return spec
         self.sync()
@@ -90,7 +90,7 @@ class ArmPmu(CountingPmu):
 
     def msr(self, addr: int, value: int, *, el: int = 1) -> Fault | None:
         """An MSR to a PMU register at ``el``: its declared semantics and actions."""
-        spec = self._resolve(addr, el, write=True)
+        spec = self.resolve(addr, el, write=True)
         if isinstance(spec, Fault):
             return spec
         self.sync()
@@ -114,7 +114,7 @@ class ArmPmu(CountingPmu):
             self._update_irq()
         return None
 
-    def _resolve(self, addr: int, el: int, *, write: bool) -> RegisterSpec | Fault:
+    def resolve(self, addr: int, el: int, *, write: bool) -> RegisterSpec | Fault:
         """The register an access reaches (through PMSELR_EL0.SEL for the PMXEV* windows),
         or UNDEFINED."""
         spec = self.specs.get(addr)

@@ -1,0 +1,73 @@
+"""A logical Arm CPU: its PMU, its exception level, and the MRS / MSR instructions that reach
+the PMU's system registers by name (the register port's ``Mrs(name)`` / ``Msr(name, value)``).
+
+The CPU's ``cpl`` is the model's ring: RING_KERNEL is EL1 (EL2 for a VHE kernel: the PMU's
+``kernel_el``), RING_USER is EL0. A name that is not a PMU register, or an access the PMU
+refuses, is UNDEFINED (``Fault.UNDEF``): the instruction takes its latency and does not retire
+(as an x86 instruction that faults).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from typing import Any
+
+from vpmu.arch.faults import Fault
+from vpmu.arch.presets import CpuPreset
+from vpmu.hw.arm64.pmu import ArmPmu
+from vpmu.hw.core import CpuCore, DeliverFn
+from vpmu.hw.counting import RING_KERNEL
+from vpmu.sim import Environment, Event
+
+INSTRUCTIONS = ("mrs", "msr")
+"""The instructions whose latency the cost table gives."""
+PMU_PPI = 23
+
+
+class ArmCpu(CpuCore):
+    """One Arm core with PMUv3."""
+
+    def __init__(self, preset: CpuPreset, env: Environment, deliver: DeliverFn,
+                 instruction_cycles: Mapping[str, int], *, kernel_el: int = 1) -> None:
+        self.arm_pmu = ArmPmu(preset, env, lambda: deliver(PMU_PPI, False), kernel_el=kernel_el)
+        """``pmu`` as the Arm PMU it is (a second name, as ``X86Cpu.x86_pmu``)."""
+        super().__init__(preset, env, self.arm_pmu, INSTRUCTIONS, instruction_cycles)
+        self._addrs = {spec.name: addr for addr, spec in self.arm_pmu.specs.items()}
+
+    def __repr__(self) -> str:
+        return f"ArmCpu(preset={self.preset.name!r})"
+
+    @property
+    def el(self) -> int:
+        """The exception level executing: 0 at the user ring, else the kernel's."""
+        return self.arm_pmu.kernel_el if self.cpl == RING_KERNEL else 0
+
+    def mrs(self, name: str) -> Generator[Event, Any, int | Fault]:
+        """MRS: the register's value as the instruction executes, or UNDEFINED."""
+        addr = self._addrs.get(name)
+        value = Fault.UNDEF if addr is None else self.arm_pmu.mrs(addr, el=self.el)
+        yield from self._retire("mrs", faulted=isinstance(value, Fault))
+        return value
+
+    def msr(self, name: str, value: int) -> Generator[Event, Any, Fault | None]:
+        """MSR: the write lands after the instruction retires (as x86's WRMSR), or
+        UNDEFINED."""
+        addr = self._addrs.get(name)
+        if addr is None or not 0 <= value < 1 << 64:
+            yield from self._retire("msr", faulted=True)
+            return Fault.UNDEF
+        probe = self.arm_pmu.resolve(addr, self.el, write=True)
+        yield from self._retire("msr", faulted=isinstance(probe, Fault))
+        if isinstance(probe, Fault):
+            return probe
+        return self.arm_pmu.msr(addr, value, el=self.el)
+
+    def user_read(self, index: int) -> Generator[Event, Any, int | Fault]:
+        """An EL0 read of counter ``index`` (MRS PMEVCNTR<n>_EL0, or PMCCNTR_EL0 at 31)."""
+        name = "PMCCNTR_EL0" if index == 31 else f"PMEVCNTR{index}_EL0"
+        return self.mrs(name)
+
+    def user_read_origin(self, index: int) -> str:
+        """The origin tag of the counter ``user_read(index)`` reads."""
+        c = self.arm_pmu.counters.get(index)
+        return c.origin if c is not None else ""
