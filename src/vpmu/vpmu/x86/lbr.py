@@ -229,19 +229,18 @@ class VcpuLbr:
         hw.owner = self
 
     def put(self, cpu: Pcpu, why: str) -> int:
-        """A mediated put (pmu-switch): save the stack, then reset the LBR (FROM/TO/INFO of
-        every entry and LBR_SELECT written with 0, as perf's intel_pmu_lbr_reset), one
+        """A mediated put (pmu-switch): save the stack, then reset the LBR with perf's
+        intel_pmu_lbr_reset (FROM/TO/INFO of every entry and LBR_SELECT written with 0), one
         record for both."""
         hw = x86_cpu(cpu.hw).x86_pmu.lbr
         if hw is None:
             return 0
         reads = self._read_stack(hw)
-        hw.recorder.clear()
-        hw.owner = None
+        host_lbr = self.vcpu.perf.drivers[cpu.index].lbr
+        writes = host_lbr.reset() if host_lbr is not None else 0
         if self.event is not None:
             self.vcpu.perf.lbr.guest_out(cpu, self.event)
         costs = cpu.host.costs
-        writes = 1 + self.per_entry * hw.recorder.depth
         return self._emit(cpu, "save", why, reads + writes,
                           reads * costs.lbr_rdmsr_cycles + writes * costs.lbr_wrmsr_cycles)
 
