@@ -2,7 +2,7 @@
 
 Sources: PMU shapes from the Intel SDM Vol. 3B ch. 20 (CPUID.0xA per microarchitecture) and
 the AMD APM Vol. 2 ch. 13 / Zen PPRs; family/model numbers from intel/perfmon ``mapfile.csv``
-(``../shared/data``) and the PPRs; clocks are the named SKU's base frequency from its product
+(github.com/intel/perfmon) and the PPRs; clocks are the named SKU's base frequency from its product
 brief. PERF_CAPABILITIES values are assembled from the fields the SDM lists for each
 generation, not dumped from a machine (estimate). The cost table is added by later issues,
 each number with its source.

@@ -3,7 +3,8 @@
 ``cpuid_round_trip`` is kvm-unit-tests' vmexit "cpuid" shape: a guest times a run of CPUIDs
 with RDTSC and divides, so the figure includes everything between two guest instructions
 (exit, handling, a mediated PMU's put and load, re-entry). The v6 mediated series reports
-this figure before/after eliding PMC writes (reference/kvm_x86_vpmu.md 5).
+this figure before/after eliding PMC writes ("[PATCH v6 34/44] KVM: x86/pmu: Elide WRMSRs
+when loading guest PMCs...", 5 Dec 2025).
 """
 
 from __future__ import annotations

@@ -59,10 +59,8 @@ class LbrSwitches:
         row["cycles"] += r.cycles
         self.cost_ps += r.cost_ps
 
-    def section(self, guest_ps: int) -> dict[str, Any] | None:
-        """The switch counts, given the vCPUs' guest time (None if there were none)."""
-        if not self.rows:
-            return None
+    def section(self, guest_ps: int) -> dict[str, Any]:
+        """The switch counts, given the vCPUs' guest time (zeros when there were none)."""
         by_why = {why: {**row, "cycles_per_guest_s": round(row["cycles"] * 10**12 / guest_ps, 1)
                         if guest_ps else None}
                   for why, row in sorted(self.rows.items())}
@@ -127,9 +125,6 @@ class LbrUse:
 
 def lbr_section(switches: LbrSwitches, use: LbrUse, guest_ps: int) -> dict[str, Any] | None:
     """The whole section (null when no LBR stack was switched and no LBR was held)."""
-    base = switches.section(guest_ps)
-    if base is None and not use.used:
+    if not switches.rows and not use.used:
         return None
-    if base is None:
-        base = {**dict.fromkeys(OPS.values(), 0), "cycles": 0, "time_ns": 0.0, "by_why": {}}
-    return {**base, **use.section()}
+    return {**switches.section(guest_ps), **use.section()}

@@ -1,8 +1,9 @@
 """Export VM-exits as kernel ftrace text: ``kvm_exit``, ``kvm_msr`` and ``kvm_entry`` lines.
 
 The lines are what ``/sys/kernel/tracing/trace`` prints for the ``kvm`` events of a run, in the
-kernel's exact format (reference/anchors_peers.md section 4), so that the tools users already
-have (``perf kvm stat``-like scripts, grep, our own importer) read a simulated run like a real
+kernel's exact format (the TP_printk formats of arch/x86/kvm/trace.h and ftrace's line
+prefix, kernel/trace/trace_output.c), so that the tools users already have (``perf kvm
+stat``-like scripts, grep, our own importer) read a simulated run like a real
 capture. Where the model has no value for a field, the field is still printed, with a fixed
 value:
 

@@ -2,7 +2,7 @@
 
 An event select (event code + unit mask) names which key a counter counts.
 The Intel architectural events are listed by their CPUID.0xA:EBX bit, in the order of the
-selftests' ``include/x86/pmu.h`` (reference/conformance_suites.md 2.1). Encodings the model has
+KVM selftests' ``tools/testing/selftests/kvm/include/x86/pmu.h``. Encodings the model has
 no key for count nothing (documented in docs/hardware.md): the model only knows events whose
 rates a workload provides.
 """

@@ -79,8 +79,9 @@ LVT_MASKED = 16
 LVT_DELIVERY_FIXED = 0b000
 LVT_DELIVERY_NMI = 0b100
 PERF_GUEST_MEDIATED_PMI_VECTOR = 0xF5
-"""The IRQ vector the LVTPC uses while a mediated vPMU's guest context is loaded (Linux 7.0,
-reference/kvm_x86_vpmu.md 2.5): a PMI for the guest is then an interrupt, not an NMI."""
+"""The IRQ vector the LVTPC uses while a mediated vPMU's guest context is loaded (Linux 7.0;
+"[PATCH v6 00/44] KVM: x86: Add support for mediated vPMUs", 5 Dec 2025): a PMI for the
+guest is then an interrupt, not an NMI."""
 
 
 def _evtsel_fields(caps: X86PmuCaps, index: int) -> tuple[Field, ...]:
@@ -229,6 +230,11 @@ def has_legacy_lbr(caps: X86PmuCaps) -> bool:
     return caps.is_intel and caps.lbr_format not in (0, 0x3F) and caps.lbr_depth > 0
 
 
+def lbr_entry_msrs(lbr_format: int) -> int:
+    """MSRs per legacy LBR entry: FROM, TO and, from format 5, LBR_INFO."""
+    return 3 if lbr_format >= 5 else 2
+
+
 def lbr_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
     """Legacy LBR stack (SDM 18.4.8, NHM-style addresses; LBR_INFO from format 5). The
     entries and the top are the recorder's state (``Role.RECORD``, ``vpmu.hw.x86.lbr``)."""
@@ -245,7 +251,7 @@ def lbr_msrs(caps: X86PmuCaps) -> Iterator[RegisterSpec]:
         yield RegisterSpec(f"MSR_LBR_TO_{i}", MSR_LBR_NHM_TO + i,
                            (Field("TO_IP", 63, 0),), gate="lbr", index=i, storage="LBR_TO",
                            role=Role.RECORD)
-        if caps.lbr_format >= 5:
+        if lbr_entry_msrs(caps.lbr_format) == 3:
             yield RegisterSpec(f"MSR_LBR_INFO_{i}", MSR_LBR_INFO_0 + i,
                                (Field("CYC_CNT", 15, 0), Field("TSX_ABORT", 61, 61),
                                 Field("IN_TSX", 62, 62), Field("MISPRED", 63, 63)),

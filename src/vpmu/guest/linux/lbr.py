@@ -40,7 +40,7 @@ class GuestLbr:
     """The guest CPU's LBR users (cpuc->lbr_users) and their filter."""
 
     def __init__(self, lbr_format: int, version: int) -> None:
-        self.per_entry = 3 if lbr_format >= 5 else 2
+        self.per_entry = msrs.lbr_entry_msrs(lbr_format)
         self.version = version
         self.users = 0
         self.types: tuple[str, ...] = ()

@@ -32,7 +32,6 @@ class ArmCpu(CpuCore):
         self.arm_pmu = ArmPmu(preset, env, lambda: deliver(PMU_PPI, False), kernel_el=kernel_el)
         """``pmu`` as the Arm PMU it is (a second name, as ``X86Cpu.x86_pmu``)."""
         super().__init__(preset, env, self.arm_pmu, INSTRUCTIONS, instruction_cycles)
-        self._addrs = {spec.name: addr for addr, spec in self.arm_pmu.specs.items()}
 
     def __repr__(self) -> str:
         return f"ArmCpu(preset={self.preset.name!r})"
@@ -44,23 +43,24 @@ class ArmCpu(CpuCore):
 
     def mrs(self, name: str) -> Generator[Event, Any, int | Fault]:
         """MRS: the register's value as the instruction executes, or UNDEFINED."""
-        addr = self._addrs.get(name)
-        value = Fault.UNDEF if addr is None else self.arm_pmu.mrs(addr, el=self.el)
+        pmu = self.arm_pmu
+        spec = pmu.resolve(pmu.by_name.get(name), self.el, write=False)
+        value = spec if isinstance(spec, Fault) else pmu.read(spec)
         yield from self._retire("mrs", faulted=isinstance(value, Fault))
         return value
 
     def msr(self, name: str, value: int) -> Generator[Event, Any, Fault | None]:
         """MSR: the write lands after the instruction retires (as x86's WRMSR), or
         UNDEFINED."""
-        addr = self._addrs.get(name)
-        if addr is None or not 0 <= value < 1 << 64:
-            yield from self._retire("msr", faulted=True)
-            return Fault.UNDEF
-        probe = self.arm_pmu.resolve(addr, self.el, write=True)
-        yield from self._retire("msr", faulted=isinstance(probe, Fault))
-        if isinstance(probe, Fault):
-            return probe
-        return self.arm_pmu.msr(addr, value, el=self.el)
+        pmu = self.arm_pmu
+        spec = pmu.resolve(pmu.by_name.get(name), self.el, write=True)
+        if not 0 <= value < 1 << 64:
+            spec = Fault.UNDEF
+        yield from self._retire("msr", faulted=isinstance(spec, Fault))
+        if isinstance(spec, Fault):
+            return spec
+        pmu.write(spec, value)
+        return None
 
     def user_read(self, index: int) -> Generator[Event, Any, int | Fault]:
         """An EL0 read of counter ``index`` (MRS PMEVCNTR<n>_EL0, or PMCCNTR_EL0 at 31)."""

@@ -62,7 +62,8 @@ class ArmPmu(CountingPmu):
         self.kernel_el = kernel_el
         """The EL the kernel runs at (1; 2 for a VHE host): which filter bit its ring uses."""
         self.specs: dict[int, RegisterSpec] = by_address(pmu_sysregs(caps))
-        self._by_name = {s.name: s for s in self.specs.values()}
+        self.by_name = {s.name: s for s in self.specs.values()}
+        """The registers by name (the port's ``Mrs(name)`` / ``Msr(name, value)``)."""
         self.regs: dict[str, int] = {}
         self.types: dict[int, int] = {}
         """PMEVTYPER<n>_EL0 by counter index, and PMCCFILTR_EL0 at 31."""
@@ -82,17 +83,27 @@ class ArmPmu(CountingPmu):
     # -- register access (MRS / MSR) -----------------------------------------------------
     def mrs(self, addr: int, *, el: int = 1) -> int | Fault:
         """An MRS of a PMU register at ``el``: its value, or UNDEFINED."""
-        spec = self.resolve(addr, el, write=False)
+        spec = self.resolve(self.specs.get(addr), el, write=False)
         if isinstance(spec, Fault):
             return spec
+        return self.read(spec)
+
+    def read(self, spec: RegisterSpec) -> int:
+        """The value of a register an access has reached (``resolve``)."""
         self.sync()
         return read_value(spec, self._stored(spec))
 
     def msr(self, addr: int, value: int, *, el: int = 1) -> Fault | None:
         """An MSR to a PMU register at ``el``: its declared semantics and actions."""
-        spec = self.resolve(addr, el, write=True)
+        spec = self.resolve(self.specs.get(addr), el, write=True)
         if isinstance(spec, Fault):
             return spec
+        self.write(spec, value)
+        return None
+
+    def write(self, spec: RegisterSpec, value: int) -> None:
+        """Write a register an access has reached (``resolve``): its declared semantics and
+        actions, then what they change."""
         self.sync()
         result = apply_write(spec, self._stored(spec), value & (1 << 64) - 1)
         if result.store is not None:
@@ -112,12 +123,11 @@ class ArmPmu(CountingPmu):
             self.repredict()
         if storage in IRQ_STATE:
             self._update_irq()
-        return None
 
-    def resolve(self, addr: int, el: int, *, write: bool) -> RegisterSpec | Fault:
-        """The register an access reaches (through PMSELR_EL0.SEL for the PMXEV* windows),
-        or UNDEFINED."""
-        spec = self.specs.get(addr)
+    def resolve(self, spec: RegisterSpec | None, el: int, *,
+                write: bool) -> RegisterSpec | Fault:
+        """The register an access to ``spec`` reaches (through PMSELR_EL0.SEL for the PMXEV*
+        windows), or UNDEFINED (None: no such PMU register)."""
         if spec is None:
             return Fault.UNDEF
         sel = self.regs["PMSELR_EL0"] & 0x1F
@@ -127,9 +137,9 @@ class ArmPmu(CountingPmu):
             return fault
         if spec.role is Role.INDIRECT:
             if sel == CYCLE_IDX:
-                return self._by_name["PMCCNTR_EL0" if spec.storage == "PMEVCNTR"
+                return self.by_name["PMCCNTR_EL0" if spec.storage == "PMEVCNTR"
                                      else "PMCCFILTR_EL0"]
-            return self._by_name[f"{spec.storage}{sel}_EL0"]
+            return self.by_name[f"{spec.storage}{sel}_EL0"]
         return spec
 
     def _stored(self, spec: RegisterSpec) -> int:

@@ -111,8 +111,7 @@ class VcpuLbr:
         self.vcpu = vcpu
         self.caps = caps
         self.msrs = lbr_msrs(caps)
-        self.per_entry = 3 if caps.lbr_format >= 5 else 2
-        """MSRs per entry: FROM, TO and, from format 5, INFO."""
+        self.per_entry = msrs.lbr_entry_msrs(caps.lbr_format)
         self.vmcs: Vmcs = vcpu.vmcs
         self.save_point = save_point
         self.event: GuestLbrEvent | None = None

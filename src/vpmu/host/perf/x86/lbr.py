@@ -29,8 +29,7 @@ class X86HostLbr:
     def __init__(self, pmu: X86Pmu, lbr: X86Lbr) -> None:
         self.pmu = pmu
         self.hw = lbr
-        self.per_entry = 3 if pmu.caps.lbr_format >= 5 else 2
-        """MSRs per entry: FROM, TO and, from format 5, INFO."""
+        self.per_entry = msrs.lbr_entry_msrs(pmu.caps.lbr_format)
 
     def __repr__(self) -> str:
         return f"X86HostLbr({self.hw!r})"
