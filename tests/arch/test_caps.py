@@ -6,7 +6,7 @@ from vpmu.arch.presets import PRESETS, get_preset
 from vpmu.arch.x86.caps import cpuid, discover
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("name", sorted(n for n in PRESETS if PRESETS[n].caps.arch == "x86"))
 def test_discovery_round_trips_the_caps(name: str) -> None:
     """Decoding the derived CPUID words gives back the preset's PMU shape."""
     caps = PRESETS[name].caps

@@ -22,7 +22,7 @@ def _neutral(caps: PmuCaps) -> tuple[str, int]:
     return caps.arch, caps.counter_mask
 
 
-@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("name", [n for n in PRESETS if PRESETS[n].caps.arch == "x86"])
 def test_x86_presets_are_pmu_caps(name: str) -> None:
     """Every x86 preset's counters: its GP counters at 0.. and its fixed ones at 32.."""
     caps = PRESETS[name].caps
@@ -30,6 +30,17 @@ def test_x86_presets_are_pmu_caps(name: str) -> None:
     assert arch == "x86"
     assert mask == caps.gp_mask | sum(1 << (32 + i) for i in caps.fixed_indices)
     assert caps.width(0) == caps.gp_width and caps.width(32) == caps.fixed_width
+
+
+@pytest.mark.parametrize("name", [n for n in PRESETS if PRESETS[n].caps.arch == "arm64"])
+def test_arm_presets_are_pmu_caps(name: str) -> None:
+    """Every Arm preset's counters: its N event counters at 0.. and the cycle counter at 31,
+    and PMCEID0/1 name the events every PMUv3 implements (SW_INCR, CPU_CYCLES, CHAIN)."""
+    caps = PRESETS[name].caps
+    arch, mask = _neutral(caps)
+    assert arch == "arm64"
+    assert mask == (1 << caps.n_counters) - 1 | 1 << CYCLE_IDX
+    assert caps.pmceid0 & (1 << 0x00 | 1 << 0x11 | 1 << 0x1E) == 1 << 0x00 | 1 << 0x11 | 1 << 0x1E
 
 
 def test_arm_counter_space_and_widths() -> None:

@@ -90,7 +90,7 @@ def test_a_task_switch_wipes_the_lbr_for_a_cpu_event() -> None:
               if isinstance(r, LbrContext) and r.op == "reset"]
     assert resets and all(r.why == "host-task-switch" for r in resets)
     assert all(r.msrs == 3 * 32 + 1 for r in resets)
-    assert all(r.cycles == r.msrs * host.costs.lbr_wrmsr_cycles for r in resets)
+    assert all(r.cycles == r.msrs * host.costs.instruction_cycles["lbr_wrmsr"] for r in resets)
 
 
 @pytest.mark.parametrize("preset", ["intel-spr", "amd-zen4"])

@@ -142,7 +142,7 @@ def test_overflow_instant_is_predicted_exactly() -> None:
     t_pmi = machine.pmis[0][0]
     # Timeline: LVTPC, counter and EVTSEL WRMSRs (the cost table's WRMSR latency each), then
     # loop(1000) at 3 cycles/iteration spreading 10,000 instructions evenly over 3,000 cycles.
-    start = 3 * cycles_to_ps(cost_table("intel-icx").wrmsr_cycles, preset.core_mhz)
+    start = 3 * cycles_to_ps(cost_table("intel-icx").instruction_cycles["wrmsr"], preset.core_mhz)
     duration = cycles_to_ps(3000, preset.core_mhz)
     assert t_pmi == start + -(-5000 * duration // 10_000)
 
@@ -208,7 +208,7 @@ def test_cmask_inv_edge_on_the_rate_model() -> None:
         return counts
     counts, _ = _run(program)
     # The disabling WRMSR retires 1 instruction over its latency: below every mask.
-    wrmsr = cost_table("intel-icx").wrmsr_cycles
+    wrmsr = cost_table("intel-icx").instruction_cycles["wrmsr"]
     assert counts[0] == 9000
     assert counts[1] == 3000
     assert counts[2] == 6000 + wrmsr

@@ -176,7 +176,7 @@ def test_thread_switch_saves_at_the_threads_switches_only() -> None:
     switches = [r for r in host.trace.records if isinstance(r, LbrContext)]
     assert {(r.op, r.why, r.msrs) for r in switches} == {("save", "thread-switch", 98)}
     assert lbr_of(vm).restores_skipped >= 1
-    cost = host.costs.lbr_rdmsr_cycles * 98
+    cost = host.costs.instruction_cycles["lbr_rdmsr"] * 98
     assert all(r.cycles == cost for r in switches)
 
 

@@ -21,6 +21,11 @@ class PmuCaps(Protocol):
         ...
 
     @property
+    def vendor(self) -> str:
+        """Who designed the PMU: x86 "intel" or "amd"; arm64 the MIDR implementer ("arm")."""
+        ...
+
+    @property
     def counter_mask(self) -> int:
         """One bit per implemented counter, in the architecture's global counter index space
         (x86: GP 0-7, fixed 32+; arm64: event counters 0-30, the cycle counter 31)."""
@@ -28,6 +33,11 @@ class PmuCaps(Protocol):
 
     def width(self, idx: int) -> int:
         """Bits a counter stores (what a read returns and a write keeps)."""
+        ...
+
+    @property
+    def counters_label(self) -> str:
+        """The counters in the architecture's terms ("8 GP + 4 fixed", "6 event + cycle")."""
         ...
 
     @property

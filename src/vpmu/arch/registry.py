@@ -27,7 +27,8 @@ class ArchEntry:
     perf_driver: str
     """Host perf's PMU driver class (``vpmu.host.perf.driver.PerfDriver``)."""
     vcpu: str
-    """The vCPU class: the neutral run loop plus this architecture's trap layer."""
+    """The vCPU class: the neutral run loop plus this architecture's trap layer; empty for an
+    architecture whose VMs are not modelled yet (a VM on it is refused)."""
     bare_metal: str
     """The function that executes this architecture's port operations on bare metal."""
 
@@ -40,6 +41,14 @@ ARCHES: dict[str, ArchEntry] = {
         perf_driver="vpmu.host.perf.x86.driver:X86PerfDriver",
         vcpu="vpmu.machine.x86.vcpu:X86Vcpu",
         bare_metal="vpmu.machine.x86.bare:execute",
+    ),
+    "arm64": ArchEntry(
+        name="arm64",
+        register_names="vpmu.arch.arm64.names",
+        cpu_model="vpmu.hw.arm64.cpu:ArmCpu",
+        perf_driver="vpmu.host.perf.arm64.driver:ArmPerfDriver",
+        vcpu="",
+        bare_metal="vpmu.machine.arm64.bare:execute",
     ),
 }
 """Every architecture the lab runs, by name."""

@@ -9,7 +9,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from vpmu.arch.presets import PRESETS
+from vpmu.arch.arm64.caps import ArmPmuCaps
+from vpmu.arch.arm64.sysregs import pmu_sysregs
+from vpmu.arch.caps import PmuCaps
+from vpmu.arch.presets import HOST_PRESETS, PRESETS
+from vpmu.arch.regs import RegisterSpec
+from vpmu.arch.x86.caps import x86_caps
 from vpmu.arch.x86.msrs import lvtpc_msr, pmu_msrs
 from vpmu.cli.app import bad, check_preset, command, console
 from vpmu.vpmu.design import DESIGNS, design_info
@@ -26,27 +31,49 @@ def examples_dir() -> Path:
 
 @command()
 def presets() -> None:
-    """List the built-in CPU presets."""
+    """List the built-in CPU presets and the hosts whose clusters carry different PMUs."""
     table = Table(title="CPU presets")
-    for col in ("name", "vendor", "PMU", "GP", "fixed", "core MHz", "description"):
+    for col in ("name", "arch", "vendor", "PMU", "counters", "core MHz", "description"):
         table.add_column(col)
     for p in PRESETS.values():
         c = p.caps
-        table.add_row(p.name, c.vendor, c.label, str(c.n_gp), str(len(c.fixed_indices)),
-                      str(p.core_mhz), p.description)
+        table.add_row(p.name, c.arch, c.vendor, c.label, c.counters_label, str(p.core_mhz),
+                      p.description)
     console.print(table)
+    hosts = Table(title="Host presets (clusters in PMU registration order)")
+    for col in ("name", "arch", "CPUs", "clusters"):
+        hosts.add_column(col)
+    for h in HOST_PRESETS.values():
+        clusters = ", ".join(f"{_cpus(cl.cpus)} {cl.preset.name}" for cl in h.clusters)
+        hosts.add_row(h.name, h.arch, str(h.ncpus), clusters)
+    console.print(hosts)
+
+
+def _cpus(cpus: tuple[int, ...]) -> str:
+    """CPUs as the kernel lists a range ("0-3")."""
+    return f"{cpus[0]}-{cpus[-1]}" if len(cpus) > 1 else str(cpus[0])
+
+
+def _registers(caps: PmuCaps) -> list[RegisterSpec]:
+    """The PMU registers a core implements: x86 MSRs (with the LVTPC), arm64 system
+    registers."""
+    if isinstance(caps, ArmPmuCaps):
+        return list(pmu_sysregs(caps))
+    return [*pmu_msrs(x86_caps(caps)), lvtpc_msr()]
 
 
 @command()
 def msrs(
     preset: Annotated[str, typer.Option("--preset", "-p", help="CPU preset.")] = "intel-icx",
 ) -> None:
-    """Print the PMU MSRs a preset implements, derived from their declarations."""
+    """Print the PMU registers a preset implements (MSRs, or system registers on arm64),
+    derived from their declarations; addresses of system registers are Linux's sys_reg()
+    encodings."""
     check_preset(preset, PRESETS)
-    table = Table(title=f"PMU MSRs of {preset}")
+    table = Table(title=f"PMU registers of {preset}")
     for col in ("address", "name", "fields (msb:lsb access)", "reset", "gate"):
         table.add_column(col, overflow="fold")
-    for spec in [*pmu_msrs(PRESETS[preset].caps), lvtpc_msr()]:
+    for spec in _registers(PRESETS[preset].caps):
         fields = ", ".join(f"{f.name} {f.msb}:{f.lsb} {f.access.value}" for f in spec.fields)
         table.add_row(f"{spec.addr:#x}", spec.name, fields, f"{spec.reset:#x}", spec.gate)
     console.print(table)

@@ -20,10 +20,6 @@ PERF_CALLS = ("create", "pause", "period", "enable", "disable", "read_value", "r
 perf_event_period, perf_event_enable, perf_event_disable, perf_event_read_value,
 perf_event_release_kernel), in lifecycle order."""
 
-INSTRUCTIONS = ("rdmsr", "wrmsr", "rdpmc", "cpuid", "mov_cr")
-"""The instructions whose latency the hardware CPU takes from the table (``<name>_cycles``)."""
-
-
 @dataclass(frozen=True, slots=True, repr=False)
 class CostTable:
     """The cost of each piece of host work on one CPU preset (core cycles unless named ``_ns``).
@@ -33,16 +29,11 @@ class CostTable:
     sched-in/out costs.
     """
 
-    rdmsr_cycles: int
-    """Bare-metal RDMSR of a PMU MSR."""
-    wrmsr_cycles: int
-    """Bare-metal WRMSR of a PMU MSR (or of the x2APIC LVTPC/ICR)."""
-    rdpmc_cycles: int
-    """Bare-metal RDPMC."""
-    cpuid_cycles: int
-    """Bare-metal CPUID."""
-    mov_cr_cycles: int
-    """Bare-metal MOV to CR4 (CR4.PCE on a switch to or from an RDPMC task)."""
+    instruction_cycles: Mapping[str, int]
+    """Bare-metal latency of each PMU instruction the CPU model executes, by the
+    architecture's names (the CPU model lists the ones it needs: ``vpmu.hw.x86.cpu`` RDMSR,
+    WRMSR, RDPMC, CPUID, MOV to CR4 and the LBR MSR accesses; ``vpmu.hw.arm64.cpu`` MRS and
+    MSR of a PMU system register)."""
     context_switch_cycles: int
     """A full task switch: schedule(), switch_mm, switch_to; excludes perf's own work."""
     tick_cycles: int
@@ -82,10 +73,6 @@ class CostTable:
     """Writing one sample (no callchain) to the event's ring buffer."""
     perf_clear_dirty_counter_cycles: int
     """Zeroing one counter in perf_clear_dirty_counters (switch to an RDPMC task)."""
-    lbr_rdmsr_cycles: int
-    """RDMSR of one LBR MSR (FROM/TO/INFO, TOS, LBR_SELECT) in a save of the stack."""
-    lbr_wrmsr_cycles: int
-    """WRMSR of one LBR MSR in a restore (or a reset) of the stack."""
 
     def __post_init__(self) -> None:
         for name, value in self._values():
@@ -95,9 +82,13 @@ class CostTable:
         if set(calls) != set(PERF_CALLS):
             raise ValueError(f"perf_call_work_cycles keys must be {list(PERF_CALLS)}, "
                              f"not {list(calls)!r}")
-        # Read-only and in PERF_CALLS order, so a shared table cannot be edited by a user.
+        if not self.instruction_cycles:
+            raise ValueError("instruction_cycles must price at least one instruction")
+        # Read-only (and the calls in PERF_CALLS order), so a shared table cannot be edited.
         object.__setattr__(self, "perf_call_work_cycles",
                            MappingProxyType({k: calls[k] for k in PERF_CALLS}))
+        object.__setattr__(self, "instruction_cycles",
+                           MappingProxyType(dict(self.instruction_cycles)))
 
     def _values(self) -> Iterator[tuple[str, object]]:
         """Every number with its name (``perf_call_work_cycles[create]`` and so on)."""
@@ -113,8 +104,3 @@ class CostTable:
 
 def _plain(value: object) -> object:
     return dict(value) if isinstance(value, Mapping) else value
-
-
-def instruction_cycles(table: CostTable) -> dict[str, int]:
-    """The instruction latencies a hardware CPU takes (``vpmu.hw.x86.cpu.INSTRUCTIONS``)."""
-    return {name: getattr(table, f"{name}_cycles") for name in INSTRUCTIONS}

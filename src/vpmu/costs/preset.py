@@ -35,8 +35,9 @@ class PresetCosts:
 
     host: CostTable
     """Host-kernel work (``vpmu.host``: perf, scheduler, interrupts, instructions)."""
-    kvm: KvmCosts
-    """KVM's own work per VM-exit (``vpmu.machine``, ``vpmu.vpmu``)."""
+    kvm: KvmCosts | None
+    """KVM's own work per VM-exit (``vpmu.machine``, ``vpmu.vpmu``); None on an architecture
+    whose vPMU is not modelled yet (arm64), where a VM is refused."""
     guest: GuestCosts
     """The guest Linux kernel's own code (``vpmu.guest.linux``)."""
     sources: Mapping[str, str]
@@ -56,10 +57,15 @@ class PresetCosts:
 
     def numbers(self) -> Iterator[tuple[str, int | Fraction]]:
         """Every number of the table by name, host then KVM then guest, in field order."""
-        for part in PARTS:
+        for part in self.parts:
             for field, key, value in numbers(getattr(self, part)):
                 assert isinstance(value, int | Fraction)   # the parts refuse anything else
                 yield f"{part}.{number_name(field, key)}", value
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The parts this table has (``PARTS`` less ``kvm`` where it has none)."""
+        return tuple(p for p in PARTS if getattr(self, p) is not None)
 
     def number_names(self) -> tuple[str, ...]:
         """The names of every number of the table."""
@@ -74,5 +80,5 @@ class PresetCosts:
         return text
 
     def _field_names(self) -> Iterator[str]:
-        for part in PARTS:
+        for part in self.parts:
             yield from (f"{part}.{f}" for f in number_fields(getattr(self, part)))

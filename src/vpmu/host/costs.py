@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from vpmu.costs import COSTS, part_sources, preset_costs
-from vpmu.costs.host import PERF_CALLS, CostTable, instruction_cycles
+from vpmu.costs.host import PERF_CALLS, CostTable
 
 COST_TABLES: Mapping[str, CostTable] = MappingProxyType(
     {name: costs.host for name, costs in COSTS.items()})
@@ -26,5 +26,4 @@ def cost_table(preset_name: str) -> CostTable:
 COST_SOURCES: Mapping[str, str] = part_sources("host")
 """Where every ``CostTable`` field comes from, by field name."""
 
-__all__ = ["COST_SOURCES", "COST_TABLES", "PERF_CALLS", "CostTable", "cost_table",
-           "instruction_cycles"]
+__all__ = ["COST_SOURCES", "COST_TABLES", "PERF_CALLS", "CostTable", "cost_table"]

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from vpmu.arch import events as ev
 from vpmu.arch.faults import Fault
-from vpmu.host.costs import instruction_cycles
 from vpmu.host.modes import Mode
 from vpmu.host.task import GuestExit, GuestInsn, GuestInsnDone, Kernel, Sleep, Task, UserRdpmc
 from vpmu.hw.models import make_cpu
@@ -122,7 +121,7 @@ class Pcpu:
         self.preset = host.host_preset.clusters[cluster].preset
         """The CPU preset of this CPU's cluster: its PMU, clocks and width."""
         self.hw = make_cpu(self.preset, host.env, deliver=self._on_pmi_interrupt,
-                           instruction_cycles=instruction_cycles(host.costs))
+                           instruction_cycles=host.costs.instruction_cycles)
         """The hardware, built from the cluster's preset by its architecture's CPU model:
         the PMU, its interrupt controller, the privilege level."""
         self.current: Task | None = None
@@ -184,7 +183,7 @@ class Pcpu:
         if self.hw.user_access == enabled:
             return 0
         self.hw.user_access = enabled
-        return self.host.costs.mov_cr_cycles
+        return self.host.costs.instruction_cycles["mov_cr"]
 
     # -- work ----------------------------------------------------------------------------
     def kernel_work(self, cycles: int, what: str) -> Generator[Event, Any, None]:

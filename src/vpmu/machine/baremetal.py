@@ -27,7 +27,7 @@ from vpmu.arch.registry import arch_entry
 from vpmu.errors import RunIncompleteError
 from vpmu.guest.os import GuestOs
 from vpmu.guest.port import Execute, GuestGen, GuestProgram, Op, SetCpl, WaitPmi
-from vpmu.host.costs import cost_table, instruction_cycles
+from vpmu.host.costs import cost_table
 from vpmu.hw.core import CpuCore
 from vpmu.hw.counting import RING_KERNEL
 from vpmu.hw.models import make_cpu
@@ -69,7 +69,7 @@ class BareMetal:
         """The run's event kernel."""
         costs = cost_table(self.preset.costs)
         self.cpu = make_cpu(self.preset, self.env, deliver=self._on_pmi,
-                            instruction_cycles=instruction_cycles(costs))
+                            instruction_cycles=costs.instruction_cycles)
         """The CPU the program runs on."""
         self._arch_op: Callable[[CpuCore, Op], Generator[Event, Any, Any]] = resolve(
             arch_entry(self.preset.caps.arch).bare_metal)

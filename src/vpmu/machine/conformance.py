@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vpmu.arch.presets import CpuPreset, as_preset
-from vpmu.arch.x86.caps import X86PmuCaps
+from vpmu.arch.x86.caps import X86PmuCaps, x86_caps
 from vpmu.guest.conformance import SUITES
 from vpmu.guest.conformance._framework import (
     CheckResult,
@@ -78,7 +78,7 @@ def vm_runner(preset: CpuPreset, design: str, *, seed: int = 0) -> Runner:
         shape = variant.changes() if variant else None
         flt: PmuEventFilter | None = None
         if variant is not None and variant.event_filter is not None:
-            built = build_event_filter(variant.event_filter, preset.caps)
+            built = build_event_filter(variant.event_filter, x86_caps(preset.caps))
             if isinstance(built, Errno):
                 return FilterRefused(built.name)
             flt = built

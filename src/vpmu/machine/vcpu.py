@@ -73,8 +73,11 @@ class Frame:
 
 
 def vcpu_class(arch: str) -> type[Vcpu]:
-    """The vCPU model of an architecture."""
-    cls: type[Vcpu] = resolve(arch_entry(arch).vcpu)
+    """The vCPU model of an architecture; a clear error for one whose VMs are not modelled."""
+    target = arch_entry(arch).vcpu
+    if not target:
+        raise ValueError(f"VMs on {arch} are not modelled yet (no vCPU model)")
+    cls: type[Vcpu] = resolve(target)
     return cls
 
 

@@ -42,8 +42,8 @@ class Vm:
         assert isinstance(host.perf, PerfSubsystem)
         self.perf: PerfSubsystem = host.perf
         self.kapi = KernelCounterApi(self.perf)
-        self.kvm_costs = kvm_costs(host.preset.costs)
         check_arch(design.name, host.host_preset.arch)
+        self.kvm_costs = kvm_costs(host.preset.costs)
         self.caps: PmuCaps = guest_caps(design, host.preset.caps, shape)
         refusal = host_refusal(design.name, host.preset.caps)
         if refusal:

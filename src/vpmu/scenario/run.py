@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vpmu.arch import events as ev
+from vpmu.arch.x86.caps import x86_caps
 from vpmu.errors import RunIncompleteError
 from vpmu.guest.linux import RunResult
 from vpmu.host.machine import Host
@@ -178,7 +179,7 @@ def build_filter(vm: VmSpec, host: Host) -> PmuEventFilter | None:
         return None
     action = KVM_PMU_EVENT_ALLOW if f.action == "allow" else KVM_PMU_EVENT_DENY
     result = event_filter(
-        host.preset.caps, action, f.events, fixed_counter_bitmap=f.fixed_counter_bitmap,
+        x86_caps(host.preset.caps), action, f.events, fixed_counter_bitmap=f.fixed_counter_bitmap,
         flags=KVM_PMU_EVENT_FLAG_MASKED_EVENTS if f.masked else 0)
     if isinstance(result, Errno):
         raise ValueError(f"KVM_SET_PMU_EVENT_FILTER fails with {result.name}")

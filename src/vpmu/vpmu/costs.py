@@ -19,13 +19,18 @@ EXIT_REASONS = _EXIT_REASONS_BY_ARCH["x86"]
 reported under the same names."""
 
 KVM_COSTS: Mapping[str, KvmCosts] = MappingProxyType(
-    {name: costs.kvm for name, costs in COSTS.items()})
-"""KVM's costs for every built-in preset."""
+    {name: costs.kvm for name, costs in COSTS.items() if costs.kvm is not None})
+"""KVM's costs for every built-in preset that has them (not the Arm ones yet)."""
 
 
 def kvm_costs(preset_name: str) -> KvmCosts:
-    """The KVM cost table of a preset; the error lists the valid names."""
-    return preset_costs(preset_name).kvm
+    """The KVM cost table of a preset; the error lists the valid names, or says that the
+    preset's architecture has no KVM model yet."""
+    found = preset_costs(preset_name).kvm
+    if found is None:
+        raise ValueError(f"preset {preset_name!r} has no KVM cost table: VMs on its "
+                         "architecture are not modelled yet")
+    return found
 
 
 KVM_COST_SOURCES: Mapping[str, str] = part_sources("kvm")

@@ -60,6 +60,11 @@ class ArmPmuCaps:
                              f"not {self.n_counters!r}")
 
     @property
+    def vendor(self) -> str:
+        """The MIDR implementer's name: "arm" for Arm Ltd (0x41)."""
+        return {0x41: "arm"}.get(self.implementer, f"implementer {self.implementer:#x}")
+
+    @property
     def pmceid0(self) -> int:
         """PMCEID0_EL0: common events 0x00-0x1F."""
         return pmceid(self.events)[0]
@@ -88,6 +93,11 @@ class ArmPmuCaps:
         """Event counters 0..N-1, the cycle counter, and PMICNTR_EL0 where implemented."""
         mask = (1 << self.n_counters) - 1 | 1 << CYCLE_IDX
         return mask | (1 << ICNTR_IDX if self.icntr else 0)
+
+    @property
+    def counters_label(self) -> str:
+        """"6 event + cycle" (``PmuCaps.counters_label``), with PMICNTR_EL0 where present."""
+        return f"{self.n_counters} event + cycle" + (" + instruction" if self.icntr else "")
 
     @property
     def label(self) -> str:

@@ -64,3 +64,11 @@ def pmceid(events: frozenset[int]) -> tuple[int, int]:
     ceid0 = sum(1 << e for e in events if e < 0x20)
     ceid1 = sum(1 << (e - 0x20) for e in events if e >= 0x20)
     return ceid0, ceid1
+
+
+def events_of(pmceid0: int, pmceid1: int) -> frozenset[int]:
+    """The common events a PMCEID0_EL0 / PMCEID1_EL0 pair (their low 32 bits) enumerates:
+    bit n of PMCEID0 is event n, bit n of PMCEID1 event 0x20 + n (the inverse of ``pmceid``)."""
+    words = (pmceid0 & 0xFFFF_FFFF, pmceid1 & 0xFFFF_FFFF)
+    return frozenset(32 * w + n for w, word in enumerate(words) for n in range(32)
+                     if word >> n & 1)

@@ -220,3 +220,14 @@ def access_fault(spec: RegisterSpec, caps: ArmPmuCaps, *, el: int, userenr: int,
     elif spec.role in (Role.COUNTER, Role.SELECTOR) and not counter_valid(caps, spec.index):
         return Fault.UNDEF
     return None
+
+
+def _names_by_encoding() -> dict[int, str]:
+    """Every PMU system register's Linux name by encoding, for the widest PMU (31 counters)."""
+    from vpmu.arch.arm64.caps import MAX_EVENT_COUNTERS, PMUVER_V3P5, ArmPmuCaps
+    widest = ArmPmuCaps(0x41, 0, PMUVER_V3P5, n_counters=MAX_EVENT_COUNTERS)
+    return {spec.addr: spec.name for spec in pmu_sysregs(widest)}
+
+
+SYSREG_NAMES: dict[int, str] = _names_by_encoding()
+"""Each PMU system register's name by its ``sys_reg`` encoding."""

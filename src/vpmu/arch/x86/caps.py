@@ -120,6 +120,11 @@ class X86PmuCaps:
         return "PerfMonV2" if self.perfmon_v2 else "legacy"
 
     @property
+    def counters_label(self) -> str:
+        """"8 GP + 4 fixed" (``PmuCaps.counters_label``)."""
+        return f"{self.n_gp} GP + {len(self.fixed_indices)} fixed"
+
+    @property
     def virt_ext(self) -> str:
         """The vendor's virtualization extension, as KVM's kvm_exit tracepoint names it
         ("vmx" or "svm")."""
@@ -177,6 +182,13 @@ class X86PmuCaps:
         value = (self.lbr_format & 0x3F) | ((self.pebs_format & 0xF) << 8) | self.perf_cap_extra
         return value | (PERF_CAP_FW_WRITE if self.fw_write else 0)
 
+
+def x86_caps(caps: object) -> X86PmuCaps:
+    """``caps`` as x86's (a preset's ``PmuCaps`` read by x86 code); TypeError for another
+    architecture's, which x86 code must never be handed."""
+    if not isinstance(caps, X86PmuCaps):
+        raise TypeError(f"x86 code needs X86PmuCaps, not {caps!r}")
+    return caps
 
 
 @functools.lru_cache(maxsize=256)

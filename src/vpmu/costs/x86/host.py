@@ -9,28 +9,11 @@ priced with its preset's instruction costs, so those differ between presets too.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
 from vpmu.arch.presets import PRESETS
 from vpmu.costs.host import CostTable
-
-
-@dataclass(frozen=True, slots=True)
-class KernelPath:
-    """A host-kernel path: its own code's cycles and the PMU MSR accesses it makes, which are
-    priced at each preset's instruction costs."""
-
-    cycles: int
-    wrmsr: int = 0
-    rdmsr: int = 0
-    rdpmc: int = 0
-
-    def price(self, wrmsr_cycles: int) -> int:
-        """The path's cycles on a part whose WRMSR costs ``wrmsr_cycles``."""
-        return (self.cycles + self.wrmsr * wrmsr_cycles + self.rdmsr * RDMSR_CYCLES
-                + self.rdpmc * RDPMC_CYCLES)
-
+from vpmu.costs.path import KernelPath
 
 # -- bare-metal instructions with no per-part figure ----------------------------------------
 RDMSR_CYCLES = 150
@@ -117,22 +100,27 @@ GLOBAL_CTL twice, STATUS_CLR, the counter and the LVTPC and reads STATUS once; b
 counter with RDPMC."""
 
 
+def instruction_table(preset: str) -> dict[str, int]:
+    """One x86 preset's instruction latencies: the shared figures and its part's WRMSR."""
+    return {"rdmsr": RDMSR_CYCLES, "wrmsr": WRMSR_CYCLES[preset], "rdpmc": RDPMC_CYCLES,
+            "cpuid": CPUID_CYCLES, "mov_cr": MOV_CR_CYCLES,
+            "lbr_rdmsr": LBR_MSR_CYCLES, "lbr_wrmsr": LBR_MSR_CYCLES}
+
+
 def host_table(preset: str) -> CostTable:
     """One x86 preset's host table: the shared paths, priced at this part's WRMSR cost."""
-    wrmsr = WRMSR_CYCLES[preset]
+    ins = instruction_table(preset)
     return CostTable(
-        rdmsr_cycles=RDMSR_CYCLES, wrmsr_cycles=wrmsr, rdpmc_cycles=RDPMC_CYCLES,
-        cpuid_cycles=CPUID_CYCLES, mov_cr_cycles=MOV_CR_CYCLES,
+        instruction_cycles=ins,
         context_switch_cycles=CONTEXT_SWITCH_CYCLES, tick_cycles=TICK_CYCLES,
         irq_entry_exit_cycles=IRQ_ENTRY_EXIT_CYCLES, nmi_entry_exit_cycles=NMI_ENTRY_EXIT_CYCLES,
         ipi_send_cycles=IPI_SEND_CYCLES, ipi_handler_cycles=IPI_HANDLER_CYCLES,
         ipi_latency_ns=IPI_LATENCY_NS, perf_ctx_lock_cycles=PERF_CTX_LOCK_CYCLES,
-        perf_call_work_cycles={k: p.price(wrmsr) for k, p in PERF_CALL_WORK.items()},
-        perf_sched_in_event_cycles=PERF_SCHED_IN_EVENT.price(wrmsr),
-        perf_sched_out_event_cycles=PERF_SCHED_OUT_EVENT.price(wrmsr),
-        perf_rotate_cycles=PERF_ROTATE.price(wrmsr),
-        perf_overflow_handler_cycles=PERF_OVERFLOW_HANDLER[PRESETS[preset].vendor].price(wrmsr),
+        perf_call_work_cycles={k: p.price(ins) for k, p in PERF_CALL_WORK.items()},
+        perf_sched_in_event_cycles=PERF_SCHED_IN_EVENT.price(ins),
+        perf_sched_out_event_cycles=PERF_SCHED_OUT_EVENT.price(ins),
+        perf_rotate_cycles=PERF_ROTATE.price(ins),
+        perf_overflow_handler_cycles=PERF_OVERFLOW_HANDLER[PRESETS[preset].vendor].price(ins),
         perf_sample_output_cycles=PERF_SAMPLE_OUTPUT_CYCLES,
-        perf_clear_dirty_counter_cycles=wrmsr,
-        lbr_rdmsr_cycles=LBR_MSR_CYCLES, lbr_wrmsr_cycles=LBR_MSR_CYCLES,
+        perf_clear_dirty_counter_cycles=ins["wrmsr"],
     )

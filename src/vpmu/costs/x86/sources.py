@@ -18,29 +18,39 @@ _IS_PAUSED = ('Like Xu, "[PATCH] KVM: x86/pmu: Introduce pmc->is_paused to reduc
 _ELIDE = ('"[PATCH v6 34/44] KVM: x86/pmu: Elide WRMSRs when loading guest PMCs..." '
           '(mediated vPMU series v6, 5 Dec 2025)')
 _SCALED = ("on intel-emr and amd-zen5 scaled with the exit path (kvm.vmx_transition_cycles)")
-_PRICED = ("its MSR accesses at this preset's host.rdmsr_cycles, host.wrmsr_cycles and "
-           "host.rdpmc_cycles")
+_PRICED = ("its MSR accesses at this preset's host.instruction_cycles[rdmsr], "
+           "host.instruction_cycles[wrmsr] and host.instruction_cycles[rdpmc]")
 
 HOST: Mapping[str, str] = MappingProxyType({
-    "host.rdmsr_cycles":
+    "host.instruction_cycles[rdmsr]":
         "estimate: RDMSR of a PMU MSR is commonly put at ~100-250 cycles (unverified; no "
         "published per-part figure), so the middle, 150, on every preset.",
-    "host.wrmsr_cycles":
+    "host.instruction_cycles[wrmsr]":
         f"derived: {_ELIDE} measures a CPUID exit round trip before and after eliding the "
         "PMC WRMSRs at mediated load: EMR 4k -> 3k cycles, Turin 6.2k -> 5.3k. The elision "
         "turns each WRMSR into a RDPMC, and the microbenchmark's guest leaves every counter "
         "equal, so saved = counters x (WRMSR - RDPMC): EMR (8 GP + 4 fixed) 1000/12 + 30 = "
         "110, Turin (6 GP) 900/6 + 30 = 180, rounded to 10. estimate: SKL, ICX and SPR take "
         "EMR's value and Zen 4 takes Turin's (the same vendor MSR path, no per-part figure).",
-    "host.rdpmc_cycles":
+    "host.instruction_cycles[rdpmc]":
         "estimate: RDPMC is commonly put at ~20-40 cycles (unverified), so the middle, 30, on "
         "every preset.",
-    "host.cpuid_cycles":
+    "host.instruction_cycles[cpuid]":
         "estimate: a serializing, microcoded instruction, ~100 cycles on every preset (the "
         "published figures are CPUID exit round trips, not bare CPUID).",
-    "host.mov_cr_cycles":
+    "host.instruction_cycles[mov_cr]":
         "estimate: MOV to CR4 is serializing like CPUID, so it is priced like CPUID: 100 on "
         "every preset.",
+    "host.instruction_cycles[lbr_rdmsr]":
+        'fitted: Wei Wang, "Re: [PATCH v7 08/12] KVM/x86/vPMU: Add APIs to support host '
+        'save/restore the guest lbr stack" (9 Jul 2019): "On SKL, saving 32 LBR entries could '
+        'add 3000~4000 cycles overhead". perf\'s save (intel_pmu_lbr_save, '
+        "arch/x86/events/intel/lbr.c@v6.6) of a full 32-entry format-5 stack reads TOS, 32 x "
+        "FROM/TO/INFO and LBR_SELECT: 98 RDMSRs, so 3500 / 98 = 36 (rounded) per RDMSR, on "
+        "every preset (no other published figure; unused on the presets without legacy LBR).",
+    "host.instruction_cycles[lbr_wrmsr]":
+        "estimate: as host.instruction_cycles[lbr_rdmsr] (no published figure for the "
+        "restore, intel_pmu_lbr_restore's 98 WRMSRs of a 32-entry stack).",
     "host.context_switch_cycles":
         "estimate: pick_next_task (kernel/sched/core.c@v6.6), switch_mm_irqs_off "
         "(arch/x86/mm/tlb.c@v6.6, a CR3 write with PCID) and __switch_to "
@@ -116,21 +126,12 @@ HOST: Mapping[str, str] = MappingProxyType({
         "perf_output_end (kernel/events/ring_buffer.c@v6.6) into the mmap ring buffer, with "
         "no callchain: 1,000 on every preset.",
     "host.perf_clear_dirty_counter_cycles":
-        "derived: host.wrmsr_cycles. perf_clear_dirty_counters (arch/x86/events/core.c@v6.6, "
-        "called from cr4_update_pce_mm on a switch to an RDPMC task) writes 0 to each counter "
-        "in cpuc->dirty except the assigned ones, one WRMSR each, as Dapeng Mi quotes in "
+        "derived: host.instruction_cycles[wrmsr]. perf_clear_dirty_counters "
+        "(arch/x86/events/core.c@v6.6, called from cr4_update_pce_mm on a switch to an RDPMC "
+        "task) writes 0 to each counter in cpuc->dirty except the assigned ones, one WRMSR "
+        "each, as Dapeng Mi quotes in "
         '"Re: [RFC PATCH 23/41] KVM: x86/pmu: Implement the save/restore of PMU state for '
         'Intel CPU" (18 Apr 2024).',
-    "host.lbr_rdmsr_cycles":
-        'fitted: Wei Wang, "Re: [PATCH v7 08/12] KVM/x86/vPMU: Add APIs to support host '
-        'save/restore the guest lbr stack" (9 Jul 2019): "On SKL, saving 32 LBR entries could '
-        'add 3000~4000 cycles overhead". perf\'s save (intel_pmu_lbr_save, '
-        "arch/x86/events/intel/lbr.c@v6.6) of a full 32-entry format-5 stack reads TOS, 32 x "
-        "FROM/TO/INFO and LBR_SELECT: 98 RDMSRs, so 3500 / 98 = 36 (rounded) per RDMSR, on "
-        "every preset (no other published figure; unused on the presets without legacy LBR).",
-    "host.lbr_wrmsr_cycles":
-        "estimate: as host.lbr_rdmsr_cycles (no published figure for the restore, "
-        "intel_pmu_lbr_restore's 98 WRMSRs of a 32-entry stack).",
 })
 
 KVM: Mapping[str, str] = MappingProxyType({

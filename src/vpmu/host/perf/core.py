@@ -168,7 +168,7 @@ class PerfSubsystem:
         drv.suspended = False
         cycles = self.resched(cpu)
         drv.load_global()  # perf_ctx_enable -> x86_pmu_enable: the host's GLOBAL_CTRL
-        return cycles + self.host.costs.wrmsr_cycles
+        return cycles + self.host.costs.instruction_cycles["wrmsr"]
 
     def host_events_want(self, cpu: Pcpu) -> bool:
         """Some enabled host event would be on this CPU's counters if the guest let it."""

@@ -205,7 +205,7 @@ class LbrArbiter:
         if c.holder == "host":
             hw.enable(c.host[0].attr)
         host = self.perf.host
-        cycles = writes * host.costs.lbr_wrmsr_cycles
+        cycles = writes * host.costs.instruction_cycles["lbr_wrmsr"]
         host.trace.emit(LbrContext(host.env.now_ps, cpu.index, "reset", "", -1,
                                    "host-task-switch", writes, cycles, host.cycles_ps(cycles)))
         return cycles
@@ -222,7 +222,7 @@ class LbrArbiter:
             return 0
         reads, records, from_guest = hw.read()
         host.trace.emit(LbrRead(host.env.now_ps, cpu.index, ev.id, records, from_guest, guest))
-        return reads * host.costs.lbr_rdmsr_cycles
+        return reads * host.costs.instruction_cycles["lbr_rdmsr"]
 
     def finish(self) -> None:
         """Close every CPU's stretch at the end of a run."""

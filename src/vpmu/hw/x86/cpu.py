@@ -37,7 +37,7 @@ class X86Cpu(CpuCore):
 
     def __init__(self, preset: CpuPreset, env: Environment, deliver: DeliverFn,
                  instruction_cycles: Mapping[str, int]) -> None:
-        self.lapic = Lapic(mask_on_pmi=preset.caps.is_intel, deliver=deliver)
+        self.lapic = Lapic(mask_on_pmi=x86caps.x86_caps(preset.caps).is_intel, deliver=deliver)
         """The local APIC's LVTPC."""
         self.x86_pmu = X86Pmu(preset, env, on_pmi=self.lapic.pmi)
         """``pmu`` as the x86 PMU it is. A second name rather than a narrowed ``pmu: X86Pmu``:
@@ -119,7 +119,7 @@ class X86Cpu(CpuCore):
     def cpuid(self, leaf: int, subleaf: int) -> Generator[Event, Any, tuple[int, int, int, int]]:
         """CPUID: the PMU-relevant leaves of the preset."""
         yield from self._retire("cpuid")
-        return x86caps.cpuid(self.preset.caps, leaf, subleaf)
+        return x86caps.cpuid(self.x86_pmu.caps, leaf, subleaf)
 
     def set_cr4_pce(self, enabled: bool) -> Generator[Event, Any, Fault | None]:
         """MOV to CR4 (PCE only): privileged."""

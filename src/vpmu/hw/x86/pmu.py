@@ -18,7 +18,7 @@ from vpmu.arch.faults import Fault
 from vpmu.arch.presets import CpuPreset
 from vpmu.arch.regs import RegisterSpec, Role, apply_write, bits, by_address, read_value
 from vpmu.arch.x86 import msrs
-from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FAST, RDPMC_FIXED
+from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FAST, RDPMC_FIXED, x86_caps
 from vpmu.hw.engine import ALL, CountConfig, Counter, CountingPmu
 from vpmu.hw.x86.lbr import X86Lbr
 from vpmu.hw.x86.selectors import GpSelect, SelectorDecoder
@@ -31,7 +31,7 @@ class X86Pmu(CountingPmu):
     def __init__(self, preset: CpuPreset, env: Environment,
                  on_pmi: Callable[[], None]) -> None:
         super().__init__(preset, env, on_pmi)
-        self.caps = preset.caps
+        self.caps = x86_caps(preset.caps)
         """What this PMU implements."""
         self.guest_filter_sensitive = not self.caps.is_intel  # HostOnly/GuestOnly (AMD)
         self.specs: dict[int, RegisterSpec] = by_address(msrs.pmu_msrs(self.caps))

@@ -34,7 +34,7 @@ A guest whose PERF_CAPABILITIES reports the host's LBR format gets the host's LB
   stack at every VM-exit and restores it at every VM-entry while the event exists.
 
 Each save and restore is a ``LbrContext`` record, priced at the cost table's
-``lbr_rdmsr_cycles`` / ``lbr_wrmsr_cycles`` per MSR.
+``instruction_cycles["lbr_rdmsr"]`` / ``["lbr_wrmsr"]`` per MSR.
 
 **Who holds the LBR** when host perf wants it too is ``vpmu.host.perf.lbr``'s arbitration under
 the ``lbr_ownership`` rule: an event that loses goes to ERROR, its MSRs are intercepted again
@@ -199,7 +199,8 @@ class VcpuLbr:
             return 0
         reads = self._read_stack(hw)
         hw.owner = self
-        return self._emit(cpu, "save", why, reads, reads * cpu.host.costs.lbr_rdmsr_cycles)
+        cost = reads * cpu.host.costs.instruction_cycles["lbr_rdmsr"]
+        return self._emit(cpu, "save", why, reads, cost)
 
     def restore(self, cpu: Pcpu, why: str) -> int:
         """__intel_pmu_lbr_restore: write the saved stack back (every entry, TOS,
@@ -212,7 +213,8 @@ class VcpuLbr:
             return 0
         self._write_back(hw)
         writes = 2 + self.per_entry * hw.recorder.depth
-        return self._emit(cpu, "restore", why, writes, writes * cpu.host.costs.lbr_wrmsr_cycles)
+        cost = writes * cpu.host.costs.instruction_cycles["lbr_wrmsr"]
+        return self._emit(cpu, "restore", why, writes, cost)
 
     def _write_back(self, hw: X86Lbr) -> None:
         assert self.saved is not None
@@ -239,9 +241,9 @@ class VcpuLbr:
         writes = host_lbr.reset() if host_lbr is not None else 0
         if self.event is not None:
             self.vcpu.perf.lbr.guest_out(cpu, self.event)
-        costs = cpu.host.costs
+        ins = cpu.host.costs.instruction_cycles
         return self._emit(cpu, "save", why, reads + writes,
-                          reads * costs.lbr_rdmsr_cycles + writes * costs.lbr_wrmsr_cycles)
+                          reads * ins["lbr_rdmsr"] + writes * ins["lbr_wrmsr"])
 
     def load(self, cpu: Pcpu, why: str) -> int:
         """A mediated load (pmu-switch): the guest takes the LBR (perf has taken every host

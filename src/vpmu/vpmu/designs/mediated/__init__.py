@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from vpmu.arch.x86.caps import X86PmuCaps
+from vpmu.arch.x86.caps import X86PmuCaps, x86_caps
 from vpmu.vpmu.design import coerce_options
 from vpmu.vpmu.designs.mediated.entry import ENTRY
 from vpmu.vpmu.designs.mediated.vcpu import MediatedOptions, MediatedVcpu
@@ -84,7 +84,7 @@ class MediatedPmu:
     def create_vcpu(self, vcpu: X86VcpuHandle) -> MediatedVcpu:
         """The first vCPU creates the VM's mediated PMU (perf_create_mediated_pmu; the VM has
         checked the host against the entry's requirement); a refusal refuses the VM."""
-        host = vcpu.host.preset.caps
+        host = x86_caps(vcpu.host.preset.caps)
         if not self._admitted:
             errno = vcpu.perf.create_mediated_pmu()
             if errno:
@@ -96,4 +96,4 @@ class MediatedPmu:
                                str(self.options["host_preemption"]),
                                str(self.options["clear_on_put"]),
                                bool(self.options["elide_writes"]))
-        return MediatedVcpu(vcpu, vcpu.caps, host, opts)
+        return MediatedVcpu(vcpu, x86_caps(vcpu.caps), host, opts)

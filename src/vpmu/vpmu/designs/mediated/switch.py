@@ -15,7 +15,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from vpmu.arch.x86 import msrs
-from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FIXED, X86PmuCaps
+from vpmu.arch.x86.caps import FIXED_IDX_BASE, RDPMC_FIXED, X86PmuCaps, x86_caps
 from vpmu.host.perf.x86.driver import ctr_addr, sel_addr
 from vpmu.hw.x86.cpu import x86_cpu
 from vpmu.vpmu.x86.pmc import FIXED_EN, fixed_ctrl_field
@@ -46,7 +46,7 @@ class MsrTally:
         """RDMSR (at CPL 0; the MSR exists on this host)."""
         value = self.pmu.rdmsr(addr)
         assert isinstance(value, int), f"host RDMSR {addr:#x} faulted: a model bug"
-        self._count("rdmsr", addr, self.costs.rdmsr_cycles)
+        self._count("rdmsr", addr, self.costs.instruction_cycles["rdmsr"])
         return value
 
     def wr(self, addr: int, value: int) -> None:
@@ -55,14 +55,14 @@ class MsrTally:
         fault = hw.lapic.wrmsr(value) if addr == msrs.X2APIC_LVTPC else self.pmu.wrmsr(addr,
                                                                                        value)
         assert fault is None, f"host WRMSR {addr:#x} <- {value:#x} faulted: a model bug"
-        self._count("wrmsr", addr, self.costs.wrmsr_cycles)
+        self._count("wrmsr", addr, self.costs.instruction_cycles["wrmsr"])
 
     def rdpmc(self, ecx: int) -> int:
         """RDPMC at CPL 0."""
         value = self.pmu.rdpmc(ecx)
         assert isinstance(value, int), f"host RDPMC {ecx:#x} faulted: a model bug"
         self.traffic["rdpmc"] += 1
-        self.cycles += self.costs.rdpmc_cycles
+        self.cycles += self.costs.instruction_cycles["rdpmc"]
         return value
 
     def _count(self, op: str, addr: int, cycles: int) -> None:
@@ -85,7 +85,7 @@ def rdpmc_ecx(idx: int) -> int:
 def load(vc: MediatedVcpu, t: MsrTally) -> None:
     """kvm_mediated_pmu_load after perf_load_guest_context (steps 2-5 of 2.3): GLOBAL_CTRL
     0, the LVTPC, kvm_pmu_load_guest_pmcs, then the vendor's mediated_load."""
-    caps = t.cpu.host.preset.caps
+    caps = x86_caps(t.cpu.host.preset.caps)
     t.wr(vc.vendor.PERF_GLOBAL_CTRL, 0)
     t.wr(msrs.X2APIC_LVTPC, LVTPC_GUEST | (vc.vcpu.lvtpc & 1 << msrs.LVT_MASKED))
     for pmc in vc.gp:
@@ -110,7 +110,7 @@ def put(vc: MediatedVcpu, t: MsrTally) -> None:
     """kvm_mediated_pmu_put before perf_put_guest_context (steps 2-4 of 2.3): the vendor's
     mediated_put, kvm_pmu_put_guest_pmcs, the LVTPC; what is zeroed follows the
     ``clear_on_put`` policy."""
-    caps = t.cpu.host.preset.caps
+    caps = x86_caps(t.cpu.host.preset.caps)
     vc.vendor.mediated_put(vc, t)
     policy = vc.clear_on_put
     for pmc in vc.gp:

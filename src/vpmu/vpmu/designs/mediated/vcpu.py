@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from vpmu.arch.regs import Role
 from vpmu.arch.x86 import msrs
-from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
+from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps, x86_caps
 from vpmu.host.perf.x86.driver import sel_addr
 from vpmu.hw.x86.cpu import x86_cpu
 from vpmu.trace import PmuContext
@@ -221,7 +221,7 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         for pmc in pmcs:
             if not pmc.is_fixed:
                 pmc.eventsel_hw = self._eventsel_hw(pmc)
-                self._refresh_hw(cpu, sel_addr(self.vcpu.host.preset.caps, pmc.idx),
+                self._refresh_hw(cpu, sel_addr(x86_caps(self.vcpu.host.preset.caps), pmc.idx),
                                  pmc.eventsel_hw)
         if any(p.is_fixed for p in pmcs):
             self.fixed_ctr_ctrl_hw = self._fixed_ctrl_hw()

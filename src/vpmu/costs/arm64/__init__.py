@@ -1,0 +1,20 @@
+"""The Arm presets' cost tables: host and guest numbers and their sources (no KVM part yet:
+the arm64 vPMU is not modelled)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from vpmu.arch.arm64.presets import ARM_PRESETS
+from vpmu.costs.arm64.guest import GUEST_COSTS
+from vpmu.costs.arm64.host import host_table
+from vpmu.costs.arm64.sources import SOURCES
+from vpmu.costs.preset import PresetCosts
+
+_HOST = host_table()
+
+ARM_COSTS: Mapping[str, PresetCosts] = MappingProxyType({
+    p.name: PresetCosts(host=_HOST, kvm=None, guest=GUEST_COSTS, sources=SOURCES)
+    for p in ARM_PRESETS})
+"""The cost table of every Arm preset, in preset order."""

@@ -1,0 +1,121 @@
+"""Where every number of the Arm presets' cost tables comes from.
+
+One entry per number name, as for x86 (``vpmu.costs.x86.sources``). Kernel functions are
+named as in Linux v6.12 (drivers/perf/arm_pmuv3.c, drivers/perf/arm_pmu.c, arch/arm64/).
+No Arm figure here is fitted or measured: every one is an estimate with its reasoning, and
+docs/costs.md says so. The Arm presets have no KVM part yet (the arm64 vPMU is not modelled).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+_PRICED = ("its register accesses at this preset's host.instruction_cycles[mrs] and "
+           "host.instruction_cycles[msr]")
+_AS_X86 = ("the same generic kernel code as on x86 (kernel/events/core.c@v6.12), so the x86 "
+           "table's estimate")
+
+HOST: Mapping[str, str] = MappingProxyType({
+    "host.instruction_cycles[mrs]":
+        "estimate: an MRS of a PMU system register is not serializing; ~10 cycles on every "
+        "Arm preset (no published per-core latency found).",
+    "host.instruction_cycles[msr]":
+        "estimate: an MSR to a PMU control register, ~20 cycles on every Arm preset; the ISB "
+        "that the driver issues after a group of writes (arch/arm64/include/asm/arm_pmuv3.h"
+        "@v6.12) is in the paths' own cycles.",
+    "host.context_switch_cycles":
+        "estimate: __schedule, switch_mm (an ASID'd TTBR0 write) and cpu_switch_to "
+        "(arch/arm64/kernel/entry.S@v6.12): 3,000, as the x86 estimate for the same "
+        "scheduler code.",
+    "host.tick_cycles":
+        f"estimate: tick_sched_timer -> update_process_times, {_AS_X86}: 2,000.",
+    "host.irq_entry_exit_cycles":
+        "estimate: the exception vector, el1_interrupt and gic_handle_irq "
+        "(drivers/irqchip/irq-gic-v3.c@v6.12: ICC_IAR1_EL1 read, ICC_EOIR1_EL1 write) and "
+        "the ERET: a few hundred ns, 1,000.",
+    "host.nmi_entry_exit_cycles":
+        "estimate: a pseudo-NMI (GICv3 priority masking, CONFIG_ARM64_PSEUDO_NMI) adds the "
+        "PMR save and restore to an IRQ: 1.5 x host.irq_entry_exit_cycles. Unused by default: "
+        "arm_pmuv3's interrupt is a normal IRQ unless pseudo-NMIs are enabled.",
+    "host.ipi_send_cycles":
+        "estimate: smp_call_function_single queues the call and writes ICC_SGI1R_EL1: 500.",
+    "host.ipi_handler_cycles":
+        "estimate: the SGI handler's body (ipi_handler, arch/arm64/kernel/smp.c@v6.12) "
+        "besides the function it runs: 500.",
+    "host.ipi_latency_ns":
+        "estimate: from the SGI write until the interrupt is pending at the target: 500 ns.",
+    "host.perf_ctx_lock_cycles":
+        f"estimate: {_AS_X86} (fitted there to is_paused on ICX), 1,400.",
+    "host.perf_call_work_cycles":
+        "estimate: each call's own work besides the lock and the per-event sched-in/out, "
+        "as for x86 (create 15,000; release 5,000; pause and disable 500; period 500; enable "
+        "1,000; read_value 300) with arm_pmuv3's register accesses instead of x86's: pause "
+        "and disable 2 MSR (armv8pmu_disable_event: PMCNTENCLR_EL0, PMINTENCLR_EL1); period "
+        "1 MRS + 4 MSR (read the counter, disable, write the counter, enable counter and "
+        "interrupt); enable 4 MSR (PMEVTYPER, PMINTENSET, PMCNTENSET, PMCR_EL0.E); "
+        f"read_value 1 MRS; {_PRICED}.",
+    "host.perf_sched_in_event_cycles":
+        "estimate: armpmu_add and armv8pmu_get_event_idx ~600, plus 4 MSR (the counter, its "
+        f"type, interrupt and counter enable); {_PRICED}.",
+    "host.perf_sched_out_event_cycles":
+        "estimate: armpmu_del ~400, plus 2 MSR (counter and interrupt disable) and 1 MRS "
+        f"(the final count); {_PRICED}.",
+    "host.perf_rotate_cycles":
+        "estimate: perf_rotate_context's fixed part ~1,000, plus the perf_pmu_disable/enable "
+        f"pair (2 MSR of PMCR_EL0); {_PRICED}.",
+    "host.perf_overflow_handler_cycles":
+        "derived: armv8pmu_handle_irq's register traffic with one overflowed counter, read in "
+        "drivers/perf/arm_pmuv3.c@v6.12: PMOVSCLR_EL0 read and written back, PMCR_EL0.E "
+        "cleared and set (armv8pmu_stop/start), the counter read and its new period written: "
+        f"2 MRS + 4 MSR, {_PRICED}. Plus estimate: 1,500 of perf_event_overflow bookkeeping, "
+        "as on x86.",
+    "host.perf_sample_output_cycles":
+        f"estimate: perf_event_output of one sample, {_AS_X86}: 1,000.",
+    "host.perf_clear_dirty_counter_cycles":
+        "derived: host.instruction_cycles[msr] (one counter write). Unused on Arm: arm64 has "
+        "no perf_clear_dirty_counters (user access is PMUSERENR_EL0, not per-task dirtiness).",
+})
+
+GUEST: Mapping[str, str] = MappingProxyType({
+    "guest.nmi_entry_cycles":
+        "derived: two thirds of host.nmi_entry_exit_cycles (a guest pseudo-NMI). The split "
+        "is an estimate; a guest arm_pmuv3 takes its PMU interrupt as an IRQ by default.",
+    "guest.nmi_exit_cycles":
+        "derived: host.nmi_entry_exit_cycles less guest.nmi_entry_cycles.",
+    "guest.irq_entry_cycles":
+        "derived: 60% of host.irq_entry_exit_cycles: vector, el1_interrupt, gic_handle_irq's "
+        "acknowledge. The split is an estimate.",
+    "guest.irq_exit_cycles":
+        "derived: host.irq_entry_exit_cycles less guest.irq_entry_cycles: EOI and ERET.",
+    "guest.tick_cycles":
+        "derived: host.tick_cycles, the same path in the guest without perf's part.",
+    "guest.perf_tick_event_cycles":
+        "estimate: perf_adjust_freq_unthr_context's software per active event, as on x86: "
+        "300.",
+    "guest.perf_rotate_cycles":
+        "derived: host.perf_rotate_cycles without its 2 MSRs.",
+    "guest.perf_sched_event_cycles":
+        "estimate: event_sched_in/out and armpmu_add/del software per event, register "
+        "accesses excluded: 300, as on x86.",
+    "guest.perf_overflow_cycles":
+        "derived: the bookkeeping part of host.perf_overflow_handler_cycles.",
+    "guest.perf_sample_output_cycles":
+        "derived: host.perf_sample_output_cycles.",
+    "guest.perf_event_open_cycles":
+        "derived: host.perf_call_work_cycles[create].",
+    "guest.perf_event_close_cycles":
+        "derived: host.perf_call_work_cycles[release].",
+    "guest.syscall_cycles":
+        "estimate: a small syscall with its own work: 1,000, as on x86.",
+    "guest.udelay_1us_cycles":
+        "estimate: 1 us at about 1 GHz; unused on Arm (udelay on the PMI path is AMD's "
+        "amd_pmu_wait_on_overflow).",
+    "guest.kernel_ipc":
+        "estimate: 1 instruction per cycle on branchy, cache-cold kernel paths, as on x86.",
+    "guest.kernel_branches_per_insn":
+        "estimate: 1 branch in 5 instructions, typical of kernel code.",
+})
+
+SOURCES: Mapping[str, str] = MappingProxyType({**HOST, **GUEST})
+"""Every Arm preset's sources."""
