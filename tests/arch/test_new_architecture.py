@@ -102,8 +102,11 @@ def bare_metal(core: CpuCore, op: Op) -> Generator[Event, Any, Any]:
 # -- host perf: a driver over the skeleton ------------------------------------------------------
 class ToyPerfDriver:
     pmu_name = "armv8_pmuv3_0"
-
-    def __init__(self, hw: ToyCpu) -> None:
+    pmu_type = None  # a dynamic perf type
+    pmi_vector = 23  # the PMU's PPI: an IRQ, not an NMI
+    def __init__(self, cpu: Any) -> None:
+        hw: ToyCpu = cpu.hw
+        self.sysfs_events: dict[str, int] = {}
         self.pmu = hw.pmu
         self.caps = hw.preset.caps
         self.events: dict[int, PerfEvent] = {}
@@ -161,7 +164,7 @@ class ToyPerfDriver:
     def pmi_done(self) -> None:
         pass
 
-    def raw_config(self, config: int) -> int:
+    def raw_config(self, config: int, config1: int = 0) -> int:
         return config & self.caps.event_mask
 
     def event_constraint(self, config: int) -> Constraint:

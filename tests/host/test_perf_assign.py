@@ -145,7 +145,7 @@ def test_parse_sysfs_alias_is_per_vendor() -> None:
 
 
 # -- constraints ------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("name", sorted(n for n, p in PRESETS.items() if p.caps.arch == "x86"))
 def test_constraints_on_each_preset(name: str) -> None:
     """Intel fixed events may use their fixed counter and every GP, pseudo ones the fixed
     counter only; AMD has no fixed counters, so every config gets the GP counters."""

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from vpmu.arch import events as ev
 from vpmu.arch.faults import Fault
+from vpmu.host.costs import CostTable, cost_table
 from vpmu.host.modes import Mode
 from vpmu.host.task import GuestExit, GuestInsn, GuestInsnDone, Kernel, Sleep, Task, UserRdpmc
 from vpmu.hw.models import make_cpu
-from vpmu.sim import Event, Interrupt
+from vpmu.sim import Event, Interrupt, cycles_to_ps
 from vpmu.trace import ContextSwitch, CounterRead, ModeChange
 from vpmu.trace import Interrupt as InterruptRecord
 from vpmu.workloads.branches import KERNEL_WORK_INSNS_PER_BRANCH, kernel_work_pattern
@@ -55,6 +56,11 @@ class PerfHooks(Protocol):
 
     def handle_pmi(self, cpu: Pcpu) -> int:
         """The PMI (NMI) handler: overflowed events, samples, re-arming."""
+        ...
+
+    def is_host_pmi(self, cpu: Pcpu, vector: int, nmi: bool) -> bool:
+        """The PMU interrupt ``vector`` is host perf's (an NMI on x86, the PMU's PPI on
+        arm64), not a mediated guest's."""
         ...
 
     def handle_guest_pmi(self, cpu: Pcpu) -> int:
@@ -103,6 +109,10 @@ class NoPerf:
         """Nobody asked for PMIs."""
         return 0
 
+    def is_host_pmi(self, cpu: Pcpu, vector: int, nmi: bool) -> bool:
+        """An NMI is the host's; an IRQ vector a mediated guest's."""
+        return nmi
+
     def handle_guest_pmi(self, cpu: Pcpu) -> int:
         """No mediated guest."""
         return 0
@@ -120,8 +130,11 @@ class Pcpu:
         self.cluster = cluster
         self.preset = host.host_preset.clusters[cluster].preset
         """The CPU preset of this CPU's cluster: its PMU, clocks and width."""
+        self.costs: CostTable = host.costs if self.preset is host.preset else \
+            cost_table(self.preset.costs)
+        """The cost table of this CPU's preset: what work on this CPU costs, in its cycles."""
         self.hw = make_cpu(self.preset, host.env, deliver=self._on_pmi_interrupt,
-                           instruction_cycles=host.costs.instruction_cycles)
+                           instruction_cycles=self.costs.instruction_cycles)
         """The hardware, built from the cluster's preset by its architecture's CPU model:
         the PMU, its interrupt controller, the privilege level."""
         self.current: Task | None = None
@@ -151,9 +164,16 @@ class Pcpu:
         else:
             self._irqs.append((kind, payload))
 
+    def cycles_ps(self, cycles: int) -> int:
+        """This CPU's core cycles as time."""
+        return cycles_to_ps(cycles, self.preset.core_mhz)
+
     def _on_pmi_interrupt(self, vector: int, nmi: bool) -> None:
         self.irq_mode = self.mode
-        self.interrupt("pmi" if nmi else "guest-pmi", vector)
+        if self.host.perf.is_host_pmi(self, vector, nmi):
+            self.interrupt("pmi", nmi)
+        else:
+            self.interrupt("guest-pmi", vector)
 
     @property
     def irq_pending(self) -> bool:
@@ -183,7 +203,7 @@ class Pcpu:
         if self.hw.user_access == enabled:
             return 0
         self.hw.user_access = enabled
-        return self.host.costs.instruction_cycles["mov_cr"]
+        return self.costs.instruction_cycles["mov_cr"]
 
     # -- work ----------------------------------------------------------------------------
     def kernel_work(self, cycles: int, what: str) -> Generator[Event, Any, None]:
@@ -243,7 +263,7 @@ class Pcpu:
         """__schedule(): perf sched-out of prev and its preempt notifiers, switch_mm,
         switch_to, perf sched-in and the next task's preempt notifiers."""
         prev, host = self.current, self.host
-        cycles = host.costs.context_switch_cycles
+        cycles = self.costs.context_switch_cycles
         if prev is not None:
             cycles += host.perf.sched_out(self, prev)
             cycles += sum(n.sched_out(self) for n in prev.notifiers)

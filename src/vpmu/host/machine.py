@@ -22,11 +22,11 @@ from vpmu.trace import Trace
 
 class Host:
     """A host: ``cpus`` identical CPUs of a CPU ``preset`` (grouped in ``clusters``), or the
-    clusters of a HostPreset, each CPU with its cluster's PMU."""
+    clusters of a HostPreset, each CPU with its cluster's preset (PMU, clock, cost table)."""
 
     def __init__(self, preset: str | CpuPreset | HostPreset, *, cpus: int = 1,
                  clusters: Sequence[Sequence[int]] | None = None, tick_hz: int = 250,
-                 slice_ticks: int = 1, seed: int = 0) -> None:
+                 slice_ticks: int = 1, seed: int = 0, vhe: bool = True) -> None:
         if not isinstance(cpus, int) or cpus < 1:
             raise ValueError(f"cpus must be a positive int, not {cpus!r}")
         if not isinstance(slice_ticks, int) or slice_ticks < 1:
@@ -35,15 +35,18 @@ class Host:
             raise ValueError(f"tick_hz must be an int in 1..10000, not {tick_hz!r}")
         self.host_preset = _host_preset(preset, cpus, clusters)
         """The CPUs as clusters, each with its CPU preset."""
-        single = self.host_preset.single
-        if single is None:
-            raise ValueError(f"host preset {self.host_preset.name!r}: CPUs with different "
-                             "PMUs are declared, but the host model runs one CPU preset yet")
-        self.preset = single
-        """The CPU preset of every CPU (one per host until heterogeneous hosts run)."""
+        # Work priced on a CPU uses that CPU's preset (Pcpu.costs, Pcpu.cycles_ps); what has
+        # no CPU (host-wide figures, KVM's and the guests' tables, clocks read off the host)
+        # takes the boot CPU's: CPU 0, in cluster 0 (docs/host.md, "Arm hosts").
+        self.preset = self.host_preset.clusters[self.host_preset.cluster_of(0)].preset
+        """The boot CPU's preset (every CPU's on a homogeneous host)."""
+        self.vhe = vhe
+        """arm64: the kernel runs at EL2 (VHE) where every core can, else at EL1 (nVHE, as
+        ``kvm-arm.mode=nvhe`` or a pre-Armv8.1 core forces); x86 ignores it."""
         self.env = Environment(seed)
         self.trace = Trace()
         self.costs: CostTable = cost_table(self.preset.costs)
+        """The boot CPU's cost table (``Pcpu.costs`` is each CPU's)."""
         self.tick_ps = ms(1000) // tick_hz
         """The tick period (HZ): scheduler ticks and perf's multiplexing rotation."""
         self.sched = Scheduler(self, slice_ticks=slice_ticks)
@@ -69,14 +72,14 @@ class Host:
         self.env.run(until_ps, pass_ps=pass_ps)
 
     def cycles_ps(self, cycles: int) -> int:
-        """Core cycles as time on this host."""
+        """Core cycles of the boot CPU as time (``Pcpu.cycles_ps`` for a given CPU's)."""
         return cycles_to_ps(cycles, self.preset.core_mhz)
 
     def send_ipi(self, dst: int, fn: IpiFn) -> None:
         """Send a function-call IPI to CPU ``dst``; it arrives after the IPI latency."""
         target = self.cpus[dst]
         self.env.schedule(lambda: target.interrupt("ipi", fn),
-                          delay_ps=ns(self.costs.ipi_latency_ns))
+                          delay_ps=ns(target.costs.ipi_latency_ns))
 
     def _tick(self) -> None:
         for cpu in self.cpus:
@@ -86,12 +89,13 @@ class Host:
 
     def irq_cycles(self, cpu: Pcpu, kind: str, payload: Any) -> int:
         """Handle one interrupt on ``cpu``; return the kernel cycles it took."""
-        c = self.costs
+        c = cpu.costs
         if kind == "tick":
             self.sched.tick(cpu)
             return c.irq_entry_exit_cycles + c.tick_cycles + self.perf.tick(cpu)
-        if kind == "pmi":
-            return c.nmi_entry_exit_cycles + self.perf.handle_pmi(cpu)
+        if kind == "pmi":  # the host PMU's interrupt: an NMI (x86), an IRQ (arm64's PPI)
+            entry = c.nmi_entry_exit_cycles if payload else c.irq_entry_exit_cycles
+            return entry + self.perf.handle_pmi(cpu)
         if kind == "guest-pmi":  # the mediated vPMU's vector (an IRQ, not an NMI)
             return c.irq_entry_exit_cycles + self.perf.handle_guest_pmi(cpu)
         if kind == "ipi":

@@ -45,6 +45,7 @@ COUNTS: dict[int, str] = {
     BY_NAME["CPU_CYCLES"]: ev.CYCLES,
     BY_NAME["INST_RETIRED"]: ev.INSTRUCTIONS,
     BY_NAME["BR_RETIRED"]: ev.BRANCHES,
+    BY_NAME["PC_WRITE_RETIRED"]: ev.BRANCHES,
     BY_NAME["BR_MIS_PRED_RETIRED"]: ev.BRANCH_MISSES,
     BY_NAME["LD_RETIRED"]: ev.LOADS,
     BY_NAME["ST_RETIRED"]: ev.STORES,
@@ -53,8 +54,10 @@ COUNTS: dict[int, str] = {
 }
 """The common events whose counts the model's workloads provide, and the key of each
 (assumptions where the Arm and x86 notions differ: LL_CACHE_RD / LL_CACHE_MISS_RD stand for
-the last-level references and misses x86 counts with LONGEST_LAT_CACHE). Any other
-implemented event counts 0 in the model."""
+the last-level references and misses x86 counts with LONGEST_LAT_CACHE; PC_WRITE_RETIRED,
+which Linux's arm_pmuv3 maps "branches" to, counts every retired branch as BR_RETIRED does,
+where the hardware counts only those that write the PC: the workloads do not split taken from
+not-taken branches). Any other implemented event counts 0 in the model."""
 
 
 def pmceid(events: frozenset[int]) -> tuple[int, int]:

@@ -10,13 +10,24 @@ from dataclasses import dataclass
 
 from vpmu.uapi.perf_event import PERF_TYPE_HARDWARE, PERF_TYPE_RAW
 
+PERF_TYPE_MAX = 6
+"""The first dynamic PMU type (``enum perf_type_id``): a PMU registered with type -1 (every
+arm_pmu, x86's ``cpu_atom``) gets an id from here on (``perf_pmu_register``)."""
+PERF_PMU_TYPE_SHIFT = 32
+"""A ``PERF_TYPE_HARDWARE`` config's bits 63:32 name the PMU (``PERF_PMU_CAP_EXTENDED_HW_TYPE``:
+the perf tool opens one such event per core PMU on a host with several)."""
+PERF_HW_EVENT_MASK = (1 << PERF_PMU_TYPE_SHIFT) - 1
+
 
 @dataclass(frozen=True, slots=True)
 class PerfEventAttr:
     """What an event counts and how (include/uapi/linux/perf_event.h)."""
 
     type: int = PERF_TYPE_HARDWARE
+    """PERF_TYPE_HARDWARE, PERF_TYPE_RAW, or a PMU's own (dynamic) type."""
     config: int = 0
+    config1: int = 0
+    """A PMU's extension of ``config`` (arm_pmuv3: bit 0 asks for a 64-bit counter)."""
     exclude_user: bool = False
     exclude_kernel: bool = False
     exclude_hv: bool = False
@@ -42,9 +53,10 @@ class PerfEventAttr:
     """A label for reports (perf tool's event name)."""
 
     def __post_init__(self) -> None:
-        if self.type not in (PERF_TYPE_HARDWARE, PERF_TYPE_RAW):
-            raise ValueError(f"type must be PERF_TYPE_HARDWARE (0) or PERF_TYPE_RAW (4), "
-                             f"not {self.type!r}")
+        if self.type not in (PERF_TYPE_HARDWARE, PERF_TYPE_RAW) and \
+                not (isinstance(self.type, int) and self.type >= PERF_TYPE_MAX):
+            raise ValueError(f"type must be PERF_TYPE_HARDWARE (0), PERF_TYPE_RAW (4) or a "
+                             f"PMU's dynamic type (>= {PERF_TYPE_MAX}), not {self.type!r}")
         if self.freq and self.sample_freq <= 0:
             raise ValueError(f"sample_freq must be positive with freq, not {self.sample_freq!r}")
         if not self.freq and self.sample_period < 0:
@@ -54,6 +66,16 @@ class PerfEventAttr:
                              f"{self.branch_sample_type!r}")
         if not 0 <= self.precise_ip <= 3:
             raise ValueError(f"precise_ip must be 0..3, not {self.precise_ip!r}")
+
+    @property
+    def hw_id(self) -> int:
+        """A PERF_TYPE_HARDWARE event's generic id (its config without the PMU type)."""
+        return self.config & PERF_HW_EVENT_MASK
+
+    @property
+    def extended_type(self) -> int:
+        """The PMU a PERF_TYPE_HARDWARE config names in bits 63:32 (0: none)."""
+        return self.config >> PERF_PMU_TYPE_SHIFT if self.type == PERF_TYPE_HARDWARE else 0
 
     @property
     def is_sampling(self) -> bool:

@@ -31,21 +31,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from vpmu.host.perf.attr import PerfEventAttr
+from vpmu.host.perf.attr import PERF_TYPE_MAX, PerfEventAttr
 from vpmu.host.perf.constraint import Constraint
 from vpmu.host.perf.driver import PerfDriver, driver_for
 from vpmu.host.perf.event import EventState, OverflowHandler, PerfEvent, PmuIdentity
-from vpmu.host.perf.guest import EBUSY, EOPNOTSUPP, GuestContext, PerfOpenError
+from vpmu.host.perf.guest import EBUSY, ENOENT, EOPNOTSUPP, GuestContext, PerfOpenError
 from vpmu.host.perf.lbr import LbrArbiter
 from vpmu.linux.perf import DEFAULT_MAX_SAMPLE_RATE, low_pass, perf_calculate_period
 from vpmu.trace import GuestSelectors, PerfOpen, PerfSample
-from vpmu.uapi.perf_event import PERF_TYPE_HARDWARE, PERF_TYPE_RAW
+from vpmu.uapi.perf_event import PERF_TYPE_HARDWARE
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
     from vpmu.host.machine import Host
     from vpmu.host.task import Task
 
+FIRST_CORE_PMU_TYPE = 8
+"""The dynamic type the first core PMU without a fixed one gets. Assumption: the kernel has
+registered the software PMUs before the device initcalls, the dynamic ones among them being
+kprobe (6) and uprobe (7), as /sys/bus/event_source/devices shows on common arm64 hosts
+(the id depends on the kernel's configuration and registration order)."""
 
 
 @dataclass
@@ -71,7 +76,7 @@ class PerfSubsystem:
                                    list[int] | None]] = [{} for _ in host.cpus]
         """Per CPU, the driver's answers so far: scheduling is a pure function of the
         constraints and previous counters, asked again at every reschedule."""
-        self.pmus = _core_pmus(host, self.drivers[0].pmu_name)
+        self.pmus = _core_pmus(host, self.drivers)
         """The registered core PMUs, in registration order (the host's clusters')."""
         self.cpu_ctx = [Context() for _ in host.cpus]
         self.task_ctx: dict[int, Context] = {}
@@ -100,20 +105,22 @@ class PerfSubsystem:
             raise ValueError("an event must name a cpu (>= 0) or a task, not neither")
         if not -1 <= cpu < len(self.host.cpus):
             raise ValueError(f"cpu must be -1..{len(self.host.cpus) - 1}, not {cpu!r}")
-        config = self._hw_config(attr)
-        constraint = self.drivers[0].event_constraint(config)
+        pmu = self._pmu_for(attr, cpu, task)
+        drv, preset = self._driver_of(pmu), self._preset_of(pmu)
+        config = self._hw_config(attr, drv, preset)
+        constraint = drv.event_constraint(config)
         if constraint.weight == 0:
-            raise ValueError(f"event {attr.label()} cannot be counted on {self.host.preset.name}")
+            raise ValueError(f"event {attr.label()} cannot be counted on {preset}")
         if self.nr_mediated_pmu_vms and not attr.exclude_guest:
             self._trace_open(cpu, task, 0, attr, EOPNOTSUPP)
             raise PerfOpenError(EOPNOTSUPP, f"event {attr.label()} counts the guest while "
                                             f"mediated vPMU VMs exist (EOPNOTSUPP)")
-        if attr.branch_sample_type and self.drivers[0].lbr is None:
+        if attr.branch_sample_type and drv.lbr is None:
             self._trace_open(cpu, task, 0, attr, EOPNOTSUPP)
-            raise PerfOpenError(EOPNOTSUPP, f"event {attr.label()}: {self.host.preset.name} "
+            raise PerfOpenError(EOPNOTSUPP, f"event {attr.label()}: {preset} "
                                             f"has no LBR for a branch stack (EOPNOTSUPP)")
         ev = PerfEvent(self._next_id, attr, cpu, task, config, constraint, overflow_handler,
-                       pmu=self._pmu_for(cpu))
+                       pmu=pmu)
         if attr.branch_sample_type:
             self.lbr.opened(ev)
         self._next_id += 1
@@ -127,12 +134,29 @@ class PerfSubsystem:
         self._notify_guests(ev)
         return ev
 
-    def _pmu_for(self, cpu: int) -> PmuIdentity:
-        """The core PMU an event belongs to: its CPU's, or (a task event) the first
-        registered, which is where a generic event goes (attr.type selects another)."""
-        if cpu >= 0:
-            return next(p for p in self.pmus if cpu in p.cpus)
-        return self.pmus[0]
+    def _pmu_for(self, attr: PerfEventAttr, cpu: int, task: Task | None) -> PmuIdentity:
+        """The core PMU an event belongs to (perf_init_event): the one its type names (a
+        PMU's own type, or a hardware config's extended type), else the first registered
+        PMU that takes it: its CPU's for a CPU event, the first for a task event. A PMU
+        refuses a CPU event for a CPU it does not cover (``armpmu_event_init``: ENOENT)."""
+        named = attr.extended_type or (attr.type if attr.type >= PERF_TYPE_MAX else 0)
+        if not named:
+            return next(p for p in self.pmus if cpu in p.cpus) if cpu >= 0 else self.pmus[0]
+        pmu = next((p for p in self.pmus if p.type == named), None)
+        if pmu is None or (cpu >= 0 and cpu not in pmu.cpus):
+            self._trace_open(cpu, task, 0, attr, ENOENT)
+            where = f"no core PMU of type {named}" if pmu is None else \
+                f"{pmu.name} does not cover CPU {cpu}"
+            raise PerfOpenError(ENOENT, f"event {attr.label()}: {where} (ENOENT)")
+        return pmu
+
+    def _driver_of(self, pmu: PmuIdentity) -> PerfDriver:
+        """The driver of a PMU's first CPU (its drivers are alike)."""
+        return self.drivers[min(pmu.cpus)]
+
+    def _preset_of(self, pmu: PmuIdentity) -> str:
+        """The name of the CPU preset behind a PMU (for errors)."""
+        return self.host.cpus[min(pmu.cpus)].preset.name
 
     def _trace_open(self, cpu: int, task: Task | None, event: int, attr: PerfEventAttr,
                     errno: str) -> None:
@@ -203,16 +227,17 @@ class PerfSubsystem:
             self.host.trace.emit(GuestSelectors(self.host.env.now_ps, cpu.index, vm, vcpu,
                                                 enabled, now_counting))
 
-    def _hw_config(self, attr: PerfEventAttr) -> int:
-        """The event part of the attr's config, as the core PMU's driver reads it (the first
-        driver's: every CPU carries the same PMU on today's hosts)."""
+    @staticmethod
+    def _hw_config(attr: PerfEventAttr, drv: PerfDriver, preset: str) -> int:
+        """The event part of the attr's config (and config1), as the event's PMU's driver
+        reads it."""
         if attr.type == PERF_TYPE_HARDWARE:
-            config = self.drivers[0].hw_config(attr.config)
+            config = drv.hw_config(attr.hw_id)
             if config is None:
-                raise ValueError(f"hardware event {attr.config} is not supported on "
-                                 f"{self.host.preset.name} (perf: ENOENT)")
-            return self.drivers[0].raw_config(config)
-        return self.drivers[0].raw_config(attr.config)
+                raise ValueError(f"hardware event {attr.hw_id} is not supported on "
+                                 f"{preset} (perf: ENOENT)")
+            return drv.raw_config(config, attr.config1)
+        return drv.raw_config(attr.config, attr.config1)
 
     def _init_period(self, ev: PerfEvent) -> None:
         if ev.attr.freq:
@@ -334,7 +359,7 @@ class PerfSubsystem:
                     self.lbr.host_add(cpu, ev)
         self._account_enabled(cpu)
         self._update_guest_selectors(cpu)
-        c = self.host.costs
+        c = cpu.costs
         return len(out) * c.perf_sched_out_event_cycles + added * c.perf_sched_in_event_cycles
 
     def _sched_out_event(self, cpu: Pcpu, ev: PerfEvent) -> None:
@@ -366,7 +391,7 @@ class PerfSubsystem:
         for ev in (*ctx.pinned, *ctx.flexible):
             if ev.on_cpu == cpu.index:
                 self._sched_out_event(cpu, ev)
-                cycles += self.host.costs.perf_sched_out_event_cycles
+                cycles += cpu.costs.perf_sched_out_event_cycles
             ev.stop_enabled(now)
         return cycles
 
@@ -387,7 +412,7 @@ class PerfSubsystem:
         if not (task.rdpmc and clear):
             return cycles
         cleared = self.drivers[cpu.index].clear_dirty()
-        return cycles + cleared * self.host.costs.perf_clear_dirty_counter_cycles
+        return cycles + cleared * cpu.costs.perf_clear_dirty_counter_cycles
 
     def guest_switch(self, cpu: Pcpu, guest: bool) -> None:
         """VM-entry / VM-exit as perf sees it (perf_guest_get_msrs' atomic switch); with a
@@ -426,7 +451,7 @@ class PerfSubsystem:
                     events.append(first)
                     rotate = True
         if rotate:
-            cycles += self.host.costs.perf_rotate_cycles + self.resched(cpu)
+            cycles += cpu.costs.perf_rotate_cycles + self.resched(cpu)
         return cycles
 
     def _unthrottle_and_adjust(self, cpu: Pcpu) -> int:
@@ -454,10 +479,15 @@ class PerfSubsystem:
         if ev.period_left > 8 * ev.sample_period:
             ev.period_left = ev.sample_period
 
+    def is_host_pmi(self, cpu: Pcpu, vector: int, nmi: bool) -> bool:
+        """An NMI, or the IRQ vector the CPU's driver takes its PMU interrupt on (arm64's
+        PPI); any other vector is a mediated guest's."""
+        return nmi or vector == self.drivers[cpu.index].pmi_vector
+
     def handle_pmi(self, cpu: Pcpu) -> int:
         """The PMI handler (intel_pmu_handle_irq / amd_pmu_v2_handle_irq): for each overflowed
         counter, update, sample or call the handler, re-arm; ack; unmask LVTPC."""
-        drv, c = self.drivers[cpu.index], self.host.costs
+        drv, c = self.drivers[cpu.index], cpu.costs
         status = drv.status()
         cycles = 0
         for idx, ev in list(drv.events.items()):
@@ -485,7 +515,7 @@ class PerfSubsystem:
             task = cpu.current.name if cpu.current else "idle"
             self.host.trace.emit(PerfSample(now, cpu.index, ev.id, task, cpu.irq_mode.value,
                                             ev.last_period))
-            cycles += self.host.costs.perf_sample_output_cycles
+            cycles += cpu.costs.perf_sample_output_cycles
             if ev.attr.branch_sample_type:
                 cycles += self.lbr.sample(cpu, ev)
         if ev.interrupts > self.max_samples_per_tick:
@@ -496,8 +526,20 @@ class PerfSubsystem:
         return cycles
 
 
-def _core_pmus(host: Host, name: str) -> tuple[PmuIdentity, ...]:
-    """The core PMUs a host registers, in order: one covering every CPU, since a host runs
-    one CPU preset today (``Host`` refuses clusters with different PMUs); a heterogeneous
-    host will register one per cluster preset (``cpu_core``/``cpu_atom``, ``armv8_pmuv3_N``)."""
-    return (PmuIdentity(name, PERF_TYPE_RAW, frozenset(range(len(host.cpus)))),)
+def _core_pmus(host: Host, drivers: list[PerfDriver]) -> tuple[PmuIdentity, ...]:
+    """The core PMUs a host registers, in order: one per distinct CPU preset, in the order of
+    the first cluster carrying it (the device tree's PMU nodes), covering every CPU of that
+    preset. A driver's fixed type is kept (x86 ``cpu``: PERF_TYPE_RAW); the others take
+    dynamic ids from ``FIRST_CORE_PMU_TYPE``."""
+    groups: dict[str, list[int]] = {}
+    for cpu in host.cpus:
+        groups.setdefault(cpu.preset.name, []).append(cpu.index)
+    pmus, dynamic = [], FIRST_CORE_PMU_TYPE
+    for cpus in groups.values():
+        drv = drivers[cpus[0]]
+        if drv.pmu_type is not None:
+            pmu_type = drv.pmu_type
+        else:
+            pmu_type, dynamic = dynamic, dynamic + 1
+        pmus.append(PmuIdentity(drv.pmu_name, pmu_type, frozenset(cpus)))
+    return tuple(pmus)

@@ -1,14 +1,15 @@
 """What perf's core asks of a PMU driver on one CPU (``struct cpu_hw_events`` and the
 ``struct pmu`` callbacks perf calls), whatever the architecture.
 
-The x86 driver (``vpmu.host.perf.x86.X86PerfDriver``) implements it now; an arm64 driver
-(``armv8pmu``) would implement the same, over a PMUv3 register file. Drivers are found by the
-CPU's architecture in ``vpmu.arch.registry``.
+The x86 driver (``vpmu.host.perf.x86.driver.X86PerfDriver``) and the arm_pmuv3 driver
+(``vpmu.host.perf.arm64.driver.ArmPerfDriver``) implement it. Drivers are found by the CPU's
+architecture in ``vpmu.arch.registry`` and built with the pCPU (its hardware, and the host's
+boot choices such as arm64's VHE).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from vpmu.arch.lazy import resolve
@@ -25,7 +26,15 @@ class PerfDriver(Protocol):
     """One CPU's PMU driver state and callbacks."""
 
     pmu_name: str
-    """The name the core PMU registers under (x86 "cpu"; arm64 "armv8_pmuv3_<n>")."""
+    """The name the core PMU registers under (x86 "cpu"; arm64 "armv8_cortex_a53"...)."""
+    pmu_type: int | None
+    """The perf type the core PMU registers with (x86: PERF_TYPE_RAW), or None for a
+    dynamic one (arm_pmu registers with -1)."""
+    pmi_vector: int | None
+    """The vector of the PMU interrupt when it is not an NMI (arm64: its PPI), or None (the
+    host PMI is an NMI; another IRQ vector is a mediated guest's)."""
+    sysfs_events: Mapping[str, int]
+    """The PMU's named events (/sys/bus/event_source/devices/<pmu>/events): name -> config."""
     events: dict[int, PerfEvent]
     """Active events by global counter index (cpuc->events)."""
     guest: bool
@@ -99,13 +108,13 @@ class PerfDriver(Protocol):
         the PMU has no such event (perf: -ENOENT)."""
         ...
 
-    def raw_config(self, config: int) -> int:
-        """The part of a raw event config that names the event (x86: everything but
-        USR/OS/INT/EN, which perf sets itself)."""
+    def raw_config(self, config: int, config1: int = 0) -> int:
+        """The part of a raw event config (and of ``attr.config1``) that names the event
+        (x86: everything but USR/OS/INT/EN, which perf sets itself)."""
         ...
 
 
 def driver_for(cpu: Pcpu) -> PerfDriver:
     """The perf driver of ``cpu``'s PMU."""
-    driver: PerfDriver = resolve(arch_entry(cpu.preset.caps.arch).perf_driver)(cpu.hw)
+    driver: PerfDriver = resolve(arch_entry(cpu.preset.caps.arch).perf_driver)(cpu)
     return driver

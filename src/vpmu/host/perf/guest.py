@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
 
 EBUSY = "EBUSY"
+ENOENT = "ENOENT"
 EOPNOTSUPP = "EOPNOTSUPP"
 
 

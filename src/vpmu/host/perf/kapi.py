@@ -39,11 +39,11 @@ class KernelCounterApi:
 
     def _charge(self, on: Pcpu, api: str, ev: PerfEvent, extra_cycles: int,
                 *, work: bool = True) -> Call:
-        c = self.perf.host.costs
+        c = on.costs
         cycles = c.perf_ctx_lock_cycles + extra_cycles
         cycles += c.perf_call_work_cycles[api] if work else 0
         host = self.perf.host
-        host.trace.emit(PerfCall(host.env.now_ps, on.index, api, ev.id, host.cycles_ps(cycles)))
+        host.trace.emit(PerfCall(host.env.now_ps, on.index, api, ev.id, on.cycles_ps(cycles)))
         self.calls[api] = self.calls.get(api, 0) + 1
         yield from on.kernel_work(cycles, f"perf_event_{api}")
 
@@ -58,12 +58,12 @@ class KernelCounterApi:
         yield from self._charge(on, "create", created[0], extra)
         return created[0]
 
-    def _resched_cycles(self, change: Any) -> int:
+    def _resched_cycles(self, on: Pcpu, change: Any) -> int:
         """Apply ``change`` and return the sched in/out cycles it caused on the hardware."""
         before = sum(1 for e in self.perf.events if e.state is EventState.ACTIVE)
         change()
         after = sum(1 for e in self.perf.events if e.state is EventState.ACTIVE)
-        c = self.perf.host.costs
+        c = on.costs
         if after >= before:
             return (after - before) * c.perf_sched_in_event_cycles
         return (before - after) * c.perf_sched_out_event_cycles
@@ -71,7 +71,7 @@ class KernelCounterApi:
     def pause(self, on: Pcpu, ev: PerfEvent, *, reset: bool = True) -> Call:
         """perf_event_pause: disable, read the count, optionally reset it to 0."""
         off = ev.state is EventState.OFF
-        extra = self._resched_cycles(lambda: self.perf.set_enabled(ev, False))
+        extra = self._resched_cycles(on, lambda: self.perf.set_enabled(ev, False))
         count, _, _ = self.perf.read(ev)
         if reset:
             ev.count = 0
@@ -105,13 +105,13 @@ class KernelCounterApi:
                        if e not in cpu_pinned)
         before = movable()
         change()
-        c = self.perf.host.costs
+        c = on.costs
         return before * c.perf_sched_out_event_cycles + movable() * c.perf_sched_in_event_cycles
 
     def disable(self, on: Pcpu, ev: PerfEvent) -> Call:
         """perf_event_disable."""
         off = ev.state is EventState.OFF
-        extra = self._resched_cycles(lambda: self.perf.set_enabled(ev, False))
+        extra = self._resched_cycles(on, lambda: self.perf.set_enabled(ev, False))
         yield from self._charge(on, "disable", ev, extra, work=not off)
 
     def read_value(self, on: Pcpu, ev: PerfEvent) -> Call:
@@ -122,5 +122,5 @@ class KernelCounterApi:
 
     def release(self, on: Pcpu, ev: PerfEvent) -> Call:
         """perf_event_release_kernel."""
-        extra = self._resched_cycles(lambda: self.perf.close(ev))
+        extra = self._resched_cycles(on, lambda: self.perf.close(ev))
         yield from self._charge(on, "release", ev, extra)

@@ -205,9 +205,9 @@ class LbrArbiter:
         if c.holder == "host":
             hw.enable(c.host[0].attr)
         host = self.perf.host
-        cycles = writes * host.costs.instruction_cycles["lbr_wrmsr"]
+        cycles = writes * cpu.costs.instruction_cycles["lbr_wrmsr"]
         host.trace.emit(LbrContext(host.env.now_ps, cpu.index, "reset", "", -1,
-                                   "host-task-switch", writes, cycles, host.cycles_ps(cycles)))
+                                   "host-task-switch", writes, cycles, cpu.cycles_ps(cycles)))
         return cycles
 
     def sample(self, cpu: Pcpu, ev: PerfEvent) -> int:
@@ -222,7 +222,7 @@ class LbrArbiter:
             return 0
         reads, records, from_guest = hw.read()
         host.trace.emit(LbrRead(host.env.now_ps, cpu.index, ev.id, records, from_guest, guest))
-        return reads * host.costs.instruction_cycles["lbr_rdmsr"]
+        return reads * cpu.costs.instruction_cycles["lbr_rdmsr"]
 
     def finish(self) -> None:
         """Close every CPU's stretch at the end of a run."""

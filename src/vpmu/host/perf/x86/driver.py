@@ -14,7 +14,8 @@ charged by the caller from the cost table, per event scheduled in or out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import FIXED_IDX_BASE, X86PmuCaps
@@ -31,10 +32,14 @@ from vpmu.arch.x86.msrs import (
 from vpmu.host.perf.constraint import Constraint
 from vpmu.host.perf.event import PerfEvent
 from vpmu.host.perf.x86.assign import assign, constraint_for
-from vpmu.host.perf.x86.events_map import hw_event_config
+from vpmu.host.perf.x86.events_map import PMU_EVENT_ALIASES, hw_event_config
 from vpmu.host.perf.x86.lbr import X86HostLbr
 from vpmu.hw.x86.cpu import X86Cpu
 from vpmu.hw.x86.pmu import X86Pmu
+from vpmu.uapi.perf_event import PERF_TYPE_RAW
+
+if TYPE_CHECKING:
+    from vpmu.host.cpu import Pcpu
 
 RAW_EVENT_MASK = 0xFFFF_FFFF & ~(EVTSEL_USR | EVTSEL_OS | EVTSEL_INT | EVTSEL_EN) | (0xF << 32)
 """X86_RAW_EVENT_MASK with AMD's event bits 35:32: what a raw config names (perf sets
@@ -48,8 +53,15 @@ class X86PerfDriver:
 
     pmu_name = "cpu"
     """The x86 core PMU's name (a hybrid part's would be cpu_core / cpu_atom)."""
+    pmu_type: int | None = PERF_TYPE_RAW
+    """perf_pmu_register(&pmu, "cpu", PERF_TYPE_RAW)."""
+    pmi_vector: int | None = None
+    """The host PMI is an NMI (the LVTPC's delivery mode)."""
 
-    def __init__(self, hw: X86Cpu) -> None:
+    def __init__(self, cpu: Pcpu) -> None:
+        hw = cpu.hw
+        if not isinstance(hw, X86Cpu):
+            raise ValueError(f"X86PerfDriver needs an x86 CPU, not {hw!r}")
         self.hw = hw
         self.pmu: X86Pmu = hw.x86_pmu
         self.caps = self.pmu.caps
@@ -63,6 +75,8 @@ class X86PerfDriver:
         self.lbr = X86HostLbr(self.pmu, self.pmu.lbr) if self.pmu.lbr is not None else None
         """The legacy LBR as perf's lbr.c drives it (none without one)."""
         self.pmu.svme = not self.caps.is_intel  # kvm_amd sets EFER.SVME when loaded
+        self.sysfs_events: Mapping[str, int] = PMU_EVENT_ALIASES[self.caps.vendor]
+        """The core PMU's named sysfs events (Intel ``slots``)."""
         self._counter_mask = self.caps.gp_mask | self.caps.fixed_global_mask
         ovf = self.pmu.specs.get(msrs.IA32_PERF_GLOBAL_OVF_CTRL) if self.caps.is_intel else None
         self._ack_mask = ovf.defined_mask if ovf is not None else self._counter_mask
@@ -235,8 +249,8 @@ class X86PerfDriver:
         """apic_write(APIC_LVTPC, APIC_DM_NMI) at the end of the handler: unmask."""
         self.hw.lapic.lvtpc &= ~(1 << LVT_MASKED)
 
-    def raw_config(self, config: int) -> int:
-        """The event part of a raw config (X86_RAW_EVENT_MASK)."""
+    def raw_config(self, config: int, config1: int = 0) -> int:
+        """The event part of a raw config (X86_RAW_EVENT_MASK; x86 has no config1 bits)."""
         return config & RAW_EVENT_MASK
 
     def event_constraint(self, config: int) -> Constraint:

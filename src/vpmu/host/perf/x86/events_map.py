@@ -19,13 +19,18 @@ alias of the core PMU (Intel's ``slots``) both come out as ``(PERF_TYPE_RAW, con
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import NamedTuple
 
+from vpmu.arch.caps import PmuCaps
 from vpmu.arch.x86.caps import X86PmuCaps, cpuid
+from vpmu.host.perf.tool_events import (
+    HW_EVENT_NAMES,
+    HW_EVENT_SYMBOLS,
+    Modifiers,
+    ParsedEvent,
+    parse_spec,
+)
 from vpmu.uapi.perf_event import (
     PERF_COUNT_HW_BRANCH_INSTRUCTIONS,
     PERF_COUNT_HW_BRANCH_MISSES,
@@ -42,7 +47,7 @@ from vpmu.uapi.perf_event import (
     PERF_TYPE_RAW,
 )
 
-Cpu = str | X86PmuCaps
+Cpu = str | PmuCaps
 """Whom a map is for: a vendor name (``"intel"``, ``"amd"``) or a PMU's capabilities. Caps
 refine the answer the way the kernel does at boot (AMD generation, Intel CPUID.0xA:EBX)."""
 
@@ -117,7 +122,7 @@ cycles", is the 0x013c encoding perf calls bus-cycles) [mem]."""
 
 def _vendor(cpu: Cpu) -> str:
     """The vendor name, validated: the one place a bad vendor is reported."""
-    vendor = cpu.vendor if isinstance(cpu, X86PmuCaps) else cpu
+    vendor = cpu if isinstance(cpu, str) else cpu.vendor
     if vendor not in ("intel", "amd"):
         raise ValueError(f"vendor must be 'intel' or 'amd', not {vendor!r}")
     return vendor
@@ -171,22 +176,6 @@ def hw_event_config(cpu: Cpu, hw_id: int) -> int | None:
     return perfmon_event_map(cpu).get(hw_id)
 
 
-HW_EVENT_NAMES: tuple[str, ...] = (
-    "cycles", "instructions", "cache-references", "cache-misses", "branches",
-    "branch-misses", "bus-cycles", "stalled-cycles-frontend", "stalled-cycles-backend",
-    "ref-cycles",
-)
-"""``evsel__hw_names``: the names ``perf stat`` prints, by generic id."""
-
-HW_EVENT_SYMBOLS: Mapping[str, int] = MappingProxyType({
-    **{name: hw for hw, name in enumerate(HW_EVENT_NAMES)},
-    "cpu-cycles": PERF_COUNT_HW_CPU_CYCLES,
-    "branch-instructions": PERF_COUNT_HW_BRANCH_INSTRUCTIONS,
-    "idle-cycles-frontend": PERF_COUNT_HW_STALLED_CYCLES_FRONTEND,
-    "idle-cycles-backend": PERF_COUNT_HW_STALLED_CYCLES_BACKEND,
-})
-"""``event_symbols_hw``: every symbol and alias the perf tool accepts for a generic event."""
-
 PMU_EVENT_ALIASES: Mapping[str, Mapping[str, int]] = MappingProxyType({
     "intel": MappingProxyType({"slots": 0x0400}),  # sysfs cpu/events/slots: event=0,umask=4
     "amd": MappingProxyType({}),
@@ -205,58 +194,6 @@ def event_name(type_: int, config: int) -> str:
     raise ValueError(f"type must be PERF_TYPE_HARDWARE (0) or PERF_TYPE_RAW (4), not {type_!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class Modifiers:
-    """The ``perf_event_attr`` bits an event's ``:modifiers`` set, named as in the attr."""
-
-    exclude_user: bool = False
-    exclude_kernel: bool = False
-    exclude_hv: bool = False
-    exclude_host: bool = False
-    exclude_guest: bool = False
-    precise_ip: int = 0
-    """``p`` count, 0-3: the skid the event asks for (PEBS on Intel, IBS on AMD)."""
-
-
-class ParsedEvent(NamedTuple):
-    """An event spec as the perf tool turns it into ``perf_event_attr`` fields."""
-
-    type: int
-    config: int
-    modifiers: Modifiers
-
-
-_SPEC = re.compile(r"(?P<name>[a-zA-Z][a-zA-Z0-9-]*)(?::(?P<mods>[ukhGHp]+))?")
-_RAW = re.compile(r"r(?P<hex>[0-9a-fA-F]{1,16})")
-_PRIV = "ukh"
-"""Modifiers that pick privilege levels; G and H pick guest/host in the same way."""
-
-
-def _bad_spec(vendor: str, spec: str) -> ValueError:
-    names = ", ".join([*HW_EVENT_SYMBOLS, *PMU_EVENT_ALIASES[vendor]])
-    return ValueError(f"event must be one of {names} or rNNNN (hex), optionally followed by "
-                      f"':' and modifiers from 'ukhGHp' (p at most 3 times), not {spec!r}")
-
-
-def _modifiers(mods: str) -> Modifiers:
-    """``get_event_modifier``: the first of u/k/h excludes all three, then each named one is
-    re-included; the first of G/H does the same for guest/host; each p raises precise_ip."""
-    priv = {m: any(c in _PRIV for c in mods) and m not in mods for m in _PRIV}
-    gh = {m: any(c in "GH" for c in mods) and m not in mods for m in "GH"}
-    return Modifiers(exclude_user=priv["u"], exclude_kernel=priv["k"], exclude_hv=priv["h"],
-                     exclude_host=gh["H"], exclude_guest=gh["G"], precise_ip=mods.count("p"))
-
-
-def _resolve(vendor: str, name: str) -> tuple[int, int] | None:
-    """(type, config) for an event name, or None if the tool would not know it."""
-    if name in HW_EVENT_SYMBOLS:
-        return PERF_TYPE_HARDWARE, HW_EVENT_SYMBOLS[name]
-    if name in PMU_EVENT_ALIASES[vendor]:
-        return PERF_TYPE_RAW, PMU_EVENT_ALIASES[vendor][name]
-    raw = _RAW.fullmatch(name)
-    return (PERF_TYPE_RAW, int(raw["hex"], 16)) if raw else None
-
-
 def parse_event(cpu: Cpu, spec: str) -> ParsedEvent:
     """Parse ``perf -e``-style specs: ``cycles``, ``branch-misses:u``, ``r01c2:kH``.
 
@@ -266,13 +203,7 @@ def parse_event(cpu: Cpu, spec: str) -> ParsedEvent:
     for events without ``G``/``H`` (whether it sets ``exclude_guest``, by default or with
     ``:u``, has changed between perf versions [mem]) -- host tools apply that policy.
     """
-    vendor = _vendor(cpu)
-    match = _SPEC.fullmatch(spec) if isinstance(spec, str) else None
-    event = _resolve(vendor, match["name"]) if match else None
-    mods = (match["mods"] or "") if match else ""
-    if match is None or event is None or mods.count("p") > 3:
-        raise _bad_spec(vendor, spec)
-    return ParsedEvent(event[0], event[1], _modifiers(mods))
+    return parse_spec(PMU_EVENT_ALIASES[_vendor(cpu)], spec)
 
 
 __all__ = [  # the uapi ids are re-exported: the perf tool side reads them here
