@@ -8,17 +8,18 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_readme_python_example_prints_its_comment() -> None:
-    """The README's Python block runs and prints the value in its trailing comment."""
-    block = re.search(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert block is not None
-    code = block.group(1)
-    expected = re.search(r"# (\d+)\s*$", code.strip())
-    assert expected is not None
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), {})
-    assert out.getvalue().strip() == expected.group(1)
+def test_readme_python_examples_print_their_comment() -> None:
+    """Each of the README's Python blocks (x86, then Arm) runs and prints the value in its
+    trailing comment."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) == 2
+    for code in blocks:
+        expected = re.search(r"# (\d+)\s*$", code.strip())
+        assert expected is not None
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, "README.md", "exec"), {})
+        assert out.getvalue().strip() == expected.group(1)
 
 
 def test_quick_start_has_exactly_two_commands() -> None:
