@@ -19,12 +19,15 @@ from vpmu.cli.app import (
 )
 from vpmu.guest.conformance import SUITES, CheckResult
 from vpmu.machine import conformance as machine_conformance
+from vpmu.vpmu import registry
+from vpmu.vpmu.design import DesignSpec
 
 
 @command()
 def conformance(
     preset: Annotated[list[str] | None, typer.Option(
-        "--preset", "-p", help="CPU preset (repeatable); default: every x86 preset.")] = None,
+        "--preset", "-p", help="CPU preset (repeatable); default: every preset, each with "
+        "its architecture's suites.")] = None,
     suite: Annotated[list[str] | None, typer.Option(
         "--suite", "-s", help="Suite name (repeatable); default: all.")] = None,
     verbose: Annotated[bool, typer.Option(
@@ -41,6 +44,8 @@ def conformance(
         check_design(design)
     for name in names:
         check_preset(name, PRESETS)
+        if design is not None:
+            check_design_arch(design, PRESETS[name].caps.arch)
     for s in suite or ():
         if s not in SUITES:
             raise bad("--suite", f"must be one of {sorted(SUITES)}, not {s!r}")
@@ -53,6 +58,14 @@ def conformance(
         console.print(f"[bold red]{failed} test(s) failed[/]")
         raise typer.Exit(EXIT_CHECK_FAILED)
     console.print("[bold green]all conformance tests passed[/]")
+
+
+def check_design_arch(design: str, arch: str) -> None:
+    """A design that does not run on the preset's architecture is bad input for --design."""
+    try:
+        registry.check_arch(DesignSpec.parse(design).name, arch)
+    except ValueError as err:
+        raise bad("--design", str(err)) from None
 
 
 def print_results(preset: str, results: list[CheckResult], *, verbose: bool,

@@ -15,7 +15,7 @@ from typing import Any
 
 from vpmu.arch.presets import CpuPreset, as_preset
 from vpmu.arch.x86.caps import X86PmuCaps, x86_caps
-from vpmu.guest.conformance import SUITES
+from vpmu.guest.conformance import RUN_SUITE, SUITE_ARCH, SUITES, suites_for
 from vpmu.guest.conformance._framework import (
     CheckResult,
     EventFilterArgs,
@@ -24,7 +24,6 @@ from vpmu.guest.conformance._framework import (
     Runner,
     Unsupported,
     Variant,
-    run_suite,
 )
 from vpmu.guest.port import GuestProgram
 from vpmu.machine.baremetal import BareMetal
@@ -99,10 +98,13 @@ def build_event_filter(args: EventFilterArgs, host_caps: X86PmuCaps) -> PmuEvent
 
 def run_conformance(preset: str | CpuPreset, *, suites: tuple[str, ...] | None = None,
                     design: str | None = None) -> list[CheckResult]:
-    """Run the named suites (default: all) on ``preset``, on bare metal or under ``design``,
-    and return every check result."""
+    """Run the named suites (default: every suite of the preset's architecture) on
+    ``preset``, on bare metal or under ``design``, and return every check result. A named
+    suite of another architecture is one skipped result; a design that does not run on the
+    preset's architecture is a ValueError."""
     p = as_preset(preset)
-    names = suites or tuple(SUITES)
+    arch = p.caps.arch
+    names = suites or suites_for(arch)
     unknown = [n for n in names if n not in SUITES]
     if unknown:
         raise ValueError(f"suite must be one of {sorted(SUITES)}, not {unknown[0]!r}")
@@ -111,10 +113,15 @@ def run_conformance(preset: str | CpuPreset, *, suites: tuple[str, ...] | None =
     else:
         spec = DesignSpec.parse(design)
         make_design(spec)  # an unknown name or option fails here, before any program runs
+        registry.check_arch(spec.name, arch)
         runner = vm_runner(p, design)
         expect = DESIGN_EXPECTATIONS.get(spec.name,
                                          Expectations(platform=spec.name, kvm_vm_ioctls=True))
     results: list[CheckResult] = []
     for name in names:
-        results += run_suite(SUITES[name], runner, expect)
+        if SUITE_ARCH[name] != arch:
+            results.append(CheckResult(name, "*", "skipped", True, f"an {SUITE_ARCH[name]} "
+                                       f"suite; {p.name} is an {arch} preset", True))
+            continue
+        results += RUN_SUITE[arch](SUITES[name], runner, expect)
     return results

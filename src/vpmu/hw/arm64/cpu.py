@@ -5,6 +5,18 @@ The CPU's ``cpl`` is the model's ring: RING_KERNEL is EL1 (EL2 for a VHE kernel:
 ``kernel_el``), RING_USER is EL0. A name that is not a PMU register, or an access the PMU
 refuses, is UNDEFINED (``Fault.UNDEF``): the instruction takes its latency and does not retire
 (as an x86 instruction that faults).
+
+Besides the PMU's registers, MRS reads the two registers a PMU test probes with (kvm-unit-tests
+arm/pmu.c ``pmu_probe`` and ``current_level``): ID_AA64DFR0_EL1 (PMUVer, bits 11:8, from the
+preset; DebugVer, bits 3:0, 0x6 = Armv8 debug; every other field 0, not modelled) and CurrentEL
+(the EL at bits 3:2). Both are read-only and UNDEFINED at EL0 (Arm ARM D23.2, "ID_AA64DFR0_EL1"
+and C5.2 "CurrentEL": EL0 access is UNDEFINED; Linux's EL0 ID-register emulation is the
+kernel's, not the CPU's).
+
+MRS also reads the generic timer's CNTFRQ_EL0 (the preset's ``tsc_mhz`` in Hz) and CNTVCT_EL0
+(the time in those ticks since the run began, as x86's RDTSC): the guest kernel's clock
+(sched_clock, perf_clock). Both read-only, and readable at EL0 (assumption: Linux sets
+CNTKCTL_EL1.EL0VCTEN for the vDSO; CNTKCTL_EL1 is not modelled).
 """
 
 from __future__ import annotations
@@ -17,11 +29,17 @@ from vpmu.arch.presets import CpuPreset
 from vpmu.hw.arm64.pmu import ArmPmu
 from vpmu.hw.core import CpuCore, DeliverFn
 from vpmu.hw.counting import RING_KERNEL
-from vpmu.sim import Environment, Event
+from vpmu.sim import Environment, Event, ps_to_cycles
 
 INSTRUCTIONS = ("mrs", "msr")
 """The instructions whose latency the cost table gives."""
 PMU_PPI = 23
+ID_AA64DFR0_DEBUGVER_V8 = 0x6
+"""ID_AA64DFR0_EL1.DebugVer of an Armv8.0 debug architecture (the lowest AArch64 value)."""
+PROBE_REGISTERS = frozenset({"ID_AA64DFR0_EL1", "CurrentEL"})
+"""The non-PMU registers MRS reads (see the module docstring)."""
+TIMER_REGISTERS = frozenset({"CNTFRQ_EL0", "CNTVCT_EL0"})
+"""The generic timer's registers MRS reads (see the module docstring)."""
 
 
 class ArmCpu(CpuCore):
@@ -44,8 +62,14 @@ class ArmCpu(CpuCore):
     def mrs(self, name: str) -> Generator[Event, Any, int | Fault]:
         """MRS: the register's value as the instruction executes, or UNDEFINED."""
         pmu = self.arm_pmu
-        spec = pmu.resolve(pmu.by_name.get(name), self.el, write=False)
-        value = spec if isinstance(spec, Fault) else pmu.read(spec)
+        value: int | Fault
+        if name in PROBE_REGISTERS:
+            value = self._probe_register(name)
+        elif name in TIMER_REGISTERS:
+            value = self._timer_register(name)
+        else:
+            spec = pmu.resolve(pmu.by_name.get(name), self.el, write=False)
+            value = spec if isinstance(spec, Fault) else pmu.read(spec)
         yield from self._retire("mrs", faulted=isinstance(value, Fault))
         return value
 
@@ -61,6 +85,21 @@ class ArmCpu(CpuCore):
             return spec
         pmu.write(spec, value)
         return None
+
+    def _probe_register(self, name: str) -> int | Fault:
+        """ID_AA64DFR0_EL1 or CurrentEL at the current EL (UNDEFINED at EL0)."""
+        if self.el == 0:
+            return Fault.UNDEF
+        if name == "CurrentEL":
+            return self.el << 2
+        return self.arm_pmu.caps.pmuver << 8 | ID_AA64DFR0_DEBUGVER_V8
+
+    def _timer_register(self, name: str) -> int:
+        """CNTFRQ_EL0 (Hz) or CNTVCT_EL0 (ticks at that frequency since time 0)."""
+        mhz = self.preset.tsc_mhz
+        if name == "CNTFRQ_EL0":
+            return mhz * 1_000_000
+        return ps_to_cycles(self.env.now_ps, mhz)
 
     def user_read(self, index: int) -> Generator[Event, Any, int | Fault]:
         """An EL0 read of counter ``index`` (MRS PMEVCNTR<n>_EL0, or PMCCNTR_EL0 at 31)."""

@@ -10,13 +10,15 @@ module adds what no declaration says:
   U == NSU, at the kernel's EL iff P == NSK (EL1) or NSH (EL2, a VHE kernel).
 - **Widths.** Event counters store 32 bits, 64 from PMUv3p5; they overflow at 32 bits unless
   PMCR_EL0.LP (PMUv3p5). The cycle counter stores 64 bits and overflows at 32 unless
-  PMCR_EL0.LC (forced to 1 without AArch32 at EL0).
+  PMCR_EL0.LC (forced to 1 without AArch32 at EL0). PMCR_EL0 keeps LP as 0 without PMUv3p5
+  (RES0) and LC as 1 without AArch32 (RES1).
 - **Overflow.** Sets PMOVSSET_EL0[n]. An even counter's 32-bit overflow increments the odd
-  counter above it when that counter counts CHAIN (0x1E) and is enabled: the pair is one 64-bit
-  counter. The interrupt is a level: asserted while PMCR_EL0.E and PMOVSSET & PMINTENSET,
-  on a GIC PPI (``vpmu.hw.arm64.gic``).
+  counter above it when that counter counts CHAIN (0x1E), is enabled and its filter admits
+  the current exception level: the pair is one 64-bit counter. The interrupt is a level:
+  asserted while PMCR_EL0.E and PMOVSSET & PMINTENSET, on a GIC PPI (``vpmu.hw.arm64.gic``).
 - **Actions.** PMCR_EL0.P zeroes every event counter, .C the cycle counter; PMSWINC_EL0 adds 1
-  to each enabled counter counting SW_INCR (0x00), which may overflow and chain.
+  to each enabled counter counting SW_INCR (0x00) whose filter admits the writer's exception
+  level, which may overflow and chain.
 - **Indirection.** PMXEVTYPER_EL0 / PMXEVCNTR_EL0 are the registers PMSELR_EL0.SEL selects
   (31: PMCCFILTR_EL0 / PMCCNTR_EL0).
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from vpmu.arch import events as ev
 from vpmu.arch.arm64 import events as arm_ev
 from vpmu.arch.arm64.caps import CYCLE_IDX, ArmPmuCaps
 from vpmu.arch.arm64.sysregs import access_fault, pmu_sysregs
@@ -45,6 +48,14 @@ CONTROLS = frozenset({"PMCR_EL0", "PMCNTENSET_EL0"})
 """Storage whose change can change what any counter counts or how wide it overflows."""
 IRQ_STATE = frozenset({"PMCR_EL0", "PMOVSSET_EL0", "PMINTENSET_EL1"})
 """Storage the interrupt level depends on."""
+MULTI_KEY_EVENTS: dict[int, tuple[str, ...]] = {
+    arm_ev.BY_NAME["MEM_ACCESS"]: (ev.LOADS, ev.STORES),
+}
+"""Common events that count the sum of several workload keys (``COUNTS`` maps one key per
+event): MEM_ACCESS (0x13) counts every data memory read or write the PE makes (Arm ARM D13.12,
+"MEM_ACCESS, Data memory access"), the stream's loads plus its stores (assumption: a stream's
+loads and stores are single accesses; barriers and instruction fetches are not data
+accesses)."""
 
 
 class ArmPmu(CountingPmu):
@@ -61,6 +72,8 @@ class ArmPmu(CountingPmu):
         self.caps = caps
         self.kernel_el = kernel_el
         """The EL the kernel runs at (1; 2 for a VHE host): which filter bit its ring uses."""
+        self.guest_filter_sensitive = True
+        """Entering a guest moves the kernel ring from the host kernel's EL to EL1."""
         self.specs: dict[int, RegisterSpec] = by_address(pmu_sysregs(caps))
         self.by_name = {s.name: s for s in self.specs.values()}
         """The registers by name (the port's ``Mrs(name)`` / ``Msr(name, value)``)."""
@@ -74,6 +87,7 @@ class ArmPmu(CountingPmu):
                 self.types[spec.index] = spec.reset
             elif spec.role is Role.REG and spec.target in ("", spec.name):
                 self.regs[spec.storage] = spec.reset
+        self.regs["PMCR_EL0"] = self._pmcr_image(self.regs["PMCR_EL0"])
         self._set_widths()
         self.reconfigure()
 
@@ -155,8 +169,21 @@ class ArmPmu(CountingPmu):
             c.value, c.origin = value, self.writer
         elif spec.role is Role.SELECTOR:
             self.types[spec.index] = value
+        elif spec.storage == "PMCR_EL0":
+            self.regs["PMCR_EL0"] = self._pmcr_image(value)
         else:
             self.regs[spec.storage] = value
+
+    def _pmcr_image(self, value: int) -> int:
+        """PMCR_EL0 as the PE keeps it: LP is RES0 without FEAT_PMUv3p5, LC is RES1 without
+        AArch32 (Arm ARM D23.5, PMCR_EL0: "LP ... Otherwise RES0"; "LC ... If AArch32 is not
+        supported at any Exception level, this bit is RES1"; the caps' ``aarch32_el0``
+        stands for AArch32 support)."""
+        if not self.caps.long_event_counters:
+            value &= ~PMCR_LP
+        if not self.caps.aarch32_el0:
+            value |= PMCR_LC
+        return value
 
     # -- actions -------------------------------------------------------------------------
     def _act(self, spec: RegisterSpec, bits: int) -> None:
@@ -172,7 +199,7 @@ class ArmPmu(CountingPmu):
     def software_increment(self, mask: int) -> None:
         """PMSWINC_EL0: +1 on each enabled counter in ``mask`` counting SW_INCR."""
         for idx in sorted(i for i in self.counters if mask >> i & 1 and i != CYCLE_IDX):
-            if self._enabled(idx) and self._event(idx) == arm_ev.SW_INCR:
+            if self._counts_here(idx) and self._event(idx) == arm_ev.SW_INCR:
                 self._increment(self.counters[idx])
         self.repredict()
         self._update_irq()
@@ -189,6 +216,13 @@ class ArmPmu(CountingPmu):
     def _enabled(self, idx: int) -> bool:
         return bool(self.regs["PMCR_EL0"] & PMCR_E and self.regs["PMCNTENSET_EL0"] >> idx & 1)
 
+    def _counts_here(self, idx: int) -> bool:
+        """Counter ``idx`` counts an event that happens now: enabled, and its filter admits
+        the current exception level (``AArch64.CountPMUEvents``; SW_INCR and CHAIN are events
+        like any other, Arm ARM D13 "PMUEvent")."""
+        ring = RING_KERNEL if self.cpl == RING_KERNEL else RING_USER
+        return self._enabled(idx) and ring in self._rings(idx)
+
     def _event(self, idx: int) -> int:
         if idx == CYCLE_IDX:
             return arm_ev.CPU_CYCLES
@@ -198,7 +232,9 @@ class ArmPmu(CountingPmu):
         t = self.types[idx]
         u, p = t >> 30 & 1, t >> 31 & 1
         nsu, nsk, nsh = t >> 28 & 1, t >> 29 & 1, t >> 27 & 1
-        kernel = nsh == 1 if self.kernel_el == 2 else p == nsk
+        # A guest's kernel runs at EL1 whatever the host's EL: on a VHE host (EL2) the
+        # filter tells the two kernels apart, which is why guest mode is filter-sensitive.
+        kernel = nsh == 1 if self.kernel_el == 2 and not self.guest else p == nsk
         return tuple(r for r, ok in ((RING_KERNEL, kernel), (RING_USER, u == nsu)) if ok)
 
     def count_config(self, c: Counter) -> CountConfig | None:
@@ -206,11 +242,11 @@ class ArmPmu(CountingPmu):
         event the workloads do not provide: SW_INCR and CHAIN count outside the engine)."""
         if not self._enabled(c.gidx):
             return None
-        key = arm_ev.COUNTS.get(self._event(c.gidx))
+        keys = _event_keys(self._event(c.gidx))
         rings = self._rings(c.gidx)
-        if key is None or not rings:
+        if not keys or not rings:
             return None
-        return CountConfig((key,), rings, NO_QUALIFIERS, True)
+        return CountConfig(keys, rings, NO_QUALIFIERS, True)
 
     def _set_widths(self) -> None:
         """Where each counter overflows under PMCR_EL0.LC / LP."""
@@ -227,7 +263,7 @@ class ArmPmu(CountingPmu):
         self.regs["PMOVSSET_EL0"] |= 1 << c.gidx
         odd = c.gidx + 1
         if c.gidx % 2 == 0 and odd < min(self.caps.n_counters, CYCLE_IDX) and \
-                (c.ovf or c.width) == 32 and self._enabled(odd) and \
+                (c.ovf or c.width) == 32 and self._counts_here(odd) and \
                 self._event(odd) == arm_ev.CHAIN:
             self._increment(self.counters[odd])
 
@@ -244,3 +280,12 @@ class ArmPmu(CountingPmu):
 
     def _update_irq(self) -> None:
         self.irq.set_level(self.irq_level)
+
+
+def _event_keys(event: int) -> tuple[str, ...]:
+    """The workload keys ``event`` counts (empty: none the workloads provide)."""
+    keys = MULTI_KEY_EVENTS.get(event)
+    if keys is not None:
+        return keys
+    key = arm_ev.COUNTS.get(event)
+    return () if key is None else (key,)
