@@ -1,10 +1,12 @@
 """Bare-metal hardware model speed: port operations per second and simulated time per second.
 
-Two workloads on intel-icx, each run 3 times (best kept), written to
+Three workloads, each run 3 times (best kept), written to
 ``benchmarks/results/baremetal.json``:
 
-- ``msr_ops``: a guest doing WRMSR / RDMSR / RDPMC round trips (each op is one instruction
-  stream plus its effect: the cost of the register port itself);
+- ``msr_ops``: a guest on intel-icx doing WRMSR / RDMSR / RDPMC round trips (each op is one
+  instruction stream plus its effect: the cost of the register port itself);
+- ``sysreg_ops``: the same round trip on an Arm core (arm-a72): MSR PMEVCNTR0_EL0, MRS
+  PMOVSCLR_EL0, MRS PMEVCNTR0_EL0, with counter 0 counting INST_RETIRED;
 - ``sampling``: a guest sampling instructions with a PMI every 100,000 instructions over a
   ``br_instr`` phase, re-arming the counter in a WaitPmi loop: how many simulated seconds of a
   profiled guest one wall-clock second buys.
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vpmu.arch.x86 import msrs
-from vpmu.guest import Execute, GuestGen, Rdmsr, Rdpmc, WaitPmi, Wrmsr
+from vpmu.guest import Execute, GuestGen, Mrs, Msr, Rdmsr, Rdpmc, WaitPmi, Wrmsr
 from vpmu.machine import BareMetal
 from vpmu.workloads import get_phase
 
@@ -38,6 +40,20 @@ def msr_ops(n: int) -> Any:
             yield Wrmsr(msrs.IA32_A_PMC0, i)
             yield Rdmsr(msrs.IA32_PERF_GLOBAL_STATUS)
             yield Rdpmc(0)
+        return 3 * n
+    return program
+
+
+def sysreg_ops(n: int) -> Any:
+    """n rounds of 3 Arm port operations, with a counter counting (as msr_ops' PMC0 is)."""
+    def program() -> GuestGen:
+        yield Msr("PMEVTYPER0_EL0", 0x08)
+        yield Msr("PMCNTENSET_EL0", 1)
+        yield Msr("PMCR_EL0", 1)
+        for i in range(n):
+            yield Msr("PMEVCNTR0_EL0", i)
+            yield Mrs("PMOVSCLR_EL0")
+            yield Mrs("PMEVCNTR0_EL0")
         return 3 * n
     return program
 
@@ -60,11 +76,11 @@ def sampling(pmis: int) -> Any:
     return program
 
 
-def measure(program: Any, reps: int) -> dict[str, float]:
+def measure(program: Any, reps: int, preset: str = "intel-icx") -> dict[str, float]:
     """Best-of-reps wall time, simulated time and kernel events of one program."""
     best: dict[str, float] = {}
     for _ in range(reps):
-        machine = BareMetal("intel-icx")
+        machine = BareMetal(preset)
         t0 = time.perf_counter()
         ops = machine.run(program)
         wall = time.perf_counter() - t0
@@ -83,10 +99,12 @@ def main() -> None:
                         default=Path(__file__).parent / "results" / "baremetal.json")
     args = parser.parse_args()
     ops = measure(msr_ops(args.ops), 3)
+    arm = measure(sysreg_ops(args.ops), 3, "arm-a72")
     samp = measure(sampling(args.pmis), 3)
     result = {
         "python": sys.version.split()[0], "platform": platform.platform(),
         "msr_ops": {**ops, "ops_per_s": ops["ops"] / ops["wall_s"]},
+        "sysreg_ops": {**arm, "ops_per_s": arm["ops"] / arm["wall_s"]},
         "sampling": {**samp, "pmis_per_s": samp["ops"] / samp["wall_s"],
                      "sim_s_per_wall_s": samp["sim_s"] / samp["wall_s"]},
     }
