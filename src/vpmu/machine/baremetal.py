@@ -8,11 +8,21 @@ runs a ``GuestOs``: its timer ticks every 1/tick_hz s and a PMI delivered throug
 interrupts the running code at the next instruction boundary (an ``Execute`` is stopped where
 it is and resumed after), runs the OS's handler to completion at CPL 0, and goes back.
 
-Priorities are x86's: the PMI is an NMI, so it preempts the main program and the tick
-handler (Linux's AMD driver relies on it: amd_pmu_wait_on_overflow polls for the NMI to
-re-arm a counter); a tick preempts only the main program; nothing preempts the PMI handler.
-An interrupt that cannot preempt is latched and taken when the handler returns: at most one
-PMI and one tick are pending, and a pending PMI is taken first.
+Priorities follow how the CPU delivers the PMI (its ``deliver(vector, nmi)`` callback), so
+they are the architecture's without a test of which one it is:
+
+- **An NMI** (x86: Linux programs LVTPC in NMI mode) preempts the main program and the tick
+  handler (Linux's AMD driver relies on it: amd_pmu_wait_on_overflow polls for the NMI to
+  re-arm a counter), and nothing preempts its handler.
+- **A maskable interrupt** (arm64: the PMU's PPI through the GIC, a normal IRQ unless the
+  kernel enables pseudo-NMI; x86 with LVTPC in fixed mode) runs at the tick's level: it
+  preempts only the main program, and neither handler preempts the other (Linux runs IRQ
+  handlers with interrupts masked).
+
+A tick preempts only the main program. An interrupt that cannot preempt is latched and taken
+when the handler returns: at most one PMI and one tick are pending, and a pending PMI is taken
+first (x86: the NMI's priority; arm64 assumption: at the GIC's equal default priority the PMU's
+INTID 23 goes before the timer's 27 / 30).
 """
 
 from __future__ import annotations
@@ -36,9 +46,10 @@ from vpmu.workloads.streams import Stream
 
 PMI, TICK = "pmi", "tick"
 """The interrupt kinds a guest OS handles."""
-_LEVEL = {PMI: 2, TICK: 1}
-"""What a handler of each kind runs at; the main program runs at 0. An interrupt preempts
-code running below its level."""
+NMI_LEVEL, IRQ_LEVEL = 2, 1
+"""What a handler runs at: an NMI's above every maskable interrupt's (the tick's, and a PMI
+delivered as a normal interrupt); the main program runs at 0. An interrupt preempts code
+running below its level."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +95,8 @@ class BareMetal:
         self._level = 0
         self._wake: Event | None = None
         self._pmi_raised: int | None = None
+        self._pmi_level = NMI_LEVEL
+        """The level of the pending (or last) PMI: NMI_LEVEL if delivered as an NMI."""
         self._tick_raised: int | None = None
         self._tick: Handle | None = None
 
@@ -155,7 +168,7 @@ class BareMetal:
         cpu = self.cpu
         match op:
             case Execute(stream):
-                if self._os is not None and self._level < _LEVEL[PMI]:
+                if self._os is not None and self._level < NMI_LEVEL:
                     return (yield from self._execute_interruptible(stream))
                 return (yield from cpu.execute(stream))
             case WaitPmi(timeout_ns):
@@ -175,6 +188,7 @@ class BareMetal:
             self._waiter.succeed(True)
         if self._os is not None and self._pmi_raised is None:
             self._pmi_raised = self.env.now_ps
+            self._pmi_level = NMI_LEVEL if nmi else IRQ_LEVEL
             self._interrupt()
 
     def _on_tick(self) -> None:
@@ -191,14 +205,14 @@ class BareMetal:
 
     def _preempted(self) -> bool:
         """A pending interrupt preempts the code running now."""
-        return ((self._pmi_raised is not None and self._level < _LEVEL[PMI])
-                or (self._tick_raised is not None and self._level < _LEVEL[TICK]))
+        return ((self._pmi_raised is not None and self._level < self._pmi_level)
+                or (self._tick_raised is not None and self._level < IRQ_LEVEL))
 
     def _take_interrupts(self) -> Generator[Event, Any, None]:
         """Run the pending handlers that preempt the running code, PMI first."""
         assert self._os is not None
         while self._preempted():
-            if self._pmi_raised is not None and self._level < _LEVEL[PMI]:
+            if self._pmi_raised is not None and self._level < self._pmi_level:
                 raised, self._pmi_raised = self._pmi_raised, None
                 yield from self._run_handler(PMI, raised, self._os.on_pmi())
             else:
@@ -214,7 +228,7 @@ class BareMetal:
         start, cpl, level = self.env.now_ps, self.cpu.cpl, self._level
         if cpl != RING_KERNEL:
             self.cpu.set_cpl(RING_KERNEL)
-        self._level = _LEVEL[kind]
+        self._level = self._pmi_level if kind == PMI else IRQ_LEVEL
         try:
             yield from self._run_os_gen(gen)
         finally:

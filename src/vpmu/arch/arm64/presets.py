@@ -1,9 +1,10 @@
 """The Arm CPU presets and the Arm hosts (SoCs) built from them, as data.
 
 Each preset's PMU is what its ID registers and PMCR_EL0 enumerate (``ArmPmuCaps``); each value
-says where it comes from. ``tsc_mhz`` is the generic timer's frequency (CNTFRQ_EL0): it is
-what the port's ``Rdtsc`` reads on Arm (CNTVCT_EL0). ``pipeline_width`` is the decode width
-(STALL_SLOT counts slots of that width; TOPDOWN is x86's name for the same idea).
+says where it comes from. ``tsc_mhz`` is the generic timer's frequency: what MRS of
+CNTFRQ_EL0 returns, and the rate of CNTVCT_EL0 (x86's ``Rdtsc`` is UNDEFINED on Arm).
+``pipeline_width`` is the decode width (STALL_SLOT counts slots of that width; TOPDOWN is
+x86's name for the same idea).
 
 Sources, by preset:
 

@@ -91,11 +91,13 @@ class PmuInfo:
         return msrs.MSR_K7_PERFCTR0 + idx
 
 
-def probe(vendor: str | None) -> Generator[Op, Any, PmuInfo | None]:
+def probe(vendor: str | None,
+          leaf0: tuple[int, int, int, int] | None = None) -> Generator[Op, Any, PmuInfo | None]:
     """Discover the PMU; None when there is none Linux can use (perf falls back to software
     events and hardware events fail to open). ``vendor`` is used when CPUID leaf 0 does not
-    name a known vendor."""
-    leaf0 = yield Cpuid(0)
+    name a known vendor; ``leaf0`` is that leaf if the caller has read it already."""
+    if leaf0 is None:
+        leaf0 = yield Cpuid(0)
     name = b"".join(r.to_bytes(4, "little") for r in (leaf0[1], leaf0[3], leaf0[2]))
     vendor = _VENDORS.get(name, vendor)
     if vendor not in ("intel", "amd"):

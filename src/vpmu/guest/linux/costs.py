@@ -5,8 +5,9 @@ The guest's register accesses are port operations and cost what the machine char
 (on a VM: the exits). Everything else the kernel does (entering an NMI, perf's bookkeeping,
 writing a sample) is executed as a kernel-mode ``Execute`` of a stream built here. The numbers
 and their sources live in ``vpmu.costs`` (the ``guest`` part of a preset's table, derived from
-the host's where the kernel path is the same); the names below are the x86 presets' table,
-which every x86 preset shares, until the guest takes its preset's table.
+the host's where the kernel path is the same). Every preset of one architecture shares one
+guest table, so the kernel takes the table of the architecture it booted on
+(``KernelCosts.for_arch``); the module-level names below are the x86 table's.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import functools
 from fractions import Fraction
 
 from vpmu.arch import events as ev
+from vpmu.costs.arm64.guest import GUEST_COSTS as _ARM64_COSTS
+from vpmu.costs.guest import GuestCosts
 from vpmu.costs.x86.guest import GUEST_COSTS as _COSTS
 from vpmu.workloads.streams import Stream
 
@@ -48,3 +51,42 @@ def kernel_work(name: str, cycles: int) -> Stream:
         ev.CYCLES: cycles, ev.INSTRUCTIONS: insns,
         ev.BRANCHES: int(insns * KERNEL_BRANCHES_PER_INSN),
     }, Fraction(0))
+
+
+class KernelCosts:
+    """One architecture's guest table and the kernel-work streams built from it (cached per
+    table, as ``kernel_work`` caches the x86 ones)."""
+
+    def __init__(self, table: GuestCosts) -> None:
+        self.table = table
+        self._streams: dict[tuple[str, int], Stream] = {}
+
+    def __repr__(self) -> str:
+        return f"KernelCosts({self.table!r})"
+
+    @staticmethod
+    def for_arch(arch: str) -> KernelCosts:
+        """The guest table of ``arch`` ("x86", "arm64")."""
+        found = _BY_ARCH.get(arch)
+        if found is None:
+            raise ValueError(f"arch must be one of {sorted(_BY_ARCH)}, not {arch!r}")
+        return found
+
+    def work(self, name: str, cycles: int) -> Stream:
+        """``cycles`` of kernel code at CPL 0 with this table's IPC and branch mix."""
+        if self.table is _COSTS:
+            return kernel_work(name, cycles)  # the same stream objects as before
+        stream = self._streams.get((name, cycles))
+        if stream is None:
+            t = self.table
+            insns = int(cycles * t.kernel_ipc)
+            stream = Stream(f"kernel:{name}", {
+                ev.CYCLES: cycles, ev.INSTRUCTIONS: insns,
+                ev.BRANCHES: int(insns * t.kernel_branches_per_insn),
+            }, Fraction(0))
+            if len(self._streams) < 64:
+                self._streams[(name, cycles)] = stream
+        return stream
+
+
+_BY_ARCH = {"x86": KernelCosts(_COSTS), "arm64": KernelCosts(_ARM64_COSTS)}

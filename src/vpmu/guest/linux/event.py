@@ -2,7 +2,7 @@
 
 The names are the kernel's (include/linux/perf_event.h), so the driver and core code read
 like their C: ``hw.period_left``, ``hw.prev_count``, ``PERF_HES_STOPPED``. Times are in
-nanoseconds of the guest clock (perf_clock, read with RDTSC).
+nanoseconds of the guest clock (perf_clock: RDTSC on x86, CNTVCT_EL0 on arm64).
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ class PerfEventAttr:
     freq: bool = False
     exclude_user: bool = False
     exclude_kernel: bool = False
+    exclude_hv: bool = False
+    """Set with any ``:u`` / ``:k`` modifier; the Arm driver's filter reads it (INCLUDE_EL2)."""
     branch_sample_type: int = 0
     """PERF_SAMPLE_BRANCH_* bits: each sample carries the LBR stack (``perf record -b``,
     ``--call-graph lbr``)."""
@@ -55,7 +57,8 @@ class PerfEventAttr:
 
 @dataclass(eq=False, slots=True)
 class HwPerfEvent:
-    """``struct hw_perf_event``: the event as the x86 driver programs it."""
+    """``struct hw_perf_event``: the event as the driver programs it (the Arm driver uses only
+    ``config_base``, its PMEVTYPER value, of the register fields)."""
 
     config: int
     """Event select without EN: event, umask, USR, OS, INT (hwc->config)."""
@@ -85,7 +88,8 @@ class HwPerfEvent:
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One sample written to the ring buffer: when (guest TSC) and the period it stands for."""
+    """One sample written to the ring buffer: when (the guest clock's count: TSC, or
+    CNTVCT_EL0 on arm64) and the period it stands for."""
 
     tsc: int
     period: int

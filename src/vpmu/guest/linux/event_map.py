@@ -61,6 +61,9 @@ class EventSpec:
     raw: int | None
     exclude_user: bool = False
     exclude_kernel: bool = False
+    exclude_hv: bool = False
+    """A ``:u`` or ``:k`` modifier also excludes the hypervisor (parse-events.c: any of them
+    sets exclude_hv unless ``h`` is given); only the Arm driver reads it."""
 
 
 def parse_event(name: str) -> EventSpec:
@@ -69,15 +72,16 @@ def parse_event(name: str) -> EventSpec:
     if mods and set(mods) - set("uk"):
         raise ValueError(f"event modifiers must be among 'u' and 'k', not {mods!r} in {name!r}")
     excl_user, excl_kernel = bool(mods) and "u" not in mods, bool(mods) and "k" not in mods
+    excl_hv = bool(mods)
     if base in GENERIC_ALIASES:
-        return EventSpec(name, GENERIC_ALIASES[base], None, excl_user, excl_kernel)
+        return EventSpec(name, GENERIC_ALIASES[base], None, excl_user, excl_kernel, excl_hv)
     if base.startswith("r") and len(base) > 1:
         try:
             raw = int(base[1:], 16)
         except ValueError:
             raw = -1
         if 0 <= raw < 1 << 64:
-            return EventSpec(name, None, raw, excl_user, excl_kernel)
+            return EventSpec(name, None, raw, excl_user, excl_kernel, excl_hv)
     raise ValueError(f"event must be one of {sorted(GENERIC_ALIASES)} or rNNNN, "
                      f"not {name!r}")
 

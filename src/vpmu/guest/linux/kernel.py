@@ -1,16 +1,31 @@
 """``LinuxGuest``: a Linux kernel with perf, as a ``GuestOs`` (vpmu.guest.os).
 
-``main()`` boots (PMU discovery), then runs the tool around the workload ``runs`` times (seed
-001's ``for i in 1..10: perf record ... br_instr``) and returns the tools' results. The PMI is
-an NMI: ``on_pmi()`` is the vendor's perf NMI handler between the NMI entry and exit costs.
-``on_tick()`` is the timer interrupt: the scheduler tick and perf's tick work (unthrottle,
-frequency adjustment, multiplexing rotation).
+``main()`` boots (architecture and PMU discovery), then runs the tool around the workload
+``runs`` times (seed 001's ``for i in 1..10: perf record ... br_instr``) and returns the tools'
+results. ``on_tick()`` is the timer interrupt: the scheduler tick and perf's tick work
+(unthrottle, frequency adjustment, multiplexing rotation). ``on_pmi()`` is the PMU interrupt:
+
+- **x86**: an NMI (LVTPC in NMI mode): the vendor's perf NMI handler between the guest table's
+  NMI entry and exit costs.
+- **arm64**: a normal IRQ, the PMU's PPI through the GIC (pseudo-NMI needs
+  CONFIG_ARM64_PSEUDO_NMI and irqchip.gicv3_pseudo_nmi=1, off by default): armpmu_dispatch_irq
+  (sched_clock, armv8pmu_handle_irq, sched_clock) between the table's IRQ entry and exit
+  costs, which include the GIC acknowledge and end-of-interrupt (not register accesses here).
+
+The architecture is found by probing, since one kernel model boots on either CPU: CPUID leaf 0
+first (x86 then reads its leaves, ``boot``); an UNDEFINED CPUID means an Arm CPU, which reads
+CNTFRQ_EL0 (the generic timer, as time_init does before perf's initcall) and probes the PMU
+with MRS (``arm_probe``).
 
 Interrupts and the main program: the machine takes an interrupt between two operations of
 ``main()``. Perf's syscalls run with interrupts disabled in the kernel (the context lock is
 taken with IRQs off), so a tick that arrives inside one is deferred and taken when they are
-re-enabled (local_irq_restore); an NMI cannot be masked and runs at once, and the handler
-leaves GLOBAL_CTRL off if the interrupted code had the PMU disabled (cpuc->enabled).
+re-enabled (local_irq_restore), and so is the Arm PMU interrupt (deferred first, then the tick:
+the GIC takes the lower INTID first at equal priority, assumption); an NMI cannot be masked and
+runs at once, and the x86 handler leaves GLOBAL_CTRL off if the interrupted code had the PMU
+disabled (cpuc->enabled). A deferred Arm PMU interrupt whose line dropped meanwhile still runs
+the handler, which finds PMOVSCLR_EL0 empty and returns IRQ_NONE (assumption: the GIC would
+have returned the spurious INTID 1023 instead; the difference is one handler's MRS and MSR).
 """
 
 from __future__ import annotations
@@ -18,14 +33,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from vpmu.guest.linux import costs
+from vpmu.arch.faults import Fault
+from vpmu.guest.linux import arm_probe
+from vpmu.guest.linux.arm_pmuv3 import ArmV8Pmu
 from vpmu.guest.linux.boot import PmuInfo, probe
+from vpmu.guest.linux.clock import ArchTimerClock
+from vpmu.guest.linux.costs import KernelCosts
 from vpmu.guest.linux.lbr_sampler import LbrSampler, LbrSamplerResult
 from vpmu.guest.linux.perf import PerfCore
+from vpmu.guest.linux.pmu import Gen, PerfPmu
 from vpmu.guest.linux.pmu_amd import AmdPmu, AmdV2Pmu
 from vpmu.guest.linux.pmu_intel import IntelPmu
 from vpmu.guest.linux.tools import PerfRecord, PerfStat, RunResult, Workload
-from vpmu.guest.linux.x86 import Gen, X86Pmu
+from vpmu.guest.linux.x86 import X86Pmu
 from vpmu.guest.port import Cpuid, Execute, GuestGen, SetCpl
 from vpmu.workloads.streams import Stream
 
@@ -57,8 +77,9 @@ def _as_program(workload: Stream | Workload | None) -> Workload:
 class LinuxGuest:
     """A Linux guest running ``tool`` around ``workload``, ``runs`` times.
 
-    ``vendor`` is used when CPUID leaf 0 gives no vendor string; ``tsc_mhz`` is the TSC
-    frequency the kernel calibrated (default: CPUID leaf 0x15; refused if that is empty).
+    ``vendor`` is used when CPUID leaf 0 gives no vendor string (x86); ``tsc_mhz`` is the
+    clock the kernel calibrated: the TSC on x86 (default: CPUID leaf 0x15; refused if that is
+    empty), the generic timer on arm64 (default: CNTFRQ_EL0).
     """
 
     def __init__(self, *, workload: Stream | Workload | None = None,
@@ -76,8 +97,10 @@ class LinuxGuest:
         self.workload, self.tool, self.runs = workload, tool, runs
         self.vendor, self.tsc_mhz, self.tick_hz = vendor, tsc_mhz, tick_hz
         self._program = _as_program(workload)
-        self.pmu: X86Pmu | None = None
+        self.pmu: PerfPmu | None = None
         """The perf driver after boot (None: no usable PMU)."""
+        self.arch = ""
+        """The architecture boot found ("x86", "arm64"; "" before boot)."""
         self.perf = PerfCore(None, tick_hz=tick_hz, tsc_mhz=tsc_mhz or 1)
         """The perf core (replaced at boot)."""
         self.booted = False
@@ -85,6 +108,7 @@ class LinuxGuest:
         """Kernel code a module runs at each timer tick (a timer callback)."""
         self._irqs_off = 0
         self._tick_deferred = False
+        self._pmi_deferred = False
 
     def __repr__(self) -> str:
         return (f"LinuxGuest(workload={self.workload!r}, tool={self.tool!r}, runs={self.runs}, "
@@ -105,8 +129,14 @@ class LinuxGuest:
         return results
 
     def on_pmi(self) -> GuestGen | None:
-        """The NMI: perf_event_nmi_handler -> x86_pmu.handle_irq (if any event exists)."""
-        return self._nmi()
+        """x86: the NMI, perf_event_nmi_handler -> x86_pmu.handle_irq (if any event exists).
+        arm64: the PMU IRQ, or nothing now if interrupts are disabled (deferred)."""
+        if self.arch != "arm64":
+            return self._nmi()
+        if self._irqs_off:
+            self._pmi_deferred = True
+            return None
+        return self._pmu_irq()
 
     def on_tick(self) -> GuestGen | None:
         """The timer interrupt, or nothing now if interrupts are disabled (deferred)."""
@@ -117,12 +147,37 @@ class LinuxGuest:
 
     # -- kernel paths -------------------------------------------------------------------------
     def boot(self) -> Gen[None]:
+        """Find the architecture (CPUID leaf 0 answers on x86 only), discover its PMU and pick
+        the driver."""
+        leaf0 = yield Cpuid(0)
+        if isinstance(leaf0, Fault):
+            yield from self._boot_arm64()
+        else:
+            yield from self._boot_x86(leaf0)
+        self.booted = True
+
+    def _boot_x86(self, leaf0: tuple[int, int, int, int]) -> Gen[None]:
         """init_hw_perf_events: discover the PMU and pick the driver."""
-        info = yield from probe(self.vendor)
+        info = yield from probe(self.vendor, leaf0)
         tsc_mhz = self.tsc_mhz or (yield from self._tsc_mhz_from_cpuid())
+        self.arch = "x86"
         self.pmu = make_pmu(info) if info is not None else None
         self.perf = PerfCore(self.pmu, tick_hz=self.tick_hz, tsc_mhz=tsc_mhz)
-        self.booted = True
+
+    def _boot_arm64(self) -> Gen[None]:
+        """time_init (CNTFRQ_EL0), then armv8_pmu_driver_init: probe, reset (the CPU's
+        hotplug starting callback) and the armv8pmu driver."""
+        hz = self.tsc_mhz * 1_000_000 if self.tsc_mhz else (yield from arm_probe.timer_hz())
+        if hz is None:
+            raise ValueError("tsc_mhz must be given: CNTFRQ_EL0 does not give the generic "
+                             "timer's frequency on this machine")
+        info = yield from arm_probe.probe()
+        if info is not None:
+            yield from arm_probe.reset(info)
+        self.arch = "arm64"
+        self.pmu = ArmV8Pmu(info) if info is not None else None
+        self.perf = PerfCore(self.pmu, tick_hz=self.tick_hz, clock=ArchTimerClock(hz),
+                             costs=KernelCosts.for_arch("arm64"))
 
     def _tsc_mhz_from_cpuid(self) -> Gen[int]:
         """CPUID.0x15: TSC = crystal (ECX Hz) x EBX / EAX."""
@@ -132,19 +187,36 @@ class LinuxGuest:
                              "TSC frequency on this machine")
         return int(ecx * ebx // eax // 1_000_000)
 
+    def _work(self, name: str, cycles: int) -> Execute:
+        return Execute(self.perf.costs.work(name, cycles))
+
     def _nmi(self) -> GuestGen:
-        yield Execute(costs.kernel_work("nmi_entry", costs.NMI_ENTRY_CYCLES))
+        t = self.perf.costs.table
+        yield self._work("nmi_entry", t.nmi_entry_cycles)
         if self.pmu is not None and self.pmu.active_events:
             yield from self.pmu.handle_irq()
-        yield Execute(costs.kernel_work("nmi_exit", costs.NMI_EXIT_CYCLES))
+        yield self._work("nmi_exit", t.nmi_exit_cycles)
+
+    def _pmu_irq(self) -> GuestGen:
+        """The Arm PMU's IRQ: armpmu_dispatch_irq reads sched_clock around the driver's
+        handler (perf_sample_event_took; with perf_cpu_time_max_percent at 0 nothing
+        follows from it)."""
+        t = self.perf.costs.table
+        yield self._work("irq_entry", t.irq_entry_cycles)
+        if self.pmu is not None:
+            yield from self.perf.clock.read()
+            yield from self.pmu.handle_irq()
+            yield from self.perf.clock.read()
+        yield self._work("irq_exit", t.irq_exit_cycles)
 
     def _timer_interrupt(self) -> GuestGen:
-        yield Execute(costs.kernel_work("tick", costs.IRQ_ENTRY_CYCLES + costs.TICK_CYCLES))
+        t = self.perf.costs.table
+        yield self._work("tick", t.irq_entry_cycles + t.tick_cycles)
         if self.booted:
             yield from self.perf.task_tick()
         for hook in list(self.tick_hooks):
             yield from hook()
-        yield Execute(costs.kernel_work("irq_exit", costs.IRQ_EXIT_CYCLES))
+        yield self._work("irq_exit", t.irq_exit_cycles)
 
     def syscall(self, body: Gen[Any]) -> Gen[Any]:
         """Run kernel code with interrupts disabled; a tick that came meanwhile is taken
@@ -154,11 +226,15 @@ class LinuxGuest:
             result = yield from body
         finally:
             self._irqs_off -= 1
-        while not self._irqs_off and self._tick_deferred:
-            self._tick_deferred = False
+        while not self._irqs_off and (self._pmi_deferred or self._tick_deferred):
+            handler = self._pmu_irq() if self._pmi_deferred else self._timer_interrupt()
+            if self._pmi_deferred:
+                self._pmi_deferred = False
+            else:
+                self._tick_deferred = False
             self._irqs_off += 1
             try:
-                yield from self._timer_interrupt()
+                yield from handler
             finally:
                 self._irqs_off -= 1
         return result

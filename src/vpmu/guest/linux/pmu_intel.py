@@ -45,9 +45,9 @@ class IntelPmu(X86Pmu):
             return None
         return super().event_init(spec, attr, period)
 
-    def add(self, e: PerfEvent, *, start: bool = True) -> bool:
+    def add(self, e: PerfEvent, *, start: bool = True) -> Gen[bool]:
         """x86_pmu_add, and intel_pmu_lbr_add for an event with a branch stack."""
-        added = super().add(e, start=start)
+        added = yield from super().add(e, start=start)
         if added and e.attr.branch_sample_type and self.lbr is not None:
             a = e.attr
             self.lbr.add(branch_types(a.branch_sample_type, exclude_user=a.exclude_user,

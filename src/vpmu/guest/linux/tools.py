@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from vpmu.guest.linux import costs
 from vpmu.guest.linux.event import PerfEvent, PerfEventAttr, Sample
 from vpmu.guest.linux.event_map import parse_event
-from vpmu.guest.linux.x86 import Gen
-from vpmu.guest.port import Execute, GuestGen, Rdtsc, SetCpl
+from vpmu.guest.linux.pmu import Gen
+from vpmu.guest.port import Execute, GuestGen, SetCpl
 from vpmu.linux.perf import DEFAULT_FREQ, DEFAULT_MAX_SAMPLE_RATE
 from vpmu.uapi.perf_event import PERF_RECORD_BRANCH_STACKS
 
@@ -62,7 +61,8 @@ class EventResult:
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """One tool run: its events, and the guest TSC at the workload's start and end."""
+    """One tool run: its events, and the guest clock (x86: the TSC; arm64: CNTVCT_EL0, the
+    generic timer at ``tsc_mhz``) at the workload's start and end."""
 
     tool: str
     events: tuple[EventResult, ...]
@@ -120,7 +120,7 @@ class _PerfTool:
         live = [e for e in opened if e is not None]
         for e in live:
             e.keep_samples = self.keep_samples
-        start = yield Rdtsc()
+        start = yield from perf.clock.read()
         if live:
             yield from k.syscall(perf.enable(live))
         yield SetCpl(3)
@@ -128,10 +128,10 @@ class _PerfTool:
         yield SetCpl(0)
         if live:
             yield from k.syscall(perf.exit_task())
-        end = yield Rdtsc()
+        end = yield from perf.clock.read()
         results = tuple(_result(n, e) for n, e in zip(self.events, opened, strict=True))
         for e in live:
-            yield Execute(costs.kernel_work("read", costs.SYSCALL_CYCLES))
+            yield Execute(perf.costs.work("read", perf.costs.table.syscall_cycles))
             yield from k.syscall(perf.close(e))
         return RunResult(self.tool, results, int(start), int(end), perf.tsc_mhz)
 
@@ -179,9 +179,11 @@ class PerfRecord(_PerfTool):
             return PerfEventAttr(name, sample_period=self.period,
                                  exclude_user=spec.exclude_user,
                                  exclude_kernel=spec.exclude_kernel,
+                                 exclude_hv=spec.exclude_hv,
                                  branch_sample_type=self.branch_sample_type)
         return PerfEventAttr(name, sample_freq=self.freq, freq=True,
                              exclude_user=spec.exclude_user, exclude_kernel=spec.exclude_kernel,
+                             exclude_hv=spec.exclude_hv,
                              branch_sample_type=self.branch_sample_type)
 
     def configure(self, k: LinuxGuest) -> None:
@@ -201,4 +203,4 @@ class PerfStat(_PerfTool):
         """Counting: no period, no frequency."""
         spec = parse_event(name)
         return PerfEventAttr(name, exclude_user=spec.exclude_user,
-                             exclude_kernel=spec.exclude_kernel)
+                             exclude_kernel=spec.exclude_kernel, exclude_hv=spec.exclude_hv)

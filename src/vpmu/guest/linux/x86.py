@@ -2,10 +2,11 @@
 
 ``X86Pmu`` is ``x86_pmu`` plus one CPU's ``cpu_hw_events``: counter assignment, the counter
 read (x86_perf_event_update, RDPMC) and re-arm (x86_perf_event_set_period, counter WRMSR),
-start/stop/add/del and the perf_pmu_disable/enable pair. Its ``enable_event``,
-``disable_event``, ``enable_all``, ``disable_all`` and ``handle_irq`` are the generic ones
-(x86_pmu_*), which Intel v1 and AMD without PerfMonV2 use; ``pmu_intel`` and ``pmu_amd``
-override them. Every method that touches a register is a generator of port operations.
+start/stop/add/del and x86_pmu_disable / x86_pmu_enable (``pmu_disable`` / ``pmu_enable``,
+which the perf core's perf_pmu_disable/enable call at the outermost level). Its
+``enable_event``, ``disable_event``, ``enable_all``, ``disable_all`` and ``handle_irq`` are
+the generic ones (x86_pmu_*), which Intel v1 and AMD without PerfMonV2 use; ``pmu_intel`` and
+``pmu_amd`` override them. Every method that touches a register is a generator of port operations.
 
 Index spaces (the KVM NOTE's names): ``idx`` is a global counter index (GP i is i, fixed i is
 32 + i); ``hw.event_base`` / ``hw.config_base`` are MSR addresses; ``hw.event_base_rdpmc`` is
@@ -13,9 +14,6 @@ an RDPMC index.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable, Generator
-from typing import Any, TypeAlias, TypeVar
 
 from vpmu.arch.regs import set_bits
 from vpmu.arch.x86 import msrs
@@ -30,20 +28,10 @@ from vpmu.guest.linux.event import (
     PerfEventAttr,
 )
 from vpmu.guest.linux.event_map import EventSpec, constraint, event_select
-from vpmu.guest.port import Op, Rdmsr, Rdpmc, Wrmsr
+from vpmu.guest.linux.pmu import Gen, OverflowFn, no_overflow
+from vpmu.guest.port import Rdmsr, Rdpmc, Wrmsr
 
-T = TypeVar("T")
-Gen: TypeAlias = Generator[Op, Any, T]
-"""A guest sub-program returning a ``T``."""
-
-OverflowFn: TypeAlias = Callable[[PerfEvent, int], Gen[bool]]
-"""perf_event_overflow(event, last_period): True when the event must be throttled."""
-
-
-def _no_overflow(_event: PerfEvent, _last_period: int) -> Gen[bool]:
-    """Placeholder until the perf core registers its overflow handler."""
-    yield from ()
-    return False
+__all__ = ["Gen", "OverflowFn", "X86Pmu"]
 
 
 class X86Pmu:
@@ -53,8 +41,6 @@ class X86Pmu:
         self.info = info
         self.enabled = True
         """cpuc->enabled: the PMU is globally on (cleared by x86_pmu_disable and in the NMI)."""
-        self.disable_count = 0
-        """pmu->pmu_disable_count: perf_pmu_disable nests."""
         self.n_added = 0
         self.event_list: list[PerfEvent] = []
         """cpuc->event_list: events added (scheduled) on this PMU, in add order."""
@@ -67,11 +53,16 @@ class X86Pmu:
         self.in_nmi = False
         self.active_events = 0
         """Hardware events in existence (perf_event_nmi_handler ignores NMIs when 0)."""
-        self.overflow: OverflowFn = _no_overflow
+        self.overflow: OverflowFn = no_overflow
         """perf_event_overflow, registered by the perf core."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(version={self.info.view.version}, n_gp={self.info.n_gp})"
+
+    @property
+    def counting_period(self) -> int:
+        """x86_pmu.max_period (x86_setup_perfctr arms a counting event with it)."""
+        return self.info.max_period
 
     # -- event init and counter assignment ----------------------------------------------------
     def event_init(self, spec: EventSpec, attr: PerfEventAttr, period: int) -> HwPerfEvent | None:
@@ -133,8 +124,9 @@ class X86Pmu:
     def _match_prev_assignment(self, e: PerfEvent, i: int) -> bool:
         return e.hw.idx == self.assign[i] and e.hw.last_tag == self.tags.get(i, 0)
 
-    def add(self, e: PerfEvent, *, start: bool = True) -> bool:
+    def add(self, e: PerfEvent, *, start: bool = True) -> Gen[bool]:
         """x86_pmu_add: collect and schedule (no register access until x86_pmu_enable)."""
+        yield from ()
         events = [*self.event_list, e]
         assign = self.schedule_events(events)
         if assign is None:
@@ -206,24 +198,18 @@ class X86Pmu:
             yield from self.update(e)
             hw.state |= PERF_HES_UPTODATE
 
-    # -- perf_pmu_disable / perf_pmu_enable ---------------------------------------------------
-    def perf_pmu_disable(self) -> Gen[None]:
-        """perf_pmu_disable: the outermost call disables the PMU (x86_pmu_disable)."""
-        self.disable_count += 1
-        if self.disable_count == 1 and self.enabled:
+    # -- pmu->pmu_disable / pmu->pmu_enable ---------------------------------------------------
+    def pmu_disable(self) -> Gen[None]:
+        """x86_pmu_disable: nothing if already off, else forget the added count and
+        disable_all."""
+        if self.enabled:
             self.n_added = 0
             self.enabled = False
             yield from self.disable_all()
 
-    def perf_pmu_enable(self) -> Gen[None]:
-        """perf_pmu_enable: the outermost call re-enables it (x86_pmu_enable)."""
-        self.disable_count -= 1
-        if self.disable_count == 0:
-            yield from self.x86_pmu_enable()
-
-    def x86_pmu_enable(self) -> Gen[None]:
-        """Stop events that move, start the added ones on their counters, re-arm LVTPC,
-        then enable_all."""
+    def pmu_enable(self) -> Gen[None]:
+        """x86_pmu_enable: stop events that move, start the added ones on their counters,
+        re-arm LVTPC, then enable_all."""
         if self.enabled:
             return
         added = self.n_added
