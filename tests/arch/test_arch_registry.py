@@ -15,7 +15,8 @@ from vpmu.machine.vcpu import Vcpu, vcpu_class
 def test_every_entry_resolves(arch: str) -> None:
     entry = arch_entry(arch)
     for field in dataclasses.fields(entry):
-        if field.name != "name" and getattr(entry, field.name):
+        # only the vCPU may be absent: an architecture whose VMs are not modelled yet
+        if field.name != "name" and not (field.name == "vcpu" and entry.vcpu == ""):
             assert resolve(getattr(entry, field.name)) is not None, field.name
     assert issubclass(resolve(entry.cpu_model), CpuCore)
     if entry.vcpu:

@@ -41,6 +41,11 @@ def test_arm_presets_are_pmu_caps(name: str) -> None:
     assert arch == "arm64"
     assert mask == (1 << caps.n_counters) - 1 | 1 << CYCLE_IDX
     assert caps.pmceid0 & (1 << 0x00 | 1 << 0x11 | 1 << 0x1E) == 1 << 0x00 | 1 << 0x11 | 1 << 0x1E
+    # AArch32 at EL0 decides whether PMCR_EL0.LC can be cleared: the Armv8.0-8.2 cores have
+    # it, the Armv9.2 ones (A520, A720) do not, so their cycle counter is always 64-bit
+    armv9 = name in ("arm-a520", "arm-a720")
+    assert caps.aarch32_el0 is not armv9
+    assert caps.overflow_width(CYCLE_IDX, lc=False, lp=False) == (64 if armv9 else 32)
 
 
 def test_arm_counter_space_and_widths() -> None:

@@ -1,4 +1,4 @@
-"""kvm-unit-tests arm/pmu.c port (conformance_suites.md 1.5): it passes on every Arm preset on
+"""kvm-unit-tests arm/pmu.c port (kvm-unit-tests@1da1819e): it passes on every Arm preset on
 bare metal, records one check per upstream report site, skips the 64-bit variants without
 FEAT_PMUv3p5 as upstream, and fails when the hardware under it breaks."""
 

@@ -103,3 +103,27 @@ def test_an_overflow_raises_the_pmu_ppi() -> None:
         return (yield Mrs("PMOVSSET_EL0"))
     value, _, irqs = run(program())
     assert value == 1 and irqs == [23]
+
+
+def test_an_interrupt_still_asserted_at_its_eoi_is_signalled_again() -> None:
+    """The PPI is level-sensitive: a handler that clears only the overflow it read leaves the
+    line up when another counter overflowed meanwhile, and the end of the interrupt signals
+    it again (GICv3); once every bit is cleared the EOI signals nothing."""
+    def program() -> Generator[Any, Any, Any]:
+        for n in (0, 1):
+            yield Msr(f"PMEVTYPER{n}_EL0", INST)
+            yield Msr(f"PMEVCNTR{n}_EL0", 2**32 - 100)
+        yield Msr("PMINTENSET_EL1", 0b11)
+        yield Msr("PMCNTENSET_EL0", 0b11)
+        yield Msr("PMCR_EL0", 1)
+        yield loop(iterations=100)      # both counters overflow: one rising edge
+        yield Msr("PMOVSCLR_EL0", 0b01)  # a handler that cleared counter 0's bit only
+        return (yield Mrs("PMOVSSET_EL0"))
+    value, cpu, irqs = run(program())
+    assert value == 0b10 and irqs == [23]
+    cpu.end_of_interrupt()
+    assert irqs == [23, 23]
+    pmu = cpu.arm_pmu
+    pmu.write(pmu.by_name["PMOVSCLR_EL0"], 0b10)   # the next handler clears the other bit
+    cpu.end_of_interrupt()
+    assert irqs == [23, 23]

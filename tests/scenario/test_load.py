@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from vpmu.arch.presets import PRESETS
+from vpmu.arch.presets import PRESET_NAMES
 from vpmu.scenario import (
     Scenario,
     ScenarioError,
@@ -109,8 +109,9 @@ def test_missing_required_keys() -> None:
 
 
 def test_bad_preset_lists_the_valid_names() -> None:
-    """An unknown preset is refused with every preset name, in the table's order."""
-    names = ", ".join(repr(n) for n in PRESETS)
+    """An unknown preset is refused with every preset name (CPU presets, then host
+    presets), in the tables' order."""
+    names = ", ".join(repr(n) for n in PRESET_NAMES)
     assert problems(edit('preset = "intel-icx"', 'preset = "icx"')) == \
         [f"x.toml: host.preset: expected one of {names}, got 'icx'"]
 

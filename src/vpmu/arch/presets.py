@@ -36,6 +36,24 @@ def as_preset(preset: str | CpuPreset) -> CpuPreset:
     return get_preset(preset) if isinstance(preset, str) else preset
 
 
+PRESET_NAMES: tuple[str, ...] = (*PRESETS, *HOST_PRESETS)
+"""Every name a scenario's ``[host] preset`` may give: CPU presets, then host presets."""
+
+
+def boot_preset(name: str) -> CpuPreset:
+    """The CPU preset a preset name runs its boot CPU (CPU 0) on: a CPU preset itself, or a
+    host preset's first cluster's (what a host has no per-CPU answer for uses: the clock of
+    a scenario's durations, the host's default costs)."""
+    host = HOST_PRESETS.get(name)
+    return host.clusters[0].preset if host is not None else get_preset(name)
+
+
+def host_layout(name: str) -> CpuPreset | HostPreset:
+    """What ``Host`` builds for a preset name: a host preset's clusters, or a CPU preset
+    (repeated over the host's CPUs)."""
+    return HOST_PRESETS.get(name) or get_preset(name)
+
+
 def get_host_preset(name: str) -> HostPreset:
     """Look a host preset up by name; the error lists the valid names."""
     try:
@@ -45,5 +63,5 @@ def get_host_preset(name: str) -> HostPreset:
                          f"not {name!r}") from None
 
 
-__all__ = ["HOST_PRESETS", "PRESETS", "Cluster", "CpuPreset", "HostPreset", "as_preset",
-           "get_host_preset", "get_preset"]
+__all__ = ["HOST_PRESETS", "PRESETS", "PRESET_NAMES", "Cluster", "CpuPreset", "HostPreset",
+           "as_preset", "boot_preset", "get_host_preset", "get_preset", "host_layout"]

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from vpmu.arch.presets import get_preset
+from vpmu.arch.presets import boot_preset
 from vpmu.arch.x86.caps import x86_caps
 from vpmu.cli.app import bad, check_design, command, console, err_console, load
 from vpmu.cli.outputs import Outputs
@@ -79,7 +79,7 @@ def written(done: list[tuple[str, Path]]) -> None:
 
 
 def _isa(scenario: Scenario) -> str:
-    caps = get_preset(scenario.host.preset).caps
+    caps = boot_preset(scenario.host.preset).caps
     # Only x86 VMs exist yet, so only x86's VM-exit formats: an arm64 run has no exits.
     return x86_caps(caps).virt_ext if caps.arch == "x86" else "vmx"
 

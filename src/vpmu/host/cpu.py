@@ -195,6 +195,8 @@ class Pcpu:
             self.host.trace.emit(InterruptRecord(self.host.env.now_ps, self.index, kind))
             cycles = self.host.irq_cycles(self, kind, payload)
             yield from self.kernel_work(cycles, kind)
+            if kind == "pmi":
+                self.hw.end_of_interrupt()
         self._kernel_mode = outer
 
     def set_user_access(self, enabled: bool) -> int:

@@ -95,6 +95,11 @@ class CpuCore:
             return None
         return seg.stream.remainder(self.env.now_ps - seg.start_ps, seg.duration_ps)
 
+    def end_of_interrupt(self) -> None:
+        """The PMU interrupt's handler has returned (its EOI). An edge-signalled interrupt
+        (x86's LVTPC) needs nothing; a level-sensitive one still asserted is signalled again
+        (the Arm CPU)."""
+
     def set_guest(self, guest: bool) -> None:
         """Enter or leave guest mode (VM-entry / VM-exit as the PMU sees it)."""
         self.pmu.set_guest(guest)

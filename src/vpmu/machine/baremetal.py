@@ -236,6 +236,8 @@ class BareMetal:
         if cpl != RING_KERNEL:
             self.cpu.set_cpl(cpl)
         self.handler_runs.append(HandlerRun(kind, raised_ps, start, self.env.now_ps))
+        if kind == PMI:
+            self.cpu.end_of_interrupt()  # a level-sensitive PMU interrupt still up comes back
 
     def _sleep_until_woken(self, delay_ps: int) -> Generator[Event, Any, None]:
         """Wait ``delay_ps`` unless an interrupt is (or becomes) pending."""

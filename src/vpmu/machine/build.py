@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
+from vpmu.arch.presets import host_layout
 from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.host.machine import Host
 from vpmu.host.perf.core import PerfSubsystem
@@ -28,7 +29,7 @@ def build_host(preset: str, *, cpus: int, tick_hz: int, seed: int,
                clear_dirty_counters: bool, max_sample_rate: int,
                nmi_watchdog_on: bool) -> tuple[Host, PerfSubsystem]:
     """A host of ``preset`` with perf (its sysctls) and, if asked, the NMI watchdog."""
-    host = Host(preset, cpus=cpus, tick_hz=tick_hz, seed=seed)
+    host = Host(host_layout(preset), cpus=cpus, tick_hz=tick_hz, seed=seed)
     perf = PerfSubsystem(host, clear_dirty_counters=clear_dirty_counters,
                          max_sample_rate=max_sample_rate)
     if nmi_watchdog_on:

@@ -7,7 +7,7 @@ start delay) of the named phase at bare-metal speed, split evenly over ``runs``.
 
 from __future__ import annotations
 
-from vpmu.arch.presets import get_preset
+from vpmu.arch.presets import boot_preset
 from vpmu.guest.linux import LinuxGuest, PerfRecord, PerfStat
 from vpmu.guest.linux.lbr_sampler import LbrSampler
 from vpmu.guest.os import GuestOs
@@ -47,7 +47,7 @@ def _tool(g: GuestSpec) -> PerfRecord | PerfStat | LbrSampler | None:
 
 def guest_os_for(vm: VmSpec, vcpu: int, duration_ms: float, preset: str) -> GuestOs:
     """Linux for vCPU ``vcpu`` of ``vm`` as its ``[[vm.guest]]`` entry says."""
-    p = get_preset(preset)
+    p = boot_preset(preset)
     g = _spec_for(vm, vcpu)
     if g is None:
         return LinuxGuest(vendor=p.caps.vendor, tsc_mhz=p.tsc_mhz, tick_hz=0)
@@ -97,5 +97,5 @@ def workload_truth(vm: VmSpec, vcpu: int, duration_ms: float, preset: str) -> di
     g = _spec_for(vm, vcpu)
     if g is None:
         return {}
-    stream = _one_run(g, duration_ms, get_preset(preset).core_mhz)
+    stream = _one_run(g, duration_ms, boot_preset(preset).core_mhz)
     return {k: v * g.runs for k, v in stream.counts.items()}

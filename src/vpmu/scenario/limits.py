@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from vpmu.arch.presets import get_preset
+from vpmu.arch.presets import boot_preset
 from vpmu.scenario.load import Problem, ScenarioError
 from vpmu.scenario.schema import Scenario
 
@@ -32,7 +32,7 @@ ALLOW = "pass --allow-large to run it anyway"
 def size_problems(sc: Scenario, source: str) -> list[Problem]:
     """Each bound ``sc`` exceeds, at the key path that makes it large."""
     out: list[Problem] = []
-    mhz = get_preset(sc.host.preset).core_mhz
+    mhz = boot_preset(sc.host.preset).core_mhz
     if sc.host.cpus > LARGE_CPUS:
         out.append(Problem(source, "host.cpus", f"{sc.host.cpus} pCPUs is more than "
                                                 f"{LARGE_CPUS}; {ALLOW}"))

@@ -285,7 +285,10 @@ def _host_task(outcome: RunOutcome, perf: PerfSubsystem, i: int, t: HostTaskSpec
         spawn_counter_reader(host, name, interval_ps=_us(t.interval_us), rounds=rounds,
                              cpu=t.cpu, clear_dirty=t.clear_dirty_counters, start_ps=start_ps)
     else:
-        cycles = host.preset.core_mhz * int(1000 * (outcome.scenario.duration_ms - t.start_ms))
+        # A load lasts the run: its work is its CPU's cycles over that time (the boot CPU's
+        # clock for an unpinned load on a host whose clusters' clocks differ).
+        mhz = (host.cpus[t.cpu] if t.cpu is not None else host).preset.core_mhz
+        cycles = mhz * int(1000 * (outcome.scenario.duration_ms - t.start_ms))
         spawn_load(host, name, t.workload, cycles=cycles, cpu=t.cpu, start_ps=start_ps)
 
 

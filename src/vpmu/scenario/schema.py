@@ -16,6 +16,7 @@ key path through :func:`_raise_problems`, so the loader can name ``vm[0].pin[2]`
 the whole scenario.
 """
 
+import functools
 import re
 from collections.abc import Callable, Collection, Iterable
 from typing import Annotated, Any, Final, Literal, Self, get_args
@@ -30,9 +31,19 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from vpmu.arch.presets import PRESETS
+from vpmu.arch.presets import (
+    HOST_PRESETS,
+    PRESET_NAMES,
+    PRESETS,
+    Cluster,
+    HostPreset,
+    host_layout,
+)
 from vpmu.guest.linux.event_map import parse_event as guest_parse_event
+from vpmu.host.machine import Host
+from vpmu.host.perf.core import PerfSubsystem
 from vpmu.host.perf.x86.events_map import parse_event as host_parse_event
+from vpmu.host.tools import tool_attrs
 from vpmu.linux.perf import DEFAULT_FREQ, DEFAULT_MAX_SAMPLE_RATE
 from vpmu.vpmu import registry
 from vpmu.vpmu.design import DesignSpec
@@ -124,6 +135,7 @@ def _literal(choices: Any) -> BeforeValidator:
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _OPTION_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 _PERF_EVENT = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+_HOST_PERF_EVENT = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*(/[A-Za-z0-9_.=-]+/)?")
 
 
 def _design_spec(value: object) -> object:
@@ -167,13 +179,37 @@ def _perf_event(value: object) -> object:
     raise _bad("a perf event name like 'cycles' or a raw event like 'r00c0'", value)
 
 
+def _host_perf_event(value: object) -> object:
+    """The host's perf tool also takes a PMU's event (``pmu/event/``): the host may have
+    several core PMUs."""
+    if isinstance(value, str) and _HOST_PERF_EVENT.fullmatch(value):
+        return value
+    raise _bad("a perf event name like 'cycles', a raw event like 'r00c0' or a PMU's event "
+               "like 'armv8_cortex_a72/cycles/'", value)
+
+
 def _host_event_problem(preset: str, event: str) -> str:
-    """Why the host's perf tool would refuse ``event`` on ``preset``, or ''."""
+    """Why the host's perf tool would refuse ``event`` on ``preset``, or ''. Where the host
+    has several PMUs or another architecture than x86, the tool's own resolution runs on a
+    host of one CPU per cluster (which PMU an event goes to, ``pmu/event/`` terms)."""
     try:
-        host_parse_event(PRESETS[preset].caps, event)
+        if preset in PRESETS and PRESETS[preset].caps.arch == "x86":
+            host_parse_event(PRESETS[preset].caps, event)
+        else:
+            tool_attrs(_probe_perf(preset), event)
     except ValueError as err:
         return str(err)
     return ""
+
+
+@functools.cache
+def _probe_perf(preset: str) -> PerfSubsystem:
+    """Perf on a host of ``preset`` with one CPU per cluster: what the perf tool sees."""
+    layout = host_layout(preset)
+    if isinstance(layout, HostPreset):
+        layout = HostPreset(layout.name, tuple(
+            Cluster((i,), cl.preset) for i, cl in enumerate(layout.clusters)))
+    return PerfSubsystem(Host(layout))
 
 
 def _guest_event(value: object) -> object:
@@ -201,8 +237,10 @@ def _name(value: object) -> object:
 
 
 PerfEvent = Annotated[str, BeforeValidator(_perf_event)]
-"""A perf event as the perf tool takes it after -e (host events are checked against the
-host's vendor by :class:`Scenario`)."""
+"""A perf event as the guest's perf tool takes it after -e."""
+HostPerfEvent = Annotated[str, BeforeValidator(_host_perf_event)]
+"""A perf event as the host's perf tool takes it after -e (checked against the host's PMUs
+by :class:`Scenario`)."""
 GuestEvent = Annotated[str, BeforeValidator(_guest_event)]
 """An event the guest's perf accepts after -e."""
 EventCode = Annotated[int, PlainValidator(_event_code)]
@@ -252,10 +290,11 @@ class _Model(BaseModel):
 class HostSpec(_Model):
     """``[host]``: the machine the VMs run on."""
 
-    preset: Annotated[str, BeforeValidator(_one_of(lambda: list(PRESETS)))]
-    """CPU preset name (``vpmu presets`` lists them)."""
+    preset: Annotated[str, BeforeValidator(_one_of(lambda: list(PRESET_NAMES)))]
+    """CPU preset name, or a host preset's (a machine whose clusters differ: ``rk3399``);
+    ``vpmu presets`` lists both."""
     cpus: int = Field(default=1, ge=1, le=MAX_CPUS)
-    """Number of pCPUs (1-4096)."""
+    """Number of pCPUs (1-4096); a host preset's own count (``rk3399``: 6)."""
     nmi_watchdog: bool = False
     """Whether the host's NMI watchdog holds a pinned cycles event on every CPU."""
     tick_hz: int = Field(default=250, ge=1, le=10_000)
@@ -409,7 +448,7 @@ class HostTaskSpec(_Model):
     counters with RDPMC, seed 003) or ``load`` (a CPU-bound task competing for pCPUs)."""
     cpu: int | None = Field(default=None, ge=0, le=MAX_CPUS - 1)
     """The pCPU it runs on; None = system-wide for perf, any pCPU otherwise."""
-    events: list[PerfEvent] = Field(default=[], max_length=64)
+    events: list[HostPerfEvent] = Field(default=[], max_length=64)
     """Events for perf (required); not for a load or an RDPMC reader (it reads every counter
     of the host and opens none)."""
     exclude_guest: bool = True
@@ -495,6 +534,10 @@ class Scenario(_Model):
     @model_validator(mode="after")
     def _check_host_fit(self) -> Self:
         ncpu, problems = self.host.cpus, list[tuple[Loc, str]]()
+        layout = HOST_PRESETS.get(self.host.preset)
+        if layout is not None and ncpu != layout.ncpus:
+            problems.append((("host", "cpus"), f"expected {layout.ncpus}, the CPUs of host "
+                                               f"preset {layout.name!r}, got {ncpu}"))
         seen: set[str] = set()
         for i, vm in enumerate(self.vm):
             if vm.name in seen:

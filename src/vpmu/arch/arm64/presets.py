@@ -30,8 +30,11 @@ Sources, by preset:
   A520, 20 on A720" event counters): ID_AA64DFR0_EL1 PMUVer = 7 (PMUv3p7) on both; N = 6 on
   the A520, 20 on the A720; PMCEID0_EL0/PMCEID1_EL0 low words 0x7E7F7FFF / 0xFFF0A07E
   (A520) and 0x7BFF7F3F / 0xFEF2AE7F (A720). Which dump row is which core is inferred from
-  #438 (the primary PE carries SPE, which only the A720 may implement). Armv9.2 cores: the
-  generic timer runs at 1 GHz (fixed from Armv8.6, Arm ARM DDI 0487 D12.1.1). Clocks
+  #438 (the primary PE carries SPE, which only the A720 may implement). Both are AArch64-only
+  at every exception level (the Cortex-A520 and A720 TRMs' feature lists: the generation after
+  the A710 dropped AArch32; recalled, not re-read here), so PMCR_EL0.LC is RES1 and the cycle
+  counter always overflows at 64 bits. Armv9.2 cores: the generic timer runs at 1 GHz (fixed
+  from Armv8.6, Arm ARM DDI 0487 D12.1.1). Clocks
   (estimates, the SoC is not named): A720 2,600 MHz, A520 1,800 MHz.
 """
 
@@ -68,12 +71,12 @@ ARM_PRESETS: tuple[CpuPreset, ...] = (
         core_mhz=3000, tsc_mhz=25, pipeline_width=4),
     CpuPreset(
         "arm-a520", "Cortex-A520, a DynamIQ SoC's little core",
-        ArmPmuCaps(ARM_LTD, 0xD80, PMUVER_V3P7, n_counters=6,
+        ArmPmuCaps(ARM_LTD, 0xD80, PMUVER_V3P7, n_counters=6, aarch32_el0=False,
                    events=events_of(0x7E7F7FFF, 0xFFF0A07E)),
         core_mhz=1800, tsc_mhz=1000, pipeline_width=3),
     CpuPreset(
         "arm-a720", "Cortex-A720, a DynamIQ SoC's big core",
-        ArmPmuCaps(ARM_LTD, 0xD81, PMUVER_V3P7, n_counters=20,
+        ArmPmuCaps(ARM_LTD, 0xD81, PMUVER_V3P7, n_counters=20, aarch32_el0=False,
                    events=events_of(0x7BFF7F3F, 0xFEF2AE7F)),
         core_mhz=2600, tsc_mhz=1000, pipeline_width=5),
 )

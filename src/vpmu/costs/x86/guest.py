@@ -1,41 +1,16 @@
 """The guest part of the x86 presets' cost tables: the guest Linux kernel's own code.
 
-Where the guest runs a kernel path the host table prices (the tick, an NMI, perf's rotation,
-overflow bookkeeping, sample output, creating and closing an event), its number is derived
-from the host's here; the rest are the guest's own estimates. Nothing in it is per part, so
-every x86 preset shares one table.
+The kernel's paths are shared with the host's table and every architecture's
+(``vpmu.costs.kernel.guest_table``); only udelay(1) is x86's own number here. Nothing in it is
+per part, so every x86 preset shares one table.
 """
 
 from __future__ import annotations
 
-from fractions import Fraction
+from vpmu.costs import kernel
 
-from vpmu.costs.guest import GuestCosts
-from vpmu.costs.x86 import host
+UDELAY_1US_CYCLES = 2_400
+"""udelay(1) in amd_pmu_wait_on_overflow: 1 us at 2.4 GHz (sources.py)."""
 
-
-def _guest_table() -> GuestCosts:
-    nmi_entry = host.NMI_ENTRY_EXIT_CYCLES * 2 // 3
-    irq_entry = host.IRQ_ENTRY_EXIT_CYCLES * 3 // 5
-    return GuestCosts(
-        nmi_entry_cycles=nmi_entry,
-        nmi_exit_cycles=host.NMI_ENTRY_EXIT_CYCLES - nmi_entry,
-        irq_entry_cycles=irq_entry,
-        irq_exit_cycles=host.IRQ_ENTRY_EXIT_CYCLES - irq_entry,
-        tick_cycles=host.TICK_CYCLES,
-        perf_tick_event_cycles=300,
-        perf_rotate_cycles=host.PERF_ROTATE.cycles,
-        perf_sched_event_cycles=300,
-        perf_overflow_cycles=host.PERF_OVERFLOW_BOOKKEEPING_CYCLES,
-        perf_sample_output_cycles=host.PERF_SAMPLE_OUTPUT_CYCLES,
-        perf_event_open_cycles=host.PERF_CALL_WORK["create"].cycles,
-        perf_event_close_cycles=host.PERF_CALL_WORK["release"].cycles,
-        syscall_cycles=1_000,
-        udelay_1us_cycles=2_400,
-        kernel_ipc=Fraction(1),
-        kernel_branches_per_insn=Fraction(1, 5),
-    )
-
-
-GUEST_COSTS = _guest_table()
+GUEST_COSTS = kernel.guest_table(UDELAY_1US_CYCLES)
 """The guest table of every x86 preset."""

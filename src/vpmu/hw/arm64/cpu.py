@@ -101,6 +101,10 @@ class ArmCpu(CpuCore):
             return mhz * 1_000_000
         return ps_to_cycles(self.env.now_ps, mhz)
 
+    def end_of_interrupt(self) -> None:
+        """The PMU interrupt's handler returned: the GIC signals it again if still asserted."""
+        self.arm_pmu.irq.eoi()
+
     def user_read(self, index: int) -> Generator[Event, Any, int | Fault]:
         """An EL0 read of counter ``index`` (MRS PMEVCNTR<n>_EL0, or PMCCNTR_EL0 at 31)."""
         name = "PMCCNTR_EL0" if index == 31 else f"PMEVCNTR{index}_EL0"

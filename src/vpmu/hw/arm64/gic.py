@@ -3,8 +3,10 @@ interrupt, PPI 23 on the presets' boards, as Linux's device trees give it).
 
 Level-sensitive (GICv3, "Interrupt handling state machine"): the interrupt is pending while its
 line is asserted and stops being pending when the line drops; the CPU is signalled when it
-becomes pending while enabled. Priorities, groups, acknowledge and end-of-interrupt are not
-modelled: the handler is what clears the source (PMOVSCLR_EL0), which drops the line.
+becomes pending while enabled, and again at the end of the interrupt (the handler's EOI and
+deactivation) if the line is still asserted then: a source that asserted again while the
+handler ran (a counter overflowing between its read and its write-back of PMOVSCLR_EL0) is
+not lost. Priorities, groups and the active state's other effects are not modelled.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ class PpiLine:
     def pending(self) -> bool:
         """A level-sensitive interrupt is pending exactly while its line is asserted."""
         return self.level
+
+    def eoi(self) -> None:
+        """End of interrupt: a level still asserted makes the interrupt pending again."""
+        if self.level and self.enabled:
+            self.deliveries += 1
+            self.deliver()
 
     def set_level(self, level: bool) -> None:
         """The source drives the line; a rising edge while enabled signals the CPU."""
