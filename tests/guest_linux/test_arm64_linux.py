@@ -5,6 +5,7 @@ PMUv3p5's biased 64-bit counters, and the PMU interrupt as a maskable IRQ."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from vpmu.guest.linux.arm_probe import ArmPmuInfo
 from vpmu.guest.linux.costs import kernel_work
 from vpmu.guest.linux.event import HwPerfEvent, PerfEvent, PerfEventAttr
 from vpmu.guest.port import Cpuid, Execute, GuestGen, Mrs, Msr, SetCpl
+from vpmu.linux import arm_pmuv3
 from vpmu.machine import BareMetal
 from vpmu.sim import PS_PER_MS, PS_PER_US
 from vpmu.workloads import PHASES
@@ -118,13 +120,44 @@ def test_perf_stat_counts_the_workload_exactly(preset: str) -> None:
 
 
 def test_generic_events_follow_the_perf_map_and_pmceid() -> None:
-    """armv8_pmuv3_perf_map: branches is PC_WRITE_RETIRED (0x0C), which the A72 does not
-    implement (PMCEID0_EL0 bit 12 clear), so it fails to open; ref-cycles has no mapping;
-    a raw CHAIN is refused; a raw event opens whatever PMCEID says."""
+    """__armv8_pmuv3_map_event_id: branches is PC_WRITE_RETIRED (0x0C), else BR_RETIRED
+    (0x21); the A72 implements neither (PMCEID0_EL0 bit 12 and PMCEID1_EL0 bit 1 clear), so it
+    fails to open; ref-cycles has no mapping; a raw CHAIN is refused; a raw event opens
+    whatever PMCEID says."""
     _, _, results = run_linux("arm-a72", PerfStat(
         ["branches", "ref-cycles", "r1e", "r21:u", "cache-references"]), ms=1)
     (result,) = results
     assert [e.supported for e in result.events] == [False, False, False, True, True]
+
+
+@pytest.mark.parametrize(("preset", "event"), [("arm-n1", "BR_RETIRED"),
+                                                ("arm-a53", "PC_WRITE_RETIRED")])
+def test_perf_stat_branches_counts_the_workloads_branches(preset: str, event: str) -> None:
+    """``perf stat -e branches``: the N1 has no PC_WRITE_RETIRED, so branches is BR_RETIRED
+    (as on the host); the A53 has PC_WRITE_RETIRED. branches:u counts the EL0 workload's
+    branches exactly, branches the kernel's too."""
+    machine, rec, results = run_linux(preset, PerfStat(["branches:u", "branches"]), ms=20)
+    stream = PHASES["br_instr"].stream_for_cycles(machine.preset.core_mhz * 1000 * 20)
+    (result,) = results
+    assert result["branches:u"].count == stream.get("branches") > 0
+    assert result["branches"].count > stream.get("branches")
+    number = arm_ev.BY_NAME[event]
+    writes = {(a.op.name, a.op.value) for a in rec.log if isinstance(a.op, Msr)}
+    assert ("PMEVTYPER0_EL0", 1 << 31 | number) in writes  # :u: P set
+    assert ("PMEVTYPER1_EL0", 1 << 27 | number) in writes  # no modifier: NSH
+
+
+@pytest.mark.parametrize("hyp_mode", [False, True])
+def test_the_guests_filter_is_the_shared_driver_filter(hyp_mode: bool) -> None:
+    """The guest's armv8pmu_set_event_filter is vpmu.linux.arm_pmuv3's (the host's too), for
+    every exclude_user / kernel / hv the guest's attr carries, at EL1 and in hyp mode (a VHE
+    kernel on bare metal); exclude_host and exclude_guest are clear in a guest's attr."""
+    pmu = ArmV8Pmu(ArmPmuInfo(1, 7, frozenset(), hyp_mode))
+    for user, kernel, hv in itertools.product((False, True), repeat=3):
+        attr = PerfEventAttr("r08", exclude_user=user, exclude_kernel=kernel, exclude_hv=hv)
+        assert pmu.event_filter(attr) == arm_pmuv3.event_filter(
+            hyp_mode=hyp_mode, exclude_user=user, exclude_kernel=kernel, exclude_hv=hv,
+            exclude_host=False, exclude_guest=False)
 
 
 def test_32_bit_counters_wrap_in_the_update() -> None:

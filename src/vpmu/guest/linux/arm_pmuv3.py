@@ -26,6 +26,10 @@ Counter widths: events are 32-bit (max_period 2^32 - 1; the tools never set conf
 with PMUv3p5, so are the event counters (LP): Linux biases those writes with bits 63:32 set so
 they still interrupt at a 32-bit overflow, and clears bits 63:32 of a read.
 
+The driver's pure parts (its constants, the generic event map, the event filter, the bias
+rule, the reset sequence) are ``vpmu.linux.arm_pmuv3``, shared with the host's perf driver
+(``vpmu.host.perf.arm64``); the period arithmetic is ``pmu.next_period``, shared with x86.
+
 Not modelled: user-space counter access (sysctl perf_user_access = 0, the default, so
 PMUSERENR_EL0 is written 0), 64-bit (``long``) and chained events, the cache-event map,
 KVM's host/guest event flips (kvm_set_pmu_events: no-ops in a guest), the ISBs.
@@ -35,12 +39,7 @@ from __future__ import annotations
 
 from vpmu.arch.arm64 import events as arm_ev
 from vpmu.arch.regs import set_bits
-from vpmu.guest.linux.arm_probe import (
-    ARMV8_PMU_PMCR_E,
-    ARMV8_PMU_PMCR_MASK,
-    U32_MAX,
-    ArmPmuInfo,
-)
+from vpmu.guest.linux.arm_probe import ArmPmuInfo
 from vpmu.guest.linux.event import (
     PERF_HES_STOPPED,
     PERF_HES_UPTODATE,
@@ -49,36 +48,29 @@ from vpmu.guest.linux.event import (
     PerfEventAttr,
 )
 from vpmu.guest.linux.event_map import EventSpec
-from vpmu.guest.linux.pmu import Gen, OverflowFn, no_overflow
+from vpmu.guest.linux.pmu import Gen, OverflowFn, next_period, no_overflow
 from vpmu.guest.port import Mrs, Msr
+from vpmu.linux.arm_pmuv3 import (
+    ARMV8_PMU_EVTYPE_EVENT,
+    ARMV8_PMU_EVTYPE_MASK,
+    ARMV8_PMU_OVSR_MASK,
+    ARMV8_PMU_PMCR_E,
+    ARMV8_PMU_PMCR_MASK,
+    BIAS,
+    U32_MAX,
+    event_filter,
+    map_generic,
+    map_raw,
+    needs_bias,
+)
 
 ARMV8_IDX_CYCLE_COUNTER = 0
 ARMV8_IDX_COUNTER0 = 1
 ARMV8_PMU_COUNTER_MASK = 0x1F
 """ARMV8_IDX_TO_COUNTER: (idx - 1) & 31, so the cycle counter's idx 0 is bit 31."""
-ARMV8_PMU_EVTYPE_MASK = 0xC800_FFFF
-"""The PMEVTYPER bits Linux writes: P, U, NSH and the 16-bit event number."""
-ARMV8_PMU_EVTYPE_EVENT = 0xFFFF
-ARMV8_PMU_EXCLUDE_EL1, ARMV8_PMU_EXCLUDE_EL0 = 1 << 31, 1 << 30
-ARMV8_PMU_INCLUDE_EL2 = 1 << 27
-ARMV8_PMU_OVSR_MASK = U32_MAX
-"""armv8pmu_getreset_flags keeps the low 32 bits of PMOVSCLR_EL0."""
 MAX_PERIOD = U32_MAX
 """arm_pmu_event_max_period of a 32-bit (not ``long``) event."""
-BIAS = 0xFFFF_FFFF_0000_0000
-"""GENMASK_ULL(63, 32): armv8pmu_bias_long_counter."""
 U64 = (1 << 64) - 1
-
-ARMV8_PMUV3_PERF_MAP = {
-    "cycles": arm_ev.BY_NAME["CPU_CYCLES"],
-    "instructions": arm_ev.BY_NAME["INST_RETIRED"],
-    "cache-references": arm_ev.BY_NAME["L1D_CACHE"],
-    "cache-misses": arm_ev.BY_NAME["L1D_CACHE_REFILL"],
-    "branches": arm_ev.BY_NAME["PC_WRITE_RETIRED"],
-    "branch-misses": arm_ev.BY_NAME["BR_MIS_PRED"],
-}
-"""armv8_pmuv3_perf_map for the generic events perf's parser knows here (bus-cycles 0x1D and
-the stalled-cycles events are in the kernel's map too); ref-cycles is unsupported."""
 
 
 class ArmV8Pmu:
@@ -118,30 +110,20 @@ class ArmV8Pmu:
                            config_base=self.event_filter(attr) | mapping)
 
     def map_event(self, spec: EventSpec) -> int | None:
-        """__armv8_pmuv3_map_event: a raw event is its low 16 bits; a generic one must be in
-        armv8_pmuv3_perf_map and in PMCEID."""
+        """__armv8_pmuv3_map_event (``vpmu.linux.arm_pmuv3``): a raw event is its low 16 bits
+        (CHAIN refused); a generic one is armv8_pmuv3_perf_map's (``branches``:
+        PC_WRITE_RETIRED, else BR_RETIRED), if PMCEID has it."""
         if spec.raw is not None:
-            raw = spec.raw & ARMV8_PMU_EVTYPE_EVENT
-            return None if raw == arm_ev.CHAIN else raw
+            return map_raw(spec.raw)
         assert spec.generic is not None
-        event = ARMV8_PMUV3_PERF_MAP.get(spec.generic)
-        if event is None or not 0 < event < 0x40 or event not in self.info.pmceid:
-            return None
-        return event
+        return map_generic(spec.generic, self.info.pmceid)
 
     def event_filter(self, attr: PerfEventAttr) -> int:
-        """armv8pmu_set_event_filter: exclusions as PMEVTYPER's P / U / NSH bits."""
-        base = 0
-        if self.info.hyp_mode:
-            if not attr.exclude_kernel:
-                base |= ARMV8_PMU_INCLUDE_EL2  # exclude_host is never set by the tools
-        elif not attr.exclude_hv:
-            base |= ARMV8_PMU_INCLUDE_EL2
-        if attr.exclude_kernel:
-            base |= ARMV8_PMU_EXCLUDE_EL1
-        if attr.exclude_user:
-            base |= ARMV8_PMU_EXCLUDE_EL0
-        return base
+        """armv8pmu_set_event_filter (``vpmu.linux.arm_pmuv3``): exclusions as PMEVTYPER's
+        P / U / NSH bits. The guest's attr has no exclude_host / exclude_guest: the tools
+        leave them clear here."""
+        return event_filter(hyp_mode=self.info.hyp_mode, exclude_user=attr.exclude_user,
+                            exclude_kernel=attr.exclude_kernel, exclude_hv=attr.exclude_hv)
 
     # -- counter registers ---------------------------------------------------------------
     @staticmethod
@@ -150,8 +132,10 @@ class ArmV8Pmu:
         return (idx - ARMV8_IDX_COUNTER0) & ARMV8_PMU_COUNTER_MASK
 
     def needs_bias(self, idx: int) -> bool:
-        """armv8pmu_event_needs_bias: a 64-bit counter carrying a 32-bit event."""
-        return self.info.has_long_event or idx == ARMV8_IDX_CYCLE_COUNTER
+        """armv8pmu_event_needs_bias: a 64-bit counter carrying a 32-bit event (every event is
+        32-bit here)."""
+        return needs_bias(is_64bit=False, long_event_counters=self.info.has_long_event,
+                          cycle_counter=idx == ARMV8_IDX_CYCLE_COUNTER)
 
     def read_counter(self, e: PerfEvent) -> Gen[int | None]:
         """armv8pmu_read_counter: PMCCNTR_EL0 or PMEVCNTR<n>_EL0, unbiased."""
@@ -188,14 +172,8 @@ class ArmV8Pmu:
         """armpmu_event_set_period: the counter to -left (left at most max_period >> 1, no
         lower clamp); True if a period elapsed."""
         hw = e.hw
-        left, period, ret = hw.period_left, hw.sample_period, False
-        if left <= -period:
-            left = hw.period_left = hw.last_period = period
-            ret = True
-        if left <= 0:
-            left += period
-            hw.period_left, hw.last_period, ret = left, period, True
-        left = min(left, MAX_PERIOD >> 1)
+        # no lower clamp: the left next_period folds is never negative, so 0 clamps nothing
+        left, ret = next_period(hw, min_left=0, max_left=MAX_PERIOD >> 1)
         hw.prev_count = -left & U64
         yield from self.write_counter(e, -left & MAX_PERIOD)
         return ret

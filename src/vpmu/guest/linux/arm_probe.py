@@ -12,8 +12,10 @@ reads for the sysfs ``caps`` files on PMUv3p4+ when PMCEID1_EL0 bit 31 (STALL_SL
 not read: the hardware model does not declare it and nothing perf counts depends on it.
 
 Reset (arm_perf_starting_cpu -> armv8pmu_reset): every counter and interrupt disabled, every
-overflow flag cleared, then PMCR_EL0 = P | C | LC (| LP with 64-bit event counters). The ISBs
-between these writes are not port operations (the model's MSR lands when it retires).
+overflow flag cleared, then PMCR_EL0 = P | C | LC (| LP with 64-bit event counters): the
+sequence ``vpmu.linux.arm_pmuv3.reset_writes`` shares with the host's driver. The ISBs between
+these writes are not port operations (the model's MSR lands when it retires). The PMCEID
+bitmap is ``vpmu.arch.arm64.events.events_of``.
 """
 
 from __future__ import annotations
@@ -21,19 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vpmu.arch.arm64.caps import PMUVER_V3P4, PMUVER_V3P5
+from vpmu.arch.arm64.events import events_of
 from vpmu.guest.linux.pmu import Gen
 from vpmu.guest.port import Mrs, Msr
+from vpmu.linux.arm_pmuv3 import ARMV8_PMU_PMCR_N_MASK, ARMV8_PMU_PMCR_N_SHIFT, reset_writes
 
 ID_AA64DFR0_EL1_PMUVER_SHIFT = 8
 PMUVER_NI, PMUVER_IMP_DEF = 0x0, 0xF
 """ID_AA64DFR0_EL1.PMUVer values without a PMUv3 (pmuv3_implemented)."""
-ARMV8_PMU_PMCR_E, ARMV8_PMU_PMCR_P, ARMV8_PMU_PMCR_C = 1 << 0, 1 << 1, 1 << 2
-ARMV8_PMU_PMCR_LC, ARMV8_PMU_PMCR_LP = 1 << 6, 1 << 7
-ARMV8_PMU_PMCR_MASK = 0xFF
-"""The PMCR_EL0 bits Linux writes (armv8pmu_pmcr_write masks every write)."""
-ARMV8_PMU_PMCR_N_SHIFT, ARMV8_PMU_PMCR_N_MASK = 11, 0x1F
-ARMV8_PMUV3_MAX_COMMON_EVENTS = 0x40
-U32_MAX = 0xFFFF_FFFF
 CURRENT_EL_EL2 = 2 << 2
 """CurrentEL of a kernel running at EL2 (VHE: is_kernel_in_hyp_mode)."""
 
@@ -62,12 +59,6 @@ class ArmPmuInfo:
         return self.pmuver >= PMUVER_V3P4
 
 
-def _bitmap(ceid0: int, ceid1: int) -> frozenset[int]:
-    """bitmap_from_arr32 of the low 32 bits of PMCEID0 / PMCEID1: events 0x00-0x3F."""
-    words = ceid0 & U32_MAX | (ceid1 & U32_MAX) << 32
-    return frozenset(e for e in range(ARMV8_PMUV3_MAX_COMMON_EVENTS) if words >> e & 1)
-
-
 def probe() -> Gen[ArmPmuInfo | None]:
     """__armv8pmu_probe_pmu: None when there is no PMUv3 (perf keeps only software events)."""
     dfr0 = yield Mrs("ID_AA64DFR0_EL1")
@@ -83,19 +74,15 @@ def probe() -> Gen[ArmPmuInfo | None]:
         return None
     n = pmcr >> ARMV8_PMU_PMCR_N_SHIFT & ARMV8_PMU_PMCR_N_MASK
     el = yield Mrs("CurrentEL")
-    return ArmPmuInfo(pmuver, n + 1, _bitmap(ceid0, ceid1), el == CURRENT_EL_EL2)
+    # pmceid_bitmap: bitmap_from_arr32 of the low 32 bits of PMCEID0 / PMCEID1
+    return ArmPmuInfo(pmuver, n + 1, events_of(ceid0, ceid1), el == CURRENT_EL_EL2)
 
 
 def reset(info: ArmPmuInfo) -> Gen[None]:
     """armv8pmu_reset: counters and interrupts off, overflows cleared, counters zeroed, the
     cycle counter 64-bit (LC) and, with PMUv3p5, the event counters too (LP)."""
-    yield Msr("PMCNTENCLR_EL0", U32_MAX)  # armv8pmu_disable_counter(U32_MAX)
-    yield Msr("PMINTENCLR_EL1", U32_MAX)  # armv8pmu_disable_intens(U32_MAX)
-    yield Msr("PMOVSCLR_EL0", U32_MAX)
-    pmcr = ARMV8_PMU_PMCR_P | ARMV8_PMU_PMCR_C | ARMV8_PMU_PMCR_LC
-    if info.has_long_event:
-        pmcr |= ARMV8_PMU_PMCR_LP
-    yield Msr("PMCR_EL0", pmcr & ARMV8_PMU_PMCR_MASK)
+    for name, value in reset_writes(long_event_counters=info.has_long_event):
+        yield Msr(name, value)
 
 
 def timer_hz() -> Gen[int | None]:

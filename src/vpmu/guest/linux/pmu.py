@@ -35,6 +35,22 @@ def no_overflow(_event: PerfEvent, _last_period: int) -> Gen[bool]:
     return False
 
 
+def next_period(hw: HwPerfEvent, *, min_left: int, max_left: int) -> tuple[int, bool]:
+    """The period arithmetic of the drivers' set_period (x86_perf_event_set_period,
+    armpmu_event_set_period): a period missed altogether (left <= -period) starts afresh, an
+    elapsed one (left <= 0) carries into the next; ``hw.period_left`` and ``last_period`` are
+    updated. Returns what the counter is armed for, ``left`` clamped to [min_left, max_left]
+    (each driver's clamp), and whether a period elapsed."""
+    left, period, ret = hw.period_left, hw.sample_period, False
+    if left <= -period:
+        left = hw.period_left = hw.last_period = period
+        ret = True
+    if left <= 0:
+        left += period
+        hw.period_left, hw.last_period, ret = left, period, True
+    return min(max(left, min_left), max_left), ret
+
+
 class PerfPmu(Protocol):
     """One CPU's PMU driver as the perf core sees it (``struct pmu`` plus its per-CPU
     state)."""

@@ -28,7 +28,7 @@ from vpmu.guest.linux.event import (
     PerfEventAttr,
 )
 from vpmu.guest.linux.event_map import EventSpec, constraint, event_select
-from vpmu.guest.linux.pmu import Gen, OverflowFn, no_overflow
+from vpmu.guest.linux.pmu import Gen, OverflowFn, next_period, no_overflow
 from vpmu.guest.port import Rdmsr, Rdpmc, Wrmsr
 
 __all__ = ["Gen", "OverflowFn", "X86Pmu"]
@@ -161,14 +161,8 @@ class X86Pmu:
     def set_period(self, e: PerfEvent) -> Gen[bool]:
         """x86_perf_event_set_period: WRMSR the counter to -left; True if a period elapsed."""
         hw = e.hw
-        left, period, ret = hw.period_left, hw.sample_period, False
-        if left <= -period:
-            left = hw.period_left = hw.last_period = period
-            ret = True
-        if left <= 0:
-            left += period
-            hw.period_left, hw.last_period, ret = left, period, True
-        left = min(max(left, 2), self.info.max_period)  # "certain CPUs dont like" 1 left
+        # at least 2 left: "certain CPUs dont like" 1
+        left, ret = next_period(hw, min_left=2, max_left=self.info.max_period)
         hw.prev_count = -left & self.info.cntval_mask
         yield Wrmsr(hw.event_base, hw.prev_count)
         return ret

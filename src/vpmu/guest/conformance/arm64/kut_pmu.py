@@ -1,8 +1,8 @@
 """kvm-unit-tests ``arm/pmu.c`` (HEAD 1da1819e) as a guest program suite.
 
 Spec: the upstream file (kvm-unit-tests/kvm-unit-tests@1da1819e arm/pmu.c). Upstream runs
-one sub-test per invocation (``pmu <sub-test>``); here each is a case on a fresh machine, in upstream's order
-of ``main()``, starting with ``pmu_probe``. The event sub-tests run through
+one sub-test per invocation (``pmu <sub-test>``); here each is a case on a fresh machine, in
+upstream's order of ``main()``, starting with ``pmu_probe``. The event sub-tests run through
 ``run_event_test`` as upstream: with "32-bit overflows", and where upstream also runs it with
 "64-bit overflows" (basic-event-count, mem-access-reliability, mem-access, sw-incr,
 overflow-interrupt), a second case that skips without FEAT_PMUv3p5 with upstream's reason.

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from vpmu.arch.arm64 import events as arm_ev
 from vpmu.arch.arm64.caps import CYCLE_IDX, ArmPmuCaps
-from vpmu.host.perf.arm64.events_map import ARMV8_PMU_EVTYPE_EVENT
 from vpmu.host.perf.constraint import Constraint
+from vpmu.linux.arm_pmuv3 import ARMV8_PMU_EVTYPE_EVENT
 
 ARMPMU_EVT_64BIT = 1 << 32
 """``hwc->flags`` ARMPMU_EVT_64BIT, carried in the model's ``hw_config`` above the 32-bit

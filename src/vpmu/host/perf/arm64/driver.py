@@ -35,6 +35,11 @@ arm_pmu.c), over the PMUv3 system registers:
   Only events whose exclude_host and exclude_guest differ are switched (on VHE, not those
   that exclude EL0 anyway).
 
+The driver's pure parts (its constants, the generic event map, ``armv8pmu_set_event_filter``,
+the bias rule, ``armv8pmu_reset``'s writes) are ``vpmu.linux.arm_pmuv3``, shared with the guest
+Linux's driver (``vpmu.guest.linux.arm_pmuv3``); this module keeps the architecture's counter
+numbering (the cycle counter is 31) and KVM's host/guest masks.
+
 Not modelled: the user-access sysctl (``perf_user_access``, ``config1`` bit 1, PMUSERENR
 written 0 at every start), exclude_idle (-EPERM), the PMU's cache-event maps
 (``PERF_TYPE_HW_CACHE``), FEAT_PMUv3_ICNTR, the threshold fields of PMEVTYPER (PMUv3p8).
@@ -45,32 +50,32 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from vpmu.arch.arm64 import events as arm_ev
 from vpmu.arch.arm64.caps import CYCLE_IDX, PMUVER_V3P1, ArmPmuCaps
 from vpmu.arch.arm64.parts import pmu_name
 from vpmu.host.perf.arm64.assign import ARMPMU_EVT_64BIT, event_constraint, schedule
-from vpmu.host.perf.arm64.events_map import ARMV8_PMU_EVTYPE_EVENT, hw_event_config, sysfs_events
+from vpmu.host.perf.arm64.events_map import hw_event_config, sysfs_events
 from vpmu.host.perf.constraint import Constraint
 from vpmu.host.perf.event import PerfEvent
 from vpmu.hw.arm64.cpu import PMU_PPI, ArmCpu
+from vpmu.linux.arm_pmuv3 import (
+    ARMV8_PMU_EVTYPE_EVENT,
+    ARMV8_PMU_EXCLUDE_EL0,
+    ARMV8_PMU_INCLUDE_EL2,
+    ARMV8_PMU_OVSR_MASK,
+    ARMV8_PMU_PMCR_E,
+    ARMV8_PMU_PMCR_MASK,
+    BIAS,
+    event_filter,
+    needs_bias,
+    reset_writes,
+)
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
     from vpmu.host.perf.attr import PerfEventAttr
     from vpmu.host.perf.lbr import HostLbrOps
 
-ARMV8_PMU_EXCLUDE_EL1 = 1 << 31
-ARMV8_PMU_EXCLUDE_EL0 = 1 << 30
-ARMV8_PMU_INCLUDE_EL2 = 1 << 27
-"""The filter bits Linux writes (PMEVTYPER's P, U and NSH); NSK/NSU stay 0."""
-ARMV8_PMUV3_PERFCTR_CHAIN = 0x1E
-PMCR_E, PMCR_P, PMCR_C, PMCR_LC, PMCR_LP = 1 << 0, 1 << 1, 1 << 2, 1 << 6, 1 << 7
-ARMV8_PMU_PMCR_MASK = 0xFF
-"""The PMCR_EL0 bits Linux writes (``armv8pmu_pmcr_write``)."""
-ARMV8_PMU_OVSR_MASK = 0xFFFF_FFFF
-ALL_COUNTERS = 0xFFFF_FFFF
-"""``U32_MAX``: every counter's bit in the SET/CLR registers (``armv8pmu_reset``)."""
-BIAS = 0xFFFF_FFFF_0000_0000
-"""``GENMASK_ULL(63, 32)``: makes a 64-bit counter overflow after a 32-bit period."""
 
 
 def vhe_host(cpu: Pcpu) -> bool:
@@ -157,26 +162,16 @@ class ArmPerfDriver:
         return (1 << 64) - 1 if self.is_64bit(event) else (1 << 32) - 1
 
     def _needs_bias(self, event: PerfEvent) -> bool:
-        return not self.is_64bit(event) and \
-            (self.caps.long_event_counters or event.hw_idx == CYCLE_IDX)
+        return needs_bias(is_64bit=self.is_64bit(event),
+                          long_event_counters=self.caps.long_event_counters,
+                          cycle_counter=event.hw_idx == CYCLE_IDX)
 
     def config_base(self, attr: PerfEventAttr) -> int:
-        """``armv8pmu_set_event_filter``: the filter bits of the event's type."""
-        base = 0
-        if self.vhe:
-            if not attr.exclude_kernel and not attr.exclude_host:
-                base |= ARMV8_PMU_INCLUDE_EL2
-            if attr.exclude_guest:
-                base |= ARMV8_PMU_EXCLUDE_EL1
-            if attr.exclude_host:
-                base |= ARMV8_PMU_EXCLUDE_EL0
-        elif not attr.exclude_hv and not attr.exclude_host:
-            base |= ARMV8_PMU_INCLUDE_EL2
-        if attr.exclude_kernel:
-            base |= ARMV8_PMU_EXCLUDE_EL1
-        if attr.exclude_user:
-            base |= ARMV8_PMU_EXCLUDE_EL0
-        return base
+        """``armv8pmu_set_event_filter``: the filter bits of the event's type (a VHE host
+        kernel is in hyp mode)."""
+        return event_filter(hyp_mode=self.vhe, exclude_user=attr.exclude_user,
+                            exclude_kernel=attr.exclude_kernel, exclude_hv=attr.exclude_hv,
+                            exclude_host=attr.exclude_host, exclude_guest=attr.exclude_guest)
 
     def evtype(self, event: PerfEvent) -> int:
         """The type the event's (low) counter holds now: event and filter, with EL0 flipped
@@ -195,7 +190,7 @@ class ArmPerfDriver:
         assert idx is not None
         if self.is_chained(event):
             self._write(self._typer(idx - 1), self.evtype(event))
-            self._write(self._typer(idx), ARMV8_PMUV3_PERFCTR_CHAIN | ARMV8_PMU_INCLUDE_EL2)
+            self._write(self._typer(idx), arm_ev.CHAIN | ARMV8_PMU_INCLUDE_EL2)
         else:
             self._write(self._typer(idx), self.evtype(event))
 
@@ -228,8 +223,7 @@ class ArmPerfDriver:
             event.hw_idx = idx
             self.arm(event)
             attr, mask = event.attr, self._cnten_mask(event)
-            self._clr_pmu_events(mask)
-            self._write("PMCNTENCLR_EL0", mask)
+            self._disable_event_counter(mask)
             self._write_event_type(event)
             self._write("PMINTENSET_EL1", 1 << idx)
             if self._switch_needed(attr):
@@ -244,15 +238,23 @@ class ArmPerfDriver:
         self.events_host &= ~mask
         self.events_guest &= ~mask
 
+    def _disable_event_counter(self, mask: int) -> None:
+        """``armv8pmu_disable_event_counter``: forget the counters' host/guest masks and
+        disable them. Upstream skips the disable of a deferred counter (nVHE, exclude_host),
+        whose enable the world switch owns: there perf only runs after
+        ``__pmu_switch_to_host`` has disabled it. Here host perf work may run while
+        ``guest`` is set (an interrupt's handler inside a guest run), so the disable is
+        always written: one MSR more per deferred event removed than upstream."""
+        self._clr_pmu_events(mask)
+        self._write("PMCNTENCLR_EL0", mask)
+
     def remove(self, event: PerfEvent) -> None:
         """``armpmu_del``: disable the counter and its interrupt, clear its overflow flag,
         fold the count in, release the counter(s)."""
         idx = event.hw_idx
         assert idx is not None
         with self.pmu.batch():
-            mask = self._cnten_mask(event)
-            self._clr_pmu_events(mask)
-            self._write("PMCNTENCLR_EL0", mask)
+            self._disable_event_counter(self._cnten_mask(event))
             self._write("PMINTENCLR_EL1", 1 << idx)
             self._write("PMOVSCLR_EL0", 1 << idx)
             self.read(event)
@@ -296,7 +298,7 @@ class ArmPerfDriver:
     def load_global(self) -> None:
         """``armpmu_enable`` / ``armpmu_disable``: PMCR_EL0.E set while events are on."""
         pmcr = self._read("PMCR_EL0")
-        want = pmcr | PMCR_E if self.events else pmcr & ~PMCR_E
+        want = pmcr | ARMV8_PMU_PMCR_E if self.events else pmcr & ~ARMV8_PMU_PMCR_E
         if want != pmcr:
             self._pmcr_write(want)
 
@@ -321,7 +323,7 @@ class ArmPerfDriver:
 
     def counts_in_host(self, counters: int) -> int:
         """The subset of ``counters`` enabled now (PMCR_EL0.E and PMCNTENSET)."""
-        if not self._read("PMCR_EL0") & PMCR_E:
+        if not self._read("PMCR_EL0") & ARMV8_PMU_PMCR_E:
             return 0
         return counters & self._read("PMCNTENSET_EL0")
 
@@ -332,7 +334,7 @@ class ArmPerfDriver:
         self._write("PMOVSCLR_EL0", ovs)
         self._stopped_for_irq = bool(ovs)
         if ovs:
-            self._pmcr_write(self._read("PMCR_EL0") & ~PMCR_E)
+            self._pmcr_write(self._read("PMCR_EL0") & ~ARMV8_PMU_PMCR_E)
         return ovs
 
     def ack(self, bits: int) -> None:
@@ -342,18 +344,15 @@ class ArmPerfDriver:
         """``armv8pmu_reset``: counters, interrupts and flags off, PMCR_EL0 = P | C | LC
         (| LP with PMUv3p5's long event counters); the PPI enabled (``armpmu_request_irq``)."""
         with self.pmu.batch():
-            self._write("PMCNTENCLR_EL0", ALL_COUNTERS)
-            self._write("PMINTENCLR_EL1", ALL_COUNTERS)
-            self._write("PMOVSCLR_EL0", ALL_COUNTERS)
-            pmcr = PMCR_P | PMCR_C | PMCR_LC
-            self._pmcr_write(pmcr | (PMCR_LP if self.caps.long_event_counters else 0))
+            for name, value in reset_writes(long_event_counters=self.caps.long_event_counters):
+                self._write(name, value)
         self.pmu.irq.enabled = True
 
     def pmi_done(self) -> None:
         """``armv8pmu_start`` at the end of the handler: PMCR_EL0.E again."""
         if self._stopped_for_irq:
             self._stopped_for_irq = False
-            self._pmcr_write(self._read("PMCR_EL0") | PMCR_E)
+            self._pmcr_write(self._read("PMCR_EL0") | ARMV8_PMU_PMCR_E)
 
     def clear_dirty(self) -> int:
         """Nothing: arm64 has no perf_clear_dirty_counters (user access is off)."""
