@@ -4,7 +4,6 @@ FEAT_PMUv3p5 as upstream, and fails when the hardware under it breaks."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from vpmu.guest.conformance import (
     CheckResult,
     Expectations,
     Runner,
-    Variant,
     suites_for,
 )
 from vpmu.guest.conformance.arm64 import run_suite
@@ -27,8 +25,10 @@ from vpmu.guest.conformance.arm64._kut_lib import (
     precise_instrs_stream,
 )
 from vpmu.guest.conformance.arm64.kut_pmu import SUITE
-from vpmu.guest.port import GuestGen, GuestProgram, Mrs, Msr, Op, WaitPmi
+from vpmu.guest.port import Mrs, Msr, Op, WaitPmi
 from vpmu.machine.conformance import bare_metal_runner, run_conformance
+
+from .port_shims import failed, fmt, shim
 
 
 def _long(preset: str) -> bool:
@@ -52,36 +52,10 @@ def _run(preset: str, runner: Runner | None = None) -> list[CheckResult]:
     return run_suite(SUITE, runner or bare_metal_runner(PRESETS[preset]), Expectations())
 
 
-def _failed(results: list[CheckResult]) -> list[CheckResult]:
-    return [r for r in results if not r.passed]
-
-
-def _fmt(results: list[CheckResult]) -> str:
-    return "\n".join(f"{r.test} :: {r.check}: {r.detail}" for r in results)
-
-
-def _shim(preset: str, op_map: Callable[[Op], Op] = lambda op: op,
-          result_map: Callable[[Op, Any], Any] = lambda op, r: r) -> Runner:
-    """A bare-metal runner whose port is broken as ``op_map`` / ``result_map`` say."""
-    inner = bare_metal_runner(PRESETS[preset])
-
-    def run(program: GuestProgram, variant: Variant | None = None) -> Any:
-        def broken() -> GuestGen:
-            gen, result = program(), None
-            while True:
-                try:
-                    op = op_map(gen.send(result))
-                except StopIteration as stop:
-                    return stop.value
-                result = result_map(op, (yield op))
-
-        return inner(broken, variant)
-
-    return run
 
 
 def _failing_tests(results: list[CheckResult]) -> set[str]:
-    return {r.test.split("[")[0] for r in _failed(results)}
+    return {r.test.split("[")[0] for r in failed(results)}
 
 
 # -- the suite passes and records what upstream reports -----------------------------------
@@ -97,8 +71,8 @@ def test_suite_passes_on_bare_metal(name: str) -> None:
     """Every non-skipped check passes."""
     results = _run(name)
     assert [r for r in results if not r.skipped], "the suite recorded no check"
-    bad = _failed(results)
-    assert not bad, _fmt(bad)
+    bad = failed(results)
+    assert not bad, fmt(bad)
 
 
 @pytest.mark.parametrize("name", ARM)
@@ -144,7 +118,7 @@ def test_the_loops_have_upstreams_exact_counts() -> None:
 def test_run_conformance_runs_only_the_presets_architecture() -> None:
     """Default suites follow the preset's architecture; a named foreign suite is a skip."""
     arm = run_conformance("arm-a53")
-    assert {r.suite for r in arm} == {SUITE.name} and not _failed(arm)
+    assert {r.suite for r in arm} == {SUITE.name} and not failed(arm)
     foreign = run_conformance("arm-a53", suites=("kvm-unit-tests/x86/pmu",))
     assert [(r.test, r.skipped) for r in foreign] == [("*", True)]
     with pytest.raises(ValueError, match="arm64"):
@@ -156,7 +130,7 @@ def test_no_pmu_skips_every_sub_test() -> None:
     """PMUVer = 0: "No PMU found, test skipped..." for each sub-test."""
     def no_pmu(op: Op, r: Any) -> Any:
         return 0 if op == Mrs("ID_AA64DFR0_EL1") else r
-    results = _run("arm-a72", _shim("arm-a72", result_map=no_pmu))
+    results = _run("arm-a72", shim("arm-a72", result_map=no_pmu))
     assert results and all(r.skipped for r in results)
     assert {r.detail for r in results} == {"No PMU found, test skipped..."}
 
@@ -165,7 +139,7 @@ def test_lost_interrupts_fail_overflow_interrupt_only() -> None:
     """A PPI that never arrives fails the interrupt sub-test and nothing else."""
     def no_irq(op: Op, r: Any) -> Any:
         return False if isinstance(op, WaitPmi) else r
-    results = _run("arm-n1", _shim("arm-n1", result_map=no_irq))
+    results = _run("arm-n1", shim("arm-n1", result_map=no_irq))
     assert _failing_tests(results) == {"pmu-overflow-interrupt"}
 
 
@@ -175,7 +149,7 @@ def test_a_chain_that_never_carries_fails_the_chain_tests() -> None:
         if isinstance(op, Msr) and op.name.startswith("PMEVTYPER") and op.value & 0xFFFF == 0x1E:
             return Msr(op.name, op.value & ~0xFFFF | 0x1A)
         return op
-    results = _run("arm-a53", _shim("arm-a53", op_map=unchain))
+    results = _run("arm-a53", shim("arm-a53", op_map=unchain))
     assert _failing_tests(results) == {"pmu-chained-counters", "pmu-chained-sw-incr",
                                        "pmu-chain-promotion", "pmu-overflow-interrupt"}
 
@@ -184,7 +158,7 @@ def test_dropped_sw_incr_writes_fail_the_sw_incr_tests() -> None:
     """PMSWINC_EL0 writes that do nothing break the sub-tests that count SW_INCR."""
     def drop(op: Op) -> Op:
         return Msr(op.name, 0) if isinstance(op, Msr) and op.name == "PMSWINC_EL0" else op
-    results = _run("arm-a520", _shim("arm-a520", op_map=drop))
+    results = _run("arm-a520", shim("arm-a520", op_map=drop))
     assert _failing_tests(results) == {"pmu-sw-incr", "pmu-chained-sw-incr",
                                        "pmu-overflow-interrupt"}
 
@@ -195,8 +169,8 @@ def test_unimplemented_counter_bits_must_read_as_zero() -> None:
         if isinstance(op, Mrs) and op.name == "PMINTENSET_EL1" and isinstance(r, int):
             return r | 1 << 30
         return r
-    results = _run("arm-a72", _shim("arm-a72", result_map=leak))
-    bad = _failed(results)
+    results = _run("arm-a72", shim("arm-a72", result_map=leak))
+    bad = failed(results)
     assert [r.check for r in bad] == ["overflow interrupts enabled on all implemented counters"]
 
 
@@ -204,5 +178,5 @@ def test_an_undefined_access_is_a_named_failure() -> None:
     """An access upstream expects to work that is UNDEFINED fails a check named after it."""
     def undef(op: Op, r: Any) -> Any:
         return Fault.UNDEF if op == Mrs("PMCEID1_EL0") else r
-    results = _run("arm-a720", _shim("arm-a720", result_map=undef))
-    assert any(r.check == "MRS PMCEID1_EL0" for r in _failed(results))
+    results = _run("arm-a720", shim("arm-a720", result_map=undef))
+    assert any(r.check == "MRS PMCEID1_EL0" for r in failed(results))

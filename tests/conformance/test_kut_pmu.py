@@ -3,7 +3,6 @@ metal, it records the checks the section implies, and it fails when the model un
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,12 +11,14 @@ from vpmu.arch.presets import PRESETS, CpuPreset
 from vpmu.arch.x86 import events as ev
 from vpmu.arch.x86 import msrs
 from vpmu.arch.x86.caps import RDPMC_FIXED
-from vpmu.guest.conformance import SUITES, CheckResult, Expectations, Runner, Variant, run_suite
+from vpmu.guest.conformance import SUITES, CheckResult, Expectations, Runner, run_suite
 from vpmu.guest.conformance.x86._kut_lib import LOOP, N
 from vpmu.guest.conformance.x86.kut_pmu import SUITE
-from vpmu.guest.port import Execute, GuestGen, GuestProgram, Op, Rdpmc, WaitPmi, Wrmsr
+from vpmu.guest.port import Execute, Op, Rdpmc, WaitPmi, Wrmsr
 from vpmu.machine.conformance import bare_metal_runner
 from vpmu.workloads import Stream
+
+from .port_shims import failed, fmt, shim
 
 INTEL = [name for name, p in PRESETS.items() if p.vendor == "intel"]
 AMD = [name for name, p in PRESETS.items() if p.vendor == "amd"]
@@ -28,32 +29,6 @@ def _run(preset: str | CpuPreset, expectations: Expectations | None = None,
     return run_suite(SUITE, runner or bare_metal_runner(p), expectations or Expectations())
 
 
-def _failed(results: list[CheckResult]) -> list[CheckResult]:
-    return [r for r in results if not r.passed]
-
-
-def _fmt(results: list[CheckResult]) -> str:
-    return "\n".join(f"{r.test} :: {r.check}: {r.detail}" for r in results)
-
-
-def _shim(preset: str, op_map: Callable[[Op], Op] = lambda op: op,
-          result_map: Callable[[Op, Any], Any] = lambda op, r: r) -> Runner:
-    """A bare-metal runner whose port is broken as ``op_map`` / ``result_map`` say."""
-    inner = bare_metal_runner(PRESETS[preset])
-
-    def run(program: GuestProgram, variant: Variant | None = None) -> Any:
-        def broken() -> GuestGen:
-            gen, result = program(), None
-            while True:
-                try:
-                    op = op_map(gen.send(result))
-                except StopIteration as stop:
-                    return stop.value
-                result = result_map(op, (yield op))
-
-        return inner(broken, variant)
-
-    return run
 
 
 X86 = [n for n in PRESETS if PRESETS[n].caps.arch == "x86"]
@@ -66,8 +41,8 @@ def test_suite_passes_on_bare_metal(name: str) -> None:
     """Every non-skipped check passes."""
     results = _run(name)
     assert [r for r in results if not r.skipped], "the suite recorded no check"
-    bad = _failed(results)
-    assert not bad, _fmt(bad)
+    bad = failed(results)
+    assert not bad, fmt(bad)
 
 
 def _counter_run_checks(n_gp: int, n_events: int, n_fixed: int) -> int:
@@ -128,13 +103,13 @@ def test_without_fw_write_the_reruns_skip() -> None:
     results = _run(p)
     fw = [r for r in results if r.test.endswith("/fw_write") or "write_width" in r.test]
     assert fw and all(r.skipped and "FW_WRITE" in r.detail for r in fw)
-    assert not _failed(results)
+    assert not failed(results)
 
 
 def test_v1_pmu_gets_range_checks_only() -> None:
     """v1: no global MSRs, so no status or PMI checks and instructions only in range."""
     results = _run(PRESETS["intel-skl"].with_caps(version=1))
-    assert not _failed(results), _fmt(_failed(results))
+    assert not failed(results), fmt(failed(results))
     checks = {r.check for r in results}
     assert not {c for c in checks if c.startswith(("status", "irq"))}
     instructions = [r for r in results if r.check == "instructions-0"]
@@ -144,7 +119,7 @@ def test_v1_pmu_gets_range_checks_only() -> None:
 def test_atom_erratum_relaxes_exact_instruction_counts() -> None:
     """Family 6 model 0xDD overcounts instructions: range instead of exact, preset 1-LOOP_INSNS."""
     results = _run(PRESETS["intel-icx"].with_caps(model=0xDD))
-    assert not _failed(results), _fmt(_failed(results))
+    assert not failed(results), fmt(failed(results))
     by_check = {r.check: r.detail for r in results if r.test == "check_gp_counters"}
     assert f"[{10 * N}, {102 * N // 10}]" in by_check["instructions-0"]
     assert "[1000002, 1000002]" in by_check["branches-0"]
@@ -157,7 +132,7 @@ def test_amd_without_perfctr_core_runs_on_k7_once() -> None:
     k7 = [r for r in results if r.test.endswith("/amd_k7")]
     assert k7 and all(r.skipped and "K7" in r.detail for r in k7)
     assert [r for r in results if r.check == "core cycles-3" and r.passed]
-    assert not _failed(results), _fmt(_failed(results))
+    assert not failed(results), fmt(failed(results))
 
 
 @pytest.mark.parametrize("name", ["intel-icx", "amd-zen4"])
@@ -168,7 +143,7 @@ def test_forced_emulation_blob_counts_exactly(name: str) -> None:
     assert [r.check for r in results] == ["instruction count", "branch count",
                                           "branch counter overflow",
                                           "instruction counter overflow"]
-    assert all(r.passed for r in results), _fmt(results)
+    assert all(r.passed for r in results), fmt(results)
 
 
 def test_forced_emulation_skipped_on_bare_metal() -> None:
@@ -189,8 +164,8 @@ def _overcounting_loop(op: Op) -> Op:
 @pytest.mark.parametrize("name", ["intel-skl", "amd-zen5"])
 def test_one_extra_instruction_fails_intel_exact_counts_only(name: str) -> None:
     """One instruction too many per loop fails Intel's exact check; AMD is exempt (1.2)."""
-    results = _run(name, runner=_shim(name, op_map=_overcounting_loop))
-    bad = {r.check for r in _failed(results)}
+    results = _run(name, runner=shim(name, op_map=_overcounting_loop))
+    bad = {r.check for r in failed(results)}
     if PRESETS[name].vendor == "intel":
         assert {"instructions-0", "all counters"} <= bad
         assert not {c for c in bad if c.startswith(("branches", "fixed", "cntr"))}
@@ -204,8 +179,8 @@ def _rdpmc_ignores_fixed_bit(op: Op) -> Op:
 
 def test_rdpmc_ignoring_the_fixed_bit_fails_check_rdpmc() -> None:
     """An RDPMC that reads GP counter i for 1<<30|i fails check_rdpmc's fixed reads only."""
-    results = _run("intel-icx", runner=_shim("intel-icx", op_map=_rdpmc_ignores_fixed_bit))
-    bad = _failed(results)
+    results = _run("intel-icx", runner=shim("intel-icx", op_map=_rdpmc_ignores_fixed_bit))
+    bad = failed(results)
     assert {r.check for r in bad} == {"fixed cntr-0", "fixed cntr-1", "fixed cntr-2"}
     # In the PMCi rerun GP counter i holds the same full value, so the bug is invisible there.
     assert {r.test for r in bad} == {"check_rdpmc"}
@@ -216,8 +191,8 @@ def test_lost_pmis_fail_the_irq_checks() -> None:
     def no_pmi(op: Op, result: Any) -> Any:
         return False if isinstance(op, WaitPmi) else result
 
-    results = _run("intel-skl", runner=_shim("intel-skl", result_map=no_pmi))
-    bad = _failed(results)
+    results = _run("intel-skl", runner=shim("intel-skl", result_map=no_pmi))
+    bad = failed(results)
     assert {r.check for r in bad} == {"irq-1", "irq-3"}
     assert {r.test for r in bad} == {"check_counter_overflow", "check_counter_overflow/fw_write"}
 
@@ -229,8 +204,8 @@ def test_ignored_ovf_ctrl_fails_the_status_clear_checks() -> None:
             return Wrmsr(op.addr, 0)
         return op
 
-    results = _run("intel-icx", runner=_shim("intel-icx", op_map=drop_clear))
-    bad = {r.check for r in _failed(results)}
+    results = _run("intel-icx", runner=shim("intel-icx", op_map=drop_clear))
+    bad = {r.check for r in failed(results)}
     assert {f"status clear-{i}" for i in range(9)} <= bad
     assert not {c for c in bad if c.startswith(("cntr", "irq", "instructions"))}
 
@@ -243,7 +218,7 @@ def test_ignored_cmask_fails_the_cmask_check() -> None:
             return Wrmsr(op.addr, op.value & ~(0xFF << 24))
         return op
 
-    results = _run("intel-emr", runner=_shim("intel-emr", op_map=drop_cmask))
-    bad = _failed(results)
+    results = _run("intel-emr", runner=shim("intel-emr", op_map=drop_cmask))
+    bad = failed(results)
     assert {(r.test, r.check) for r in bad} == {("check_gp_counter_cmask", "cmask"),
                                                 ("check_gp_counter_cmask/fw_write", "cmask")}

@@ -126,3 +126,18 @@ def run_tool(preset: str | CpuPreset, tool: PerfRecord | PerfStat, *, ms: int,
     stream = PHASES[phase].stream_for_cycles(p.core_mhz * 1000 * ms)
     rec = RecordingOs(LinuxGuest(workload=stream, tool=tool, runs=runs, tsc_mhz=p.tsc_mhz))
     return Run(machine, rec, machine.run_os(rec))
+
+
+RATE_TOLERANCE = 0.05
+"""How close a frequency-mode event's settled sample rate must be to the asked one."""
+
+
+def assert_settled_rate(result: RunResult, freq: int) -> None:
+    """Each event starts at period 1 and settles at its rate / freq: over the run's second
+    half every event samples at ``freq`` per second, unthrottled."""
+    mid = (result.start_tsc + result.end_tsc) // 2
+    seconds = (result.end_tsc - mid) / (result.tsc_mhz * 1e6)
+    for event in result.events:
+        rate = sum(s.tsc >= mid for s in event.samples) / seconds
+        assert abs(rate - freq) <= RATE_TOLERANCE * freq, (event.name, rate)
+        assert event.throttles == 0, event.name

@@ -23,11 +23,9 @@ from vpmu.machine import BareMetal
 from vpmu.sim import PS_PER_MS, PS_PER_US
 from vpmu.workloads import PHASES
 
-from .recording import Access, RecordingOs
+from .recording import RATE_TOLERANCE, Access, RecordingOs, assert_settled_rate
 
 U32_MAX = 0xFFFF_FFFF
-RATE_TOLERANCE = 0.05
-"""As the x86 frequency-mode test: the 1/8 low-pass's jitter and one sample's granularity."""
 SCALE_TOLERANCE = 0.05
 """As the x86 multiplexing test."""
 MUX_EVENTS = ["instructions:u", "r21:u", "r22:u", "r36:u", "r37:u", "r0021:u", "r08:u",
@@ -197,12 +195,7 @@ def test_freq_mode_converges_to_4000_samples_per_second(a72_record: Any) -> None
     for event in result.events:  # the ramp from period 1 adds a few samples
         assert len(event.samples) == pytest.approx(4000 * result.duration_ns / 1e9,
                                                    rel=RATE_TOLERANCE)
-    mid = (result.start_tsc + result.end_tsc) // 2
-    seconds = (result.end_tsc - mid) / (result.tsc_mhz * 1e6)
-    for event in result.events:
-        rate = sum(s.tsc >= mid for s in event.samples) / seconds
-        assert rate == pytest.approx(4000, rel=RATE_TOLERANCE), event.name
-        assert event.throttles == 0
+    assert_settled_rate(result, 4000)
 
 
 def test_one_overflow_pmu_irq_is_the_kernels_sequence(a72_record: Any) -> None:

@@ -13,7 +13,7 @@ from vpmu.guest.port import Rdpmc, Wrmsr
 from vpmu.host.costs import cost_table
 from vpmu.sim import PS_PER_S, cycles_to_ps
 
-from .recording import Run, name, run_tool
+from .recording import Run, assert_settled_rate, name, run_tool
 
 SEED_EVENTS = ["cpu-cycles", "instructions", "branch-instructions", "cache-misses"]
 """Seed 001's perf record command line."""
@@ -23,7 +23,6 @@ ICX_INTEL_CTRL = 0xFF | 0xF << FIXED_IDX_BASE
 """intel_ctrl on ICX: 8 GP and 4 fixed counters."""
 LVTPC_NMI = 0x400
 """APIC_DM_NMI, unmasked."""
-RATE_TOLERANCE = 0.05
 """perf's estimator is unbiased for a constant-rate workload: what remains after settling is
 the 1/8 low-pass's jitter and the sample count's granularity in a 50 ms window (1 sample is
 0.5%); measured within 1%, 5% leaves margin without hiding a wrong target."""
@@ -68,12 +67,7 @@ def test_freq_mode_converges_to_4000_samples_per_second(icx_run: Run) -> None:
     """Each event starts at period 1 and settles at its rate / 4000: over the run's second
     half every event samples at 4000/s."""
     (result,) = icx_run.results
-    mid = (result.start_tsc + result.end_tsc) // 2
-    seconds = (result.end_tsc - mid) / (result.tsc_mhz * 1e6)
-    for event in result.events:
-        rate = sum(s.tsc >= mid for s in event.samples) / seconds
-        assert rate == pytest.approx(4000, rel=RATE_TOLERANCE), event.name
-        assert event.throttles == 0
+    assert_settled_rate(result, 4000)
 
 
 def test_per_pmi_ratios_match_seed_001(icx_run: Run) -> None:
