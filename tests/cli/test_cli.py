@@ -11,11 +11,36 @@ runner = CliRunner()
 
 
 def test_presets_lists_every_preset() -> None:
-    """`vpmu presets` prints one row per built-in preset."""
-    result = runner.invoke(cli.app, ["presets"])
+    """`vpmu presets` prints one row per built-in CPU preset, then the host presets with
+    their clusters."""
+    result = runner.invoke(cli.app, ["presets"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    for name in ("intel-skl", "intel-icx", "intel-spr", "intel-emr", "amd-zen4", "amd-zen5"):
+    for name in ("intel-skl", "intel-icx", "intel-spr", "intel-emr", "amd-zen4", "amd-zen5",
+                 "arm-a53", "arm-a72", "arm-n1", "arm-a520", "arm-a720"):
         assert name in result.output
+    assert "20 event + cycle" in result.output     # the A720's PMCR_EL0.N
+    assert "0-3 arm-a53, 4-5 arm-a72" in result.output
+
+
+@pytest.mark.parametrize(("preset", "summary"), [
+    ("arm-a53", "44 passed, 0 failed, 5 skipped checks"),   # no FEAT_PMUv3p5: 64-bit skip
+    ("arm-a720", "67 passed, 0 failed, 0 skipped checks"),
+])
+def test_conformance_on_an_arm_preset_runs_kvm_unit_tests_arm_pmu(preset: str,
+                                                                    summary: str) -> None:
+    """On an Arm preset `vpmu conformance` runs the Arm suite, on bare metal, and passes."""
+    result = runner.invoke(cli.app, ["conformance", "-p", preset], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "kvm-unit-tests/arm/pmu" in result.output and "x86/pmu" not in result.output
+    assert f"{preset}: {summary}" in result.output
+
+
+def test_msrs_of_an_arm_preset_lists_its_system_registers() -> None:
+    """`vpmu msrs` on an Arm preset lists the PMU system registers up to PMCR_EL0.N."""
+    result = runner.invoke(cli.app, ["msrs", "-p", "arm-a72"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    assert "PMCR_EL0" in result.output and "PMEVTYPER5_EL0" in result.output
+    assert "PMEVTYPER6_EL0" not in result.output
 
 
 def test_conformance_passes_and_summarises() -> None:
