@@ -9,9 +9,11 @@ import pytest
 
 from vpmu.arch.presets import PRESETS
 from vpmu.costs import COSTS, preset_costs
+from vpmu.costs.kvm import EXIT_REASONS
 from vpmu.costs.preset import SOURCE_KINDS
 from vpmu.guest.linux import costs as guest_view
 from vpmu.host.costs import cost_table
+from vpmu.vpmu import costs as vpmu_costs_view
 from vpmu.vpmu.costs import kvm_costs
 
 NUMBER_REF = re.compile(r"\b(host|kvm|guest)\.([a-z_]+)(?:\[(\w+)\])?")
@@ -113,15 +115,48 @@ def test_the_old_modules_are_views_of_the_table(preset: str) -> None:
         assert getattr(guest_view, f.name.upper()) == getattr(costs.guest, f.name), f.name
 
 
-@pytest.mark.parametrize("preset", sorted(p for p in PRESETS if PRESETS[p].caps.arch == "arm64"))
-def test_arm_presets_have_no_kvm_part_and_say_so(preset: str) -> None:
-    """VMs on Arm are not modelled yet: the table has no KVM part, and asking for one is a
-    clear error rather than numbers nobody sourced."""
-    assert COSTS[preset].kvm is None
+ARM_PRESETS = sorted(p for p in PRESETS if PRESETS[p].caps.arch == "arm64")
+VHE_PRESETS = {"arm-n1", "arm-a520", "arm-a720"}
+"""Armv8.1+ cores: the host kernel runs at EL2 (the others are Armv8.0, nVHE)."""
+
+
+@pytest.mark.parametrize("preset", ARM_PRESETS)
+def test_arm_kvm_table_prices_the_arm64_exit_reasons(preset: str) -> None:
+    """Each Arm preset's KVM table prices the exit classes KVM/arm64's kvm_exit prints, in
+    that order, and the old module gives it (as it does the host's)."""
+    kvm = COSTS[preset].kvm
+    assert kvm is not None and kvm.arch == "arm64"
+    assert tuple(kvm.exit_handler_cycles) == kvm.exit_reasons == EXIT_REASONS["arm64"]
+    assert EXIT_REASONS["arm64"] == ("IRQ", "SYS64", "WFx", "HVC64")
+    assert kvm_costs(preset) is kvm
     assert cost_table(preset) is COSTS[preset].host
-    assert not any(n.startswith("kvm.") for n in COSTS[preset].number_names())
-    with pytest.raises(ValueError, match="VMs on its architecture are not modelled yet"):
-        kvm_costs(preset)
+    assert {n for n in COSTS[preset].number_names() if n.startswith("kvm.")} >= {
+        f"kvm.exit_handler_cycles[{r}]" for r in EXIT_REASONS["arm64"]}
+
+
+def test_arm_vhe_world_switch_is_cheaper_than_nvhe() -> None:
+    """The VHE presets' world switch round trip is below every nVHE preset's, and the rest of
+    the table does not depend on VHE."""
+    vhe = [kvm_costs(p) for p in ARM_PRESETS if p in VHE_PRESETS]
+    nvhe = [kvm_costs(p) for p in ARM_PRESETS if p not in VHE_PRESETS]
+    assert vhe and nvhe
+    assert max(t.vmx_transition_cycles for t in vhe) < min(
+        t.vmx_transition_cycles for t in nvhe)
+    assert max(t.exit_cycles("SYS64") for t in vhe) < min(t.exit_cycles("SYS64") for t in nvhe)
+    for t in vhe + nvhe:
+        assert replace(t, vmx_transition_cycles=1) == replace(vhe[0], vmx_transition_cycles=1)
+
+
+def test_a_preset_without_a_kvm_table_is_a_clear_error() -> None:
+    """kvm_costs still refuses a preset whose table has no KVM part, rather than inventing
+    numbers."""
+    bare = replace(COSTS["arm-n1"], kvm=None,
+                   sources={n: t for n, t in COSTS["arm-n1"].sources.items()
+                            if not n.startswith("kvm.")})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(vpmu_costs_view, "preset_costs", lambda name: bare)
+        with pytest.raises(ValueError, match="VMs on its architecture are not modelled yet"):
+            kvm_costs("arm-n1")
 
 
 def test_numbers_are_ints_or_the_guest_ratios() -> None:

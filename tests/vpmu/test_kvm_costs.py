@@ -5,25 +5,34 @@ from dataclasses import fields, replace
 import pytest
 
 from vpmu.arch.presets import PRESETS
-from vpmu.costs import COSTS
+from vpmu.costs import COSTS, part_sources
 from vpmu.costs import kvm as kvm_table
 from vpmu.vpmu.costs import EXIT_REASONS, KVM_COST_SOURCES, KVM_COSTS, KvmCosts, kvm_costs
 
 
-def test_every_cost_field_has_the_tables_source() -> None:
-    """One source per cost field (``arch`` is none), each the one every preset's table gives."""
-    assert set(KVM_COST_SOURCES) == {f.name for f in fields(KvmCosts)} - {"arch"}
-    for name, text in KVM_COST_SOURCES.items():
-        assert all(text == costs.source(f"kvm.{name}") for costs in COSTS.values()
-                   if costs.kvm is not None)
+@pytest.mark.parametrize("arch", ["x86", "arm64"])
+def test_every_cost_field_has_the_tables_source(arch: str) -> None:
+    """One source per cost field (``arch`` is none), each the one every preset of the
+    architecture gives; KVM_COST_SOURCES is x86's."""
+    sources = part_sources("kvm", arch)
+    if arch == "x86":
+        assert sources == KVM_COST_SOURCES
+    assert set(sources) == {f.name for f in fields(KvmCosts)} - {"arch"}
+    for name, text in sources.items():
+        assert all(text == costs.source(f"kvm.{name}") for p, costs in COSTS.items()
+                   if PRESETS[p].caps.arch == arch)
 
 
 def test_every_preset_has_a_table_pricing_every_exit_reason() -> None:
-    """Each preset prices each exit reason the model produces, in its architecture's order."""
-    assert set(KVM_COSTS) == {n for n in PRESETS if PRESETS[n].caps.arch == "x86"}
+    """Each preset, x86 and Arm, prices each exit reason the model produces for its
+    architecture, in that architecture's order."""
+    assert set(KVM_COSTS) == set(PRESETS)
     assert kvm_table.EXIT_REASONS["x86"] == EXIT_REASONS
-    for table in KVM_COSTS.values():
-        assert tuple(table.exit_handler_cycles) == table.exit_reasons == EXIT_REASONS
+    assert kvm_table.EXIT_REASONS["arm64"] == ("IRQ", "SYS64", "WFx", "HVC64")
+    for name, table in KVM_COSTS.items():
+        assert table.arch == PRESETS[name].caps.arch
+        assert tuple(table.exit_handler_cycles) == table.exit_reasons == (
+            kvm_table.EXIT_REASONS[table.arch])
 
 
 def test_exit_cycles_compose_and_the_fastpath_skips_the_full_exit() -> None:
@@ -45,5 +54,5 @@ def test_bad_tables_are_refused() -> None:
         replace(t, exit_handler_cycles={"CPUID": 1})
     with pytest.raises(ValueError, match="preset must be one of"):
         kvm_costs("intel-p4")
-    with pytest.raises(ValueError, match=r"arch must be one of \['x86'\], not 'ia64'"):
+    with pytest.raises(ValueError, match=r"arch must be one of \['arm64', 'x86'\], not 'ia64'"):
         replace(t, arch="ia64")

@@ -47,7 +47,7 @@ ARCHES: dict[str, ArchEntry] = {
         register_names="vpmu.arch.arm64.names",
         cpu_model="vpmu.hw.arm64.cpu:ArmCpu",
         perf_driver="vpmu.host.perf.arm64.driver:ArmPerfDriver",
-        vcpu="",
+        vcpu="vpmu.machine.arm64.vcpu:ArmVcpu",
         bare_metal="vpmu.machine.arm64.bare:execute",
     ),
 }

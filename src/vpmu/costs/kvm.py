@@ -17,15 +17,31 @@ from vpmu.costs.values import NOT_A_NUMBER, numbers
 EXIT_REASONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "x86": ("EXCEPTION_NMI", "EXTERNAL_INTERRUPT", "NMI_WINDOW", "CPUID", "HLT", "RDPMC",
             "MSR_READ", "MSR_WRITE"),
+    "arm64": ("IRQ", "SYS64", "WFx", "HVC64"),
 })
 """The exit reasons the model produces, per architecture, named as KVM's trace prints them.
 x86 uses the VMX names (arch/x86/include/uapi/asm/vmx.h); SVM exits are reported under the
-same names, so x86 keeps one vocabulary. An architecture adds its entry here."""
+same names, so x86 keeps one vocabulary. arm64 uses the exit classes of the ``kvm_exit``
+tracepoint (arch/arm64/kvm/trace_arm.h): an exception class as ``kvm_arm_exception_class``
+prints it (the ESR_ELx_EC_* names of arch/arm64/include/asm/esr.h), or ``IRQ`` when a
+physical interrupt ended the guest's run (ARM_EXCEPTION_IRQ, as ``kvm_arm_exception_type``
+in arch/arm64/include/asm/kvm_asm.h prints it):
+
+- ``IRQ``: an interrupt exit; the host's handler runs once KVM re-enables interrupts;
+- ``SYS64``: a trapped MSR/MRS/SYS instruction (EC 0x18), here the guest's PMU system
+  registers under MDCR_EL2.TPM/TPMCR, handled by kvm_handle_sys_reg;
+- ``WFx``: a trapped WFI or WFE (EC 0x01), the guest idling (kvm_handle_wfx);
+- ``HVC64``: an HVC from AArch64 (EC 0x16), a PSCI or other SMCCC call (kvm_handle_hvc).
+
+An architecture adds its entry here."""
 
 
 @dataclass(frozen=True, slots=True)
 class KvmCosts:
-    """KVM's per-exit costs on one preset, in core cycles."""
+    """KVM's per-exit costs on one preset, in core cycles.
+
+    The field names are x86's; on arm64 each means the same step of KVM/arm64's run loop
+    (``vpmu.costs.arm64.kvm`` gives the mapping)."""
 
     vmx_transition_cycles: int
     """One VM-exit plus one VM-entry: the hardware transitions, vmx_vcpu_run's register

@@ -20,7 +20,8 @@ reported under the same names."""
 
 KVM_COSTS: Mapping[str, KvmCosts] = MappingProxyType(
     {name: costs.kvm for name, costs in COSTS.items() if costs.kvm is not None})
-"""KVM's costs for every built-in preset that has them (not the Arm ones yet)."""
+"""KVM's costs for every built-in preset that has them (every one today, x86 and Arm; a
+table's ``arch`` says whose exit reasons it prices)."""
 
 
 def kvm_costs(preset_name: str) -> KvmCosts:
@@ -34,7 +35,8 @@ def kvm_costs(preset_name: str) -> KvmCosts:
 
 
 KVM_COST_SOURCES: Mapping[str, str] = part_sources("kvm")
-"""Where every ``KvmCosts`` field comes from, by field name."""
+"""Where every ``KvmCosts`` field of the x86 presets comes from, by field name
+(``part_sources("kvm", "arm64")`` gives the Arm presets')."""
 
 __all__ = ["EXIT_REASONS", "KVM_COSTS", "KVM_COST_SOURCES", "V6_PLAIN_CPUID", "KvmCosts",
            "kvm_costs"]

@@ -1,5 +1,6 @@
-"""The Arm presets' cost tables: host and guest numbers and their sources (no KVM part yet:
-the arm64 vPMU is not modelled)."""
+"""The Arm presets' cost tables: host, KVM and guest numbers and their sources. The host and
+guest tables are shared by every Arm preset; the KVM table's world switch depends on whether
+the preset's cores have VHE (``vpmu.costs.arm64.kvm``)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from types import MappingProxyType
 from vpmu.arch.arm64.presets import ARM_PRESETS
 from vpmu.costs.arm64.guest import GUEST_COSTS
 from vpmu.costs.arm64.host import host_table
+from vpmu.costs.arm64.kvm import kvm_table
 from vpmu.costs.arm64.sources import SOURCES
 from vpmu.costs.preset import PresetCosts
 
 _HOST = host_table()
 
 ARM_COSTS: Mapping[str, PresetCosts] = MappingProxyType({
-    p.name: PresetCosts(host=_HOST, kvm=None, guest=GUEST_COSTS, sources=SOURCES)
+    p.name: PresetCosts(host=_HOST, kvm=kvm_table(p.name), guest=GUEST_COSTS,
+                        sources=SOURCES)
     for p in ARM_PRESETS})
 """The cost table of every Arm preset, in preset order."""

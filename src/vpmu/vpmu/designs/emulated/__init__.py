@@ -24,14 +24,17 @@ Options (``emulated:key=value``):
   the thread), ``cpu-event-precedence``, where a host CPU event reclaims it (Peter
   Zijlstra's scheduling order; the v14 series' stated intent), or ``guest-precedence``, what
   upstream perf does (the guest always wins on its CPU).
+
+On an arm64 host the design is arch/arm64/kvm/pmu-emul.c (``vpmu.vpmu.arm64``, built by
+``designs/emulated/arm64.py``); every option above is x86's and is refused there if given.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
-from vpmu.arch.x86.caps import X86PmuCaps
 from vpmu.vpmu.design import coerce_options
 from vpmu.vpmu.designs.emulated.entry import ENTRY
 from vpmu.vpmu.designs.emulated.pmc import PmcOps
@@ -52,17 +55,36 @@ class EmulatedPmu:
     def __init__(self, options: Mapping[str, str]) -> None:
         self.options = coerce_options(self.name, self.defaults, tuple(options.items()),
                                       ENTRY.choices)
+        self.given = tuple(options)
+        """The options the spec named (an x86-only one is refused on arm64)."""
+        self.kvm_arch: Any = None
+        """arm64: the VM's ``KvmArch`` (its host PMU), made at the first vCPU."""
 
     def __repr__(self) -> str:
         return f"EmulatedPmu(options={self.options!r})"
 
-    def guest_caps(self, host: X86PmuCaps) -> X86PmuCaps:
+    def guest_caps(self, host: Any) -> Any:
         """kvm_init_pmu_capability: version capped at 2, at most 8 GP and 3 fixed counters;
-        PERF_CAPABILITIES keeps full-width writes and (option ``lbr``) the LBR format."""
+        PERF_CAPABILITIES keeps full-width writes and (option ``lbr``) the LBR format.
+        arm64: PMUVer capped at PMUv3p5, PMCEID as KVM gives it (``designs/emulated/arm64``)."""
+        if host.arch == "arm64":
+            from vpmu.vpmu.designs.emulated import arm64
+            arm64.check_options(self.given)
+            return arm64.arm_guest_caps(host)
         return ops_for(host).refresh(host, replace(LIMITS, lbr=bool(self.options["lbr"])))
 
-    def create_vcpu(self, vcpu: X86VcpuHandle) -> EmulatedVcpu:
-        """kvm_pmu_init + refresh for one vCPU with the VM's guest PMU."""
+    def create_vcpu(self, vcpu: Any) -> Any:
+        """kvm_pmu_init + refresh for one vCPU with the VM's guest PMU (arm64:
+        kvm_pmu_vcpu_init, the VM's ``KvmArch`` shared by its vCPUs)."""
+        if vcpu.caps.arch == "arm64":
+            from vpmu.vpmu.arm64.host_pmu import KvmArch
+            from vpmu.vpmu.designs.emulated import arm64
+            if self.kvm_arch is None:
+                self.kvm_arch = KvmArch()
+            return arm64.create_arm_vcpu(vcpu, self.kvm_arch)
+        return self._create_x86_vcpu(vcpu)
+
+    def _create_x86_vcpu(self, vcpu: X86VcpuHandle) -> EmulatedVcpu:
         ops = PmcOps(vcpu.kapi, is_paused=bool(self.options["is_paused"]),
                      reuse=bool(self.options["reuse_perf_events"]))
         return EmulatedVcpu(vcpu, vcpu.caps, ops,

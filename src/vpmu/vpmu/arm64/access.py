@@ -1,0 +1,57 @@
+"""How an arm64 guest reaches its vPMU, and the arm64 vCPU a design sees.
+
+An arm64 design's per-vCPU state is an ``ArmVcpuPmu``: the neutral lifecycle
+(``vpmu.vpmu.lifecycle``) plus the guest access of ``ArmGuestAccess``: every PMU system
+register access traps (MDCR_EL2.TPM / TPMCR, set by ``kvm_arm_setup_mdcr_el2``) and reaches
+the design by register name; the overflow interrupt leaves as a level on the vGIC.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, Protocol
+
+from vpmu.arch.arm64.caps import ArmPmuCaps
+from vpmu.vpmu.lifecycle import Gen, VcpuBase, VcpuLifecycle
+
+if TYPE_CHECKING:
+    from vpmu.host.cpu import Pcpu
+
+KVM_REQ_IRQ_PENDING: Final = "KVM_REQ_IRQ_PENDING"
+"""kvm_make_request(KVM_REQ_IRQ_PENDING) + kick: the overflow handler found an interrupt to
+raise; the vCPU re-enters, and ``kvm_pmu_flush_hwstate`` pushes the level."""
+
+
+class ArmVcpuHandle(VcpuBase, Protocol):
+    """An arm64 vCPU as a design sees it."""
+
+    caps: ArmPmuCaps
+    """The VM's guest PMU as the boot cluster's PMU gives it (the vPMU recomputes it from
+    the VM's host PMU at the vCPU's init)."""
+    pin: int | None
+    """The CPU the vCPU thread is pinned to, if any."""
+
+    def vgic_inject_irq(self, level: bool) -> None:
+        """kvm_vgic_inject_irq(kvm, vcpu, irq_num, level, owner): drive the PMU's PPI."""
+        ...
+
+
+class ArmGuestAccess(Protocol):
+    """How an arm64 guest reaches its vPMU: trapped MRS / MSR of PMU system registers, and
+    the interrupt state pushed at entry and exit."""
+
+    def access_sys_reg(self, cpu: Pcpu, name: str, value: int | None, el: int) -> Gen:
+        """A trapped MRS (``value`` None: the register's value) or MSR (None) at ``el``, or
+        Fault.UNDEF."""
+        ...
+
+    def flush_hwstate(self) -> None:
+        """kvm_pmu_flush_hwstate, before entry: push a changed interrupt level."""
+        ...
+
+    def vcpu_init(self, cpu: int) -> None:
+        """KVM_ARM_VCPU_INIT on ``cpu``: the VM's host PMU is chosen if it has none."""
+        ...
+
+
+class ArmVcpuPmu(VcpuLifecycle, ArmGuestAccess, Protocol):
+    """What an arm64 vCPU holds of its design: the lifecycle and the guest access."""
