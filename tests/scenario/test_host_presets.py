@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from vpmu.host.tools import PerfStat
+from vpmu.report.results import results
 from vpmu.scenario import ScenarioError, parse_scenario
 from vpmu.scenario.run import build, run
 
@@ -58,3 +59,31 @@ def test_an_event_of_a_pmu_the_host_lacks_is_refused_at_its_place() -> None:
     with pytest.raises(ScenarioError, match=r"host_task\[2\]\.events\[1\]: .*PMU must be one "
                                             r"of \['armv8_cortex_a53', 'armv8_cortex_a72'\]"):
         parse_scenario(bad)
+
+
+ARM_VM = """
+name = "arm-vm"
+duration_ms = 10
+[host]
+preset = "arm-n1"
+cpus = 2
+[[vm]]
+vcpus = 1
+pin = [1]
+design = "emulated"
+[[vm.guest]]
+workload = "compute"
+tool = "perf-stat"
+events = ["cycles", "instructions"]
+"""
+
+
+def test_a_guest_perf_stat_runs_in_an_emulated_vm_on_an_arm_host() -> None:
+    """An Arm scenario's guest Linux probes its PMU with MRS (no x86 vendor is passed), every
+    PMU register access of its perf stat exits SYS64, and its counts are the workload's
+    within the guest's own kernel work."""
+    outcome = run(build(parse_scenario(ARM_VM)))
+    data = results(outcome)
+    assert data["vm_exits"]["by_reason"]["SYS64"] > 0
+    for event in data["accuracy"]["events"]:
+        assert 0 <= event["count"] - event["truth"] < 0.002 * event["truth"], event

@@ -37,7 +37,8 @@ class PresetCosts:
     """Host-kernel work (``vpmu.host``: perf, scheduler, interrupts, instructions)."""
     kvm: KvmCosts | None
     """KVM's own work per VM-exit (``vpmu.machine``, ``vpmu.vpmu``); None on an architecture
-    whose vPMU is not modelled yet (arm64), where a VM is refused."""
+    whose VMs are not modelled (every built-in preset has one today), where a VM is
+    refused."""
     guest: GuestCosts
     """The guest Linux kernel's own code (``vpmu.guest.linux``)."""
     sources: Mapping[str, str]

@@ -49,10 +49,13 @@ def guest_os_for(vm: VmSpec, vcpu: int, duration_ms: float, preset: str) -> Gues
     """Linux for vCPU ``vcpu`` of ``vm`` as its ``[[vm.guest]]`` entry says."""
     p = boot_preset(preset)
     g = _spec_for(vm, vcpu)
+    # The vendor is x86's fallback for a CPUID leaf 0 without a vendor string; an Arm guest
+    # probes its PMU with MRS and needs none.
+    vendor = p.caps.vendor if p.caps.arch == "x86" else None
     if g is None:
-        return LinuxGuest(vendor=p.caps.vendor, tsc_mhz=p.tsc_mhz, tick_hz=0)
+        return LinuxGuest(vendor=vendor, tsc_mhz=p.tsc_mhz, tick_hz=0)
     stream = _one_run(g, duration_ms, p.core_mhz)
-    linux = LinuxGuest(workload=stream, tool=_tool(g), runs=g.runs, vendor=p.caps.vendor,
+    linux = LinuxGuest(workload=stream, tool=_tool(g), runs=g.runs, vendor=vendor,
                        tsc_mhz=p.tsc_mhz, tick_hz=g.tick_hz)
     return DelayedStart(linux, round(g.start_ms * 1e6)) if g.start_ms > 0 else linux
 
