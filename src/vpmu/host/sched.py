@@ -4,7 +4,8 @@ A simplified CFS with the properties the vPMU questions depend on, each a docume
 assumption: round-robin among runnable tasks of a CPU, a task runs until it blocks, exits, or
 its slice is used up at a tick with others waiting; a woken task goes to its last CPU if allowed,
 else to the least loaded allowed CPU (lowest index on ties), and preempts the running task
-only if its priority is higher; no periodic load balancing (a task moves only when it wakes).
+only if its priority is higher. On a host whose clusters' PMUs differ (big.LITTLE), the
+tick also balances: see ``Scheduler.balance``; elsewhere a task moves only when it wakes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from vpmu.host.task import Task, TaskState
+from vpmu.trace.records import TaskMigrate
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
@@ -30,6 +32,10 @@ class Scheduler:
         """Runnable tasks waiting for each CPU (the running one is not in its queue)."""
         self.tasks: list[Task] = []
         """Every task ever spawned, in pid order."""
+        presets = {cl.preset.name for cl in host.host_preset.clusters}
+        self.balance: bool = len(presets) > 1
+        """Idle balancing at the tick (``_balance``): on by default only on a host whose
+        clusters' PMUs differ, so homogeneous hosts (every x86 preset) keep the old rule."""
 
     def __repr__(self) -> str:
         return f"Scheduler(slice_ticks={self.slice_ticks})"
@@ -63,6 +69,22 @@ class Scheduler:
         cur.slice_ticks += 1
         if cur.slice_ticks >= self.slice_ticks and self.rq.get(cpu.index):
             cpu.need_resched = True
+        if self.balance and self.rq.get(cpu.index):
+            self._balance(cpu)
+
+    def _balance(self, cpu: Pcpu) -> None:
+        """The balancing rule (Linux's nohz idle balance kicked from a busy CPU's tick, made
+        deterministic): at the tick of a CPU whose run queue holds waiting tasks, each
+        waiting task, in queue order, that may run on an idle CPU (nothing current, nothing
+        queued) moves to the lowest-index such CPU, whatever its cluster; the running task
+        never moves, and a pinned task only within its affinity (one CPU: never)."""
+        queue = self.rq[cpu.index]
+        for task in list(queue):
+            idle = [c.index for c in self.host.cpus if c.current is None
+                    and not self.rq.get(c.index) and task.allowed_on(c.index)]
+            if idle:
+                queue.remove(task)
+                self._enqueue(task, idle[0])
 
     def sleep(self, cpu: Pcpu, task: Task, duration_ps: int) -> None:
         """The task blocks; a timer on its CPU wakes it after ``duration_ps``."""
@@ -89,6 +111,10 @@ class Scheduler:
         self._enqueue(task, cpu)
 
     def _enqueue(self, task: Task, index: int) -> None:
+        if 0 <= task.cpu != index:
+            cpus = self.host.cpus
+            self.host.trace.emit(TaskMigrate(self.host.env.now_ps, index, task.name, task.cpu,
+                                             cpus[task.cpu].cluster, cpus[index].cluster))
         task.cpu = index
         self.rq.setdefault(index, deque()).append(task)
         cpu = self.host.cpus[index]

@@ -15,6 +15,7 @@ from typing import Any
 
 from vpmu.arch.presets import CpuPreset, as_preset
 from vpmu.arch.x86.caps import X86PmuCaps, x86_caps
+from vpmu.errors import RunIncompleteError
 from vpmu.guest.conformance import RUN_SUITE, SUITE_ARCH, SUITES, suites_for
 from vpmu.guest.conformance._framework import (
     CheckResult,
@@ -25,6 +26,7 @@ from vpmu.guest.conformance._framework import (
     Unsupported,
     Variant,
 )
+from vpmu.guest.conformance.arm64.vpmu_counter_access import ArmVariant, KvmSetupRefused
 from vpmu.guest.port import GuestProgram
 from vpmu.machine.baremetal import BareMetal
 from vpmu.machine.build import event_filter
@@ -52,6 +54,8 @@ def _needs_kvm(variant: Variant | None) -> str | None:
     """Why bare metal cannot run ``variant``'s VM setup, or None if it asks for none."""
     if variant is None:
         return None
+    if isinstance(variant, ArmVariant) and variant.needs_kvm:
+        return "KVM_ARM_VCPU_PMU_V3 attributes are KVM vCPU ioctls: bare metal has no hypervisor"
     if variant.event_filter is not None:
         return "KVM_SET_PMU_EVENT_FILTER is a KVM VM ioctl: bare metal has no hypervisor"
     if variant.pmu_disabled:
@@ -74,6 +78,8 @@ def vm_runner(preset: CpuPreset, design: str, *, seed: int = 0) -> Runner:
     first run, or its errno returned as ``FilterRefused`` without running the program."""
 
     def run(program: GuestProgram, variant: Variant | None = None) -> Any:
+        if isinstance(variant, ArmVariant):
+            return _run_arm_variant(program, preset, design, variant, seed)
         shape = variant.changes() if variant else None
         flt: PmuEventFilter | None = None
         if variant is not None and variant.event_filter is not None:
@@ -87,6 +93,33 @@ def vm_runner(preset: CpuPreset, design: str, *, seed: int = 0) -> Runner:
                               event_filter=flt)
 
     return run
+
+
+def _run_arm_variant(program: GuestProgram, preset: CpuPreset, design: str,
+                     variant: ArmVariant, seed: int) -> Any:
+    """An arm64 run whose VMM sets the variant's vCPU PMU attributes (design options) and
+    KVM_SET_ONE_REG writes; a refused attribute is ``KvmSetupRefused``."""
+    from vpmu.guest.os import ProgramOs
+    from vpmu.host.machine import Host
+    from vpmu.machine.vm import Vm, run_until_done
+    from vpmu.sim import ms
+    spec = DesignSpec.parse(design)
+    options = {**dict(spec.options), **variant.design_options()}
+    host = Host(preset, cpus=1, seed=seed)
+    vm = Vm(host, make_design(DesignSpec(spec.name, tuple(options.items()))),
+            [ProgramOs(program)])
+    vcpu = vm.vcpus[0]
+    if variant.userspace_all_ones:
+        for name in ("PMCNTENSET_EL0", "PMCNTENCLR_EL0", "PMINTENSET_EL1", "PMINTENCLR_EL1",
+                     "PMOVSSET_EL0", "PMOVSCLR_EL0"):
+            vcpu.pmu.set_one_reg(name, (1 << 64) - 1)  # type: ignore[attr-defined]
+    if not run_until_done(host, [vm], limit_ps=ms(60_000), step_ps=ms(10)):
+        raise RunIncompleteError(f"guest program {program!r} did not finish")
+    result = vcpu.task.result
+    refused = getattr(result, "attr", None), getattr(result, "errno", None)
+    if refused[0] is not None and isinstance(refused[1], str):
+        return KvmSetupRefused(str(refused[0]), refused[1])
+    return result
 
 
 def build_event_filter(args: EventFilterArgs, host_caps: X86PmuCaps) -> PmuEventFilter | Errno:

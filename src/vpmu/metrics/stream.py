@@ -14,6 +14,7 @@ from itertools import islice
 from operator import attrgetter
 from typing import Any
 
+from vpmu.metrics.arm64 import Arm64Coverage
 from vpmu.metrics.blind import HostProfiling
 from vpmu.metrics.counts import CallCounts, ExitCounts, PmiLatencies, Switches
 from vpmu.metrics.exposure import Leaks, Pollution
@@ -35,7 +36,7 @@ from vpmu.trace import (
     Record,
     VmExit,
 )
-from vpmu.trace.records import shifted
+from vpmu.trace.records import FailEntry, TaskMigrate, VcpuLoad, VcpuPut, shifted
 
 _by_time = attrgetter("t_ps")
 
@@ -54,7 +55,9 @@ class RunMetrics:
         self.mode_time, self.pollution = ModeTime(), Pollution()
         self.host_profiling, self.leaks = HostProfiling(), Leaks()
         self.lbr, self.lbr_use = LbrSwitches(), LbrUse()
-        self.timelines = Timelines((self.mode_time, self.pollution, self.host_profiling))
+        self.arm64 = Arm64Coverage()
+        self.timelines = Timelines((self.mode_time, self.pollution, self.host_profiling,
+                                    self.arm64))
         self._feeds: dict[type[Record], tuple[Callable[[Any], None], ...]] = {
             VmExit: (self.exits.feed, self.host_profiling.exit),
             PerfCall: (self.calls.feed,),
@@ -67,6 +70,10 @@ class RunMetrics:
             LbrContext: (self.lbr.feed,),
             LbrOwner: (self.lbr_use.owner,),
             LbrRead: (self.lbr_use.read, self.leaks.lbr),
+            VcpuLoad: (self.arm64.load,),
+            VcpuPut: (self.arm64.put,),
+            TaskMigrate: (self.arm64.migrate,),
+            FailEntry: (self.arm64.fail_entry,),
         }
         self.end_ps: int | None = None
         """When the run ended (set by ``finish``)."""
@@ -75,7 +82,8 @@ class RunMetrics:
         self._totals = Totals([(self, ("records",)),
                                *((acc, acc.TOTALS) for acc in (self.exits, self.calls, self.pmis,
                                                                self.switches, self.mode_time,
-                                                               self.lbr, self.lbr_use))])
+                                                               self.lbr, self.lbr_use,
+                                                               self.arm64))])
 
     def __repr__(self) -> str:
         return f"RunMetrics(records={self.records}, end_ps={self.end_ps})"
@@ -104,7 +112,8 @@ class RunMetrics:
             self(r)
 
     def _fixed(self) -> tuple[Any, ...]:
-        return self.host_profiling.fixed(), self.pollution.fixed(), self.leaks.fixed()
+        return (self.host_profiling.fixed(), self.pollution.fixed(), self.leaks.fixed(),
+                self.arm64.fixed())
 
     def _mark(self) -> tuple[tuple[Any, ...], Sums, dict[int, Any], dict[int, Any]]:
         return (self._fixed(), self._totals.read(),
@@ -156,6 +165,7 @@ class RunMetrics:
             "leaks": self.leaks.leaks(),
             "pollution": self.pollution.pollution(),
             "lbr": lbr_section(self.lbr, self.lbr_use, self.guest_ps(vcpu_tasks)),
+            "arm64": self.arm64.section(vcpu_tasks),
         }
 
     def guest_ps(self, vcpu_tasks: Sequence[str]) -> int:

@@ -6,8 +6,9 @@ pollution (appended: keys are only ever added at the end). ``overhead`` also car
 mediated PMU context switches (``pmu_switch``, and their time as ``by_cause_ns.pmu_switch``).
 ``host_profiling`` is null unless a host CPU-bound exclude_guest event was opened or refused;
 ``leaks`` and ``pollution`` are always measured (zero when nothing was seen). ``lbr`` is null
-unless a guest's LBR stack was saved or restored (``vpmu.metrics.lbr``); ``arm64`` (the arm64
-issues) is null.
+unless a guest's LBR stack was saved or restored (``vpmu.metrics.lbr``); ``arm64`` is null
+unless an arm64 vCPU was loaded (``vpmu.metrics.arm64``: coverage, migrations, cycle-counter
+continuity).
 Every number is computed from the run's records (folded into its metrics as they were emitted)
 and results; nothing is looked up.
 """
@@ -72,7 +73,7 @@ def results(outcome: RunOutcome) -> dict[str, Any]:
         "overhead": sections["overhead"],
         "accuracy": accuracy(outcome.accuracy_rows()),
         "host_profiling": sections["host_profiling"], "leaks": sections["leaks"],
-        "lbr": sections["lbr"], "arm64": None,
+        "lbr": sections["lbr"], "arm64": sections["arm64"],
         "pollution": sections["pollution"],
     }
     assert tuple(out) == RESULT_KEYS

@@ -108,6 +108,18 @@ class GuestPmi(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class FailEntry(Record):
+    """KVM_RUN of ``vm``'s vCPU ``vcpu`` returned KVM_EXIT_FAIL_ENTRY at ``t_ps``: the vCPU
+    was loaded on ``cpu``, outside the VM's supported CPUs (arm64 with
+    KVM_ARM_VCPU_PMU_V3_SET_PMU; ``reason`` is hardware_entry_failure_reason,
+    KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED = 1, and ``cpu`` is fail_entry.cpu)."""
+
+    vm: str
+    vcpu: int
+    reason: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class PmuContext(Record):
     """A mediated vPMU switched ``cpu``'s PMU: ``state`` "guest" is a load of ``vm``'s vCPU
     ``vcpu`` context (host exclude_guest events are off from ``t_ps``), "host" a put (they are
@@ -191,6 +203,43 @@ class GuestSelectors(Record):
     vcpu: int
     enabled: int
     counting: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskMigrate(Record):
+    """The scheduler moved waiting task ``task`` from CPU ``src`` (cluster ``src_cluster``)
+    to ``cpu`` (cluster ``cluster``): load balancing (docs/host.md, "The scheduler")."""
+
+    task: str
+    src: int
+    src_cluster: int
+    cluster: int
+
+
+@dataclass(frozen=True, slots=True)
+class VcpuLoad(Record):
+    """arm64: ``vm``'s vCPU ``vcpu`` (thread ``task``) was loaded on ``cpu`` (kvm_arch_vcpu_load,
+    after KVM's own load). ``pmu`` is the VM's host PMU ("" before one is chosen) and
+    ``counting`` whether that PMU covers ``cpu`` (the vCPU's perf events count only there).
+    ``cycles`` is the guest's cycle counter (PMCCNTR_EL0) then, -1 while it has no perf event."""
+
+    vm: str
+    vcpu: int
+    task: str
+    pmu: str
+    counting: bool
+    cycles: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class VcpuPut(Record):
+    """arm64: ``vm``'s vCPU ``vcpu`` (thread ``task``) was put on ``cpu`` (kvm_arch_vcpu_put,
+    after KVM's own put); ``cycles`` as in ``VcpuLoad``."""
+
+    vm: str
+    vcpu: int
+    task: str
+    cycles: int = -1
 
 
 Sink = Callable[[Record], None]

@@ -27,6 +27,7 @@ from vpmu.guest.conformance._framework import (
 )
 from vpmu.guest.conformance.arm64 import kut_pmu as arm_kut_pmu
 from vpmu.guest.conformance.arm64 import run_suite as run_arm_suite
+from vpmu.guest.conformance.arm64 import vpmu_counter_access as arm_counter_access
 from vpmu.guest.conformance.x86 import (
     kut_pmu,
     kut_pmu_lbr,
@@ -36,7 +37,7 @@ from vpmu.guest.conformance.x86 import (
 
 _X86_SUITES = (kut_pmu.SUITE, kut_pmu_lbr.SUITE, selftests_pmu_counters.SUITE,
                selftests_pmu_event_filter.SUITE)
-_ARM64_SUITES = (arm_kut_pmu.SUITE,)
+_ARM64_SUITES = (arm_kut_pmu.SUITE, arm_counter_access.SUITE)
 
 SUITES: dict[str, Suite] = {s.name: s for s in (*_X86_SUITES, *_ARM64_SUITES)}
 """Suites by upstream name, in the order they run."""

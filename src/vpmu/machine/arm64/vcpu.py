@@ -22,11 +22,13 @@ from vpmu.arch.arm64.sysregs import SYSREG_NAMES
 from vpmu.arch.faults import Fault
 from vpmu.guest.os import GuestOs
 from vpmu.guest.port import Mrs, Msr, Op
-from vpmu.host.task import Kernel, TaskOp
+from vpmu.host.task import GuestInsn, Kernel, Run, TaskOp
 from vpmu.hw.arm64.cpu import ArmCpu
 from vpmu.hw.arm64.gic import PMU_PPI
 from vpmu.hw.counting import RING_KERNEL
-from vpmu.machine.vcpu import Frame, Vcpu
+from vpmu.machine.arm64.run import FailEntryExit, RunRefused
+from vpmu.machine.vcpu import Frame, Thread, Vcpu
+from vpmu.trace.records import FailEntry
 from vpmu.vpmu.arm64.access import KVM_REQ_IRQ_PENDING, ArmVcpuPmu
 from vpmu.vpmu.design import instant
 from vpmu.vpmu.lifecycle import KVM_REQ_PMU
@@ -59,6 +61,11 @@ class ArmVcpu(Vcpu):
         """The vGIC's line level of ``irq_num`` (what the vPMU last pushed)."""
         self.ppi_injections = 0
         self.initialised = False
+        self.unsupported_cpu = False
+        """ON_UNSUPPORTED_CPU: loaded outside the VM's supported CPUs (until vcpu_put)."""
+        self.reentry = True
+        """Loaded since the last entry check: the run loop checks before entering."""
+        self.has_run = False
         super().__init__(vm, index, guest_os, pin)
 
     def __repr__(self) -> str:
@@ -107,11 +114,57 @@ class ArmVcpu(Vcpu):
     # -- vcpu_load and exits -------------------------------------------------------------
     def sched_in(self, cpu: Pcpu) -> int:
         """kvm_arch_vcpu_load; the first one stands for KVM_ARM_VCPU_INIT, run on the
-        vCPU's pinned CPU or where its thread first runs."""
+        vCPU's pinned CPU or where its thread first runs, and the VMM's PMU attributes.
+        A CPU outside the VM's supported CPUs sets ON_UNSUPPORTED_CPU."""
         if not self.initialised:
             self.initialised = True
             self.arm_pmu.vcpu_init(self.pin if self.pin is not None else cpu.index)
+        self.unsupported_cpu = self.arm_pmu.vcpu_load(cpu.index)
+        self.reentry = True
         return super().sched_in(cpu)
+
+    def sched_out(self, cpu: Pcpu) -> int:
+        """kvm_arch_vcpu_put: ON_UNSUPPORTED_CPU cleared."""
+        self.unsupported_cpu = False
+        return super().sched_out(cpu)
+
+    def _thread(self) -> Thread:
+        """vcpu_run with arm64's entry checks: after each load, before guest code runs again,
+        the run loop (``_check_entry``) may end KVM_RUN (FAIL_ENTRY, or a refused setup);
+        the thread then returns that outcome instead of the guest's."""
+        inner = super()._thread()
+        send: Any = None
+        while True:
+            try:
+                op = inner.send(send)
+            except StopIteration as stop:
+                return stop.value
+            while self.reentry and _enters_guest(op):
+                self.reentry = False
+                outcome = yield Kernel(self._check_entry)
+                if outcome is not None:
+                    inner.close()
+                    return outcome
+            send = yield op
+
+    def _check_entry(self, cpu: Pcpu) -> Generator[Any, Any, Any]:
+        """The first KVM_RUN's kvm_arm_pmu_v3_enable, then kvm_vcpu_exit_request's
+        ON_UNSUPPORTED_CPU, then (re-entering after a load elsewhere) the requests and
+        injections of the entry."""
+        setup = self.arm_pmu.setup_error
+        if setup is not None:
+            return setup
+        if not self.has_run:
+            self.has_run = True
+            err = self.arm_pmu.first_run()
+            if err is not None:
+                return RunRefused("KVM_RUN", getattr(err, "name", str(err)))
+        if self.unsupported_cpu:
+            now = self.host.env.now_ps
+            self.host.trace.emit(FailEntry(now, cpu.index, self.vm.name, self.index))
+            return FailEntryExit(cpu.index, now)
+        yield from self._enter(cpu)
+        return None
 
     def interrupt_exit(self, kind: str) -> tuple[str, int]:
         """Every host interrupt is an IRQ exit (the PMU's is an IRQ on arm64); the INTID."""
@@ -176,6 +229,11 @@ def _issue_stream(cpu: Pcpu, op: str) -> Stream:
     the exception is taken after the instruction's issue latency, as a fault is on bare
     metal)."""
     return _issue(op, max(1, cpu.costs.instruction_cycles[op]))
+
+
+def _enters_guest(op: TaskOp) -> bool:
+    """The operation runs guest code (a guest Run, or a guest instruction)."""
+    return isinstance(op, GuestInsn) or (isinstance(op, Run) and op.guest)
 
 
 def _arm_cpu(cpu: Pcpu) -> ArmCpu:

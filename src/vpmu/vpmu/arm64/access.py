@@ -49,7 +49,22 @@ class ArmGuestAccess(Protocol):
         ...
 
     def vcpu_init(self, cpu: int) -> None:
-        """KVM_ARM_VCPU_INIT on ``cpu``: the VM's host PMU is chosen if it has none."""
+        """KVM_ARM_VCPU_INIT on ``cpu``: the VM's host PMU is chosen if it has none; then
+        the VMM's PMU attributes (a failure is ``setup_error``)."""
+        ...
+
+    @property
+    def setup_error(self) -> object | None:
+        """The VMM's failed PMU attribute (``vmm.AttrRefused``), or None."""
+        ...
+
+    def first_run(self) -> object | None:
+        """kvm_arm_pmu_v3_enable at the first KVM_RUN: None, or the errno."""
+        ...
+
+    def vcpu_load(self, cpu: int) -> bool:
+        """kvm_arch_vcpu_load on ``cpu``: True if the CPU is outside the VM's supported
+        CPUs (ON_UNSUPPORTED_CPU)."""
         ...
 
 

@@ -19,9 +19,11 @@ from vpmu.arch.arm64.sysregs import access_fault
 from vpmu.arch.faults import Fault
 from vpmu.arch.regs import RegisterSpec, Role, apply_write, read_value
 from vpmu.vpmu.arm64.access import ArmVcpuHandle
-from vpmu.vpmu.arm64.host_pmu import KvmArch, choose_arm_pmu
+from vpmu.vpmu.arm64.attrs import Errno, VcpuPmuAttrs, guest_caps, pmu_v3_enable
+from vpmu.vpmu.arm64.host_pmu import KvmArch, pmu_for_cpu
 from vpmu.vpmu.arm64.pmu import KvmPmu
 from vpmu.vpmu.arm64.sysregs import PMCR_C, PMCR_E, PMCR_P, fixup_pmcr, kvm_sysregs
+from vpmu.vpmu.arm64.vmm import AttrRefused, VmmPmuConfig, configure_vcpu
 from vpmu.vpmu.lifecycle import KVM_REQ_PMU, Gen, NoGuestContext
 
 if TYPE_CHECKING:
@@ -33,26 +35,64 @@ PMCR_N_SHIFT = 11
 class KvmArmPmu(KvmPmu, NoGuestContext):
     """One vCPU's arm64 vPMU as pmu-emul.c: the trapped register file and the lifecycle."""
 
-    def __init__(self, vcpu: ArmVcpuHandle, kvm: KvmArch) -> None:
+    def __init__(self, vcpu: ArmVcpuHandle, kvm: KvmArch,
+                 config: VmmPmuConfig | None = None) -> None:
         super().__init__(vcpu, kvm)
         self.specs: dict[str, RegisterSpec] = kvm_sysregs(self.caps)
+        self.config = config or VmmPmuConfig()
+        self.attrs = VcpuPmuAttrs()
         self.created = False
         """KVM_ARM_VCPU_INIT has run (the VM's host PMU is known)."""
+        self.setup_error: AttrRefused | None = None
+        """The attribute the VMM's setup failed on, if any (the vCPU never runs)."""
+        self.user_writes: list[tuple[str, int]] = []
+        """KVM_SET_ONE_REG writes the VMM makes after the vCPU's init."""
 
     def __repr__(self) -> str:
         return f"KvmArmPmu(vcpu={self.vcpu.index})"
 
     # -- KVM_ARM_VCPU_INIT ---------------------------------------------------------------
     def vcpu_init(self, cpu: int) -> None:
-        """The VM's PMU is chosen at the first vCPU's init; the guest PMU is its."""
+        """KVM_ARM_VCPU_INIT on ``cpu`` (the VM's default PMU, at the first vCPU's init),
+        then the VMM's attributes (``vmm.configure_vcpu``); the guest PMU is the VM's."""
         if self.created:
             return
         self.created = True
-        choose_arm_pmu(self.kvm, self.vcpu.perf, cpu)
-        caps = self.kvm.guest_caps
+        self.setup_error = configure_vcpu(self.kvm, self.attrs, self.vcpu.perf, self.config,
+                                          cpu)
+        caps = guest_caps(self.kvm)
         if caps is not None and caps != self.caps:
             self.caps, self.specs = caps, kvm_sysregs(caps)
             self.reset_regs()
+        for name, value in self.user_writes:
+            self.set_one_reg(name, value)
+
+    def set_one_reg(self, name: str, value: int) -> None:
+        """KVM_SET_ONE_REG of a PMU bitmap (sys_regs.c@v6.16 set_pmreg): the value masked
+        to the implemented counters (``kvm_pmu_accessible_counter_mask``), whichever of
+        the SET / CLR views is named. Before the vCPU's init it waits for it."""
+        if not self.created:
+            self.user_writes.append((name, value))
+            return
+        target = self.specs[name].target or self.specs[name].storage
+        self.regs[target] = value & self.valid_mask()
+
+    def first_run(self) -> Errno | None:
+        """``kvm_arm_pmu_v3_enable`` at the vCPU's first KVM_RUN."""
+        return pmu_v3_enable(self.kvm, self.attrs)
+
+    def vcpu_load(self, cpu: int) -> bool:
+        """kvm_arch_vcpu_load: True if ``cpu`` is outside the VM's supported CPUs
+        (ON_UNSUPPORTED_CPU). With fixed-counters-only, a new CPU on another PMU asks for
+        KVM_REQ_RELOAD_PMU (``kvm_vcpu_load_pmu``), which recreates the cycle counter's
+        event there."""
+        if self.kvm.fixed_counters_only:
+            pmu = pmu_for_cpu(self.vcpu.perf, cpu)
+            if self.loaded_pmu is not None and pmu != self.loaded_pmu:
+                self.vcpu.request(KVM_REQ_PMU)
+            self.loaded_pmu = pmu
+        cpus = self.kvm.supported_cpus
+        return cpus is not None and cpu not in cpus
 
     # -- the trapped access --------------------------------------------------------------
     def access_sys_reg(self, cpu: Pcpu, name: str, value: int | None, el: int) -> Gen:
@@ -139,7 +179,12 @@ class KvmArmPmu(KvmPmu, NoGuestContext):
 
     # -- the lifecycle KVM's common code calls -------------------------------------------
     def handle_event(self, cpu: Pcpu) -> Gen:
-        """KVM_REQ_RELOAD_PMU: ``kvm_vcpu_reload_pmu``."""
+        """KVM_REQ_RELOAD_PMU: ``kvm_vcpu_reload_pmu``; with fixed-counters-only the cycle
+        counter's event moves to the current CPU's PMU first, its count folded into the
+        shadow (``kvm_pmc_enable_perf_event``), so the guest's value is continuous."""
+        ev = self.pmc[CYCLE_IDX].perf_event
+        if ev is not None and ev.pmu is not None and ev.pmu != self.event_pmu():
+            yield from self.create_perf_event(cpu, CYCLE_IDX)
         yield from self.reload(cpu)
 
     def deliver_pmi(self, cpu: Pcpu) -> Gen:

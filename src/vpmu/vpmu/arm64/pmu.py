@@ -29,6 +29,7 @@ from vpmu.vpmu.lifecycle import Gen
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
+    from vpmu.host.perf.event import PmuIdentity
 
 PERF_ATTR_CFG1_COUNTER_64BIT = 1
 """attr.config1 bit 0: ask arm_pmuv3 for a 64-bit counter."""
@@ -54,6 +55,8 @@ class KvmPmu:
         self.caps: ArmPmuCaps = vcpu.caps
         self.pmc = [KvmPmc(i) for i in range(CYCLE_IDX + 1)]
         self.irq_level = False
+        self.loaded_pmu: PmuIdentity | None = None
+        """The PMU of the CPU the vCPU was last loaded on (fixed-counters-only)."""
         self.reset_regs()
 
     def reset_regs(self) -> None:
@@ -147,14 +150,25 @@ class KvmPmu:
         yield from self.release(cpu, pmc)
 
     # -- events --------------------------------------------------------------------------
+    def event_pmu(self) -> PmuIdentity | None:
+        """The PMU a counter's event is opened on: the VM's, or with fixed-counters-only
+        (the proposal) the PMU of the vCPU's current CPU (``kvm_pmu_probe_armpmu(cpu)``)."""
+        if self.kvm.fixed_counters_only and self.loaded_pmu is not None:
+            return self.loaded_pmu
+        return self.kvm.arm_pmu
+
     def create_perf_event(self, cpu: Pcpu, idx: int) -> Gen:
         """``kvm_pmu_create_perf_event``: a pinned, exclude_host per-task kernel counter on
-        the VM's host PMU, none for SW_INCR and CHAIN (or without a host PMU yet)."""
+        the VM's host PMU, none for SW_INCR and CHAIN (or without a host PMU yet), none for
+        an event the VM's filter denies (the counter stays at its shadow)."""
         pmc = self.pmc[idx]
         yield from self.stop_counter(cpu, pmc)
         eventsel = self.event_of(idx)
-        arm_pmu = self.kvm.arm_pmu
+        arm_pmu = self.event_pmu()
         if eventsel in (arm_ev.SW_INCR, arm_ev.CHAIN) or arm_pmu is None:
+            return
+        flt = self.kvm.pmu_filter
+        if flt is not None and not flt.allows(eventsel):
             return
         data = self.evtype[idx]
         attr = PerfEventAttr(

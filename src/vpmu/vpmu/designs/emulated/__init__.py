@@ -27,6 +27,9 @@ Options (``emulated:key=value``):
 
 On an arm64 host the design is arch/arm64/kvm/pmu-emul.c (``vpmu.vpmu.arm64``, built by
 ``designs/emulated/arm64.py``); every option above is x86's and is refused there if given.
+Its own options ``pmu`` and ``nr_counters`` (the vCPU PMU attributes, see
+``designs/emulated/arm64.py``) are refused on an x86 host and appear in an arm64 VM's options
+only.
 """
 
 from __future__ import annotations
@@ -53,8 +56,12 @@ class EmulatedPmu:
     defaults: Mapping[str, object] = ENTRY.defaults
 
     def __init__(self, options: Mapping[str, str]) -> None:
-        self.options = coerce_options(self.name, self.defaults, tuple(options.items()),
-                                      ENTRY.choices)
+        from vpmu.vpmu.designs.emulated.arm64 import ARM64_DEFAULTS
+        merged = coerce_options(self.name, {**self.defaults, **ARM64_DEFAULTS},
+                                tuple(options.items()), ENTRY.choices)
+        self.arm64_options = {k: merged.pop(k) for k in ARM64_DEFAULTS}
+        """``pmu`` and ``nr_counters``: joined to ``options`` on an arm64 host only."""
+        self.options = merged
         self.given = tuple(options)
         """The options the spec named (an x86-only one is refused on arm64)."""
         self.kvm_arch: Any = None
@@ -67,10 +74,13 @@ class EmulatedPmu:
         """kvm_init_pmu_capability: version capped at 2, at most 8 GP and 3 fixed counters;
         PERF_CAPABILITIES keeps full-width writes and (option ``lbr``) the LBR format.
         arm64: PMUVer capped at PMUv3p5, PMCEID as KVM gives it (``designs/emulated/arm64``)."""
+        from vpmu.vpmu.designs.emulated import arm64
         if host.arch == "arm64":
-            from vpmu.vpmu.designs.emulated import arm64
             arm64.check_options(self.given)
+            arm64.vmm_config(self.arm64_options)
+            self.options.update(self.arm64_options)
             return arm64.arm_guest_caps(host)
+        arm64.check_x86_options(self.given)
         return ops_for(host).refresh(host, replace(LIMITS, lbr=bool(self.options["lbr"])))
 
     def create_vcpu(self, vcpu: Any) -> Any:
@@ -81,7 +91,8 @@ class EmulatedPmu:
             from vpmu.vpmu.designs.emulated import arm64
             if self.kvm_arch is None:
                 self.kvm_arch = KvmArch()
-            return arm64.create_arm_vcpu(vcpu, self.kvm_arch)
+            return arm64.create_arm_vcpu(vcpu, self.kvm_arch,
+                                         arm64.vmm_config(self.arm64_options))
         return self._create_x86_vcpu(vcpu)
 
     def _create_x86_vcpu(self, vcpu: X86VcpuHandle) -> EmulatedVcpu:
