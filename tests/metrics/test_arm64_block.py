@@ -66,6 +66,26 @@ def test_the_example_figures() -> None:
     assert 0 < block["coverage"] < 1
 
 
+def _example(design: str) -> dict[str, Any]:
+    from pathlib import Path
+    text = (Path(__file__).parents[2] / "examples" / "arm64-big-little.toml").read_text()
+    block: dict[str, Any] = results(run(build(parse_scenario(text), design)))["arm64"]
+    return block
+
+
+def test_the_example_under_each_pmu_mode() -> None:
+    """Seed 004's three modes on the same run: fixed-counters-only follows the migrated vCPUs
+    to the A72s (every vCPU covered, the cycle counter continuous); an explicit A53 PMU makes
+    the two migrated vCPUs fail entry on the A72s (FAIL_ENTRY, CPU_UNSUPPORTED) instead of
+    freezing."""
+    fixed = _example("emulated:pmu=fixed-counters-only")
+    assert fixed["coverage"] == 1.0 and fixed["migrations"] == {"0->1": 2}
+    assert fixed["cycle_counter"]["discontinuities"] == 0 and fixed["fail_entry"] == 0
+    explicit = _example("emulated:pmu=armv8_cortex_a53")
+    assert explicit["fail_entry"] == 2
+    assert [explicit["vcpus"][f"vm0/vcpu{i}"]["fail_entry"] for i in range(4)] == [1, 1, 0, 0]
+
+
 def test_the_block_is_null_on_x86() -> None:
     text = ('name = "t"\nduration_ms = 5\n[host]\npreset = "intel-icx"\ncpus = 2\n'
             '[[vm]]\nvcpus = 1\ndesign = "emulated"\n' + GUEST)

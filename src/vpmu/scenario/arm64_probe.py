@@ -51,10 +51,12 @@ class VcpuProbe:
 
     def sched_in(self, cpu: Pcpu) -> int:
         """After kvm_arch_vcpu_load: the VM's PMU and whether it counts on ``cpu``."""
-        v = self.vcpu
-        arm_pmu = getattr(getattr(self._state(), "kvm", None), "arm_pmu", None)
-        name = "" if arm_pmu is None else str(arm_pmu.name)
-        counting = arm_pmu is not None and cpu.index in arm_pmu.cpus
+        v, state = self.vcpu, self._state()
+        arm_pmu = getattr(getattr(state, "kvm", None), "arm_pmu", None)
+        counting_pmu = getattr(state, "counting_pmu", None)
+        pmu = counting_pmu(cpu.index) if counting_pmu is not None else None
+        counting = pmu is not None
+        name = str(pmu.name) if pmu is not None else "" if arm_pmu is None else str(arm_pmu.name)
         v.host.trace.emit(VcpuLoad(v.host.env.now_ps, cpu.index, v.vm.name, v.index,
                                    v.task.name, name, counting, self._cycles()))
         return 0

@@ -219,8 +219,10 @@ class TaskMigrate(Record):
 @dataclass(frozen=True, slots=True)
 class VcpuLoad(Record):
     """arm64: ``vm``'s vCPU ``vcpu`` (thread ``task``) was loaded on ``cpu`` (kvm_arch_vcpu_load,
-    after KVM's own load). ``pmu`` is the VM's host PMU ("" before one is chosen) and
-    ``counting`` whether that PMU covers ``cpu`` (the vCPU's perf events count only there).
+    after KVM's own load). ``pmu`` is the host PMU the vCPU's counters count on at ``cpu``
+    (the VM's one; with fixed-counters-only, ``cpu``'s own; the VM's, or "" before one is
+    chosen, when none covers ``cpu``) and ``counting`` whether one does (a perf event counts
+    only on its PMU's CPUs).
     ``cycles`` is the guest's cycle counter (PMCCNTR_EL0) then, -1 while it has no perf event."""
 
     vm: str

@@ -28,6 +28,7 @@ from vpmu.vpmu.lifecycle import KVM_REQ_PMU, Gen, NoGuestContext
 
 if TYPE_CHECKING:
     from vpmu.host.cpu import Pcpu
+    from vpmu.host.perf.event import PmuIdentity
 
 PMCR_N_SHIFT = 11
 
@@ -93,6 +94,16 @@ class KvmArmPmu(KvmPmu, NoGuestContext):
             self.loaded_pmu = pmu
         cpus = self.kvm.supported_cpus
         return cpus is not None and cpu not in cpus
+
+    def counting_pmu(self, cpu: int) -> PmuIdentity | None:
+        """The host PMU whose events count this vCPU's counters while it runs on ``cpu``:
+        the VM's, if it covers ``cpu`` (elsewhere perf never schedules them: they freeze);
+        with fixed-counters-only, ``cpu``'s own (the cycle counter's event follows the vCPU
+        at its next entry)."""
+        if self.kvm.fixed_counters_only:
+            return pmu_for_cpu(self.vcpu.perf, cpu)
+        pmu = self.kvm.arm_pmu
+        return pmu if pmu is not None and cpu in pmu.cpus else None
 
     # -- the trapped access --------------------------------------------------------------
     def access_sys_reg(self, cpu: Pcpu, name: str, value: int | None, el: int) -> Gen:
