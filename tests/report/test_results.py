@@ -181,6 +181,22 @@ def test_summary_rows_follow_the_results() -> None:
     assert rows["accuracy: worst |error|"] is None
 
 
+def test_summary_rows_show_the_arm64_block_only_when_present() -> None:
+    """Seed 004's rows (coverage per vCPU, migrations by cluster pair, cycle-counter
+    continuity, FAIL_ENTRY) follow the arm64 block; an x86 run (block null) has none."""
+    data = results(StubOutcome(records=RECORDS))
+    assert not any(k.startswith("vPMU coverage") for k, _ in summary_rows(data))
+    vcpu = {"pmu": "armv8_cortex_a53", "coverage": 0.25, "guest_ns": 4.0, "counted_ns": 1.0,
+            "migrations": {"0->1": 1}, "fail_entry": 1,
+            "cycle_counter": {"samples": 2, "discontinuities": 0, "max_jump": 0}}
+    arm = {**{k: v for k, v in vcpu.items() if k != "pmu"}, "vcpus": {"vm0/vcpu0": vcpu}}
+    rows = dict(summary_rows({**data, "arm64": arm}))
+    assert rows["vPMU coverage (guest time counted)"] == 0.25
+    assert rows["  vm0/vcpu0"] == 0.25 and rows["  cluster 0->1"] == 1
+    assert rows["vCPU migrations"] == 1 and rows["KVM_RUN FAIL_ENTRY"] == 1
+    assert rows["cycle counter discontinuities"] == 0
+
+
 def test_summary_table_has_a_column_per_run_and_dashes_for_missing_rows() -> None:
     """Columns are the labels (or the designs); a row one run lacks shows '-' in its column."""
     with_exits = results(StubOutcome(records=RECORDS))

@@ -60,7 +60,25 @@ def summary_rows(data: dict[str, Any],
              ("  exit-handling time (ns)", ov["by_cause_ns"]["exit_handling"])]
     rows += _mediated_rows(data)
     rows += _lbr_rows(data)
+    rows += _arm64_rows(data)
     rows += [("accuracy: worst |error|", data["accuracy"]["worst_abs_error"])]
+    return rows
+
+
+def _arm64_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Seed 004 on Arm hosts: how much of the guest's time its counters counted, across
+    which migrations, and KVM_RUN's entry failures (rows only when present)."""
+    arm = data.get("arm64")
+    if not arm:
+        return []
+    cc = arm["cycle_counter"]
+    rows: list[tuple[str, Any]] = [("vPMU coverage (guest time counted)", arm["coverage"])]
+    rows += [(f"  {vcpu}", row["coverage"]) for vcpu, row in arm["vcpus"].items()]
+    rows += [("vCPU migrations", sum(arm["migrations"].values()))]
+    rows += [(f"  cluster {pair}", n) for pair, n in arm["migrations"].items()]
+    rows += [("cycle counter discontinuities", cc["discontinuities"]),
+             ("  largest jump (cycles)", cc["max_jump"]),
+             ("KVM_RUN FAIL_ENTRY", arm["fail_entry"])]
     return rows
 
 
