@@ -37,7 +37,6 @@ from vpmu.machine.build import (
 from vpmu.machine.ffwd import install
 from vpmu.machine.vm import Vm, run_until_done
 from vpmu.metrics import RunMetrics
-from vpmu.scenario.arm64_probe import install_probes
 from vpmu.scenario.guests import guest_os_for, workload_truth
 from vpmu.scenario.load import ScenarioError
 from vpmu.scenario.schema import HostTaskSpec, Scenario, VmSpec
@@ -235,7 +234,6 @@ def build(scenario: Scenario, design: str | None = None, *, source: str = "<scen
             raise ScenarioError.one(where, f"vm[{i}].design",
                                     f"{spec!r} on VM {vm_spec.name!r}: {err}") from None
         outcome.vms.append(vm)
-        install_probes(vm.vcpus)  # arm64 only: the records of the results' arm64 block
     if fast_forward:  # exact: the same results, only sooner (vpmu.machine.ffwd)
         install(host, [v for vm in outcome.vms for v in vm.vcpus])
     return outcome

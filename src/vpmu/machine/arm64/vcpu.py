@@ -28,7 +28,7 @@ from vpmu.hw.arm64.gic import PMU_PPI
 from vpmu.hw.counting import RING_KERNEL
 from vpmu.machine.arm64.run import FailEntryExit, RunRefused
 from vpmu.machine.vcpu import Frame, Thread, Vcpu
-from vpmu.trace.records import FailEntry
+from vpmu.trace.records import FailEntry, VcpuLoad, VcpuPut
 from vpmu.vpmu.arm64.access import KVM_REQ_IRQ_PENDING, ArmVcpuPmu
 from vpmu.vpmu.design import instant
 from vpmu.vpmu.lifecycle import KVM_REQ_PMU
@@ -121,12 +121,21 @@ class ArmVcpu(Vcpu):
             self.arm_pmu.vcpu_init(self.pin if self.pin is not None else cpu.index)
         self.unsupported_cpu = self.arm_pmu.vcpu_load(cpu.index)
         self.reentry = True
-        return super().sched_in(cpu)
+        cycles = super().sched_in(cpu)
+        pmu, counting = self.arm_pmu.counting_pmu_name(cpu.index)
+        self.host.trace.emit(VcpuLoad(self.host.env.now_ps, cpu.index, self.vm.name,
+                                      self.index, self.task.name, pmu, counting,
+                                      self.arm_pmu.peek_cycle_counter()))
+        return cycles
 
     def sched_out(self, cpu: Pcpu) -> int:
         """kvm_arch_vcpu_put: ON_UNSUPPORTED_CPU cleared."""
         self.unsupported_cpu = False
-        return super().sched_out(cpu)
+        cycles = super().sched_out(cpu)
+        self.host.trace.emit(VcpuPut(self.host.env.now_ps, cpu.index, self.vm.name,
+                                     self.index, self.task.name,
+                                     self.arm_pmu.peek_cycle_counter()))
+        return cycles
 
     def _thread(self) -> Thread:
         """vcpu_run with arm64's entry checks: after each load, before guest code runs again,

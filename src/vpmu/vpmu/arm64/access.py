@@ -67,6 +67,16 @@ class ArmGuestAccess(Protocol):
         CPUs (ON_UNSUPPORTED_CPU)."""
         ...
 
+    def counting_pmu_name(self, cpu: int) -> tuple[str, bool]:
+        """The host PMU the vCPU's counters count on at ``cpu`` ("" before one is chosen)
+        and whether one does (for the trace's ``VcpuLoad``)."""
+        ...
+
+    def peek_cycle_counter(self) -> int:
+        """PMCCNTR_EL0 as the guest would read it now, without KVM's cost (a trace's view);
+        -1 while the cycle counter has no perf event."""
+        ...
+
 
 class ArmVcpuPmu(VcpuLifecycle, ArmGuestAccess, Protocol):
     """What an arm64 vCPU holds of its design: the lifecycle and the guest access."""

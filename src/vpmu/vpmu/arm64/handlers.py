@@ -21,7 +21,7 @@ from vpmu.arch.regs import RegisterSpec, Role, apply_write, read_value
 from vpmu.vpmu.arm64.access import ArmVcpuHandle
 from vpmu.vpmu.arm64.attrs import Errno, VcpuPmuAttrs, guest_caps, pmu_v3_enable
 from vpmu.vpmu.arm64.host_pmu import KvmArch, pmu_for_cpu
-from vpmu.vpmu.arm64.pmu import KvmPmu
+from vpmu.vpmu.arm64.pmu import MASK64, KvmPmu
 from vpmu.vpmu.arm64.sysregs import PMCR_C, PMCR_E, PMCR_P, fixup_pmcr, kvm_sysregs
 from vpmu.vpmu.arm64.vmm import AttrRefused, VmmPmuConfig, configure_vcpu
 from vpmu.vpmu.lifecycle import KVM_REQ_PMU, Gen, NoGuestContext
@@ -104,6 +104,24 @@ class KvmArmPmu(KvmPmu, NoGuestContext):
             return pmu_for_cpu(self.vcpu.perf, cpu)
         pmu = self.kvm.arm_pmu
         return pmu if pmu is not None and cpu in pmu.cpus else None
+
+    def counting_pmu_name(self, cpu: int) -> tuple[str, bool]:
+        """``counting_pmu``'s name and whether there is one; when none covers ``cpu``, the
+        VM's PMU's name ("" before one is chosen)."""
+        pmu = self.counting_pmu(cpu)
+        if pmu is not None:
+            return str(pmu.name), True
+        vm_pmu = self.kvm.arm_pmu
+        return ("" if vm_pmu is None else str(vm_pmu.name)), False
+
+    def peek_cycle_counter(self) -> int:
+        """The cycle counter's shadow plus its perf event's count, read without KVM's cost;
+        -1 while it has no event."""
+        event = self.pmc[CYCLE_IDX].perf_event
+        if event is None:
+            return -1
+        count, _, _ = self.vcpu.perf.read(event)
+        return (self.counter[CYCLE_IDX] + count) & MASK64
 
     # -- the trapped access --------------------------------------------------------------
     def access_sys_reg(self, cpu: Pcpu, name: str, value: int | None, el: int) -> Gen:
