@@ -321,7 +321,8 @@ def test_bare_metal_and_a_vm_of_the_new_architecture_run_the_port() -> None:
     assert dataclasses.asdict(vm.caps)["n_counters"] == 0  # type: ignore[call-overload]
     assert run_until_done(host, [vm], limit_ps=ms(100))
     assert vm.vcpus[0].task.result == (Fault.UNDEF, Fault.UNDEF)
-    assert [e.name for e in registry.designs_for("arm64")] == ["emulated", "arm64-none"]
+    assert [e.name for e in registry.designs_for("arm64")] == ["emulated", "partitioned",
+                                                               "arm64-none"]
     with pytest.raises(ValueError, match="runs on x86 hosts, not on an arm64 host"):
         Vm(host, make_design("mediated"), [ProgramOs(program)])
 

@@ -46,6 +46,10 @@ def conformance(
         check_preset(name, PRESETS)
         if design is not None:
             check_design_arch(design, PRESETS[name].caps.arch)
+            refusal = registry.host_refusal(DesignSpec.parse(design).name, PRESETS[name].caps)
+            if refusal:
+                raise bad("--design", f"{design!r} needs {refusal}, which preset {name!r} "
+                                      f"lacks")
     for s in suite or ():
         if s not in SUITES:
             raise bad("--suite", f"must be one of {sorted(SUITES)}, not {s!r}")

@@ -104,6 +104,9 @@ def _run_arm_variant(program: GuestProgram, preset: CpuPreset, design: str,
     from vpmu.machine.vm import Vm, run_until_done
     from vpmu.sim import ms
     spec = DesignSpec.parse(design)
+    if variant.fixed_counters_only and not DESIGN_EXPECTATIONS[spec.name].fixed_counters_only:
+        return Unsupported(f"design {spec.name!r} has no fixed-counters-only opt-in (its "
+                           f"kernel's vCPU PMU attribute 5 is another proposal's)")
     options = {**dict(spec.options), **variant.design_options()}
     host = Host(preset, cpus=1, seed=seed)
     vm = Vm(host, make_design(DesignSpec(spec.name, tuple(options.items()))),

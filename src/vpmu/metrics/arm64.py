@@ -109,13 +109,19 @@ class Arm64Coverage:
         """What is not a sum (``vpmu.metrics.period``)."""
         return tuple(sorted(self.max_jump.items())), tuple(sorted(self.last_put.items()))
 
-    def section(self, vcpu_tasks: Sequence[str]) -> dict[str, Any] | None:
-        """The results' ``arm64`` block (None when no arm64 vCPU was loaded)."""
+    def section(self, vcpu_tasks: Sequence[str],
+                partition: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """The results' ``arm64`` block (None when no arm64 vCPU was loaded), with a
+        partitioned PMU's ``partition`` block (``vpmu.metrics.partition``) when there is
+        one."""
         tasks = [t for t in vcpu_tasks if t in self.pmu]
         if not tasks:
             return None
         per = {t: self._vcpu(t, [t]) for t in tasks}
-        return {**self._vcpu(None, tasks), "vcpus": per}
+        out = {**self._vcpu(None, tasks), "vcpus": per}
+        if partition is not None:
+            out["partition"] = partition
+        return out
 
     def _vcpu(self, task: str | None, tasks: list[str]) -> dict[str, Any]:
         guest = sum(self.guest_ps.get(t, 0) for t in tasks)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from vpmu.arch.names import names_for
 from vpmu.metrics.units import ns, percentile_of_counts, ranked
 from vpmu.trace import GuestPmi, PerfCall, PmuContext, VmExit
+from vpmu.trace.records import PmuPartition
 
 EXIT_PUTS = ("run-loop", "vm-entry", "vcpu-load")
 """Causes of a put made inside a VM-exit's handling (its time is also in the exit's cost)."""
@@ -119,7 +120,8 @@ class PmiLatencies:
 
 
 class Switches:
-    """The mediated PMU's context switches (``PmuContext``)."""
+    """The mediated PMU's context switches (``PmuContext``) and the partitioned PMU's
+    (``PmuPartition``)."""
 
     TOTALS: ClassVar[tuple[str, ...]] = ("loads", "puts", "cost_ps", "in_exits_ps", "by_why")
     """Its fields, all sums (``vpmu.metrics.period.Totals``)."""
@@ -130,7 +132,7 @@ class Switches:
         self.in_exits_ps = 0
         self.by_why: Counter[str] = Counter()
 
-    def feed(self, s: PmuContext) -> None:
+    def feed(self, s: PmuContext | PmuPartition) -> None:
         """Count one load or put."""
         self.loads += s.state == "guest"
         self.puts += s.state == "host"

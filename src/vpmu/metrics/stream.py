@@ -19,6 +19,7 @@ from vpmu.metrics.blind import HostProfiling
 from vpmu.metrics.counts import CallCounts, ExitCounts, PmiLatencies, Switches
 from vpmu.metrics.exposure import Leaks, Pollution
 from vpmu.metrics.lbr import LbrSwitches, LbrUse, lbr_section
+from vpmu.metrics.partition import PartitionUse
 from vpmu.metrics.period import Sums, Totals
 from vpmu.metrics.timeline import ModeTime, Timelines
 from vpmu.metrics.units import ns
@@ -36,7 +37,14 @@ from vpmu.trace import (
     Record,
     VmExit,
 )
-from vpmu.trace.records import FailEntry, TaskMigrate, VcpuLoad, VcpuPut, shifted
+from vpmu.trace.records import (
+    FailEntry,
+    PmuPartition,
+    TaskMigrate,
+    VcpuLoad,
+    VcpuPut,
+    shifted,
+)
 
 _by_time = attrgetter("t_ps")
 
@@ -56,6 +64,7 @@ class RunMetrics:
         self.host_profiling, self.leaks = HostProfiling(), Leaks()
         self.lbr, self.lbr_use = LbrSwitches(), LbrUse()
         self.arm64 = Arm64Coverage()
+        self.partition = PartitionUse()
         self.timelines = Timelines((self.mode_time, self.pollution, self.host_profiling,
                                     self.arm64))
         self._feeds: dict[type[Record], tuple[Callable[[Any], None], ...]] = {
@@ -74,6 +83,7 @@ class RunMetrics:
             VcpuPut: (self.arm64.put,),
             TaskMigrate: (self.arm64.migrate,),
             FailEntry: (self.arm64.fail_entry,),
+            PmuPartition: (self.switches.feed, self.partition.feed),
         }
         self.end_ps: int | None = None
         """When the run ended (set by ``finish``)."""
@@ -83,7 +93,7 @@ class RunMetrics:
                                *((acc, acc.TOTALS) for acc in (self.exits, self.calls, self.pmis,
                                                                self.switches, self.mode_time,
                                                                self.lbr, self.lbr_use,
-                                                               self.arm64))])
+                                                               self.arm64, self.partition))])
 
     def __repr__(self) -> str:
         return f"RunMetrics(records={self.records}, end_ps={self.end_ps})"
@@ -113,7 +123,7 @@ class RunMetrics:
 
     def _fixed(self) -> tuple[Any, ...]:
         return (self.host_profiling.fixed(), self.pollution.fixed(), self.leaks.fixed(),
-                self.arm64.fixed())
+                self.arm64.fixed(), self.partition.fixed())
 
     def _mark(self) -> tuple[tuple[Any, ...], Sums, dict[int, Any], dict[int, Any]]:
         return (self._fixed(), self._totals.read(),
@@ -165,7 +175,8 @@ class RunMetrics:
             "leaks": self.leaks.leaks(),
             "pollution": self.pollution.pollution(),
             "lbr": lbr_section(self.lbr, self.lbr_use, self.guest_ps(vcpu_tasks)),
-            "arm64": self.arm64.section(vcpu_tasks),
+            "arm64": self.arm64.section(vcpu_tasks,
+                                        self.partition.section(vcpu_tasks, self.end_ps)),
         }
 
     def guest_ps(self, vcpu_tasks: Sequence[str]) -> int:

@@ -234,6 +234,28 @@ class VcpuLoad(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class PmuPartition(Record):
+    """arm64, a partitioned PMU: ``vm``'s vCPU ``vcpu`` took (``state`` "guest", at its load)
+    or gave back ("host", at its put) the counters ``reserved`` (a bitmap, the cycle counter
+    at bit 31) on ``cpu``; ``cost_ps`` is the switch's time. At a load, ``moved`` host
+    events had to leave the guest's counters (perf_pmu_resched_update), ``lost`` of them
+    found no other counter, and ``pinned`` of the moved ones were pinned (the series'
+    "Pinned host event squeezed out" warning)."""
+
+    state: str
+    vm: str
+    vcpu: int
+    reserved: int
+    cost_ps: int
+    moved: int = 0
+    lost: int = 0
+    pinned: int = 0
+    why: str = ""
+    """What caused it: "vcpu-load", "first-access" (the PMU became the guest's),
+    "vcpu-put"."""
+
+
+@dataclass(frozen=True, slots=True)
 class VcpuPut(Record):
     """arm64: ``vm``'s vCPU ``vcpu`` (thread ``task``) was put on ``cpu`` (kvm_arch_vcpu_put,
     after KVM's own put); ``cycles`` as in ``VcpuLoad``."""

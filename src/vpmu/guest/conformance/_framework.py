@@ -145,6 +145,10 @@ class Expectations:
     kvm_vm_ioctls: bool = False
     """The platform is a KVM VM, so the host side can issue VM ioctls before the guest runs
     (``KVM_SET_PMU_EVENT_FILTER``, ``KVM_CAP_PMU_CAPABILITY``); bare metal has no hypervisor."""
+    fixed_counters_only: bool = True
+    """arm64: the kernel has the fixed-counters-only opt-in (vCPU PMU attribute 5 of "KVM:
+    arm64: PMU: Use multiple host PMUs"); one with the partitioned PMU series has its
+    ENABLE_PARTITION under that id instead."""
 
 
 class Runner(Protocol):

@@ -28,6 +28,7 @@ Follows kernel/events/core.c where the vPMU questions depend on it:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -193,6 +194,25 @@ class PerfSubsystem:
         cycles = self.resched(cpu)
         drv.load_global()  # perf_ctx_enable -> x86_pmu_enable: the host's GLOBAL_CTRL
         return cycles + self.host.costs.instruction_cycles["wrmsr"]
+
+    def resched_update(self, cpu: Pcpu, update: Callable[[], None]) -> tuple[int, list[PerfEvent]]:
+        """``perf_pmu_resched_update`` (the partitioned PMU series, "[PATCH v8 13/21]"):
+        ``__ctx_resched`` with ``update`` run between the sched-out of every event on this
+        CPU and the sched-in, where it may change the counters the driver offers. The
+        kernel cycles it took, and the events that were on a counter before and are on
+        none after."""
+        drv = self.drivers[cpu.index]
+        before = list(drv.events.values())
+        for ev in before:
+            self._sched_out_event(cpu, ev)
+        update()
+        self._schedules[cpu.index].clear()  # the driver's answers depend on its counter mask
+        self.resched(cpu)
+        after = set(drv.events.values())
+        c = cpu.costs
+        cycles = len(before) * c.perf_sched_out_event_cycles + \
+            len(after) * c.perf_sched_in_event_cycles
+        return cycles, [ev for ev in before if ev not in after]
 
     def host_events_want(self, cpu: Pcpu) -> bool:
         """Some enabled host event would be on this CPU's counters if the guest let it."""

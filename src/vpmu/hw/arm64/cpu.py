@@ -56,8 +56,11 @@ class ArmCpu(CpuCore):
 
     @property
     def el(self) -> int:
-        """The exception level executing: 0 at the user ring, else the kernel's."""
-        return self.arm_pmu.kernel_el if self.cpl == RING_KERNEL else 0
+        """The exception level executing: 0 at the user ring, else the kernel's (a guest's
+        kernel is at EL1 whatever the host's)."""
+        if self.cpl != RING_KERNEL:
+            return 0
+        return 1 if self.arm_pmu.guest else self.arm_pmu.kernel_el
 
     def mrs(self, name: str) -> Generator[Event, Any, int | Fault]:
         """MRS: the register's value as the instruction executes, or UNDEFINED."""
@@ -68,22 +71,23 @@ class ArmCpu(CpuCore):
         elif name in TIMER_REGISTERS:
             value = self._timer_register(name)
         else:
-            spec = pmu.resolve(pmu.by_name.get(name), self.el, write=False)
-            value = spec if isinstance(spec, Fault) else pmu.read(spec)
+            el = self.el
+            spec = pmu.resolve(pmu.by_name.get(name), el, write=False)
+            value = spec if isinstance(spec, Fault) else pmu.read_at(spec, el)
         yield from self._retire("mrs", faulted=isinstance(value, Fault))
         return value
 
     def msr(self, name: str, value: int) -> Generator[Event, Any, Fault | None]:
         """MSR: the write lands after the instruction retires (as x86's WRMSR), or
         UNDEFINED."""
-        pmu = self.arm_pmu
-        spec = pmu.resolve(pmu.by_name.get(name), self.el, write=True)
+        pmu, el = self.arm_pmu, self.el
+        spec = pmu.resolve(pmu.by_name.get(name), el, write=True)
         if not 0 <= value < 1 << 64:
             spec = Fault.UNDEF
         yield from self._retire("msr", faulted=isinstance(spec, Fault))
         if isinstance(spec, Fault):
             return spec
-        pmu.write(spec, value)
+        pmu.write(spec, value, el=el)
         return None
 
     def _probe_register(self, name: str) -> int | Fault:

@@ -21,9 +21,19 @@ module adds what no declaration says:
   level, which may overflow and chain.
 - **Indirection.** PMXEVTYPER_EL0 / PMXEVCNTR_EL0 are the registers PMSELR_EL0.SEL selects
   (31: PMCCFILTR_EL0 / PMCCNTR_EL0).
+- **Partitioning** (MDCR_EL2.HPMN and .HPME; Arm ARM D13.3 "Controlling the PMU counters
+  and PMU interrupts at EL2"): EL2 sets HPMN <= N. Counters [0, HPMN) and the cycle counter
+  are EL1's: PMCR_EL0.E enables them and PMCR_EL0.P resets them. Counters [HPMN, N) are
+  EL2's: MDCR_EL2.HPME enables them and raises their interrupt, PMCR_EL0.P written below EL2
+  leaves them. Below EL2, PMCR_EL0.N reads HPMN, their bits in the bitmap registers and
+  PMSWINC_EL0 are RAZ/WI and an access naming one is UNDEFINED (assumption: the Arm ARM's
+  ``AArch64.GetNumEventCountersAccessible`` test; some versions trap it to EL2 instead, which
+  KVM turns into the same UNDEF). At reset HPMN = N: nothing is EL2's.
 
 Not modelled: PMCR_EL0.D (the cycle counter's divide-by-64), .DP and .X, Secure state and EL3
-filtering (M, SH), FEAT_PMUv3_ICNTR, threshold counting, event freezing on overflow.
+filtering (M, SH), FEAT_PMUv3_ICNTR, threshold counting, event freezing on overflow,
+MDCR_EL2.HPMD / HCCD (they prohibit EL1's counters at EL2, where a guest's counters never
+count anyway: KVM keeps a guest's NSH bit clear).
 """
 
 from __future__ import annotations
@@ -44,6 +54,10 @@ from vpmu.sim import Environment
 
 NO_QUALIFIERS = Qualifiers()
 PMCR_E, PMCR_P, PMCR_C, PMCR_LC, PMCR_LP = 1 << 0, 1 << 1, 1 << 2, 1 << 6, 1 << 7
+PMCR_N_SHIFT, PMCR_N_MASK = 11, 0x1F << 11
+BITMAPS = frozenset({"PMCNTENSET_EL0", "PMINTENSET_EL1", "PMOVSSET_EL0", "PMSWINC_EL0"})
+"""Storage of the per-counter bitmaps (and PMSWINC_EL0's bits): EL2's counters are RAZ/WI
+below EL2."""
 CONTROLS = frozenset({"PMCR_EL0", "PMCNTENSET_EL0"})
 """Storage whose change can change what any counter counts or how wide it overflows."""
 IRQ_STATE = frozenset({"PMCR_EL0", "PMOVSSET_EL0", "PMINTENSET_EL1"})
@@ -88,6 +102,13 @@ class ArmPmu(CountingPmu):
             elif spec.role is Role.REG and spec.target in ("", spec.name):
                 self.regs[spec.storage] = spec.reset
         self.regs["PMCR_EL0"] = self._pmcr_image(self.regs["PMCR_EL0"])
+        self.hpmn = caps.n_counters
+        """MDCR_EL2.HPMN: counters [0, HPMN) and the cycle counter are EL1's (reset: N)."""
+        self.hpme = False
+        """MDCR_EL2.HPME: counters [HPMN, N) are enabled."""
+        self.el1_mask = caps.counter_mask
+        """The counters EL1 and EL0 see: [0, HPMN) and the cycle counter."""
+        self._el1_caps = caps
         self._set_widths()
         self.reconfigure()
 
@@ -100,7 +121,19 @@ class ArmPmu(CountingPmu):
         spec = self.resolve(self.specs.get(addr), el, write=False)
         if isinstance(spec, Fault):
             return spec
-        return self.read(spec)
+        return self.read_at(spec, el)
+
+    def read_at(self, spec: RegisterSpec, el: int) -> int:
+        """``read`` as an access at ``el`` sees it: below EL2, PMCR_EL0.N is HPMN and EL2's
+        counters' bits read as zero."""
+        value = self.read(spec)
+        if el >= 2 or not self.partitioned:
+            return value
+        if spec.name == "PMCR_EL0":
+            return value & ~PMCR_N_MASK | self.hpmn << PMCR_N_SHIFT
+        if (spec.target or spec.storage) in BITMAPS:
+            return value & self.el1_mask
+        return value
 
     def read(self, spec: RegisterSpec) -> int:
         """The value of a register an access has reached (``resolve``)."""
@@ -112,13 +145,16 @@ class ArmPmu(CountingPmu):
         spec = self.resolve(self.specs.get(addr), el, write=True)
         if isinstance(spec, Fault):
             return spec
-        self.write(spec, value)
+        self.write(spec, value, el=el)
         return None
 
-    def write(self, spec: RegisterSpec, value: int) -> None:
-        """Write a register an access has reached (``resolve``): its declared semantics and
-        actions, then what they change."""
+    def write(self, spec: RegisterSpec, value: int, *, el: int = 2) -> None:
+        """Write a register an access at ``el`` has reached (``resolve``; the host's driver
+        writes at EL2): its declared semantics and actions, then what they change. Below
+        EL2, EL2's counters' bits are ignored."""
         self.sync()
+        if el < 2 and self.partitioned and (spec.target or spec.storage) in BITMAPS:
+            value &= self.el1_mask
         result = apply_write(spec, self._stored(spec), value & (1 << 64) - 1)
         if result.store is not None:
             self._store(spec, result.store)
@@ -126,7 +162,7 @@ class ArmPmu(CountingPmu):
         if target:
             self.regs[target] = (self.regs[target] & ~result.clear) | result.set
         if result.action:
-            self._act(spec, result.action)
+            self._act(spec, result.action, el)
         storage = target or spec.storage
         if storage in CONTROLS:
             self._set_widths()
@@ -145,7 +181,8 @@ class ArmPmu(CountingPmu):
         if spec is None:
             return Fault.UNDEF
         sel = self.regs["PMSELR_EL0"] & 0x1F
-        fault = access_fault(spec, self.caps, el=el, userenr=self.regs["PMUSERENR_EL0"],
+        caps = self.caps if el >= 2 else self._el1_caps
+        fault = access_fault(spec, caps, el=el, userenr=self.regs["PMUSERENR_EL0"],
                              sel=sel, write=write)
         if fault is not None:
             return fault
@@ -185,43 +222,93 @@ class ArmPmu(CountingPmu):
             value |= PMCR_LC
         return value
 
+    # -- MDCR_EL2 ------------------------------------------------------------------------
+    @property
+    def partitioned(self) -> bool:
+        """EL2 keeps some counters for itself (MDCR_EL2.HPMN < N)."""
+        return self.hpmn < self.caps.n_counters
+
+    def set_mdcr(self, *, hpmn: int, hpme: bool) -> None:
+        """EL2 writes MDCR_EL2.HPMN and .HPME: what counts and what EL1 sees change."""
+        if not 0 <= hpmn <= self.caps.n_counters:
+            raise ValueError(f"MDCR_EL2.HPMN must be 0-{self.caps.n_counters}, not {hpmn!r}")
+        self.sync()
+        self.hpmn, self.hpme = hpmn, hpme
+        self.el1_mask = (1 << hpmn) - 1 | 1 << CYCLE_IDX
+        self._el1_caps = self.caps.replace(n_counters=hpmn)
+        self.reconfigure()
+        self._update_irq()
+
     # -- actions -------------------------------------------------------------------------
-    def _act(self, spec: RegisterSpec, bits: int) -> None:
+    def _act(self, spec: RegisterSpec, bits: int, el: int = 2) -> None:
         if spec.name == "PMCR_EL0":
             for c in self.counters.values():
                 if (c.gidx == CYCLE_IDX and bits & PMCR_C) or \
-                        (c.gidx != CYCLE_IDX and bits & PMCR_P):
+                        (c.gidx != CYCLE_IDX and bits & PMCR_P
+                         and (el >= 2 or c.gidx < self.hpmn)):
                     c.value = 0
             self.repredict()
         else:  # PMSWINC_EL0
-            self.software_increment(bits)
+            self.software_increment(bits, el)
 
-    def software_increment(self, mask: int) -> None:
-        """PMSWINC_EL0: +1 on each enabled counter in ``mask`` counting SW_INCR."""
+    def software_increment(self, mask: int, el: int) -> None:
+        """PMSWINC_EL0 written at ``el``: +1 on each enabled counter in ``mask`` counting
+        SW_INCR whose filter admits ``el`` (the writer's EL, which is the current one unless
+        a hypervisor emulates the write for its guest)."""
         for idx in sorted(i for i in self.counters if mask >> i & 1 and i != CYCLE_IDX):
-            if self._counts_here(idx) and self._event(idx) == arm_ev.SW_INCR:
-                self._increment(self.counters[idx])
+            if self._counts_at(idx, el) and self._event(idx) == arm_ev.SW_INCR:
+                self._increment(self.counters[idx], el)
         self.repredict()
         self._update_irq()
 
-    def _increment(self, c: Counter) -> None:
-        """One event on ``c`` outside the lazy engine (SW_INCR, CHAIN): wrap and overflow."""
+    def _increment(self, c: Counter, el: int | None = None) -> None:
+        """One event on ``c`` outside the lazy engine (SW_INCR, CHAIN) at ``el`` (None: the
+        current EL): wrap and overflow."""
         low = 1 << (c.ovf or c.width)
         wrapped = c.value % low + 1 >= low
         c.value = (c.value + 1) % (1 << c.width)
         if wrapped:
-            self._mark_overflow(c)
+            self._mark_overflow(c, el)
 
     # -- the counting rule ---------------------------------------------------------------
     def _enabled(self, idx: int) -> bool:
-        return bool(self.regs["PMCR_EL0"] & PMCR_E and self.regs["PMCNTENSET_EL0"] >> idx & 1)
+        """PMCNTENSET_EL0[idx], and PMCR_EL0.E (EL1's counters) or MDCR_EL2.HPME (EL2's)."""
+        if not self.regs["PMCNTENSET_EL0"] >> idx & 1:
+            return False
+        if idx >= self.hpmn and idx != CYCLE_IDX:
+            return self.hpme
+        return bool(self.regs["PMCR_EL0"] & PMCR_E)
 
     def _counts_here(self, idx: int) -> bool:
         """Counter ``idx`` counts an event that happens now: enabled, and its filter admits
         the current exception level (``AArch64.CountPMUEvents``; SW_INCR and CHAIN are events
         like any other, Arm ARM D13 "PMUEvent")."""
-        ring = RING_KERNEL if self.cpl == RING_KERNEL else RING_USER
-        return self._enabled(idx) and ring in self._rings(idx)
+        return self._enabled(idx) and self._ring_now() in self._rings(idx)
+
+    def _ring_now(self) -> int:
+        """The ring an event happening now is at: the CPU's, or inside a stream that splits
+        its work between the rings (a guest's kernel code runs as such a stream), the ring
+        most of it runs at (assumption: the model does not place an event within the
+        split)."""
+        seg = self.segment
+        frac = seg.stream.user_fraction if seg is not None else None
+        if frac is None:
+            return RING_KERNEL if self.cpl == RING_KERNEL else RING_USER
+        return RING_USER if frac * 2 > 1 else RING_KERNEL
+
+    def _counts_at(self, idx: int, el: int | None) -> bool:
+        """``_counts_here`` for an event at ``el`` (None: now): at EL0 iff U == NSU, at EL1
+        iff P == NSK, at EL2 iff NSH."""
+        if el is None:
+            return self._counts_here(idx)
+        t = self.types[idx]
+        if el == 0:
+            admits = t >> 30 & 1 == t >> 28 & 1
+        elif el == 1:
+            admits = t >> 31 & 1 == t >> 29 & 1
+        else:
+            admits = bool(t >> 27 & 1)
+        return self._enabled(idx) and admits
 
     def _event(self, idx: int) -> int:
         if idx == CYCLE_IDX:
@@ -257,15 +344,15 @@ class ArmPmu(CountingPmu):
             c.ovf = 0 if w == c.width else w
 
     # -- overflow and the interrupt ------------------------------------------------------
-    def _mark_overflow(self, c: Counter) -> None:
+    def _mark_overflow(self, c: Counter, el: int | None = None) -> None:
         """PMOVSSET_EL0[n]; an even counter's 32-bit overflow is a CHAIN event for the odd
         counter above it."""
         self.regs["PMOVSSET_EL0"] |= 1 << c.gidx
         odd = c.gidx + 1
         if c.gidx % 2 == 0 and odd < min(self.caps.n_counters, CYCLE_IDX) and \
-                (c.ovf or c.width) == 32 and self._counts_here(odd) and \
+                (c.ovf or c.width) == 32 and self._counts_at(odd, el) and \
                 self._event(odd) == arm_ev.CHAIN:
-            self._increment(self.counters[odd])
+            self._increment(self.counters[odd], el)
 
     def _on_pmi_raised(self) -> None:
         """PMUv3 freezes nothing on an overflow (FEAT_PMUv3p7's PMCR_EL0.FZO is not
@@ -273,10 +360,14 @@ class ArmPmu(CountingPmu):
 
     @property
     def irq_level(self) -> bool:
-        """The overflow interrupt request: PMCR_EL0.E and an overflow with its interrupt
-        enabled (PMCNTENSET is not part of it)."""
+        """The overflow interrupt request: an overflow with its interrupt enabled, on one of
+        EL1's counters while PMCR_EL0.E or on one of EL2's while MDCR_EL2.HPME (PMCNTENSET
+        is not part of it)."""
         r = self.regs
-        return bool(r["PMCR_EL0"] & PMCR_E and r["PMOVSSET_EL0"] & r["PMINTENSET_EL1"])
+        pending = r["PMOVSSET_EL0"] & r["PMINTENSET_EL1"]
+        if r["PMCR_EL0"] & PMCR_E and pending & self.el1_mask:
+            return True
+        return self.hpme and bool(pending & ~self.el1_mask)
 
     def _update_irq(self) -> None:
         self.irq.set_level(self.irq_level)

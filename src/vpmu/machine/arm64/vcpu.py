@@ -185,14 +185,21 @@ class ArmVcpu(Vcpu):
         return 1 if self.cpl == RING_KERNEL else 0
 
     def arch_op(self, op: Op) -> Generator[TaskOp, Any, Any]:
-        """PMU system registers and ID registers trap (SYS64); CurrentEL and the generic
-        timer's registers execute in the guest; an x86 instruction is UNDEFINED."""
+        """PMU system registers trap (SYS64) unless the design passes them through (a
+        loaded partitioned PMU: the hardware, at the guest's EL under MDCR_EL2.HPMN); ID
+        registers trap; CurrentEL and the generic timer's registers execute in the guest;
+        an x86 instruction is UNDEFINED."""
         match op:
             case Mrs(name) if name in PMU_SYSREGS:
+                if not self.arm_pmu.traps(name):
+                    return (yield from self._on_hardware(lambda cpu: _arm_cpu(cpu).mrs(name)))
                 return (yield from self._trap(name, None))
             case Msr(name, value) if name in PMU_SYSREGS:
                 if not 0 <= value < 1 << 64:
                     return Fault.UNDEF
+                if not self.arm_pmu.traps(name):
+                    return (yield from self._on_hardware(
+                        lambda cpu: _arm_cpu(cpu).msr(name, value)))
                 return (yield from self._trap(name, value))
             case Mrs(name) if name in ID_REGISTERS:
                 if self.el == 0:

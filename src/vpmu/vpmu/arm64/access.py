@@ -44,6 +44,11 @@ class ArmGuestAccess(Protocol):
         Fault.UNDEF."""
         ...
 
+    def traps(self, name: str) -> bool:
+        """Whether a guest access to PMU register ``name`` exits now (else the guest's MRS /
+        MSR reaches the hardware: a partitioned PMU's loaded counters)."""
+        ...
+
     def flush_hwstate(self) -> None:
         """kvm_pmu_flush_hwstate, before entry: push a changed interrupt level."""
         ...

@@ -67,9 +67,11 @@ class VcpuPmuAttrs:
 
 def max_counters(kvm: KvmArch) -> int:
     """``kvm_arm_pmu_get_max_counters``: the VM's PMU's event counters (0 with
-    fixed-counters-only: only the cycle counter)."""
+    fixed-counters-only: only the cycle counter; the guest's maximum when partitioned)."""
     if kvm.fixed_counters_only or kvm.host_caps is None:
         return 0
+    if kvm.partitioned:  # the partitioned series: the driver's max_guest_counters
+        return kvm.max_guest_counters
     return kvm.host_caps.n_counters
 
 

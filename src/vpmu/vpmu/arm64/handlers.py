@@ -124,6 +124,10 @@ class KvmArmPmu(KvmPmu, NoGuestContext):
         return (self.counter[CYCLE_IDX] + count) & MASK64
 
     # -- the trapped access --------------------------------------------------------------
+    def traps(self, name: str) -> bool:
+        """Every PMU register access traps (MDCR_EL2.TPM / TPMCR)."""
+        return True
+
     def access_sys_reg(self, cpu: Pcpu, name: str, value: int | None, el: int) -> Gen:
         """One trapped MRS (``value`` None) or MSR: UNDEF, the value read, or None."""
         spec = self._resolve(self.specs.get(name), el, write=value is not None)

@@ -44,6 +44,10 @@ class KvmArch:
     """KVM_ARCH_FLAG_PMU_V3_EXPLICIT (the proposal): SET_PMU was used."""
     fixed_counters_only: bool = False
     """The proposal's KVM_ARM_VCPU_PMU_V3_FIXED_COUNTERS_ONLY is set."""
+    partitioned: bool = False
+    """The partitioned PMU series' KVM_ARM_VCPU_PMU_V3_ENABLE_PARTITION is set."""
+    max_guest_counters: int = 0
+    """With ``partitioned``: the event counters a guest may own (the driver's)."""
     ran_once: bool = False
     """``kvm_vm_has_ran_once``: the configuration is frozen."""
     configured: bool = False

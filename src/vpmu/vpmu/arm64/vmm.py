@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from vpmu.hw.arm64.gic import PMU_PPI
 from vpmu.vpmu.arm64.attrs import PmuV3Attr, VcpuPmuAttrs, set_attr
 from vpmu.vpmu.arm64.host_pmu import KvmArch, choose_arm_pmu
+from vpmu.vpmu.arm64.partition import enable_partition
 from vpmu.vpmu.arm64.pmu_filter import EventFilter
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ class VmmPmuConfig:
     """SET_NR_COUNTERS; None: not set (the PMU's N)."""
     filters: tuple[EventFilter, ...] = ()
     irq: int = PMU_PPI
+    partition: bool = False
+    """KVM_ARM_VCPU_PMU_V3_ENABLE_PARTITION (the partitioned PMU series), before
+    SET_NR_COUNTERS."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,10 @@ def configure_vcpu(kvm: KvmArch, vcpu: VcpuPmuAttrs, perf: PerfSubsystem,
             pmu_type = next((p.type for p in perf.pmus if p.name == config.pmu), -1)
             steps.append((PmuV3Attr.SET_PMU, pmu_type))
         steps += [(PmuV3Attr.FILTER, f) for f in config.filters]
+        if config.partition:
+            err = enable_partition(kvm, perf, True)
+            if err is not None:
+                return AttrRefused("ENABLE_PARTITION", err.name)
         if config.nr_counters is not None:
             steps.append((PmuV3Attr.SET_NR_COUNTERS, config.nr_counters))
     steps += [(PmuV3Attr.IRQ, config.irq), (PmuV3Attr.INIT, None)]

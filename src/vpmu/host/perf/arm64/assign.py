@@ -15,6 +15,12 @@ Linux adds events one at a time (``armpmu_add``), in perf's scheduling order, an
 keeps its counter until perf deletes it: so here every event whose previous counter is still
 free keeps it, then the others take counters in order, and the set fails if one finds none.
 The sysctl ``perf_user_access`` events (``config1`` bit 1) are not modelled.
+
+A partitioned PMU (the partitioned PMU series, "[PATCH v8 05/21]" and "06/21", 12 Jun 2026,
+not merged) changes two things: counters are taken only from the driver's ``cntr_mask``
+(which loses the guest's counters, the cycle counter among them, while a guest owns them),
+and event counters are searched from the highest down, so host events sit away from the
+guest's range and a guest's reservation rarely has to move them.
 """
 
 from __future__ import annotations
@@ -60,22 +66,25 @@ def _used(c: Constraint, idx: int) -> int:
     return 1 << idx | (1 << (idx - 1) if pair else 0)
 
 
-def get_event_idx(c: Constraint, used: int) -> int | None:
+def get_event_idx(c: Constraint, used: int, high_to_low: bool = False) -> int | None:
     """``armv8pmu_get_event_idx``: the cycle counter first if allowed and free, then the
-    lowest free (odd, with its even neighbour free, when chained) event counter."""
+    lowest free (odd, with its even neighbour free, when chained) event counter; the highest
+    on a partitioned PMU. ``used`` holds the counters not free (the ones outside
+    ``cntr_mask`` among them)."""
     if c.allows(CYCLE_IDX) and not used >> CYCLE_IDX & 1:
         return CYCLE_IDX
-    for idx in c.counters:
+    for idx in (reversed(c.counters) if high_to_low else c.counters):
         if idx != CYCLE_IDX and not used & _used(c, idx):
             return idx
     return None
 
 
-def schedule(constraints: Sequence[Constraint],
-             previous: Sequence[int | None]) -> list[int] | None:
+def schedule(constraints: Sequence[Constraint], previous: Sequence[int | None],
+             unavailable: int = 0, high_to_low: bool = False) -> list[int] | None:
     """A counter for every event, or None: events keep a previous counter that is still
-    allowed and free, the rest take ``get_event_idx`` in order."""
-    used = 0
+    allowed and free, the rest take ``get_event_idx`` in order. ``unavailable``: counters
+    outside the driver's ``cntr_mask``."""
+    used = unavailable
     out: list[int | None] = [None] * len(constraints)
     for i, (c, idx) in enumerate(zip(constraints, previous, strict=True)):
         if idx is not None and c.allows(idx) and not used & _used(c, idx):
@@ -84,7 +93,7 @@ def schedule(constraints: Sequence[Constraint],
     for i, c in enumerate(constraints):
         if out[i] is not None:
             continue
-        idx = get_event_idx(c, used)
+        idx = get_event_idx(c, used, high_to_low)
         if idx is None:
             return None
         out[i] = idx

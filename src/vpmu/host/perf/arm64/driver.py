@@ -35,6 +35,18 @@ arm_pmu.c), over the PMUv3 system registers:
   Only events whose exclude_host and exclude_guest differ are switched (on VHE, not those
   that exclude EL0 anyway).
 
+- **Partitioning** (the partitioned PMU series, "[PATCH v8 NN/21] KVM: arm64: ..." by Colton
+  Lewis, 12 Jun 2026, not merged; ``configure_partition``): the module parameter
+  ``arm_pmuv3.reserved_host_counters`` keeps the top counters for the host and lets a guest
+  own [0, N - reserved) and the cycle counter (``max_guest_counters``). Counters are taken
+  from ``cntr_mask`` high to low; KVM takes the guest's out of it while a guest owns them
+  (``guest_counters``, ``vpmu.vpmu.arm64.partition``). The IRQ handler clears only the host's
+  overflow flags and hands the guest's to KVM (``guest_irq``, "16/21"). While a guest owns
+  counters PMCR_EL0.E is the guest's: the host's counters are EL2's (MDCR_EL2.HPMN), enabled
+  by MDCR_EL2.HPME, which is what the driver's global enable and the handler's stop/start
+  toggle then (assumption: the series' text does not show the driver's enable under a
+  loaded guest; writing the guest's PMCR_EL0.E would start or stop the guest's counters).
+
 The driver's pure parts (its constants, the generic event map, ``armv8pmu_set_event_filter``,
 the bias rule, ``armv8pmu_reset``'s writes) are ``vpmu.linux.arm_pmuv3``, shared with the guest
 Linux's driver (``vpmu.guest.linux.arm_pmuv3``); this module keeps the architecture's counter
@@ -47,7 +59,7 @@ written 0 at every start), exclude_idle (-EPERM), the PMU's cache-event maps
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from vpmu.arch.arm64 import events as arm_ev
@@ -120,6 +132,20 @@ class ArmPerfDriver:
         self.events_guest = 0
         """Counters of guest-only events (exclude_host, not exclude_guest)."""
         self._stopped_for_irq = False
+        self.hw_cntr_impl = self.caps.counter_mask
+        """The counters the PMU implements (``hw_cntr_impl``)."""
+        self.partitioned = False
+        """``arm_pmuv3.reserved_host_counters`` >= 0 on a VHE host (``configure_partition``)."""
+        self.max_guest_counters = 0
+        """A guest may own event counters [0, max_guest_counters) and the cycle counter."""
+        self.guest_counters = 0
+        """The counters a loaded guest owns now: outside ``cntr_mask``."""
+        self.host_squeezed = False
+        """The guest's reservation moved host events (put reschedules only then)."""
+        self.guest_irq: Callable[[int], None] | None = None
+        """``kvm_pmu_handle_guest_irq`` of the vCPU loaded here, given the guest's overflow
+        flags."""
+        self._guest_ovf = 0
 
     def __repr__(self) -> str:
         return f"ArmPerfDriver(pmu={self.pmu_name!r}, vhe={self.vhe})"
@@ -294,13 +320,41 @@ class ArmPerfDriver:
         event.period_left -= delta
         return delta
 
+    # -- partitioning --------------------------------------------------------------------
+    def configure_partition(self, reserved_host_counters: int) -> None:
+        """``arm_pmuv3.reserved_host_counters`` at boot ("[PATCH v8 07/21]"): 0..N, on a VHE
+        host; the guest may own the rest."""
+        n = self.caps.n_counters
+        if not self.vhe:
+            raise ValueError("arm_pmuv3.reserved_host_counters needs a VHE host "
+                             "(has_vhe(): the host kernel at EL2)")
+        if not 0 <= reserved_host_counters <= n:
+            raise ValueError(f"arm_pmuv3.reserved_host_counters must be 0-{n} (PMCR_EL0.N), "
+                             f"not {reserved_host_counters!r} (-EINVAL)")
+        self.partitioned = True
+        self.max_guest_counters = n - reserved_host_counters
+
+    @property
+    def cntr_mask(self) -> int:
+        """The counters host perf may take now: the implemented ones but the guest's."""
+        return self.hw_cntr_impl & ~self.guest_counters
+
+    def _set_enable(self, on: bool) -> None:
+        """The host's counters' global enable: PMCR_EL0.E, or MDCR_EL2.HPME while a guest
+        owns PMCR_EL0.E (the module docstring's assumption)."""
+        if self.guest_counters:
+            if self.pmu.hpme != on:
+                self.pmu.set_mdcr(hpmn=self.pmu.hpmn, hpme=on)
+            return
+        pmcr = self._read("PMCR_EL0")
+        want = pmcr | ARMV8_PMU_PMCR_E if on else pmcr & ~ARMV8_PMU_PMCR_E
+        if want != pmcr:
+            self._pmcr_write(want)
+
     # -- global control, guest switch, interrupt ------------------------------------------
     def load_global(self) -> None:
         """``armpmu_enable`` / ``armpmu_disable``: PMCR_EL0.E set while events are on."""
-        pmcr = self._read("PMCR_EL0")
-        want = pmcr | ARMV8_PMU_PMCR_E if self.events else pmcr & ~ARMV8_PMU_PMCR_E
-        if want != pmcr:
-            self._pmcr_write(want)
+        self._set_enable(bool(self.events))
 
     def set_guest(self, guest: bool) -> None:
         """VM-entry / VM-exit: VHE flips the EL0 filter of switched events, nVHE their
@@ -329,12 +383,18 @@ class ArmPerfDriver:
 
     def status(self) -> int:
         """``armv8pmu_getreset_flags``: read PMOVSCLR_EL0 and clear what it says; then stop
-        the PMU while the overflows are handled."""
+        the PMU while the overflows are handled. Partitioned (``armv8pmu_getovf_flags``):
+        only the host's flags are cleared and handled; a loaded guest's are kept for
+        ``pmi_done`` to hand to KVM."""
         ovs = self._read("PMOVSCLR_EL0") & ARMV8_PMU_OVSR_MASK
+        if self.partitioned:
+            ovs &= self._read("PMINTENSET_EL1")
+            self._guest_ovf = ovs & self.guest_counters
+            ovs &= ~self.guest_counters
         self._write("PMOVSCLR_EL0", ovs)
         self._stopped_for_irq = bool(ovs)
         if ovs:
-            self._pmcr_write(self._read("PMCR_EL0") & ~ARMV8_PMU_PMCR_E)
+            self._set_enable(False)
         return ovs
 
     def ack(self, bits: int) -> None:
@@ -349,10 +409,14 @@ class ArmPerfDriver:
         self.pmu.irq.enabled = True
 
     def pmi_done(self) -> None:
-        """``armv8pmu_start`` at the end of the handler: PMCR_EL0.E again."""
+        """The guest's overflow flags to KVM (``kvm_pmu_handle_guest_irq``, partitioned),
+        then ``armv8pmu_start`` at the end of the handler: PMCR_EL0.E again."""
+        govf, self._guest_ovf = self._guest_ovf, 0
+        if govf and self.guest_irq is not None:
+            self.guest_irq(govf)
         if self._stopped_for_irq:
             self._stopped_for_irq = False
-            self._pmcr_write(self._read("PMCR_EL0") | ARMV8_PMU_PMCR_E)
+            self._set_enable(True)
 
     def clear_dirty(self) -> int:
         """Nothing: arm64 has no perf_clear_dirty_counters (user access is off)."""
@@ -368,8 +432,9 @@ class ArmPerfDriver:
 
     def schedule(self, constraints: Sequence[Constraint],
                  previous: Sequence[int | None]) -> list[int] | None:
-        """Counters for the events, in perf's order (``assign.schedule``)."""
-        return schedule(constraints, previous)
+        """Counters for the events, in perf's order (``assign.schedule``), from
+        ``cntr_mask``."""
+        return schedule(constraints, previous, self.guest_counters, self.partitioned)
 
     def hw_config(self, hw_id: int) -> int | None:
         """``__armv8_pmuv3_map_event`` for a generic event on this PMU."""
