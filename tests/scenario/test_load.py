@@ -286,7 +286,7 @@ def test_overrides_apply_to_a_scenario_and_leave_the_input_alone() -> None:
 @pytest.mark.parametrize(("override", "expected"), [
     ("host.cpuz=8", "--set host.cpuz=8: host.cpuz: unknown key (did you mean 'cpus'?); "
                     "expected one of preset, cpus, nmi_watchdog, tick_hz, clear_dirty_counters, "
-                    "max_sample_rate"),
+                    "max_sample_rate, vhe"),
     ("vm[1].design=x", "--set vm[1].design=x: vm[1]: no such entry; vm has 1 entry "
                        "(--set can change entries, not add them)"),
     ("vm.design=x", "--set vm.design=x: vm.design: vm is an array: expected an index like [0]"),

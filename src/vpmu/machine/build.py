@@ -27,9 +27,10 @@ from vpmu.workloads.phases import get_phase
 
 def build_host(preset: str, *, cpus: int, tick_hz: int, seed: int,
                clear_dirty_counters: bool, max_sample_rate: int,
-               nmi_watchdog_on: bool) -> tuple[Host, PerfSubsystem]:
-    """A host of ``preset`` with perf (its sysctls) and, if asked, the NMI watchdog."""
-    host = Host(host_layout(preset), cpus=cpus, tick_hz=tick_hz, seed=seed)
+               nmi_watchdog_on: bool, vhe: bool = True) -> tuple[Host, PerfSubsystem]:
+    """A host of ``preset`` with perf (its sysctls) and, if asked, the NMI watchdog;
+    ``vhe`` False boots an arm64 host's kernel at EL1 (nVHE)."""
+    host = Host(host_layout(preset), cpus=cpus, tick_hz=tick_hz, seed=seed, vhe=vhe)
     perf = PerfSubsystem(host, clear_dirty_counters=clear_dirty_counters,
                          max_sample_rate=max_sample_rate)
     if nmi_watchdog_on:

@@ -201,7 +201,8 @@ def build(scenario: Scenario, design: str | None = None, *, source: str = "<scen
     h = scenario.host
     host, perf = build_host(h.preset, cpus=h.cpus, tick_hz=h.tick_hz, seed=scenario.seed,
                             clear_dirty_counters=h.clear_dirty_counters,
-                            max_sample_rate=h.max_sample_rate, nmi_watchdog_on=h.nmi_watchdog)
+                            max_sample_rate=h.max_sample_rate, nmi_watchdog_on=h.nmi_watchdog,
+                            vhe=h.vhe)
     outcome = RunOutcome(scenario, [], host, [], 0)
     host.trace.keep(keep_trace)
     host.trace.subscribe(outcome.metrics)

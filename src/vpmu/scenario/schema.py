@@ -27,6 +27,8 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    SerializerFunctionWrapHandler,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -37,6 +39,7 @@ from vpmu.arch.presets import (
     PRESETS,
     Cluster,
     HostPreset,
+    boot_preset,
     host_layout,
 )
 from vpmu.guest.linux.event_map import parse_event as guest_parse_event
@@ -303,6 +306,27 @@ class HostSpec(_Model):
     """perf clears counters a task with RDPMC access could see but does not own."""
     max_sample_rate: int = Field(default=DEFAULT_MAX_SAMPLE_RATE, ge=1, le=INT_MAX)
     """Host ``kernel.perf_event_max_sample_rate`` (1 to 2^31-1)."""
+    vhe: bool = True
+    """arm64: the host kernel runs at EL2 (VHE) where every core has FEAT_VHE, or at EL1
+    beside its guests' kernels (nVHE, ``kvm-arm.mode=nvhe``) when false; an Armv8.0 core
+    (A53, A72) boots nVHE either way. Refused on x86, which has no such choice."""
+
+    @model_validator(mode="after")
+    def _check_vhe(self) -> Self:
+        arch = boot_preset(self.preset).caps.arch
+        if not self.vhe and arch != "arm64":
+            _raise_problems([(("vhe",), f"applies only to an arm64 host (VHE or nVHE); got "
+                                        f"preset = {self.preset!r}, an {arch} host")])
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Every key, but ``vhe`` only when false: a scenario that does not ask for nVHE
+        dumps (and so embeds in its results) as before the key existed."""
+        data: dict[str, Any] = handler(self)
+        if self.vhe:
+            data.pop("vhe", None)
+        return data
 
 
 class VmPmuSpec(_Model):
