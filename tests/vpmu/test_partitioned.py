@@ -162,3 +162,18 @@ def test_a_guest_that_never_touches_the_pmu_never_owns_it() -> None:
     assert run_until_done(host, [vm], limit_ps=ms(100))
     assert vm.vcpus[0].task.result == "done"
     assert not [r for r in host.trace.records if isinstance(r, PmuPartition)]
+
+
+def test_a_pinned_host_event_squeezed_out_is_the_series_warning() -> None:
+    """The NMI watchdog's pinned cycles event sits on the cycle counter while no guest owns
+    it; the guest's reservation takes the cycle counter, so the event moves (to an event
+    counter of the host's) and the move counts as the series' pr_warn_once."""
+    host = HOST_RECORD.replace('kind = "perf-record"\nevents = ["cycles", "instructions", '
+                               '"branches"]\nfreq = 1000\n', 'kind = "load"\ncpu = 0\n'
+                               'start_ms = 1\n')
+    text = SCENARIO.format(ms=10, host=host, design="partitioned", tool="perf-record")
+    text = text.replace('preset = "arm-n1"\n', 'preset = "arm-n1"\nnmi_watchdog = true\n')
+    part = results(run(build(parse_scenario(text))))["arm64"]["partition"]
+    assert part["pinned_warnings"] >= 1
+    assert part["host_events_moved"] >= part["pinned_warnings"]
+    assert part["host_events_lost"] == 0
