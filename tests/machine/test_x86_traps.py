@@ -46,7 +46,7 @@ def test_host_interrupts_exit_with_vmx_reasons_and_vectors() -> None:
 
 def test_designs_are_listed_by_architecture() -> None:
     assert [e.name for e in designs_for("x86")] == ["none", "emulated", "mediated"]
-    assert [e.name for e in designs_for("arm64")] == ["emulated"]
+    assert [e.name for e in designs_for("arm64")] == ["emulated", "partitioned"]
     check_arch("emulated", "x86")
     check_arch("emulated", "arm64")
     with pytest.raises(ValueError, match="design 'mediated' runs on x86 hosts, not on an arm64"):
