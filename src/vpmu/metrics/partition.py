@@ -65,9 +65,7 @@ class PartitionUse:
         held = self.held.pop(cpu, None)
         if held is None:
             return
-        task, since, counters = held
-        self.reserved_ps[task] = self.reserved_ps.get(task, 0) + t_ps - since
-        self.counter_ps[task] = self.counter_ps.get(task, 0) + counters * (t_ps - since)
+        _held_until(self.reserved_ps, self.counter_ps, held, t_ps)
 
     def fixed(self) -> tuple[Any, ...]:
         """What is not a sum (``vpmu.metrics.period``)."""
@@ -78,10 +76,9 @@ class PartitionUse:
         if not self.loads:
             return None
         reserved, counter = dict(self.reserved_ps), dict(self.counter_ps)
-        for task, since, counters in self.held.values():
-            if end_ps is not None:
-                reserved[task] = reserved.get(task, 0) + end_ps - since
-                counter[task] = counter.get(task, 0) + counters * (end_ps - since)
+        if end_ps is not None:
+            for held in self.held.values():
+                _held_until(reserved, counter, held, end_ps)
 
         def total(acc: dict[str, int]) -> int:
             return sum(acc.get(t, 0) for t in tasks)
@@ -89,3 +86,12 @@ class PartitionUse:
                 "reserved_counters": self.counters, "reserved_ns": ns(total(reserved)),
                 "counter_ns_lost": ns(total(counter)), "host_events_moved": total(self.moved),
                 "host_events_lost": total(self.lost), "pinned_warnings": total(self.pinned)}
+
+
+def _held_until(reserved: dict[str, int], counter: dict[str, int],
+                held: tuple[str, int, int], t_ps: int) -> None:
+    """Add a reservation ``held`` (vCPU, since, counters) up to ``t_ps`` to the vCPU's
+    reserved time and counter-time."""
+    task, since, counters = held
+    reserved[task] = reserved.get(task, 0) + t_ps - since
+    counter[task] = counter.get(task, 0) + counters * (t_ps - since)

@@ -56,6 +56,18 @@ def pmevcntr(n: int) -> int:
     return sys_reg(3, 3, 14, 0b1000 | n >> 3, n & 7)
 
 
+def counter_name(idx: int) -> str:
+    """The register of counter ``idx``: PMEVCNTR<n>_EL0, or PMCCNTR_EL0 for the cycle
+    counter (31)."""
+    return "PMCCNTR_EL0" if idx == CYCLE_IDX else f"PMEVCNTR{idx}_EL0"
+
+
+def type_name(idx: int) -> str:
+    """The type register of counter ``idx``: PMEVTYPER<n>_EL0, or PMCCFILTR_EL0 for the
+    cycle counter (31)."""
+    return "PMCCFILTR_EL0" if idx == CYCLE_IDX else f"PMEVTYPER{idx}_EL0"
+
+
 def pmevtyper(n: int) -> int:
     """PMEVTYPER<n>_EL0: op0 3, op1 3, CRn 14, CRm 0b11:n[4:3], op2 n[2:0]."""
     return sys_reg(3, 3, 14, 0b1100 | n >> 3, n & 7)

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from typing import Any
 
+from vpmu.arch.arm64.sysregs import counter_name
 from vpmu.arch.faults import Fault
 from vpmu.arch.presets import CpuPreset
 from vpmu.hw.arm64.pmu import ArmPmu
@@ -111,8 +112,7 @@ class ArmCpu(CpuCore):
 
     def user_read(self, index: int) -> Generator[Event, Any, int | Fault]:
         """An EL0 read of counter ``index`` (MRS PMEVCNTR<n>_EL0, or PMCCNTR_EL0 at 31)."""
-        name = "PMCCNTR_EL0" if index == 31 else f"PMEVCNTR{index}_EL0"
-        return self.mrs(name)
+        return self.mrs(counter_name(index))
 
     def user_read_origin(self, index: int) -> str:
         """The origin tag of the counter ``user_read(index)`` reads."""

@@ -301,14 +301,17 @@ class ArmPmu(CountingPmu):
         iff P == NSK, at EL2 iff NSH."""
         if el is None:
             return self._counts_here(idx)
+        return self._enabled(idx) and self._admits(idx, el)
+
+    def _admits(self, idx: int, el: int) -> bool:
+        """Counter ``idx``'s filter admits ``el``: EL0 iff U == NSU, EL1 iff P == NSK, EL2
+        iff NSH."""
         t = self.types[idx]
         if el == 0:
-            admits = t >> 30 & 1 == t >> 28 & 1
-        elif el == 1:
-            admits = t >> 31 & 1 == t >> 29 & 1
-        else:
-            admits = bool(t >> 27 & 1)
-        return self._enabled(idx) and admits
+            return t >> 30 & 1 == t >> 28 & 1
+        if el == 1:
+            return t >> 31 & 1 == t >> 29 & 1
+        return bool(t >> 27 & 1)
 
     def _event(self, idx: int) -> int:
         if idx == CYCLE_IDX:
@@ -316,13 +319,11 @@ class ArmPmu(CountingPmu):
         return self.types[idx] & self.caps.event_mask
 
     def _rings(self, idx: int) -> tuple[int, ...]:
-        t = self.types[idx]
-        u, p = t >> 30 & 1, t >> 31 & 1
-        nsu, nsk, nsh = t >> 28 & 1, t >> 29 & 1, t >> 27 & 1
         # A guest's kernel runs at EL1 whatever the host's EL: on a VHE host (EL2) the
         # filter tells the two kernels apart, which is why guest mode is filter-sensitive.
-        kernel = nsh == 1 if self.kernel_el == 2 and not self.guest else p == nsk
-        return tuple(r for r, ok in ((RING_KERNEL, kernel), (RING_USER, u == nsu)) if ok)
+        kernel_el = 1 if self.guest else self.kernel_el
+        return tuple(r for r, ok in ((RING_KERNEL, self._admits(idx, kernel_el)),
+                                     (RING_USER, self._admits(idx, 0))) if ok)
 
     def count_config(self, c: Counter) -> CountConfig | None:
         """What counter ``c`` counts now (None: disabled, filtered out everywhere, or an

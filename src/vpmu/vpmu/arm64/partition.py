@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vpmu.arch.arm64.caps import CYCLE_IDX, PMUVER_V3P7, ArmPmuCaps
+from vpmu.arch.arm64.sysregs import counter_name, type_name
 from vpmu.arch.regs import set_bits
 from vpmu.host.perf.arm64.driver import ArmPerfDriver
 from vpmu.hw.arm64.cpu import ArmCpu
@@ -121,14 +122,19 @@ def set_guest_counters(perf: PerfSubsystem, cpu: Pcpu, guest: int) -> Squeeze:
     return Squeeze(0)
 
 
+def arm_pmu_of(cpu: Pcpu) -> ArmPmu:
+    """The PMUv3 of ``cpu`` (a partitioned PMU is an Arm PMU)."""
+    hw = cpu.hw
+    assert isinstance(hw, ArmCpu), "a partitioned PMU is an Arm PMU"
+    return hw.arm_pmu
+
+
 class RegTally:
     """PMU system-register accesses KVM makes at EL2 on one CPU, priced at the host's MRS /
     MSR latency and counted by register (what a load or a put did)."""
 
     def __init__(self, cpu: Pcpu, traffic: Counter[str]) -> None:
-        hw = cpu.hw
-        assert isinstance(hw, ArmCpu), "a partitioned PMU is an Arm PMU"
-        self.pmu: ArmPmu = hw.arm_pmu
+        self.pmu = arm_pmu_of(cpu)
         self.costs = cpu.costs.instruction_cycles
         self.traffic = traffic
         self.cycles = 0
@@ -150,16 +156,6 @@ class RegTally:
         self.traffic["msr MDCR_EL2"] += 1
         self.cycles += self.costs["msr"]
         self.pmu.set_mdcr(hpmn=hpmn, hpme=hpme)
-
-
-def counter_name(idx: int) -> str:
-    """PMEVCNTR<n>_EL0, or PMCCNTR_EL0 for the cycle counter."""
-    return "PMCCNTR_EL0" if idx == CYCLE_IDX else f"PMEVCNTR{idx}_EL0"
-
-
-def type_name(idx: int) -> str:
-    """PMEVTYPER<n>_EL0, or PMCCFILTR_EL0 for the cycle counter."""
-    return "PMCCFILTR_EL0" if idx == CYCLE_IDX else f"PMEVTYPER{idx}_EL0"
 
 
 def filtered_type(kvm: KvmArch, idx: int, evtyper: int, event: int) -> int:

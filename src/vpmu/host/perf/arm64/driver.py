@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING
 from vpmu.arch.arm64 import events as arm_ev
 from vpmu.arch.arm64.caps import CYCLE_IDX, PMUVER_V3P1, ArmPmuCaps
 from vpmu.arch.arm64.parts import pmu_name
+from vpmu.arch.arm64.sysregs import counter_name, type_name
 from vpmu.host.perf.arm64.assign import ARMPMU_EVT_64BIT, event_constraint, schedule
 from vpmu.host.perf.arm64.events_map import hw_event_config, sysfs_events
 from vpmu.host.perf.constraint import Constraint
@@ -160,14 +161,6 @@ class ArmPerfDriver:
     def _pmcr_write(self, value: int) -> None:
         self._write("PMCR_EL0", value & ARMV8_PMU_PMCR_MASK)
 
-    @staticmethod
-    def _cntr(idx: int) -> str:
-        return "PMCCNTR_EL0" if idx == CYCLE_IDX else f"PMEVCNTR{idx}_EL0"
-
-    @staticmethod
-    def _typer(idx: int) -> str:
-        return "PMCCFILTR_EL0" if idx == CYCLE_IDX else f"PMEVTYPER{idx}_EL0"
-
     # -- the event's encoding ------------------------------------------------------------
     @staticmethod
     def is_64bit(event: PerfEvent) -> bool:
@@ -215,10 +208,10 @@ class ArmPerfDriver:
         idx = event.hw_idx
         assert idx is not None
         if self.is_chained(event):
-            self._write(self._typer(idx - 1), self.evtype(event))
-            self._write(self._typer(idx), arm_ev.CHAIN | ARMV8_PMU_INCLUDE_EL2)
+            self._write(type_name(idx - 1), self.evtype(event))
+            self._write(type_name(idx), arm_ev.CHAIN | ARMV8_PMU_INCLUDE_EL2)
         else:
-            self._write(self._typer(idx), self.evtype(event))
+            self._write(type_name(idx), self.evtype(event))
 
     # -- KVM's host/guest masks ------------------------------------------------------------
     def _switch_needed(self, attr: PerfEventAttr) -> bool:
@@ -300,18 +293,18 @@ class ArmPerfDriver:
         if self._needs_bias(event):
             value |= BIAS
         if self.is_chained(event):
-            self._write(self._cntr(idx), value >> 32)
-            self._write(self._cntr(idx - 1), value & 0xFFFF_FFFF)
+            self._write(counter_name(idx), value >> 32)
+            self._write(counter_name(idx - 1), value & 0xFFFF_FFFF)
         else:
-            self._write(self._cntr(idx), value)
+            self._write(counter_name(idx), value)
 
     def read(self, event: PerfEvent) -> int:
         """``armpmu_event_update``: fold the counter's progress into the event; the delta."""
         idx = event.hw_idx
         assert idx is not None
-        value = self._read(self._cntr(idx))
+        value = self._read(counter_name(idx))
         if self.is_chained(event):
-            value = value << 32 | self._read(self._cntr(idx - 1))
+            value = value << 32 | self._read(counter_name(idx - 1))
         if self._needs_bias(event):
             value &= ~BIAS
         delta = (value - event.prev_raw) & self._max_period(event)

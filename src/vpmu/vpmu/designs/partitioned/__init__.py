@@ -73,17 +73,18 @@ class PartitionedPmu:
         """The VM's N as the guest enumerates it: ``nr_counters``, or the guest's maximum
         (above it, SET_NR_COUNTERS fails and the guest never runs)."""
         most = host.n_counters - self.reserved
+        asked = self._nr_counters()
+        return most if asked is None else min(asked, most)
+
+    def _nr_counters(self) -> int | None:
+        """The ``nr_counters`` option: SET_NR_COUNTERS's argument, None for ``default``."""
         raw = str(self.options["nr_counters"])
         if raw == "default":
-            return most
+            return None
         if not raw.isdigit():
             raise ValueError(f"design 'partitioned' option nr_counters must be an integer "
                              f"or 'default', not {raw!r}")
-        return min(int(raw), most)
-
-    def _nr_counters(self) -> int | None:
-        raw = str(self.options["nr_counters"])
-        return None if raw == "default" else int(raw)
+        return int(raw)
 
     def guest_caps(self, host: ArmPmuCaps) -> ArmPmuCaps:
         """KVM's guest PMU on the host PMU with N = ``hpmn``."""

@@ -16,10 +16,10 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from vpmu.arch.arm64.caps import CYCLE_IDX
+from vpmu.arch.arm64.sysregs import type_name
 from vpmu.arch.faults import Fault
 from vpmu.arch.regs import RegisterSpec, Role, apply_write, read_value
 from vpmu.host.perf.arm64.driver import ArmPerfDriver
-from vpmu.hw.arm64.cpu import ArmCpu
 from vpmu.hw.arm64.pmu import ArmPmu
 from vpmu.trace.records import PmuPartition
 from vpmu.vpmu.arm64 import partition as part
@@ -51,12 +51,7 @@ class PartitionedVcpu(KvmArmPmu):
     # -- where the guest's state is ------------------------------------------------------
     def _hw(self) -> ArmPmu | None:
         """The hardware PMU holding the guest's registers, or None while put."""
-        cpu = self.loaded_on
-        if cpu is None:
-            return None
-        hw = cpu.hw
-        assert isinstance(hw, ArmCpu), "a partitioned PMU is an Arm PMU"
-        return hw.arm_pmu
+        return None if self.loaded_on is None else part.arm_pmu_of(self.loaded_on)
 
     @property
     def guest_mask(self) -> int:
@@ -169,7 +164,7 @@ class PartitionedVcpu(KvmArmPmu):
         leave the guest's counter counting its previous event until then)."""
         idx = spec.index
         value = part.filtered_type(self.kvm, idx, self.evtype[idx], self.event_of(idx))
-        hw.write(hw.by_name[part.type_name(idx)], value)
+        hw.write(hw.by_name[type_name(idx)], value)
 
     # -- overflow ------------------------------------------------------------------------
     def _fold_overflows(self, hw: ArmPmu) -> None:
