@@ -29,8 +29,10 @@ def test_quick_start_has_exactly_two_commands() -> None:
     assert commands is not None
     lines = [ln for ln in commands.group(1).splitlines() if ln.strip()]
     assert len(lines) == 2
-    assert lines[0].startswith("pip install . && vpmu run examples/") and "pytest" in lines[1]
-    example = lines[0].split("vpmu run ", 1)[1].split()[0]
+    assert lines[0].startswith("pip install . && vpmu ") and "pytest" in lines[1]
+    command = lines[0].split(" && vpmu ", 1)[1].split()
+    assert command[0] in ("run", "compare") and command[1].startswith("examples/")
+    example = command[1]
     assert (README.parent / example).is_file()      # the built-in example it runs exists
 
 

@@ -119,12 +119,14 @@ class Run:
 
 
 def run_tool(preset: str | CpuPreset, tool: PerfRecord | PerfStat, *, ms: int,
-             phase: str = "br_instr", runs: int = 1) -> Run:
-    """``tool`` around ``ms`` ms of a phase, on bare metal, recorded."""
+             phase: str = "br_instr", runs: int = 1, **linux: Any) -> Run:
+    """``tool`` around ``ms`` ms of a phase, on bare metal, recorded; ``linux``: more
+    LinuxGuest settings (``mux_interval_ms``...)."""
     machine = BareMetal(preset)
     p = machine.preset
     stream = PHASES[phase].stream_for_cycles(p.core_mhz * 1000 * ms)
-    rec = RecordingOs(LinuxGuest(workload=stream, tool=tool, runs=runs, tsc_mhz=p.tsc_mhz))
+    rec = RecordingOs(LinuxGuest(workload=stream, tool=tool, runs=runs, tsc_mhz=p.tsc_mhz,
+                                 **linux))
     return Run(machine, rec, machine.run_os(rec))
 
 

@@ -100,9 +100,11 @@ def test_blind_spot_per_event_clipped_split_and_summed() -> None:
         "events": [EVENT7, EVENT9, EVENT3],
         "refused": [{"t_ns": 4.2, "cpu": 1, "name": "ref-cycles", "errno": "EBUSY"}],
         "blind_ns_total": 7.2, "worst_gap_ns": 2.8,
+        "blind_fraction": round(7.2 / sum(e["host_ns"] for e in (EVENT7, EVENT9, EVENT3)), 6),
     }
     assert result is not None
-    assert list(result) == ["events", "refused", "blind_ns_total", "worst_gap_ns"]
+    assert list(result) == ["events", "refused", "blind_ns_total", "worst_gap_ns",
+                            "blind_fraction"]
     assert list(result["events"][0]) == list(EVENT7)
 
 
@@ -146,7 +148,7 @@ def test_no_host_profiling_without_an_opened_or_refused_event() -> None:
                                      errno="EOPNOTSUPP")], END_PS)
     assert refused == {"events": [], "refused": [
         {"t_ns": 10.0, "cpu": 2, "name": "cycles", "errno": "EOPNOTSUPP"}],
-        "blind_ns_total": 0.0, "worst_gap_ns": 0.0}
+        "blind_ns_total": 0.0, "worst_gap_ns": 0.0, "blind_fraction": None}
 
 
 # --- leaks -----------------------------------------------------------------------------------

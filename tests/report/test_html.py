@@ -3,19 +3,18 @@ sections and charts for hand-built and real runs, its determinism and self-conta
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import pytest
+from plotly.offline import get_plotlyjs
 
 from vpmu.arch.x86 import msrs
 from vpmu.report import html as html_module
 from vpmu.report.html import ReportRun, render_html, summary_matrix
-from vpmu.report.html_timeline import timeline_figure
 from vpmu.report.results import results
 from vpmu.report.tables import summary_rows
-from vpmu.report.timeline import Segment, markers, ownership, pmu_msr_kind, window_end
+from vpmu.report.timeline import Segment, markers, ownership, pmu_msr_kind
 from vpmu.scenario import load_scenario
 from vpmu.scenario.run import build, run
 from vpmu.trace import (
@@ -29,6 +28,7 @@ from vpmu.trace import (
     VmExit,
 )
 
+from .html_page import blobs, chart_ids, figures, hover_texts, payloads, trace_names, unpack
 from .test_results import StubOutcome
 
 END_PS = 100_000_000
@@ -74,32 +74,6 @@ def stub_results(records: list[Record], design: str) -> dict[str, Any]:
 def stub_run(label: str, records: list[Record]) -> ReportRun:
     """A report run of hand-built records."""
     return ReportRun(label, stub_results(records, label), records, END_PS)
-
-
-def figures(page: str) -> dict[str, tuple[list[dict[str, Any]], dict[str, Any]]]:
-    """Each chart's traces and layout, by div id, decoded from its ``Plotly.newPlot`` call."""
-    decoder, out = json.JSONDecoder(), {}
-    for m in re.finditer(r'Plotly\.newPlot\(\s*"([^"]+)",\s*', page):
-        data, end = decoder.raw_decode(page, m.end())
-        layout, _ = decoder.raw_decode(page, re.compile(r",\s*").match(page, end).end())
-        out[m.group(1)] = (data, layout)
-    return out
-
-
-def trace_names(page: str) -> set[str]:
-    """The names of every trace on the page."""
-    return {t.get("name") for data, _ in figures(page).values() for t in data}
-
-
-def hover_texts(page: str) -> set[str]:
-    """Every point's hover text on the page."""
-    return {text for data, _ in figures(page).values() for t in data
-            for text in (t.get("text") or []) if isinstance(text, str)}
-
-
-def chart_ids(page: str) -> list[str]:
-    """The ids of the page's plotly divs, in order."""
-    return re.findall(r'<div id="([^"]+)" class="plotly-graph-div"', page)
 
 
 def test_ownership_of_a_mediated_cpu() -> None:
@@ -176,24 +150,6 @@ def test_markers_are_the_counter_events() -> None:
         "pmu_write", "pmi", "leak", "rdpmc", "perf_call", "perf_sample", "pmu_read"]
 
 
-def test_window_end() -> None:
-    """The window holds at most the budget; the run's end when everything fits."""
-    assert window_end([5, 1, 3], 3, 10) == 10
-    assert window_end([5, 1, 3, 4], 2, 10) == 4
-    assert window_end([50], 0, 10) == 10
-
-
-def test_timeline_note_when_the_budget_cuts() -> None:
-    """A budget smaller than the run shows a window from 0 and says what it left out."""
-    fig, note = timeline_figure(mediated_records(), END_PS, budget=4)
-    assert fig is not None
-    assert note.startswith("Showing 0–5.000 µs of 100.000 µs: the first 4 of 16 ")
-    assert list(fig.layout.xaxis.range) == [0, 5.0]
-    _, note = timeline_figure(mediated_records(), END_PS, budget=1_000)
-    assert note == ""
-    assert timeline_figure([], END_PS, budget=10)[0] is None
-
-
 def test_summary_matrix_keeps_sub_rows_under_their_heading() -> None:
     """A row only the second run has goes before the row it precedes there."""
     a = stub_results([VmExit(0, 0, "vm", 0, "CPUID")], "emulated")
@@ -226,9 +182,10 @@ def test_page_of_hand_built_runs() -> None:
     assert "vm/vcpu0 WRMSR MSR_P6_EVNTSEL0 = 0x4300c0 (selector) · exit 2,000.0 ns" in texts
     assert "load (run-loop) vm/vcpu0, 800.0 ns" in texts
     assert "PMI to vm/vcpu0 · handler 6,000.0 ns" in texts
-    assert figures(page)["vpmu-timeline-0"][1]["yaxis"]["ticktext"] == ["cpu0", "cpu1"]
-    assert page.count("Plotly.newPlot(") == 6
-    assert page.count("* plotly.js v") == 1  # the library once, inlined
+    assert payloads(page)["vpmu-timeline-0"]["rows"] == ["cpu0", "cpu1"]
+    assert page.count("vpmu.plot(") == 4 and page.count("vpmu.timeline(") == 2
+    assert unpack(blobs(page)["vpmu-plotly-js"]) == get_plotlyjs().encode()  # once, packed
+    assert len(figures(page)) == 4
     assert not re.search(r"<script[^>]*\bsrc=", page)
     assert not re.search(r"<link[^>]*\bhref=", page)
     assert render_html(runs, title="stub <compare>") == page
@@ -282,17 +239,18 @@ def test_page_of_real_runs(real_runs: list[ReportRun]) -> None:
     assert {"guest vm0/vcpu0 context loaded", "LEAK: host RDPMC read a guest's value",
             "host owns the PMU (guest counters are host perf events)"} <= names
     assert render_html(real_runs, title="leak-rdpmc-reader") == page
-    assert len(page.encode()) < 8_000_000
+    assert len(page.encode()) < 2_500_000
 
 
 def test_page_budget_is_shared_by_the_runs(real_runs: list[ReportRun],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each run's timeline gets the page's budget over the runs (at least MIN_RUN_ITEMS) and
-    notes the window it shows."""
+    """Each run's timeline gets the page's budget over the runs (at least MIN_RUN_ITEMS); a
+    run with more items is stored in buckets, as many as the budget allows at most."""
     monkeypatch.setattr(html_module, "MIN_RUN_ITEMS", 10)
-    page = render_html(real_runs, title="x", timeline_items=60)
-    notes = re.findall(r"Showing 0–[0-9.,]+ µs of [0-9.,]+ µs: the first ([0-9,]+) of", page)
-    assert notes == ["30", "30"]
-    monkeypatch.setattr(html_module, "MIN_RUN_ITEMS", 50)
-    page = render_html(real_runs, title="x", timeline_items=60)
-    assert re.findall(r"the first ([0-9,]+) of", page) == ["50", "50"]
+    page = render_html(real_runs, title="x", timeline_items=100)
+    for payload in payloads(page).values():
+        assert payload["bucket"] > 0 and payload["items"] > 50
+        assert sum(len(t["t"]) for t in payload["segs"] + payload["marks"]) <= 50
+    monkeypatch.setattr(html_module, "MIN_RUN_ITEMS", 1_000)
+    page = render_html(real_runs, title="x", timeline_items=100)
+    assert [p["bucket"] for p in payloads(page).values()] == [0, 0]

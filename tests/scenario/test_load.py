@@ -14,6 +14,7 @@ from vpmu.scenario import (
     parse_scenario,
 )
 from vpmu.workloads.phases import PHASES
+from vpmu.workloads.table import builtin
 
 BASE = """\
 duration_ms = 600
@@ -52,11 +53,11 @@ def test_base_is_valid() -> None:
 @pytest.mark.parametrize(("text", "expected"), [
     (BASE + 'tol = "perf-stat"\n',
      "x.toml: vm[0].guest[0].tol: unknown key (did you mean 'tool'?); expected one of vcpu, "
-     "tick_hz, workload, tool, events, freq, period, max_sample_rate, branch_stack, start_ms, "
-         "runs"),
+     "tick_hz, workload, tool, events, freq, period, max_sample_rate, "
+     "perf_cpu_time_max_percent, mux_interval_ms, branch_stack, start_ms, runs"),
     ("seeed = 1\n" + BASE,
      "x.toml: seeed: unknown key (did you mean 'seed'?); expected one of name, description, "
-     "duration_ms, seed, host, vm, host_task"),
+     "duration_ms, seed, host, vm, host_task, workload"),
     (BASE + "[vm.pmu]\ngp = 2\n",
      "x.toml: vm[0].pmu.gp: unknown key; expected one of version, gp_counters, fixed_counters"),
 ], ids=["guest-key", "top-level-key", "pmu-key"])
@@ -117,8 +118,10 @@ def test_bad_preset_lists_the_valid_names() -> None:
 
 
 def test_bad_workload_lists_the_phases() -> None:
-    """An unknown workload phase is refused with every phase name."""
-    names = ", ".join(repr(n) for n in PHASES)
+    """An unknown workload is refused with every built-in workload's name (the phases
+    first, then the SPEC CPU2017 presets)."""
+    names = ", ".join(repr(n) for n in builtin())
+    assert list(builtin())[:len(PHASES)] == list(PHASES)
     assert problems(BASE + 'workload = "br-instr"\n') == \
         [f"x.toml: vm[0].guest[0].workload: expected one of {names}, got 'br-instr'"]
 
@@ -283,12 +286,20 @@ def test_overrides_apply_to_a_scenario_and_leave_the_input_alone() -> None:
     assert isinstance(apply_overrides(data, []), Scenario)
 
 
+def test_overrides_add_the_next_entry_of_an_array_of_tables() -> None:
+    """``host_task[N].key=value`` with N entries so far adds one: a host ``perf record -a``
+    beside the guest's, from the command line."""
+    s = parse_scenario(BASE, overrides=["host_task[0].kind=perf-record",
+                                        'host_task[0].events=["cycles"]'])
+    assert [(t.kind, t.events, t.cpu) for t in s.host_task] == [("perf-record", ["cycles"], None)]
+
+
 @pytest.mark.parametrize(("override", "expected"), [
     ("host.cpuz=8", "--set host.cpuz=8: host.cpuz: unknown key (did you mean 'cpus'?); "
                     "expected one of preset, cpus, nmi_watchdog, tick_hz, clear_dirty_counters, "
                     "max_sample_rate, vhe"),
-    ("vm[1].design=x", "--set vm[1].design=x: vm[1]: no such entry; vm has 1 entry "
-                       "(--set can change entries, not add them)"),
+    ("vm[2].design=x", "--set vm[2].design=x: vm[2]: no such entry; vm has 1 entry "
+                       "(--set can change them, or add the next: vm[1].KEY=VALUE)"),
     ("vm.design=x", "--set vm.design=x: vm.design: vm is an array: expected an index like [0]"),
     ("host.cpus.n=1", "--set host.cpus.n=1: host.cpus.n: host.cpus is a value, not a table"),
     ("host.cpus", "--set host.cpus: expected key=value, got no '='"),

@@ -1,7 +1,8 @@
 """Guest-visible faults as values.
 
 A guest access that the architecture rejects returns one of these instead of a result; a
-Python exception is never the answer to a guest's bad access (DESIGN.md).
+Python exception is never the answer to a guest's bad access (docs/architecture.md,
+"Invariants every change keeps").
 """
 
 from __future__ import annotations

@@ -16,11 +16,14 @@ from vpmu.arch.x86.caps import x86_caps
 from vpmu.cli.app import bad, check_design, command, console, err_console, load
 from vpmu.cli.outputs import Outputs
 from vpmu.cli.progress import RunProgress
+from vpmu.metrics.baseline import NO_BASELINE
+from vpmu.report.headline import headlines
 from vpmu.report.html import ReportRun, render_html
 from vpmu.report.kvm_stat import KvmStat
 from vpmu.report.perf_stat import perf_stat_csv
 from vpmu.report.results import dumps, dumps_list, results
 from vpmu.report.tables import summary_table
+from vpmu.scenario.baseline import BareMetalRuns, measure
 from vpmu.scenario.run import RunOutcome, build, run
 from vpmu.scenario.schema import Scenario
 from vpmu.trace import Sink
@@ -40,6 +43,10 @@ AllowLargeOpt = Annotated[bool, typer.Option(
     "--allow-large", help="Run a scenario beyond the work bounds (more than 10^12 cycles "
                           "of simulated work, 1024 CPUs, ...; docs/cli.md) instead of "
                           "refusing it.")]
+NoBaselineOpt = Annotated[bool, typer.Option(
+    "--no-baseline", help="Skip the baselines: the same scenario with every guest tool removed "
+                          "and the guests on bare metal (overhead.vs_unprofiled and "
+                          "vs_bare_metal are then null; docs/guide/metrics.md).")]
 NoFfwdOpt = Annotated[bool, typer.Option(
     "--no-fast-forward", help="Run every period of an idle guest step by step instead of "
                               "skipping those that repeat (same results, slower; "
@@ -57,19 +64,32 @@ class Done:
 
 def execute(path: Path, scenario: Scenario, design: str | None, *, keep: bool,
             keep_trace: bool = False, sinks: Sequence[Sink] = (),
-            fast_forward: bool = True) -> Done:
+            fast_forward: bool = True, bare_metal: BareMetalRuns | None = None) -> Done:
     """Build and run ``scenario``: bad input (a design or option the registry does not know,
     a filter KVM refuses) raises InputError naming the file or ``--design`` and the key
     path; a run that does not finish raises RunIncompleteError (the caller decides whether that
     ends the command). ``keep``: return the outcome; ``keep_trace``: with every record (for
     an output that needs the whole trace); ``sinks`` take each record as it is emitted (the
-    outputs written as the run goes)."""
+    outputs written as the run goes); ``bare_metal``: measure the baselines, with these
+    bare-metal runs (None: no baselines)."""
     label = design or (scenario.vm[0].design_spec if scenario.vm else "none")
     outcome = build(scenario, design, source=str(path), keep_trace=keep_trace, sinks=sinks,
                     fast_forward=fast_forward)
     with RunProgress(err_console, f"{path.name} [{label}]") as progress:
         run(outcome, progress)
-    return Done(label, results(outcome), outcome if keep else None)
+    baseline = NO_BASELINE
+    if bare_metal is not None:
+        with RunProgress(err_console, f"{path.name} [{label}, unprofiled]") as progress:
+            baseline = measure(outcome, design, fast_forward=fast_forward,
+                               bare_metal=bare_metal, progress=progress)
+    return Done(label, results(outcome, baseline), outcome if keep else None)
+
+
+def summarize(runs: list[dict[str, Any]], title: str, labels: Sequence[str]) -> None:
+    """The plain-words line of each run, then the metrics table."""
+    for line in headlines(runs, labels):
+        console.print(escape(line))
+    console.print(summary_table(runs, title=title, labels=labels))
 
 
 def written(done: list[tuple[str, Path]]) -> None:
@@ -105,6 +125,7 @@ def run_cmd(
     set_: SetOpt = None,
     allow_large: AllowLargeOpt = False,
     no_fast_forward: NoFfwdOpt = False,
+    no_baseline: NoBaselineOpt = False,
 ) -> None:
     """Run a scenario and print its metrics; options write the results and exports."""
     if design is not None:
@@ -121,9 +142,10 @@ def run_cmd(
         sinks = [s for s, o in ((ftrace, ftrace_out), (exits, kvm_stat)) if o is not None]
         keep_trace = html is not None or trace_out is not None
         done = execute(scenario, sc, design, keep=keep_trace or perf_stat_out is not None,
-                       keep_trace=keep_trace, sinks=sinks, fast_forward=not no_fast_forward)
+                       keep_trace=keep_trace, sinks=sinks, fast_forward=not no_fast_forward,
+                       bare_metal=None if no_baseline else BareMetalRuns())
         data, out = done.results, done.outcome
-        console.print(summary_table([data], title=scenario.name, labels=[done.label]))
+        summarize([data], scenario.name, [done.label])
         recs = out.records if out and keep_trace else []
         end = out.end_ps if out else 0
         written(files.commit({
@@ -148,6 +170,7 @@ def compare(
     set_: SetOpt = None,
     allow_large: AllowLargeOpt = False,
     no_fast_forward: NoFfwdOpt = False,
+    no_baseline: NoBaselineOpt = False,
 ) -> None:
     """Run a scenario under several designs and print their metrics side by side."""
     if len(design) < 2:
@@ -156,12 +179,14 @@ def compare(
         check_design(d)
     with Outputs({"--json": json_out, "--html": html}, inputs=[scenario]) as files:
         sc = load(scenario, set_, allow_large=allow_large)
+        bare_metal = None if no_baseline else BareMetalRuns()
         runs = [execute(scenario, sc, d, keep=html is not None, keep_trace=html is not None,
-                        fast_forward=not no_fast_forward) for d in design]
+                        fast_forward=not no_fast_forward, bare_metal=bare_metal)
+                for d in design]
         for d, r in zip(design, runs, strict=True):
             r.results["design_spec"] = d
         data = [r.results for r in runs]
-        console.print(summary_table(data, title=scenario.name, labels=design))
+        summarize(data, scenario.name, design)
         report = [ReportRun(r.label, r.results, r.outcome.records, r.outcome.end_ps)
                   for r in runs if r.outcome is not None]
         written(files.commit({"--json": lambda: dumps_list(data),

@@ -1,4 +1,5 @@
-"""The guest register port (DESIGN.md contract): operations a guest program yields.
+"""The guest register port (the contract of the README's guest programs): operations a guest
+program yields.
 
 A guest program is a generator function: it yields operations and receives their results.
 Faults are values (``Fault.GP``), never exceptions, so a program can test for them the way the

@@ -101,6 +101,7 @@ class Scheduler:
     def exit(self, cpu: Pcpu, task: Task) -> None:
         """The task's program finished."""
         task.state = TaskState.DEAD
+        task.exit_ps = self.host.env.now_ps
 
     def wake(self, task: Task) -> None:
         """try_to_wake_up(): queue the task and kick its CPU if it should run now."""

@@ -149,6 +149,8 @@ class Task:
     """Ground truth of its own work: event totals executed, by (mode value, event key)."""
     result: Any = None
     """The value the program's generator finished with."""
+    exit_ps: int | None = None
+    """When its program finished (None while it runs): a guest's completion time."""
     _gen: Generator[TaskOp, Any, Any] | None = field(default=None, repr=False)
     _send: Any = field(default=None, repr=False)
 

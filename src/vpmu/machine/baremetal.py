@@ -67,7 +67,8 @@ class HandlerRun:
 
     @property
     def latency_ps(self) -> int:
-        """From delivery to the handler's end (DESIGN.md's guest PMI handler latency)."""
+        """From delivery to the handler's end (the guest PMI handler latency of
+        docs/guide/metrics/guest_pmi.md)."""
         return self.end_ps - self.raised_ps
 
 
@@ -294,7 +295,7 @@ class BareMetal:
 
 def run_guest(program: GuestProgram, *, preset: str | CpuPreset = "intel-icx",
               design: str | None = None, seed: int = 0) -> Any:
-    """Run a guest program and return its return value (DESIGN.md's entry point).
+    """Run a guest program and return its return value (the README's entry point).
 
     ``design=None`` is bare metal; a design spec (``"emulated"``, ``"emulated:is_paused=false"``)
     runs it on one vCPU of a VM of that design on a one-CPU host.

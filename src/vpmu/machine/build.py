@@ -22,7 +22,7 @@ from vpmu.vpmu import registry
 from vpmu.vpmu.design import DesignSpec
 from vpmu.vpmu.filter import Errno, PmuEventFilter, set_pmu_event_filter
 from vpmu.vpmu.x86.ops import ops_for
-from vpmu.workloads.phases import get_phase
+from vpmu.workloads.streams import Stream
 
 
 def build_host(preset: str, *, cpus: int, tick_hz: int, seed: int,
@@ -94,12 +94,11 @@ def spawn_counter_reader(host: Host, name: str, *, interval_ps: int, rounds: int
     host.env.schedule(lambda: host.spawn(task), delay_ps=start_ps)
 
 
-def spawn_load(host: Host, name: str, workload: str, *, cycles: int, cpu: int | None,
+def spawn_load(host: Host, name: str, streams: Sequence[Stream], *, cpu: int | None,
                start_ps: int) -> None:
-    """A host task running ``cycles`` of the phase ``workload``."""
-    stream = get_phase(workload).stream_for_cycles(cycles)
-
+    """A host task running ``streams`` one after the other (a workload's phases)."""
     def load() -> Generator[Run, Any, None]:
-        yield Run(stream)
+        for stream in streams:
+            yield Run(stream)
     task = Task(name, load, affinity=frozenset({cpu}) if cpu is not None else None)
     host.env.schedule(lambda: host.spawn(task), delay_ps=start_ps)

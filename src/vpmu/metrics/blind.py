@@ -1,5 +1,5 @@
-"""Seed 000's blind spot, accumulated as the run goes: host code inside a guest context after
-a host ``exclude_guest`` event opened on that CPU (``vpmu.metrics.mediated`` has the
+"""Seed 000's blind spot (docs/sources.md), accumulated as the run goes: host code inside a guest
+context after a host ``exclude_guest`` event opened on that CPU (``vpmu.metrics.mediated`` has the
 vocabulary and the section's keys).
 
 A ``Timelines`` listener: each segment of host code adds to the host time of every event
@@ -185,8 +185,11 @@ class HostProfiling:
             return None
         for ev in opened:
             ev.close_gap()
+        # the whole host's: blind time over host time, summed over the events opened
+        blind, host = sum(ev.kvm + ev.other for ev in opened), sum(ev.host for ev in opened)
         return {"events": [ev.section() for ev in opened],
                 "refused": [{"t_ns": ns(o.t_ps), "cpu": o.cpu, "name": o.name,
                              "errno": o.errno} for o in refused],
-                "blind_ns_total": ns(sum(ev.kvm + ev.other for ev in opened)),
-                "worst_gap_ns": ns(max((ev.worst for ev in opened), default=0))}
+                "blind_ns_total": ns(blind),
+                "worst_gap_ns": ns(max((ev.worst for ev in opened), default=0)),
+                "blind_fraction": round(blind / host, 6) if host else None}

@@ -47,7 +47,8 @@ class ExitCounts:
                 "fastpath": self.fastpath, "time_ns": ns(self.cost_ps)}
 
     def msr_exits(self) -> dict[str, Any]:
-        """MSR exits by kernel MSR name and direction, as seed 001's kvm_msr histogram."""
+        """MSR exits by kernel MSR name and direction, as seed 001's kvm_msr histogram
+        (docs/sources.md)."""
         counts: Counter[str] = Counter()
         name = names_for().name
         for (write, msr), n in self.msrs.items():

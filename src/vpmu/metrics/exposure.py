@@ -1,4 +1,5 @@
-"""What a guest's PMU exposes to the host, accumulated as the run goes: leaks (seed 003) and
+"""What a guest's PMU exposes to the host, accumulated as the run goes: leaks (seed 003,
+docs/sources.md) and
 pollution (``vpmu.metrics.mediated`` has the vocabulary and the sections' keys)."""
 
 from __future__ import annotations

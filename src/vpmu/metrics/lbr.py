@@ -1,6 +1,6 @@
 """The ``lbr`` section: where LBR stacks were saved, restored and reset, how often and at
-what cost (seed 002's question), from ``LbrContext`` records; who held each CPU's LBR and
-what that did to the guests' and the host's records, from ``LbrOwner`` and ``LbrRead``.
+what cost (seed 002's question, docs/sources.md), from ``LbrContext`` records; who held each CPU's
+LBR and what that did to the guests' and the host's records, from ``LbrOwner`` and ``LbrRead``.
 
 Keys (the section is null when no LBR was used):
 

@@ -1,6 +1,7 @@
-"""The mediated vPMU's results sections (seeds 000 and 003) as pure functions of records.
+"""The mediated vPMU's results sections (seeds 000 and 003, docs/sources.md) as pure
+functions of records.
 
-Vocabulary (DESIGN.md "Metrics vocabulary"; ``vpmu.metrics.timeline`` sweeps it):
+Vocabulary (docs/guide/README.md, "Metrics"; ``vpmu.metrics.timeline`` sweeps it):
 
 - *host code*: a CPU in mode host-user, host-kernel or in-kvm (``ModeChange``; a CPU is in a
   mode from its change until its next one; before its first change nothing is counted).

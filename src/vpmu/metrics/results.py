@@ -1,4 +1,4 @@
-"""The results' metric sections (DESIGN.md "Metrics vocabulary") as pure functions of a list
+"""The results' metric sections (docs/guide/README.md, "Metrics") as pure functions of a list
 of records: each feeds the records to ``vpmu.metrics.stream.RunMetrics`` (the accumulators a
 run streams its records into) and reads its section, so a section is computed in one place.
 
@@ -35,7 +35,8 @@ def vm_exits(records: Iterable[Record]) -> dict[str, Any]:
 
 
 def msr_exits(records: Iterable[Record]) -> dict[str, Any]:
-    """MSR exits by kernel MSR name and direction, as seed 001's kvm_msr histogram."""
+    """MSR exits by kernel MSR name and direction, as seed 001's kvm_msr histogram
+    (docs/sources.md)."""
     return RunMetrics.of(records).exits.msr_exits()
 
 

@@ -23,6 +23,7 @@ from vpmu.metrics.partition import PartitionUse
 from vpmu.metrics.period import Sums, Totals
 from vpmu.metrics.timeline import ModeTime, Timelines
 from vpmu.metrics.units import ns
+from vpmu.metrics.vms import PerVm
 from vpmu.trace import (
     CounterRead,
     GuestPmi,
@@ -65,12 +66,13 @@ class RunMetrics:
         self.lbr, self.lbr_use = LbrSwitches(), LbrUse()
         self.arm64 = Arm64Coverage()
         self.partition = PartitionUse()
+        self.per_vm = PerVm()
         self.timelines = Timelines((self.mode_time, self.pollution, self.host_profiling,
                                     self.arm64))
         self._feeds: dict[type[Record], tuple[Callable[[Any], None], ...]] = {
-            VmExit: (self.exits.feed, self.host_profiling.exit),
+            VmExit: (self.exits.feed, self.host_profiling.exit, self.per_vm.exit),
             PerfCall: (self.calls.feed,),
-            GuestPmi: (self.pmis.feed,),
+            GuestPmi: (self.pmis.feed, self.per_vm.pmi),
             PmuContext: (self.switches.feed, self.timelines.context),
             ModeChange: (self.timelines.mode,),
             GuestSelectors: (self.timelines.selectors,),
@@ -93,7 +95,8 @@ class RunMetrics:
                                *((acc, acc.TOTALS) for acc in (self.exits, self.calls, self.pmis,
                                                                self.switches, self.mode_time,
                                                                self.lbr, self.lbr_use,
-                                                               self.arm64, self.partition))])
+                                                               self.arm64, self.partition,
+                                                               self.per_vm))])
 
     def __repr__(self) -> str:
         return f"RunMetrics(records={self.records}, end_ps={self.end_ps})"

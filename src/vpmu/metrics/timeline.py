@@ -2,7 +2,7 @@
 the guest selectors left enabled on it (``GuestSelectors``) and whether a mediated guest's
 PMU context is on it (``PmuContext``).
 
-Vocabulary (DESIGN.md "Metrics vocabulary"):
+Vocabulary (docs/guide/README.md, "Metrics"):
 
 - A CPU is in a mode from its change until its next one; before its first change it is in
   none (nothing is counted).

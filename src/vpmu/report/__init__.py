@@ -1,1 +1,1 @@
-"""Results users read: the results JSON (DESIGN.md contract), tables, and later HTML."""
+"""Results users read: the results JSON (docs/scenarios.md, "Results"), tables, and later HTML."""

@@ -1,5 +1,6 @@
 """Plotly figures of the HTML report from the results and records: the VM-exit and MSR
-histograms, the guest PMI latency distribution and the per-design comparison.
+histograms, the guest PMI latency distribution and the per-design comparison (drawn only for
+metrics that two or more runs have).
 
 Every figure is built from plain data in a fixed order, so the same runs give the same page.
 """
@@ -7,13 +8,14 @@ Every figure is built from plain data in a fixed order, so the same runs give th
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import plotly.graph_objects as go
-import plotly.io as pio
+from plotly.io.json import to_json_plotly
 from plotly.subplots import make_subplots
 
 from vpmu.metrics.results import ns, percentile
@@ -45,10 +47,14 @@ def color(i: int) -> str:
 
 
 def figure_div(fig: go.Figure, div_id: str) -> str:
-    """A figure as a ``<div>`` and its script, with a fixed id (plotly.js is not included)."""
+    """A figure as a ``<div>`` with a fixed id and the script that draws it once the page
+    has unpacked plotly.js (``vpmu.plot``, ``vpmu.report.html_js``)."""
     fig.update_layout(template=TEMPLATE)
-    return str(pio.to_html(fig, config=CONFIG, include_plotlyjs=False, full_html=False,
-                           div_id=div_id, default_height=f"{fig.layout.height}px"))
+    spec = fig.to_plotly_json()
+    data, layout = to_json_plotly(spec["data"]), to_json_plotly(spec["layout"])
+    return (f'<div id="{div_id}" class="plotly-graph-div" style="height:{fig.layout.height}px;'
+            f' width:100%;"></div>\n<script>vpmu.plot("{div_id}", {data}, {layout}, '
+            f'{json.dumps(CONFIG)});</script>')
 
 
 def _ranked(counts: Sequence[dict[str, int]]) -> list[str]:
@@ -142,8 +148,8 @@ def _get(*path: str) -> Callable[[dict[str, Any]], Any]:
 
 
 def _exits_per_pmi(data: dict[str, Any]) -> float | None:
-    pmis = data["guest_pmi"]["count"]
-    return round(data["vm_exits"]["total"] / pmis, 3) if pmis else None
+    pmis, exits = _get("guest_pmi", "count")(data), _get("vm_exits", "total")(data)
+    return round(exits / pmis, 3) if pmis and exits is not None else None
 
 
 COMPARED: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
@@ -166,20 +172,40 @@ COMPARED: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
 """The per-design comparison: (title, value of one run's results)."""
 
 
-def comparison_figure(labels: Sequence[str], datas: Sequence[dict[str, Any]],
-                      ) -> tuple[go.Figure | None, list[str]]:
-    """One small bar chart per metric of ``COMPARED``, a bar per run; metrics null or zero in
-    every run are left out and returned by title."""
+def compared(datas: Sequence[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
+    """Each metric of ``COMPARED`` with its value in every run (None where a run lacks it)."""
+    return [(title, [get(d) for d in datas]) for title, get in COMPARED]
+
+
+class Comparison(NamedTuple):
+    """The comparison chart (None when no metric has two runs to compare) and what it leaves
+    out: metrics null or zero in every run, and metrics only one run has (title, run index,
+    value)."""
+
+    figure: go.Figure | None
+    none: list[str]
+    one: list[tuple[str, int, Any]]
+
+
+def comparison_figure(labels: Sequence[str], datas: Sequence[dict[str, Any]]) -> Comparison:
+    """One small bar chart per metric of ``COMPARED`` that at least two runs have (a run
+    without it has no bar) and that is not zero in all of them."""
     shown: list[tuple[str, list[Any]]] = []
-    left_out: list[str] = []
-    for title, get in COMPARED:
-        values = [get(d) for d in datas]
-        if any(values):
-            shown.append((title, values))
+    none: list[str] = []
+    one: list[tuple[str, int, Any]] = []
+    for title, values in compared(datas):
+        have = [i for i, v in enumerate(values) if v is not None]
+        if not any(values[i] for i in have):
+            none.append(title)
+        elif len(have) == 1:
+            one.append((title, have[0], values[have[0]]))
         else:
-            left_out.append(title)
-    if not shown:
-        return None, left_out
+            shown.append((title, values))
+    return Comparison(_comparison_bars(labels, shown) if shown else None, none, one)
+
+
+def _comparison_bars(labels: Sequence[str], shown: Sequence[tuple[str, list[Any]]],
+                     ) -> go.Figure:
     cols = min(3, len(shown))
     rows = math.ceil(len(shown) / cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[t for t, _ in shown],
@@ -188,9 +214,9 @@ def comparison_figure(labels: Sequence[str], datas: Sequence[dict[str, Any]],
     for k, (title, values) in enumerate(shown):
         fig.add_trace(go.Bar(
             x=names, y=values, marker_color=[color(i) for i in range(len(labels))],
-            name=title, showlegend=False, text=[fmt(v) for v in values],
+            name=title, showlegend=False,
+            text=["" if v is None else fmt(v) for v in values],
             textposition="auto"), row=k // cols + 1, col=k % cols + 1)
     fig.update_layout(height=260 * rows + 40)
     fig.update_annotations(font_size=12)
-    return fig, left_out
-
+    return fig

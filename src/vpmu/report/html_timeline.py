@@ -1,29 +1,36 @@
-"""The PMU ownership timeline figure: one row per physical CPU, ownership as thick bars, the
-counter events as markers above (guest side) and below (host side) each bar.
+"""The PMU ownership timeline: one row per physical CPU, ownership as thick bars, the counter
+events as markers above (guest side) and below (host side) each bar.
 
-A run can have 10^5-10^6 records; the figure shows a window from time 0 that holds at most
-a budget of items (segments and markers), so the page stays small and quick to draw, and says
-so in its note. Large traces use WebGL (``scattergl``).
+The chart covers the whole run at every zoom. The page embeds the run's ownership segments and
+markers, packed (``timeline_payload``), and its script (``vpmu.report.html_js``) draws the x
+range shown: every item when few fall in it, buckets of them otherwise. A run with more items
+than its budget is stored in buckets already (the finest power-of-two width that fits the
+budget): zooming in then stops at that width, and the chart's note says so.
 """
 
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import plotly.graph_objects as go
+from plotly.io.json import to_json_plotly
 
 from vpmu.arch.names import names_for
+from vpmu.report.charts import CONFIG, TEMPLATE
+from vpmu.report.html_js import blob, pack_json
 from vpmu.report.timeline import (
     Marker,
     Segment,
+    buckets,
     cpus_of,
     markers,
     ownership,
     pmu_msr_kind,
+    spans,
     us,
-    window_end,
 )
 from vpmu.trace import CounterRead, GuestPmi, PerfCall, PerfSample, PmuContext, Record, VmExit
 
@@ -51,8 +58,6 @@ LANES = {
 HOST_COLOR, SWITCH_COLOR = "#b0bec5", "#ff9800"
 GUEST_COLORS = ("#2e7d32", "#1565c0", "#6a1b9a", "#00838f", "#9e9d24", "#4e342e")
 BAR_PX, ROW_PX = 14, 90
-GL_POINTS = 1000
-"""Traces with more points than this are drawn with WebGL."""
 
 
 def _ns(ps: int) -> str:
@@ -85,9 +90,6 @@ _TEXTS: dict[type[Record], Callable[[Any], str]] = {
     PerfSample: lambda r: (f"sample of event {r.event}, period {r.period:,} · "
                            f"{html.escape(r.task)} ({html.escape(r.mode)})"),
 }
-HOVER = "%{x:,.3f} µs<br>%{text}"
-"""Hover: the time, then the point's text; plotly adds the trace's name beside it. Texts are
-one line (each ``<br>`` costs 12 bytes of escaped JSON per point)."""
 
 
 def marker_text(m: Marker) -> str:
@@ -102,82 +104,143 @@ def segment_text(s: Segment) -> str:
     return f"for {(s.end_ps - s.start_ps) / 10**6:,.3f} µs"
 
 
-def _scatter(n_points: int, **kwargs: Any) -> go.Scatter | go.Scattergl:
-    kind = go.Scattergl if n_points > GL_POINTS else go.Scatter
-    return kind(hovertemplate=HOVER, **kwargs)
+def _to_ns(ps: int) -> int:
+    """Picoseconds as whole nanoseconds, the payload's unit."""
+    return round(ps / 1000)
 
 
-def _add_segments(fig: go.Figure, segs: dict[int, list[Segment]], rows: dict[int, int],
-                  stop: int, *, host_only: bool) -> None:
-    """One thick-line trace per state (and per guest), broken between segments."""
-    traces: dict[tuple[int, str], tuple[list[Any], list[Any], list[Any]]] = {}
+def _deltas(times: Sequence[int]) -> list[int]:
+    """Sorted times as differences from the one before (they pack smaller)."""
+    return [t - prev for prev, t in zip([0, *times], times, strict=False)]
+
+
+def share_text(shares: Sequence[tuple[tuple[str, str], int]], start_ps: int,
+               end_ps: int) -> str:
+    """Hover text of a bucketed bar: every state's share (as the page's script writes it)."""
+    total = sum(ps for _, ps in shares)
+    parts = ", ".join(f"{_short(*key)} {100 * ps / total:.1f}%" for key, ps in shares)
+    return f"{parts} of {us(start_ps):,.3f}–{us(end_ps):,.3f} µs"
+
+
+def _short(state: str, guest: str) -> str:
+    return f"guest {html.escape(guest)}" if state == "guest" else state
+
+
+def _seg_traces(segs: dict[int, list[Segment]], rows: dict[int, int], bucket_ps: int, *,
+                host_only: bool) -> list[dict[str, Any]]:
+    """One trace per state (and per guest) in legend order: host, the guests, switching."""
+    items: dict[tuple[int, str], list[tuple[int, int, int, str]]] = {}
     for cpu, ss in segs.items():
-        for s in ss:
-            if s.start_ps >= stop:
-                break
-            shown = s._replace(end_ps=min(s.end_ps, stop))
-            rank = {"host": 0, "guest": 1, "switching": 2}[s.state]
-            x, y, text = traces.setdefault((rank, s.guest if s.state == "guest" else ""),
-                                           ([], [], []))
-            x += [us(shown.start_ps), us(shown.end_ps), None]
-            y += [rows[cpu], rows[cpu], None]
-            text += [segment_text(shown), "end", None]
-    guests = sorted(g for rank, g in traces if rank == 1)
-    for (rank, guest), (x, y, text) in sorted(traces.items()):
+        drawn = ([(s.start_ps, s.end_ps, (s.state, s.guest), segment_text(s)) for s in ss]
+                 if not bucket_ps else
+                 [(p.start_ps, p.end_ps, p.key, share_text(p.shares, p.start_ps, p.end_ps))
+                  for p in spans(ss, bucket_ps)])
+        for start, end, (state, guest), text in drawn:
+            rank = {"host": 0, "guest": 1, "switching": 2}[state]
+            items.setdefault((rank, guest if state == "guest" else ""), []).append(
+                (_to_ns(start), _to_ns(end), rows[cpu], text))
+    guests = sorted(g for rank, g in items if rank == 1)
+    out = []
+    for (rank, guest), its in sorted(items.items()):
+        its.sort()
+        short = _short(("host", "guest", "switching")[rank], guest)
         if rank == 0:
             name = "host owns the PMU" + (" (guest counters are host perf events)"
                                           if host_only else "")
             colour = HOST_COLOR
         elif rank == 1:
-            name = f"guest {html.escape(guest)} context loaded"
+            name = f"{short} context loaded"
             colour = GUEST_COLORS[guests.index(guest) % len(GUEST_COLORS)]
         else:
             name, colour = "switching (load / put)", SWITCH_COLOR
-        fig.add_trace(_scatter(len(x), x=x, y=y, text=text, mode="lines", name=name,
-                               line={"color": colour, "width": BAR_PX}))
+        out.append({"name": name, "short": short, "color": colour, "width": BAR_PX,
+                    "t": _deltas([i[0] for i in its]), "dur": [i[1] - i[0] for i in its],
+                    "row": [i[2] for i in its], "text": [i[3] for i in its]})
+    return out
 
 
-def _add_markers(fig: go.Figure, marks: Sequence[Marker], rows: dict[int, int],
-                 stop: int) -> None:
-    """One marker trace per kind, in ``LANES`` order."""
-    by_kind: dict[str, list[Marker]] = {k: [] for k in LANES}
-    for m in marks:
-        if m.t_ps < stop:
-            by_kind[m.kind].append(m)
-    for kind, ms in by_kind.items():
-        if not ms:
+def _mark_traces(marks: Sequence[Marker], rows: dict[int, int], bucket_ps: int,
+                 end_ps: int) -> list[dict[str, Any]]:
+    """One trace per marker kind present, in ``LANES`` order; bucketed markers carry their
+    counts (``n``)."""
+    grouped = [(m, 1) for m in marks] if not bucket_ps else buckets(marks, bucket_ps)
+    by_kind: dict[str, list[tuple[int, int, int, str]]] = {k: [] for k in LANES}
+    for m, n in grouped:
+        if n == 1:
+            item = (_to_ns(m.t_ps), rows[m.cpu], n, marker_text(m))
+        else:
+            start = m.t_ps // bucket_ps * bucket_ps
+            stop = min(start + bucket_ps, end_ps)
+            item = (_to_ns((start + stop) // 2), rows[m.cpu], n,
+                    f"{n:,} in {us(start):,.3f}–{us(stop):,.3f} µs")
+        by_kind[m.kind].append(item)
+    out = []
+    for kind, its in by_kind.items():
+        if not its:
             continue
+        its.sort()
         lane = LANES[kind]
-        fig.add_trace(_scatter(
-            len(ms), x=[us(m.t_ps) for m in ms], y=[rows[m.cpu] + lane.offset for m in ms],
-            text=[marker_text(m) for m in ms], mode="markers", name=lane.name,
-            marker={"color": lane.color, "symbol": lane.symbol, "size": lane.size}))
+        trace: dict[str, Any] = {
+            "name": lane.name, "color": lane.color, "symbol": lane.symbol, "size": lane.size,
+            "offset": lane.offset, "t": _deltas([i[0] for i in its]),
+            "row": [i[1] for i in its], "text": [i[3] for i in its]}
+        if bucket_ps:
+            trace["n"] = [i[2] for i in its]
+        out.append(trace)
+    return out
 
 
-def timeline_figure(records: Sequence[Record], end_ps: int, *,
-                    budget: int) -> tuple[go.Figure | None, str]:
-    """A run's ownership timeline and a note on what it leaves out ("" if nothing);
-    no figure when no record names a CPU."""
+def _bucket_ps(segs: dict[int, list[Segment]], marks: Sequence[Marker], budget: int,
+               end_ps: int) -> int:
+    """The finest power-of-two ns bucket that brings the items within ``budget`` (or one
+    as long as the run)."""
+    width = 1000 << max(0, (end_ps // 1000 // budget).bit_length() - 1)
+    while width < end_ps:
+        n = len(buckets(marks, width)) + sum(len(spans(ss, width)) for ss in segs.values())
+        if n <= budget:
+            break
+        width *= 2
+    return width
+
+
+def timeline_payload(records: Sequence[Record], end_ps: int, *,
+                     budget: int) -> dict[str, Any] | None:
+    """What the page's script draws a run's timeline from: the rows (CPUs), the end (ns),
+    the number of items, the bucket width the items are stored in (ns; 0: one by one),
+    the segment traces and the marker traces, each with its times (ns, as differences),
+    rows and hover texts. None when no record names a CPU."""
     cpus = cpus_of(records)
     if not cpus:
-        return None, "No record names a physical CPU: there is no timeline to draw."
+        return None
     rows = {cpu: i for i, cpu in enumerate(cpus)}
     segs, marks = ownership(records, end_ps), markers(records)
-    times = [s.start_ps for ss in segs.values() for s in ss] + [m.t_ps for m in marks]
-    stop = window_end(times, budget, end_ps)
-    fig = go.Figure()
+    items = sum(len(ss) for ss in segs.values()) + len(marks)
+    bucket_ps = 0 if items <= budget else _bucket_ps(segs, marks, budget, end_ps)
     host_only = not any(type(r) is PmuContext for r in records)
-    _add_segments(fig, segs, rows, stop, host_only=host_only)
-    _add_markers(fig, marks, rows, stop)
+    return {"end": _to_ns(end_ps), "rows": [f"cpu{c}" for c in cpus], "items": items,
+            "bucket": _to_ns(bucket_ps),
+            "segs": _seg_traces(segs, rows, bucket_ps, host_only=host_only),
+            "marks": _mark_traces(marks, rows, bucket_ps, end_ps)}
+
+
+def timeline_div(payload: dict[str, Any], div_id: str) -> str:
+    """The chart's ``<div>``, its status line, its packed payload and the script that draws
+    it (``vpmu.timeline``)."""
+    rows = payload["rows"]
+    height = ROW_PX * len(rows) + 190
+    fig = go.Figure()
     fig.update_layout(
-        height=ROW_PX * len(cpus) + 190, hovermode="closest",
+        template=TEMPLATE, height=height, hovermode="closest",
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
-        xaxis={"title": "time (µs)", "range": [0, us(stop)]},
-        yaxis={"tickvals": list(rows.values()), "ticktext": [f"cpu{c}" for c in cpus],
-               "range": [len(cpus) - 0.45, -0.55], "showgrid": False, "zeroline": False})
-    if stop == end_ps:
-        return fig, ""
-    shown = sum(t < stop for t in times)
-    return fig, (f"Showing 0–{us(stop):,.3f} µs of {us(end_ps):,.3f} µs: the first "
-                 f"{shown:,} of {len(times):,} timeline items (ownership segments and "
-                 f"markers); the whole run is in the tables and histograms above.")
+        xaxis={"title": "time (µs)", "range": [0, payload["end"] / 1000]},
+        yaxis={"tickvals": list(range(len(rows))), "ticktext": rows, "fixedrange": True,
+               "range": [len(rows) - 0.45, -0.55], "showgrid": False, "zeroline": False})
+    layout = to_json_plotly(fig.to_plotly_json()["layout"])
+    return (f'<div id="{div_id}" class="plotly-graph-div" style="height:{height}px; '
+            f'width:100%;"></div>\n<p class="status" id="{div_id}-status"></p>\n'
+            f'{blob(f"{div_id}-data", pack_json(payload))}\n'
+            f'<script>vpmu.timeline("{div_id}", "{div_id}-data", {layout}, '
+            f'{json.dumps(CONFIG)});</script>')
+
+
+NO_CPU = "No record names a physical CPU: there is no timeline to draw."

@@ -1,14 +1,37 @@
-"""Rich tables of results: one column per run, the metrics users compare."""
+"""Rich tables of results: one column per run, the metrics users compare.
+
+Every row's label names its unit (ms, ns, %, or a count), so no figure stands without one;
+times the results give in ns are shown in the unit that reads best (a KVM time per guest
+second of 1,370,333,222.7 ns is 1,370.3 ms). A row that does not apply to a run shows "n/a"
+(``NA``): PMU switch rows where no guest PMU context was ever loaded, latencies where no PMI
+was delivered, a baseline that was not measured. "-" is a row another run has and this one
+lacks. The table has no vertical rules and its metric labels are short, so three designs fit
+in 80 columns (a piped terminal).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
+from rich import box
 from rich.table import Table
 
 
+class _NotApplicable:
+    """A row that does not apply to a run (shown "n/a"; not a zero)."""
+
+    def __repr__(self) -> str:
+        return "NA"
+
+
+NA: Final = _NotApplicable()
+
+
 def fmt(value: Any) -> str:
+    """A figure as the tables print it: thousands separators, one decimal from 10 up."""
+    if value is NA:
+        return "n/a"
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -16,6 +39,16 @@ def fmt(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def pct(fraction: float | None) -> Any:
+    """A fraction as a signed percentage to 0.1 (0.05 -> "+5.0"), or NA."""
+    return NA if fraction is None else f"{fraction * 100:+,.1f}"
+
+
+def ms(ns_value: float | None) -> Any:
+    """ns as ms to 0.001, or NA."""
+    return NA if ns_value is None else round(ns_value / 1e6, 3)
 
 
 TOP_MSRS = 14
@@ -32,48 +65,71 @@ def top_msrs(runs: Sequence[dict[str, Any]], n: int = TOP_MSRS) -> list[str]:
     return sorted(best, key=lambda k: -best[k])[:n]
 
 
+def msr_label(name: str) -> str:
+    """``msr_write, MSR_X`` (the kvm_msr histogram's key) as ``wr MSR_X``: short enough for
+    the table, still the kernel's MSR name."""
+    way, _, msr = name.partition(", ")
+    return f"{'wr' if way == 'msr_write' else 'rd'} {msr}"
+
+
 def summary_rows(data: dict[str, Any],
                  msr_names: Sequence[str] | None = None) -> list[tuple[str, Any]]:
-    """(metric, value) rows of one run's results, in reading order; ``msr_names`` picks the
-    MSR rows (default: this run's top ones)."""
-    pmi = data["guest_pmi"]
-    lat = pmi["handler_latency_ns"] or {}
+    """(metric with its unit, value) rows of one run's results, in reading order;
+    ``msr_names`` picks the MSR rows (default: this run's top ones)."""
+    ov = data["overhead"]
     rows: list[tuple[str, Any]] = [
         ("simulated end (ms)", data["sim"]["end_ms"]),
+        ("guest time vs unprofiled (%)", pct(ov.get("vs_unprofiled"))),
+        ("guest time vs bare metal (%)", pct(ov.get("vs_bare_metal"))),
         ("VM-exits", data["vm_exits"]["total"]),
     ]
     rows += [(f"  {reason}", n) for reason, n in data["vm_exits"]["by_reason"].items()]
     rows += [("PMU/APIC MSR exits", data["msr_exits"]["total"])]
     by_msr = data["msr_exits"]["by_msr"]
     names = top_msrs([data]) if msr_names is None else msr_names
-    rows += [(f"  {name}", by_msr.get(name, 0)) for name in names]
+    rows += [(f"  {msr_label(name)}", by_msr.get(name, 0)) for name in names]
     rows += [("perf calls", data["perf_calls"]["total"])]
     rows += [(f"  {api}", n) for api, n in data["perf_calls"]["by_api"].items()]
-    rows += [("guest PMIs", pmi["count"]), ("PMI handler latency mean (ns)", lat.get("mean")),
-             ("  p50 (ns)", lat.get("p50")), ("  p99 (ns)", lat.get("p99")),
-             ("  max (ns)", lat.get("max"))]
-    rows += [(f"  per PMI: {k}", v) for k, v in pmi["per_pmi"].items()]
-    ov = data["overhead"]
-    rows += [("KVM time per guest second (ns)", ov["kvm_per_guest_s_ns"]),
-             ("vCPU slowdown", ov["slowdown"]),
-             ("  perf-call time (ns)", ov["by_cause_ns"]["perf_calls"]),
-             ("  exit-handling time (ns)", ov["by_cause_ns"]["exit_handling"])]
+    rows += _pmi_rows(data)
+    rows += [("KVM time per guest s (ms)", ms(ov["kvm_per_guest_s_ns"])),
+             ("KVM time / guest time (%)", pct(ov["slowdown"])),
+             ("  perf-call time (ms)", ms(ov["by_cause_ns"]["perf_calls"])),
+             ("  exit-handling time (ms)", ms(ov["by_cause_ns"]["exit_handling"]))]
     rows += _mediated_rows(data)
     rows += _lbr_rows(data)
     rows += _arm64_rows(data)
-    rows += [("accuracy: worst |error|", data["accuracy"]["worst_abs_error"])]
+    rows += [("count error, worst (%)", pct(worst_error(data["accuracy"])))]
+    return rows
+
+
+def worst_error(accuracy: dict[str, Any]) -> float | None:
+    """The signed error of the guest tool count furthest from the truth (None: no count had
+    a truth)."""
+    errors = [e["error"] for e in accuracy["events"] if e.get("error") is not None]
+    return max(errors, key=abs) if errors else None
+
+
+def _pmi_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Guest PMIs, their handler latency and per-PMI MSR ratios (n/a with no PMI)."""
+    pmi = data["guest_pmi"]
+    lat = pmi["handler_latency_ns"]
+    rows: list[tuple[str, Any]] = [("guest PMIs", pmi["count"])]
+    for label, key in (("PMI latency mean (ns)", "mean"), ("  p50 (ns)", "p50"),
+                       ("  p99 (ns)", "p99"), ("  max (ns)", "max")):
+        rows.append((label, NA if lat is None else lat[key]))
+    rows += [(f"  per PMI: {k}", v) for k, v in pmi["per_pmi"].items()]
     return rows
 
 
 def _arm64_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Seed 004 on Arm hosts: how much of the guest's time its counters counted, across
-    which migrations, and KVM_RUN's entry failures (rows only when present)."""
+    """Seed 004 (docs/sources.md) on Arm hosts: how much of the guest's time its counters counted,
+    across which migrations, and KVM_RUN's entry failures (rows only when present)."""
     arm = data.get("arm64")
     if not arm:
         return []
     cc = arm["cycle_counter"]
-    rows: list[tuple[str, Any]] = [("vPMU coverage (guest time counted)", arm["coverage"])]
-    rows += [(f"  {vcpu}", row["coverage"]) for vcpu, row in arm["vcpus"].items()]
+    rows: list[tuple[str, Any]] = [("vPMU coverage (% guest time)", pct_of(arm["coverage"]))]
+    rows += [(f"  {vcpu}", pct_of(row["coverage"])) for vcpu, row in arm["vcpus"].items()]
     rows += [("vCPU migrations", sum(arm["migrations"].values()))]
     rows += [(f"  cluster {pair}", n) for pair, n in arm["migrations"].items()]
     rows += [("cycle counter discontinuities", cc["discontinuities"]),
@@ -82,13 +138,18 @@ def _arm64_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
     return rows
 
 
+def pct_of(fraction: float | None) -> Any:
+    """A share (0..1) as an unsigned percentage to 0.1, or NA."""
+    return NA if fraction is None else round(fraction * 100, 1)
+
+
 def _lbr_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
     """Guest LBR stack saves and restores by save point (rows only when present)."""
     lbr = data.get("lbr")
     if not lbr:
         return []
     rows: list[tuple[str, Any]] = [("guest LBR saves + restores", lbr["saves"] + lbr["restores"]),
-                                   ("  LBR save/restore time (ns)", lbr["time_ns"])]
+                                   ("  LBR save/restore time (ms)", ms(lbr["time_ns"]))]
     for why, row in lbr["by_why"].items():
         rows += [(f"  {why}: saves", row["saves"]), (f"  {why}: restores", row["restores"]),
                  (f"  {why}: cycles per guest s", row["cycles_per_guest_s"])]
@@ -96,36 +157,41 @@ def _lbr_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def _mediated_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
-    """PMU context switches, blind spots, leaks and pollution (rows only when present)."""
-    rows: list[tuple[str, Any]] = []
+    """PMU context switches, blind spots, leaks and pollution. The switch and pollution rows
+    do not apply (n/a) where no guest PMU context was ever loaded on the hardware: a design
+    that lends the guest perf events never puts the guest's selectors on it."""
     sw = data["overhead"].get("pmu_switch") or {}
-    if sw:
-        rows += [("  PMU switch time (ns)", data["overhead"]["by_cause_ns"]["pmu_switch"]),
-                 ("PMU context switches (loads + puts)", sw["switches"]),
-                 ("  per switch (ns)", sw["per_switch_ns"])]
+    loaded = bool(sw.get("loads"))
+    rows: list[tuple[str, Any]] = [
+        ("  PMU switch time (ms)", ms(data["overhead"]["by_cause_ns"]["pmu_switch"])
+         if loaded else NA),
+        ("PMU context switches", sw["switches"] if loaded else NA),
+        ("  per switch (ns)", sw["per_switch_ns"] if loaded else NA)]
     hp = data.get("host_profiling")
     if hp:
-        rows += [("host events blind (ns)", hp["blind_ns_total"]),
+        rows += [("host perf blind (% host time)", pct_of(hp.get("blind_fraction"))),
+                 ("  blind time (ms)", ms(hp["blind_ns_total"])),
                  ("  worst gap (ns)", hp["worst_gap_ns"])]
-        rows += [(f"  blind fraction cpu{e['cpu']} {e['name']}", e["blind_fraction"])
+        rows += [(f"  cpu{e['cpu']} {e['name']} (%)", pct_of(e["blind_fraction"]))
                  for e in hp["events"]]
         rows += [("  host events refused", len(hp["refused"]))] if hp["refused"] else []
     if data.get("leaks"):
         rows += [("leaked guest values seen", data["leaks"]["count"])]
     if data.get("pollution"):
-        rows += [("host time with guest selectors on (ns)", data["pollution"]["host_ns"]),
-                 ("  counting host code (ns)", data["pollution"]["counting_ns"])]
+        pol = data["pollution"]
+        rows += [("host time, guest selectors on (ms)", ms(pol["host_ns"]) if loaded else NA),
+                 ("  counting host code (ms)", ms(pol["counting_ns"]) if loaded else NA)]
     return rows
 
 
 def summary_table(runs: Sequence[dict[str, Any]], *, title: str,
                   labels: Sequence[str] | None = None) -> Table:
-    """Metrics side by side; rows missing from a run show '-'."""
-    table = Table(title=title)
-    table.add_column("metric")
+    """Metrics side by side; rows missing from a run show '-', rows that do not apply 'n/a'."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("metric", no_wrap=True, overflow="ellipsis", min_width=16)
     names = labels or [r["design"] or "-" for r in runs]
     for name in names:
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     msr_names = top_msrs(runs)
     rows = [summary_rows(r, msr_names) for r in runs]
     per_run = [dict(r) for r in rows]

@@ -13,10 +13,15 @@ A load while loaded and a put while the host owns the PMU change nothing (as in 
 Markers are the records that changed or read counters: guest PMU MSR exits (with the value
 written or read), guest PMIs, host RDPMC reads (a guest-produced non-zero value is a leak),
 perf calls and host perf samples.
+
+A run with more segments and markers than its page keeps one by one is stored in buckets of
+time: ``buckets`` groups its markers, ``spans`` gives each bucket of a CPU to the state that
+held its PMU longest (``vpmu.report.html_timeline``).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -111,12 +116,65 @@ _SIMPLE_KINDS: dict[type[Record], str] = {GuestPmi: "pmi", PerfCall: "perf_call"
                                           PerfSample: "perf_sample"}
 
 
-def window_end(times: Sequence[int], budget: int, end_ps: int) -> int:
-    """The end of the window that starts at 0 and holds at most ``budget`` of ``times``."""
-    if len(times) <= budget:
-        return end_ps
-    return min(sorted(times)[budget], end_ps)
+def buckets(marks: Sequence[Marker], bin_ps: int) -> list[tuple[Marker, int]]:
+    """The markers grouped by kind, CPU and ``bin_ps`` bucket of time: each group's first
+    marker and its count, groups in the order of their first marker."""
+    groups: dict[tuple[str, int, int], list[Any]] = {}
+    for m in marks:
+        groups.setdefault((m.kind, m.cpu, m.t_ps // bin_ps), [m, 0])[1] += 1
+    return [(m, n) for m, n in groups.values()]
 
+
+Key = tuple[str, str]
+"""What holds a CPU's PMU in a segment: its state and guest (``Segment[2:4]``)."""
+
+
+class Span(NamedTuple):
+    """``[start_ps, end_ps)`` of one CPU in buckets: ``key`` held the PMU longest in each of
+    them; ``shares`` is the time each key held it there, most first."""
+
+    start_ps: int
+    end_ps: int
+    key: Key
+    shares: tuple[tuple[Key, int], ...]
+
+
+def spans(segs: Sequence[Segment], bin_ps: int) -> list[Span]:
+    """One CPU's time-ordered, contiguous segments in ``bin_ps`` buckets: each bucket goes to
+    the key that held it longest (the first of them on a tie) and neighbouring buckets of one
+    key merge. Buckets inside one segment are not visited one by one, so the work is linear
+    in the segments, not in the buckets."""
+    out: list[tuple[int, int, Key, Counter[Key]]] = []
+    acc: Counter[Key] = Counter()
+    bucket, acc_end = -1, 0
+
+    def emit(start: int, end: int, shares: Counter[Key]) -> None:
+        key = max(shares, key=shares.__getitem__)
+        if out and out[-1][1] == start and out[-1][2] == key:
+            out[-1][3].update(shares)
+            out[-1] = (out[-1][0], end, key, out[-1][3])
+        else:
+            out.append((start, end, key, Counter(shares)))
+
+    for s in segs:
+        first, last = s.start_ps // bin_ps, (s.end_ps - 1) // bin_ps
+        if first != bucket and acc:
+            emit(bucket * bin_ps, acc_end, acc)
+            acc = Counter()
+        key, bucket = (s.state, s.guest), first
+        if first < last:  # the segment leaves its first bucket
+            acc[key] += (first + 1) * bin_ps - s.start_ps
+            emit(first * bin_ps, (first + 1) * bin_ps, acc)
+            if last > first + 1:
+                emit((first + 1) * bin_ps, last * bin_ps,
+                     Counter({key: (last - first - 1) * bin_ps}))
+            acc, bucket = Counter(), last
+        acc[key] += s.end_ps - max(s.start_ps, last * bin_ps)
+        acc_end = s.end_ps
+    if acc:
+        emit(bucket * bin_ps, acc_end, acc)
+    return [Span(start, end, key, tuple(sorted(shares.items(), key=lambda kv: -kv[1])))
+            for start, end, key, shares in out]
 
 
 def us(t_ps: int) -> float:

@@ -2,20 +2,24 @@
 
 A ``[[vm.guest]]`` entry applies to one vCPU (or ``"all"``); a vCPU no entry names runs an
 empty guest (its thread ends at once). The workload of one run is ``duration_ms`` (less the
-start delay) of the named phase at bare-metal speed, split evenly over ``runs``.
+start delay) of the named workload at bare-metal speed, split evenly over ``runs``: a
+built-in one or one of the scenario's ``[[workload]]`` tables (``workloads``), its phases in
+sequence (``vpmu.workloads.table``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
 
 from vpmu.arch.presets import boot_preset
 from vpmu.guest.linux import LinuxGuest, PerfRecord, PerfStat
 from vpmu.guest.linux.lbr_sampler import LbrSampler
 from vpmu.guest.os import GuestOs
-from vpmu.guest.port import GuestGen, Rdtsc, WaitPmi
+from vpmu.guest.port import Execute, GuestGen, Rdtsc, WaitPmi
 from vpmu.linux.perf import DEFAULT_FREQ
 from vpmu.scenario.schema import GuestSpec, VmSpec
-from vpmu.workloads.phases import get_phase
 from vpmu.workloads.streams import Stream
+from vpmu.workloads.table import Workload, resolve, truth
 
 
 def _spec_for(vm: VmSpec, vcpu: int) -> GuestSpec | None:
@@ -25,10 +29,28 @@ def _spec_for(vm: VmSpec, vcpu: int) -> GuestSpec | None:
     return None
 
 
-def _one_run(g: GuestSpec, duration_ms: float, core_mhz: int) -> Stream:
-    """The workload of one run: its share of (duration - start) of the phase's cycles."""
+def has_guest(vm: VmSpec, vcpu: int) -> bool:
+    """A ``[[vm.guest]]`` entry names vCPU ``vcpu`` (else its guest ends at once)."""
+    return _spec_for(vm, vcpu) is not None
+
+
+def _one_run(g: GuestSpec, duration_ms: float, core_mhz: int,
+             workloads: Mapping[str, Workload] | None) -> list[Stream]:
+    """The workload of one run: its share of (duration - start) of the workload's cycles,
+    as the streams of its phases in order."""
     cycles = int(core_mhz * 1000 * (duration_ms - g.start_ms)) // g.runs
-    return get_phase(g.workload).stream_for_cycles(max(cycles, 1))
+    return resolve(g.workload, workloads).streams(max(cycles, 1))
+
+
+def _program(streams: list[Stream]) -> Stream | Callable[[], GuestGen]:
+    """What the guest runs: the one stream itself, or a program executing each in turn."""
+    if len(streams) == 1:
+        return streams[0]
+
+    def program() -> GuestGen:
+        for s in streams:
+            yield Execute(s)
+    return program
 
 
 def _tool(g: GuestSpec) -> PerfRecord | PerfStat | LbrSampler | None:
@@ -45,8 +67,10 @@ def _tool(g: GuestSpec) -> PerfRecord | PerfStat | LbrSampler | None:
     return None
 
 
-def guest_os_for(vm: VmSpec, vcpu: int, duration_ms: float, preset: str) -> GuestOs:
-    """Linux for vCPU ``vcpu`` of ``vm`` as its ``[[vm.guest]]`` entry says."""
+def guest_os_for(vm: VmSpec, vcpu: int, duration_ms: float, preset: str, *,
+                 workloads: Mapping[str, Workload] | None = None) -> GuestOs:
+    """Linux for vCPU ``vcpu`` of ``vm`` as its ``[[vm.guest]]`` entry says; ``workloads``:
+    the scenario's own (``Scenario.workloads()``)."""
     p = boot_preset(preset)
     g = _spec_for(vm, vcpu)
     # The vendor is x86's fallback for a CPUID leaf 0 without a vendor string; an Arm guest
@@ -54,9 +78,11 @@ def guest_os_for(vm: VmSpec, vcpu: int, duration_ms: float, preset: str) -> Gues
     vendor = p.caps.vendor if p.caps.arch == "x86" else None
     if g is None:
         return LinuxGuest(vendor=vendor, tsc_mhz=p.tsc_mhz, tick_hz=0)
-    stream = _one_run(g, duration_ms, p.core_mhz)
-    linux = LinuxGuest(workload=stream, tool=_tool(g), runs=g.runs, vendor=vendor,
-                       tsc_mhz=p.tsc_mhz, tick_hz=g.tick_hz)
+    work = _program(_one_run(g, duration_ms, p.core_mhz, workloads))
+    linux = LinuxGuest(workload=work, tool=_tool(g), runs=g.runs, vendor=vendor,
+                       tsc_mhz=p.tsc_mhz, tick_hz=g.tick_hz,
+                       perf_cpu_time_max_percent=g.perf_cpu_time_max_percent,
+                       mux_interval_ms=g.mux_interval_ms)
     return DelayedStart(linux, round(g.start_ms * 1e6)) if g.start_ms > 0 else linux
 
 
@@ -95,10 +121,12 @@ class DelayedStart:
         return self.inner.on_tick()
 
 
-def workload_truth(vm: VmSpec, vcpu: int, duration_ms: float, preset: str) -> dict[str, int]:
-    """The exact event totals of the workload a vCPU runs over all its runs."""
+def workload_truth(vm: VmSpec, vcpu: int, duration_ms: float, preset: str, *,
+                   workloads: Mapping[str, Workload] | None = None) -> dict[str, int]:
+    """The exact event totals of the workload a vCPU runs over all its runs: the sum of its
+    phases' streams."""
     g = _spec_for(vm, vcpu)
     if g is None:
         return {}
-    stream = _one_run(g, duration_ms, boot_preset(preset).core_mhz)
-    return {k: v * g.runs for k, v in stream.counts.items()}
+    one = truth(_one_run(g, duration_ms, boot_preset(preset).core_mhz, workloads))
+    return {k: v * g.runs for k, v in one.items()}

@@ -126,7 +126,8 @@ def apply_overrides(scenario: Scenario | Mapping[str, Any], overrides: Iterable[
     Keys are TOML key paths (``host.cpus``, ``vm[0].design``, ``vm[0].design_options.x``);
     values are read as TOML values (``8``, ``true``, ``[0, 1]``, ``"text"``) and otherwise
     taken as strings (``mediated``). A key must exist in the schema; entries of arrays of
-    tables can be changed but not added. ``source`` names the scenario for problems the
+    tables can be changed, and the next one added (``host_task[1].kind=load`` on a scenario
+    with one host task). ``source`` names the scenario for problems the
     overrides did not cause.
     """
     data: dict[str, Any] = (scenario.model_dump() if isinstance(scenario, Scenario)
@@ -284,11 +285,14 @@ def _check_key(loc: Loc, where: str) -> None:
 
 
 def _assign(data: dict[str, Any], loc: Loc, value: object, where: str) -> None:
-    """Set ``data`` at ``loc``, creating missing tables but not array entries."""
+    """Set ``data`` at ``loc``, creating missing tables and the next entry of an array of
+    tables (``host_task[N].kind=...`` with N entries so far adds one), but no other entry."""
     node: Any = data
     for n, part in enumerate(loc):
         last = n == len(loc) - 1
         if isinstance(part, int):
+            if isinstance(node, list) and part == len(node) and not last:
+                node.append({})
             if not isinstance(node, list) or part >= len(node):
                 count = len(node) if isinstance(node, list) else 0
                 raise ScenarioError.one(where, toml_path(loc[:n + 1]), _no_entry(loc[:n], count))
@@ -306,7 +310,7 @@ def _assign(data: dict[str, Any], loc: Loc, value: object, where: str) -> None:
 def _no_entry(loc: Loc, count: int) -> str:
     entries = "entry" if count == 1 else "entries"
     return (f"no such entry; {toml_path(loc)} has {count} {entries} "
-            "(--set can change entries, not add them)")
+            f"(--set can change them, or add the next: {toml_path(loc)}[{count}].KEY=VALUE)")
 
 
 def _toml_value(text: str) -> object:

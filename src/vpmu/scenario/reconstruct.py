@@ -1,6 +1,7 @@
 """From a KVM trace capture back to what each vCPU's guest did with its PMU.
 
-A real capture has no PMU tracepoint (reference/anchors_peers.md section 4): the guest's PMU
+A real capture has no PMU tracepoint (mainline has no ``kvm:kvm_pmu*`` event; arch/x86/kvm/trace.h
+has ``kvm_exit`` and ``kvm_msr``): the guest's PMU
 programming shows only as ``kvm_msr`` lines on PMU MSRs and as exits. Per vCPU thread this
 recovers what the guest's ``perf`` asked for and how often it was interrupted:
 

@@ -49,6 +49,7 @@ from vpmu.vpmu.filter import (
     Errno,
     PmuEventFilter,
 )
+from vpmu.workloads.table import resolve
 
 
 def _ms(x: float) -> int:
@@ -108,7 +109,8 @@ class RunOutcome:
         sc = self.scenario
         for vm_spec, vm in zip(sc.vm, self.vms, strict=True):
             for v in vm.vcpus:
-                truth = workload_truth(vm_spec, v.index, sc.duration_ms, sc.host.preset)
+                truth = workload_truth(vm_spec, v.index, sc.duration_ms, sc.host.preset,
+                                       workloads=sc.workloads())
                 rows += _tool_rows(v.task.name, v.task.result, truth)
         return rows
 
@@ -130,6 +132,22 @@ class RunOutcome:
                                     for e in r.events]}
                         for i, r in enumerate(result, 1) if isinstance(r, RunResult)]
         return out
+
+    def guest_end_ps(self) -> tuple[int, ...]:
+        """Each VM's guest completion time: when the last of its vCPU threads finished (a
+        finished run's have all finished; a vCPU with no guest entry ends at once)."""
+        return tuple(max(v.task.exit_ps or 0 for v in vm.vcpus) for vm in self.vms)
+
+    def vm_facts(self) -> list[dict[str, Any]]:
+        """Each VM as plain data: name, design and options, vCPU threads, whether an event
+        filter was set and whether the design enforces it."""
+        return [{"name": vm.name, "design": spec.partition(":")[0],
+                 "design_options": dict(vm.design.options),
+                 "vcpu_tasks": [v.task.name for v in vm.vcpus],
+                 "event_filter": {"installed": vm.event_filter is not None,
+                                  "enforced": vm.event_filter is not None
+                                  and bool(getattr(vm.design, "enforces_event_filter", True))}}
+                for vm, spec in zip(self.vms, self.designs, strict=True)]
 
     def guest_results(self) -> dict[str, Any]:
         """What each vCPU's guest main program returned, by task name."""
@@ -222,7 +240,8 @@ def build(scenario: Scenario, design: str | None = None, *, source: str = "<scen
         except ValueError as err:
             raise ScenarioError.one(where, f"vm[{i}].design", str(err)) from None
         _check_guests(vm_spec, i, source)
-        guests = [guest_os_for(vm_spec, i, scenario.duration_ms, h.preset)
+        guests = [guest_os_for(vm_spec, i, scenario.duration_ms, h.preset,
+                               workloads=scenario.workloads())
                   for i in range(vm_spec.vcpus)]
         try:
             vm_filter = build_filter(vm_spec, host)
@@ -290,7 +309,8 @@ def _host_task(outcome: RunOutcome, perf: PerfSubsystem, i: int, t: HostTaskSpec
         # clock for an unpinned load on a host whose clusters' clocks differ).
         mhz = (host.cpus[t.cpu] if t.cpu is not None else host).preset.core_mhz
         cycles = mhz * int(1000 * (outcome.scenario.duration_ms - t.start_ms))
-        spawn_load(host, name, t.workload, cycles=cycles, cpu=t.cpu, start_ps=start_ps)
+        work = resolve(t.workload, outcome.scenario.workloads())
+        spawn_load(host, name, work.streams(cycles), cpu=t.cpu, start_ps=start_ps)
 
 
 PROGRESS_STEPS = 200

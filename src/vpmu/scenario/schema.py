@@ -19,6 +19,7 @@ the whole scenario.
 import functools
 import re
 from collections.abc import Callable, Collection, Iterable
+from contextvars import ContextVar
 from typing import Annotated, Any, Final, Literal, Self, get_args
 
 from pydantic import (
@@ -26,6 +27,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     PlainValidator,
     SerializerFunctionWrapHandler,
     model_serializer,
@@ -43,14 +45,17 @@ from vpmu.arch.presets import (
     host_layout,
 )
 from vpmu.guest.linux.event_map import parse_event as guest_parse_event
+from vpmu.guest.linux.event_map import parse_group as guest_parse_group
 from vpmu.host.machine import Host
 from vpmu.host.perf.core import PerfSubsystem
 from vpmu.host.perf.x86.events_map import parse_event as host_parse_event
 from vpmu.host.tools import tool_attrs
-from vpmu.linux.perf import DEFAULT_FREQ, DEFAULT_MAX_SAMPLE_RATE
+from vpmu.linux.perf import DEFAULT_CPU_TIME_MAX_PERCENT, DEFAULT_FREQ, DEFAULT_MAX_SAMPLE_RATE
+from vpmu.scenario.workload_schema import WorkloadSpec
 from vpmu.vpmu import registry
 from vpmu.vpmu.design import DesignSpec
-from vpmu.workloads.phases import PHASES
+from vpmu.workloads.table import Workload
+from vpmu.workloads.table import builtin as builtin_workloads
 
 Loc = tuple[str | int, ...]
 """A key path as pydantic reports it: ``("vm", 0, "guest", 1, "tool")``."""
@@ -216,7 +221,16 @@ def _probe_perf(preset: str) -> PerfSubsystem:
 
 
 def _guest_event(value: object) -> object:
-    """An event the guest's perf knows (``vpmu.guest.linux.event_map``)."""
+    """An event the guest's perf knows (``vpmu.guest.linux.event_map``), or a group of them
+    as one string: ``{cycles,instructions}``, ``{cycles,instructions}:S``."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            members = guest_parse_group(value).members
+        except ValueError as err:
+            raise PydanticCustomError(BAD_VALUE, "{reason}", {"reason": str(err)}) from None
+        if not all(_PERF_EVENT.fullmatch(name) for name in members):
+            raise _bad("a group of perf event names like '{cycles,instructions}'", value)
+        return value
     _perf_event(value)
     try:
         guest_parse_event(str(value))
@@ -248,8 +262,20 @@ GuestEvent = Annotated[str, BeforeValidator(_guest_event)]
 """An event the guest's perf accepts after -e."""
 EventCode = Annotated[int, PlainValidator(_event_code)]
 """An event select for KVM's PMU event filter."""
-Phase = Annotated[str, BeforeValidator(_one_of(lambda: list(PHASES)))]
-"""A workload phase name from ``vpmu.workloads.phases.PHASES``."""
+_DECLARED_WORKLOADS: ContextVar[tuple[str, ...]] = ContextVar("declared_workloads",
+                                                             default=())
+"""The ``[[workload]]`` names of the scenario being validated (set by :class:`Scenario`
+around its own validation), so a guest's ``workload`` is checked with its other keys."""
+
+
+def _workload_names() -> list[str]:
+    return [*builtin_workloads(), *_DECLARED_WORKLOADS.get()]
+
+
+Phase = Annotated[str, BeforeValidator(_one_of(_workload_names))]
+"""A workload name: a built-in one (``vpmu.workloads.table.builtin``: the phases of
+``vpmu.workloads.phases.PHASES`` and the SPEC CPU2017 presets) or a ``[[workload]]`` of the
+scenario being validated."""
 
 
 def _sampling_problems(spec: "GuestSpec | HostTaskSpec", sampling: bool) -> list[tuple[Loc, str]]:
@@ -366,7 +392,8 @@ class GuestSpec(_Model):
     """The tool wrapped around the workload: a perf tool, or ``lbr-sampler`` (a kernel module
     that enables the LBR and reads its stack at every timer tick, no counter, no events)."""
     events: list[GuestEvent] = Field(default=[], max_length=64)
-    """Events given to the tool with -e; required with a tool, forbidden without one."""
+    """Events given to the tool with -e; required with a tool, forbidden without one. One
+    string may be a group, ``{cycles,instructions}`` (``:S``: only the leader samples)."""
     freq: int | None = Field(default=None, ge=1, le=INT_MAX)
     """``perf record -F`` (at most ``max_sample_rate``); the default is
     :data:`DEFAULT_FREQ` when period is not given."""
@@ -374,6 +401,13 @@ class GuestSpec(_Model):
     """``perf record -c`` (1 to 2^64-1, attr.sample_period)."""
     max_sample_rate: int = Field(default=DEFAULT_MAX_SAMPLE_RATE, ge=1, le=INT_MAX)
     """The guest's ``kernel.perf_event_max_sample_rate`` (1 to 2^31-1)."""
+    perf_cpu_time_max_percent: int = Field(default=DEFAULT_CPU_TIME_MAX_PERCENT, ge=0, le=100)
+    """The guest's ``kernel.perf_cpu_time_max_percent`` (0-100, written after
+    ``max_sample_rate``): the share of the CPU its PMU interrupts may take before the kernel
+    lowers the sample rate; 0 or 100 turn that off (seed 001: 0)."""
+    mux_interval_ms: int | None = Field(default=None, ge=1, le=INT_MAX)
+    """The guest PMU's ``perf_event_mux_interval_ms`` (1 to 2^31-1): how often multiplexed
+    events rotate; unset, the kernel's default of one tick (1000 / tick_hz)."""
     branch_stack: Annotated[BranchStack, _literal(BranchStack)] = "none"
     """An LBR branch stack in each sample (tool = perf-record only): ``any`` is
     ``perf record -b``, ``call-stack`` is ``--call-graph lbr``; an event with one is
@@ -381,7 +415,8 @@ class GuestSpec(_Model):
     start_ms: float = Field(default=0.0, ge=0, le=MAX_DURATION_MS)
     """When the first run starts, in simulated milliseconds (before ``duration_ms``)."""
     runs: int = Field(default=1, ge=1, le=MAX_RUNS)
-    """How many times tool + workload run back to back (seed 001: ``for i in seq 1 10``)."""
+    """How many times tool + workload run back to back (seed 001, docs/sources.md: ``for i in seq 1
+    10``)."""
 
     @property
     def sample_freq(self) -> int | None:
@@ -404,6 +439,18 @@ class GuestSpec(_Model):
                                           f"tool = {self.tool!r}, got []"))
         _raise_problems(problems)
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Every key, but ``perf_cpu_time_max_percent`` and ``mux_interval_ms`` only when
+        not at their defaults: a scenario that sets neither dumps (and so embeds in its
+        results) as before the keys existed."""
+        data: dict[str, Any] = handler(self)
+        if self.perf_cpu_time_max_percent == DEFAULT_CPU_TIME_MAX_PERCENT:
+            data.pop("perf_cpu_time_max_percent", None)
+        if self.mux_interval_ms is None:
+            data.pop("mux_interval_ms", None)
+        return data
 
 
 class VmSpec(_Model):
@@ -522,6 +569,28 @@ class HostTaskSpec(_Model):
         return self
 
 
+def _workload_problems(sc: "Scenario") -> list[tuple[Loc, str]]:
+    """Each ``[[workload]]`` name is new: not a built-in workload's, not another's."""
+    builtin, problems = builtin_workloads(), list[tuple[Loc, str]]()
+    own: set[str] = set()
+    for i, w in enumerate(sc.workload):
+        if w.name in builtin or w.name in own:
+            what = "a built-in workload's" if w.name in builtin else "another [[workload]]'s"
+            problems.append((("workload", i, "name"), f"expected a new workload name, got "
+                                                      f"{w.name!r}, {what}"))
+        own.add(w.name)
+    return problems
+
+
+def _declared(data: Any) -> tuple[str, ...]:
+    """The string names of a raw scenario's ``[[workload]]`` tables."""
+    tables = data.get("workload") if isinstance(data, dict) else None
+    if not isinstance(tables, list):
+        return ()
+    return tuple(t["name"] for t in tables
+                 if isinstance(t, dict) and isinstance(t.get("name"), str))
+
+
 class Scenario(_Model):
     """A whole scenario file.
 
@@ -544,6 +613,9 @@ class Scenario(_Model):
     """``[[vm]]``: the VMs."""
     host_task: list[HostTaskSpec] = []
     """``[[host_task]]``: the host tasks."""
+    workload: list[WorkloadSpec] = []
+    """``[[workload]]``: the scenario's own workloads (docs/workloads.md); dumped only when
+    there are some, so a scenario without any embeds in its results as before the key."""
 
     @model_validator(mode="before")
     @classmethod
@@ -585,6 +657,34 @@ class Scenario(_Model):
                          if (msg := _host_event_problem(self.host.preset, e))]
         _raise_problems(problems)
         return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_declared_workloads(cls, data: Any, handler: ModelWrapValidatorHandler[Self]
+                                 ) -> Self:
+        """Guests and loads may name the scenario's own ``[[workload]]`` tables."""
+        token = _DECLARED_WORKLOADS.set(_declared(data))
+        try:
+            return handler(data)
+        finally:
+            _DECLARED_WORKLOADS.reset(token)
+
+    @model_validator(mode="after")
+    def _check_workloads(self) -> Self:
+        _raise_problems(_workload_problems(self))
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Every key, but ``workload`` only when the scenario has some."""
+        data: dict[str, Any] = handler(self)
+        if not self.workload:
+            data.pop("workload", None)
+        return data
+
+    def workloads(self) -> dict[str, Workload]:
+        """The scenario's own workloads by name, as runs execute them."""
+        return {w.name: w.to_workload() for w in self.workload}
 
     def _late(self, start_ms: float) -> str:
         return f"expected a start before duration_ms = {self.duration_ms:g}, got {start_ms:g}"

@@ -29,7 +29,8 @@ GC_GEN0_THRESHOLD = 50_000
 """The cyclic collector's generation-0 threshold while a run is in progress (CPython's default
 is 700). A run allocates millions of short-lived objects (events, records, streams) and almost
 no cycles (a few hundred, from setup), so collecting every 700 allocations only walks live
-objects: about a fifth of seed 001's CPU time. Raised for the run and restored after, so the
+objects: about a fifth of the CPU time of seed 001's example
+(``examples/seed-001.toml``, docs/sources.md). Raised for the run and restored after, so the
 embedding program keeps its own setting."""
 
 Chooser = Callable[[str, Sequence[Any]], int]

@@ -71,7 +71,7 @@ class CounterRead(Record):
     value: int
     origin: str = ""
     """Who produced the value in the hardware counter: "" for the host, else the guest's
-    ``vm/vcpuN`` whose context left it there (a leak when non-zero, seed 003)."""
+    ``vm/vcpuN`` whose context left it there (a leak when non-zero, seed 003, docs/sources.md)."""
 
 
 @dataclass(frozen=True, slots=True)

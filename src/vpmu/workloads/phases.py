@@ -3,8 +3,8 @@
 A ``Phase`` says how a stretch of code behaves (IPC, branches and misses per instruction,
 cache behaviour, the share of it spent in user mode); ``Phase.stream`` turns it into an exact
 ``Stream`` for a given amount of work, rounding each total down once. Named presets cover
-the shapes the seeds use: seed 001's branch-heavy ``br_instr``, a compute loop, a
-memory-bound scan and a syscall-heavy server. Their rates are estimates typical of such code
+the shapes the seed threads (docs/sources.md) use: seed 001's branch-heavy ``br_instr``, a compute
+loop, a memory-bound scan and a syscall-heavy server. Their rates are estimates typical of such code
 on a modern server core, stated as such; a scenario can give its own.
 """
 

@@ -86,7 +86,7 @@ class Stream:
 
 
 def loop(iterations: int, *, cycles_per_iteration: int = 3) -> Stream:
-    """The DESIGN.md ``loop``: exactly 10 instructions and 1 branch per iteration.
+    """The ``loop`` of kvm-unit-tests x86/pmu.c: exactly 10 instructions and 1 branch per iteration.
 
     ``cycles_per_iteration`` is an estimate (a 10-instruction body with one load at IPC ~3.3).
     """
@@ -100,11 +100,11 @@ def loop(iterations: int, *, cycles_per_iteration: int = 3) -> Stream:
 KUT_LOOP_EXTRA_INSNS_IN_BLOB = 16
 """Instructions of kvm-unit-tests x86/pmu.c's measured asm blob outside the N iterations,
 excluding the disabling WRMSR: the blob totals 10N + 17 with that WRMSR
-(reference/conformance_suites.md 1.2), and the port executes the WRMSR as its own
+(kvm-unit-tests x86/pmu.c), and the port executes the WRMSR as its own
 instruction."""
 
 KUT_LOOP_EXTRA_BRANCHES = 2
-"""Branches outside the iterations: 1,000,002 for N = 1,000,000 (conformance_suites.md 1.2)."""
+"""Branches outside the iterations: 1,000,002 for N = 1,000,000 (kvm-unit-tests x86/pmu.c)."""
 
 
 def kut_loop(n: int) -> Stream:
@@ -130,7 +130,7 @@ SELFTEST_INSNS_PER_LOOP = 6
 SELFTEST_EXTRA_INSNS_IN_BLOCK = 4
 """2 MOV + 2 XOR; the fifth extra, the disabling WRMSR, is executed by the port."""
 SELFTEST_NUM_INSNS_RETIRED = SELFTEST_LOOPS * SELFTEST_INSNS_PER_LOOP + 5
-"""65: ``NUM_INSNS_RETIRED`` of pmu_counters_test.c (conformance_suites.md 2.2)."""
+"""65: ``NUM_INSNS_RETIRED`` of the selftest pmu_counters_test.c."""
 SELFTEST_NUM_BRANCHES = SELFTEST_LOOPS
 """10 branches: one LOOP per iteration."""
 

@@ -133,8 +133,8 @@ ATOM_OVERCOUNT_ERRATA: dict[int, frozenset[str]] = {
     0xDD: frozenset({INSTRUCTIONS}),            # Clearwater Forest
 }
 """Intel family-6 Atom models whose instruction/branch counts overcount, by model: the keys
-affected (kvm-unit-tests lib/x86/pmu.c and the selftests share the list,
-conformance_suites.md 1.1 and 2.1). Exact checks relax to >= on these."""
+affected (kvm-unit-tests lib/x86/pmu.c and the selftests' include/x86/pmu.h share the
+list). Exact checks relax to >= on these."""
 
 
 def overcounts(family: int, model: int) -> frozenset[str]:

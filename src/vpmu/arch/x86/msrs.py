@@ -346,7 +346,8 @@ _KERNEL_NAMES = {
 
 
 def kernel_msr_name(addr: int) -> str:
-    """The MSR's name in Linux's msr-index.h, as ``kvm_msr`` histograms print it (seed 001:
+    """The MSR's name in Linux's msr-index.h, as ``kvm_msr`` histograms print it (seed 001,
+    docs/sources.md:
     ``MSR_CORE_PERF_GLOBAL_CTRL``, ``MSR_IA32_PMC0``, ``MSR_P6_EVNTSEL0``); hex otherwise."""
     if addr in _KERNEL_NAMES:
         return _KERNEL_NAMES[addr]

@@ -1,5 +1,6 @@
 """x86 register names as reports print them: the kernel's msr-index.h names, which MSRs are
-counters, selectors or global registers, and the MSRs of seed 001's per-PMI ratios."""
+counters, selectors or global registers, and the MSRs of seed 001's per-PMI ratios
+(Like Xu's is_paused thread, docs/sources.md)."""
 
 from __future__ import annotations
 

@@ -145,6 +145,10 @@ class Expectations:
     kvm_vm_ioctls: bool = False
     """The platform is a KVM VM, so the host side can issue VM ioctls before the guest runs
     (``KVM_SET_PMU_EVENT_FILTER``, ``KVM_CAP_PMU_CAPABILITY``); bare metal has no hypervisor."""
+    event_filter_enforced: bool = True
+    """KVM applies ``KVM_SET_PMU_EVENT_FILTER`` to the guest's counters. A design whose guest
+    programs the event selectors without an exit (``mediated:passthrough=all``) cannot: an
+    event the filter denies counts as if there were no filter."""
     fixed_counters_only: bool = True
     """arm64: the kernel has the fixed-counters-only opt-in (vCPU PMU attribute 5 of "KVM:
     arm64: PMU: Use multiple host PMUs"); one with the partitioned PMU series has its

@@ -2,7 +2,7 @@
 
 Everything here runs inside the guest and reaches the PMU only through port operations, so
 the same kernel runs on bare metal and under every design, and its register traffic (seed
-001's MSR histogram) is whatever its code does:
+001's MSR histogram, docs/sources.md) is whatever its code does:
 
 - ``boot``: x86 PMU discovery (CPUID, PERF_CAPABILITIES, check_hw_exists).
 - ``x86``, ``pmu_intel``, ``pmu_amd``: arch/x86/events (assignment, update/set_period,

@@ -201,15 +201,39 @@ class ArmV8Pmu:
 
     # -- pmu->add / del / start / stop ---------------------------------------------------
     def get_event_idx(self, e: PerfEvent) -> int | None:
-        """armv8pmu_get_event_idx: the cycle counter for CPU_CYCLES if free, else the lowest
-        free event counter."""
-        free = ~self.used_mask
-        if e.hw.config_base & ARMV8_PMU_EVTYPE_EVENT == arm_ev.CPU_CYCLES and free & 1:
+        """armv8pmu_get_event_idx on this CPU's counters."""
+        return self.event_idx(e.hw, self.used_mask)
+
+    def event_idx(self, hw: HwPerfEvent, used_mask: int) -> int | None:
+        """armv8pmu_get_event_idx: the cycle counter for CPU_CYCLES if free in ``used_mask``,
+        else the lowest free event counter."""
+        free = ~used_mask
+        if hw.config_base & ARMV8_PMU_EVTYPE_EVENT == arm_ev.CPU_CYCLES and free & 1:
             return ARMV8_IDX_CYCLE_COUNTER
         for idx in range(ARMV8_IDX_COUNTER0, self.info.num_events):
             if free >> idx & 1:
                 return idx
         return None
+
+    def validate_group(self, group: list[HwPerfEvent]) -> bool:
+        """validate_group (arm_pmu.c): each event takes a counter of a fake, empty PMU."""
+        used = 0
+        for hw in group:
+            idx = self.event_idx(hw, used)
+            if idx is None:
+                return False
+            used |= 1 << idx
+        return True
+
+    def start_txn(self) -> None:
+        """No transaction of its own: perf_pmu_start_txn is the core's perf_pmu_disable."""
+
+    def commit_txn(self) -> bool:
+        """perf_pmu_commit_txn: nothing to check (each add took its counter)."""
+        return True
+
+    def cancel_txn(self) -> None:
+        """perf_pmu_cancel_txn: nothing to undo (group_sched_in deleted the added events)."""
 
     def add(self, e: PerfEvent, *, start: bool = True) -> Gen[bool]:
         """armpmu_add: take a counter, disable it, and start the event on it."""
@@ -238,6 +262,10 @@ class ArmV8Pmu:
         e.hw.state = 0
         yield from self.set_period(e)
         yield from self.enable(e)
+
+    def read(self, e: PerfEvent) -> Gen[None]:
+        """armpmu_read: armpmu_event_update."""
+        yield from self.update(e)
 
     def stop(self, e: PerfEvent, *, update: bool) -> Gen[None]:
         """armpmu_stop: always updates (PERF_EF_UPDATE is ignored) if it was running."""

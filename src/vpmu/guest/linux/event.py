@@ -48,6 +48,9 @@ class PerfEventAttr:
     branch_sample_type: int = 0
     """PERF_SAMPLE_BRANCH_* bits: each sample carries the LBR stack (``perf record -b``,
     ``--call-graph lbr``)."""
+    sample_read: bool = False
+    """PERF_SAMPLE_READ with PERF_FORMAT_GROUP: each sample carries the counts of the
+    event's whole group (the leader of a ``{...}:S`` group in perf record)."""
 
     @property
     def is_sampling(self) -> bool:
@@ -93,6 +96,9 @@ class Sample:
 
     tsc: int
     period: int
+    read: tuple[int, ...] = ()
+    """With PERF_SAMPLE_READ: the count of each event of the group, leader first
+    (perf_output_read_group)."""
 
 
 @dataclass(eq=False, slots=True)
@@ -112,10 +118,28 @@ class PerfEvent:
     """Whether a sample written to the ring buffer stays in ``samples`` (``perf record -o
     /dev/null`` drains the buffer as it is written: nothing is kept however long the run)."""
     throttles: int = 0
-    """Times the event was throttled (perf_log_throttle(event, 0))."""
+    """Times the event was throttled (perf_log_throttle(event, 0): PERF_RECORD_THROTTLE)."""
+    unthrottles: int = 0
+    """Times it was unthrottled (perf_log_throttle(event, 1): PERF_RECORD_UNTHROTTLE), at
+    the tick or when scheduled in again."""
+    leader: PerfEvent | None = None
+    """The group leader (event->group_leader); None: the event leads its own group."""
+    siblings: list[PerfEvent] = field(default_factory=list)
+    """A leader's sibling_list, in the order they were opened."""
 
     def __repr__(self) -> str:
         return f"PerfEvent({self.attr.name!r}, state={self.state.name}, idx={self.hw.idx})"
+
+    @property
+    def group_leader(self) -> PerfEvent:
+        """event->group_leader: the leader, or the event itself."""
+        return self if self.leader is None else self.leader
+
+    @property
+    def group(self) -> list[PerfEvent]:
+        """The event's group: the leader, then its siblings (for_each_sibling_event)."""
+        leader = self.group_leader
+        return [leader, *leader.siblings]
 
     def update_times(self, now_ns: int) -> None:
         """Bring time_enabled/time_running up to ``now_ns`` (perf_event_update_time)."""

@@ -86,6 +86,39 @@ def parse_event(name: str) -> EventSpec:
                      f"not {name!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class EventGroup:
+    """One ``-e`` argument of the perf tools: a single event, or a group ``{a,b,...}`` that
+    perf opens with the first as leader (group_fd) and the kernel schedules all-or-nothing;
+    ``{...}:S`` samples through the leader only, reading the whole group in each sample
+    (tools/perf/util/parse-events.c: the ``S`` modifier, leader sampling)."""
+
+    members: tuple[str, ...]
+    is_group: bool = False
+    leader_sampling: bool = False
+
+
+def parse_group(text: str) -> EventGroup:
+    """``cycles``, ``{cycles,instructions}``, ``{cycles,instructions:u}:S``: each member as
+    :func:`parse_event` takes it (a bad one is a user error, as is a bad group)."""
+    if not text.startswith("{"):
+        parse_event(text)
+        return EventGroup((text,))
+    body, closed, mods = text[1:].partition("}")
+    if not closed or "{" in body or "}" in mods:
+        raise ValueError(f"an event group must be '{{event,event,...}}' with an optional "
+                         f"':S', not {text!r}")
+    if mods not in ("", ":S"):
+        raise ValueError(f"an event group's modifier must be ':S' (leader sampling), not "
+                         f"{mods!r} in {text!r}")
+    members = tuple(body.split(","))
+    if not all(members):
+        raise ValueError(f"an event group must list events separated by ',', not {text!r}")
+    for name in members:
+        parse_event(name)
+    return EventGroup(members, is_group=True, leader_sampling=mods == ":S")
+
+
 def event_select(spec: EventSpec, info: PmuInfo) -> int | None:
     """The event select bits (no USR/OS/INT/EN) for ``spec``, or None: not supported."""
     if spec.raw is not None:

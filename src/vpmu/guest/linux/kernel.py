@@ -1,9 +1,11 @@
 """``LinuxGuest``: a Linux kernel with perf, as a ``GuestOs`` (vpmu.guest.os).
 
 ``main()`` boots (architecture and PMU discovery), then runs the tool around the workload
-``runs`` times (seed 001's ``for i in 1..10: perf record ... br_instr``) and returns the tools'
-results. ``on_tick()`` is the timer interrupt: the scheduler tick and perf's tick work
-(unthrottle, frequency adjustment, multiplexing rotation). ``on_pmi()`` is the PMU interrupt:
+``runs`` times (seed 001's ``for i in 1..10: perf record ... br_instr``; docs/sources.md) and
+returns the tools' results. ``on_tick()`` is the timer interrupt: the scheduler tick and perf's tick
+work (unthrottle, frequency adjustment), and the mux hrtimer's rotation when due (the model's
+hrtimers run at the tick). ``on_pmi()`` is the PMU interrupt, the driver's handler timed by two
+clock reads for perf_sample_event_took (perf_cpu_time_max_percent):
 
 - **x86**: an NMI (LVTPC in NMI mode): the vendor's perf NMI handler between the guest table's
   NMI entry and exit costs.
@@ -47,6 +49,7 @@ from vpmu.guest.linux.pmu_intel import IntelPmu
 from vpmu.guest.linux.tools import PerfRecord, PerfStat, RunResult, Workload
 from vpmu.guest.linux.x86 import X86Pmu
 from vpmu.guest.port import Cpuid, Execute, GuestGen, SetCpl
+from vpmu.linux.perf import DEFAULT_CPU_TIME_MAX_PERCENT
 from vpmu.workloads.streams import Stream
 
 CONFIG_HZ = 1000
@@ -85,17 +88,30 @@ class LinuxGuest:
     def __init__(self, *, workload: Stream | Workload | None = None,
                  tool: PerfRecord | PerfStat | LbrSampler | None = None, runs: int = 1,
                  vendor: str | None = None, tsc_mhz: int | None = None,
-                 tick_hz: int = CONFIG_HZ) -> None:
+                 tick_hz: int = CONFIG_HZ,
+                 perf_cpu_time_max_percent: int = DEFAULT_CPU_TIME_MAX_PERCENT,
+                 mux_interval_ms: int | None = None) -> None:
         if type(runs) is not int or runs <= 0:
             raise ValueError(f"runs must be a positive int, not {runs!r}")
         if type(tick_hz) is not int or tick_hz < 0:
             raise ValueError(f"tick_hz must be a non-negative int, not {tick_hz!r}")
+        pct = perf_cpu_time_max_percent
+        if type(pct) is not int or not 0 <= pct <= 100:
+            raise ValueError(f"perf_cpu_time_max_percent must be an int 0-100, not {pct!r}")
+        if mux_interval_ms is not None and (type(mux_interval_ms) is not int
+                                            or mux_interval_ms < 1):
+            raise ValueError(f"mux_interval_ms must be a positive int or None, "
+                             f"not {mux_interval_ms!r}")
         if tsc_mhz is not None and (type(tsc_mhz) is not int or tsc_mhz <= 0):
             raise ValueError(f"tsc_mhz must be a positive int, not {tsc_mhz!r}")
         if vendor not in (None, "intel", "amd"):
             raise ValueError(f"vendor must be 'intel', 'amd' or None, not {vendor!r}")
         self.workload, self.tool, self.runs = workload, tool, runs
         self.vendor, self.tsc_mhz, self.tick_hz = vendor, tsc_mhz, tick_hz
+        self.perf_cpu_time_max_percent = perf_cpu_time_max_percent
+        """kernel.perf_cpu_time_max_percent, set after the tool's sysctls (the seed's order)."""
+        self.mux_interval_ms = mux_interval_ms
+        """The PMU's perf_event_mux_interval_ms; None: the kernel's default (one tick)."""
         self._program = _as_program(workload)
         self.pmu: PerfPmu | None = None
         """The perf driver after boot (None: no usable PMU)."""
@@ -112,12 +128,16 @@ class LinuxGuest:
 
     def __repr__(self) -> str:
         return (f"LinuxGuest(workload={self.workload!r}, tool={self.tool!r}, runs={self.runs}, "
-                f"vendor={self.vendor!r}, tsc_mhz={self.tsc_mhz!r}, tick_hz={self.tick_hz})")
+                f"vendor={self.vendor!r}, tsc_mhz={self.tsc_mhz!r}, tick_hz={self.tick_hz}, "
+                f"perf_cpu_time_max_percent={self.perf_cpu_time_max_percent}, "
+                f"mux_interval_ms={self.mux_interval_ms!r})")
 
     # -- GuestOs ------------------------------------------------------------------------------
     def main(self) -> GuestGen:
-        """Boot, then the tool around the workload ``runs`` times; returns the results."""
+        """Boot, set the sysctls, then the tool around the workload ``runs`` times; returns
+        the results."""
         yield from self.boot()
+        self.sysctls()
         results: list[RunResult | LbrSamplerResult] = []
         for _ in range(self.runs):
             if self.tool is not None:
@@ -127,6 +147,17 @@ class LinuxGuest:
                 yield from self._program()
                 yield SetCpl(0)
         return results
+
+    def sysctls(self) -> None:
+        """What the shell does before the runs, in seed 001's order: the tool's sysctls
+        (perf_event_max_sample_rate, refused while the CPU-time limit is off, so it comes
+        first), then kernel.perf_cpu_time_max_percent and the PMU's
+        perf_event_mux_interval_ms."""
+        if isinstance(self.tool, (PerfRecord, PerfStat)):
+            self.tool.setup(self)
+        self.perf.set_cpu_time_max_percent(self.perf_cpu_time_max_percent)
+        if self.mux_interval_ms is not None:
+            self.perf.set_mux_interval_ms(self.mux_interval_ms)
 
     def on_pmi(self) -> GuestGen | None:
         """x86: the NMI, perf_event_nmi_handler -> x86_pmu.handle_irq (if any event exists).
@@ -191,23 +222,30 @@ class LinuxGuest:
         return Execute(self.perf.costs.work(name, cycles))
 
     def _nmi(self) -> GuestGen:
+        """perf_event_nmi_handler: if any event exists, sched_clock (RDTSC) around
+        x86_pmu.handle_irq, then perf_sample_event_took."""
         t = self.perf.costs.table
         yield self._work("nmi_entry", t.nmi_entry_cycles)
         if self.pmu is not None and self.pmu.active_events:
-            yield from self.pmu.handle_irq()
+            yield from self._timed_handler(self.pmu)
         yield self._work("nmi_exit", t.nmi_exit_cycles)
 
     def _pmu_irq(self) -> GuestGen:
         """The Arm PMU's IRQ: armpmu_dispatch_irq reads sched_clock around the driver's
-        handler (perf_sample_event_took; with perf_cpu_time_max_percent at 0 nothing
-        follows from it)."""
+        handler, then perf_sample_event_took."""
         t = self.perf.costs.table
         yield self._work("irq_entry", t.irq_entry_cycles)
         if self.pmu is not None:
-            yield from self.perf.clock.read()
-            yield from self.pmu.handle_irq()
-            yield from self.perf.clock.read()
+            yield from self._timed_handler(self.pmu)
         yield self._work("irq_exit", t.irq_exit_cycles)
+
+    def _timed_handler(self, pmu: PerfPmu) -> Gen[None]:
+        """The driver's handler between two clock reads, and its length to
+        perf_sample_event_took: on a VM the length includes the handler's exits."""
+        start = yield from self.perf.clock_ns()
+        yield from pmu.handle_irq()
+        finish = yield from self.perf.clock_ns()
+        self.perf.sample_event_took(finish - start, finish)
 
     def _timer_interrupt(self) -> GuestGen:
         t = self.perf.costs.table

@@ -1,6 +1,7 @@
 """A guest LBR user that is not perf: a kernel module sampling the LBR stack from a timer.
 
-Seed 002 (Wei Wang, 9 Jul 2019) argues that LBR emulation must not depend on counter
+Seed 002 (Wei Wang, 9 Jul 2019, in "Re: [PATCH v7 08/12] KVM/x86/vPMU: Add APIs to support host
+save/restore the guest lbr stack") argues that LBR emulation must not depend on counter
 emulation because a guest "could choose to use a regular timer to do sampling": this is that
 guest. It enables the LBR (DEBUGCTL.LBR, LBR_SELECT for the rings it wants), and at every
 timer tick reads TOS and every entry (FROM, TO and, from format 5, INFO), with no counter

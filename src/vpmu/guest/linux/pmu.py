@@ -2,7 +2,9 @@
 as kernel/events/core.c calls it.
 
 A driver (``x86.X86Pmu`` and its vendors, ``arm_pmuv3.ArmV8Pmu``) implements ``event_init``,
-``add`` / ``delete`` / ``start`` / ``stop`` (pmu->add, del, start, stop), ``pmu_disable`` /
+``add`` / ``delete`` / ``start`` / ``stop`` / ``read`` (pmu->add, del, start, stop, read), the
+group transaction ``start_txn`` / ``commit_txn`` / ``cancel_txn`` with ``validate_group`` (the
+check at perf_event_open that a group fits an empty PMU), ``pmu_disable`` /
 ``pmu_enable`` (pmu->pmu_disable / pmu_enable, which the core's perf_pmu_disable /
 perf_pmu_enable call at the outermost level: ``PerfCore``), its interrupt handler
 ``handle_irq``, and ``counting_period`` (the period a counting event is armed with). Every
@@ -84,6 +86,29 @@ class PerfPmu(Protocol):
 
     def stop(self, e: PerfEvent, *, update: bool) -> Gen[None]:
         """pmu->stop, with PERF_EF_UPDATE or not."""
+        ...
+
+    def read(self, e: PerfEvent) -> Gen[None]:
+        """pmu->read: fold the counter into the event's count."""
+        ...
+
+    def validate_group(self, group: list[HwPerfEvent]) -> bool:
+        """The driver's validate_group at event init: could ``group`` (the leader, its
+        siblings and the new event) go on an empty PMU together?"""
+        ...
+
+    def start_txn(self) -> None:
+        """pmu->start_txn(PERF_PMU_TXN_ADD), after the core's perf_pmu_disable."""
+        ...
+
+    def commit_txn(self) -> bool:
+        """pmu->commit_txn: whether every event added since start_txn fits (the core then
+        calls perf_pmu_enable); False leaves the transaction for cancel_txn."""
+        ...
+
+    def cancel_txn(self) -> None:
+        """pmu->cancel_txn: forget the transaction's adds (the core then calls
+        perf_pmu_enable)."""
         ...
 
     def pmu_disable(self) -> Gen[None]:

@@ -3,9 +3,9 @@
 The PMU is gated by GLOBAL_CTRL: perf_pmu_disable/enable write it 0 / intel_ctrl. GP events
 are enabled and disabled through their EVNTSEL; fixed ones through a read-modify-write of
 FIXED_CTR_CTRL (intel_pmu_enable_fixed / intel_pmu_disable_fixed as in the 5.x kernels of
-seed 001, whose equal FIXED_CTR_CTRL read and write counts show the RMW). The PMI handler is
-``intel_pmu_handle_irq`` for Haswell and later (late ack: LVTPC is unmasked last). LBR users
-(events with a branch stack) add the LBR's accesses (``vpmu.guest.linux.lbr``): enabled
+seed 001 (docs/sources.md), whose equal FIXED_CTR_CTRL read and write counts show the RMW). The PMI
+handler is ``intel_pmu_handle_irq`` for Haswell and later (late ack: LVTPC is unmasked last). LBR
+users (events with a branch stack) add the LBR's accesses (``vpmu.guest.linux.lbr``): enabled
 before GLOBAL_CTRL, disabled after it, read at each pass of the PMI handler; PEBS and BTS
 have no users, so their paths make no register access.
 """

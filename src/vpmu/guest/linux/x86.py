@@ -53,6 +53,10 @@ class X86Pmu:
         self.in_nmi = False
         self.active_events = 0
         """Hardware events in existence (perf_event_nmi_handler ignores NMIs when 0)."""
+        self.txn = False
+        """cpuc->txn_flags & PERF_PMU_TXN_ADD: a group is being added."""
+        self.n_txn = 0
+        """cpuc->n_txn: events added in the transaction."""
         self.overflow: OverflowFn = no_overflow
         """perf_event_overflow, registered by the perf core."""
 
@@ -80,6 +84,11 @@ class X86Pmu:
         self.active_events += 1
         return HwPerfEvent(config, allowed, period, period, period)
 
+    @property
+    def max_count(self) -> int:
+        """collect_events' limit: the GP plus the fixed counters."""
+        return self.info.n_gp + len(self.info.fixed)
+
     def schedule_events(self, events: list[PerfEvent]) -> list[int] | None:
         """x86_schedule_events: keep every previous counter if still valid (fast path), else
         assign by increasing constraint weight, fixed counters first, then the lowest GP
@@ -93,10 +102,16 @@ class X86Pmu:
             fast.append(idx)
         else:
             return fast
-        assign, used = [-1] * len(events), 0
-        order = sorted(range(len(events)), key=lambda i: (events[i].hw.constraint.bit_count(), i))
+        return self.assign_counters([e.hw.constraint for e in events])
+
+    @staticmethod
+    def assign_counters(constraints: list[int]) -> list[int] | None:
+        """x86_schedule_events' slow path on the constraints' index masks: by increasing
+        weight, a fixed counter first, else the lowest GP counter. None: they do not fit."""
+        assign, used = [-1] * len(constraints), 0
+        order = sorted(range(len(constraints)), key=lambda i: (constraints[i].bit_count(), i))
         for i in order:
-            free = events[i].hw.constraint & ~used
+            free = constraints[i] & ~used
             if not free:
                 return None
             fixed = free >> FIXED_IDX_BASE
@@ -105,6 +120,12 @@ class X86Pmu:
             used |= 1 << idx
             assign[i] = idx
         return assign
+
+    def validate_group(self, group: list[HwPerfEvent]) -> bool:
+        """validate_group (x86_pmu_event_init of a sibling): collect_events of the leader,
+        its siblings and the new event into a fake cpuc, then schedule them."""
+        return (len(group) <= self.max_count
+                and self.assign_counters([hw.constraint for hw in group]) is not None)
 
     def _assign_hw_event(self, e: PerfEvent, i: int) -> None:
         """x86_assign_hw_event: the counter and its MSRs."""
@@ -125,25 +146,53 @@ class X86Pmu:
         return e.hw.idx == self.assign[i] and e.hw.last_tag == self.tags.get(i, 0)
 
     def add(self, e: PerfEvent, *, start: bool = True) -> Gen[bool]:
-        """x86_pmu_add: collect and schedule (no register access until x86_pmu_enable)."""
+        """x86_pmu_add: collect (at most ``max_count`` events) and, outside a transaction,
+        schedule (no register access until x86_pmu_enable); in one, commit_txn schedules."""
         yield from ()
+        if len(self.event_list) >= self.max_count:
+            return False  # collect_events: -EINVAL
         events = [*self.event_list, e]
-        assign = self.schedule_events(events)
-        if assign is None:
-            return False
+        if not self.txn:
+            assign = self.schedule_events(events)
+            if assign is None:
+                return False
+            self.assign = assign
         e.hw.state = PERF_HES_UPTODATE | PERF_HES_STOPPED | (0 if start else PERF_HES_ARCH)
-        self.event_list, self.assign = events, assign
+        self.event_list = events
         self.n_added += 1
+        self.n_txn += 1
         return True
 
     def delete(self, e: PerfEvent) -> Gen[None]:
-        """x86_pmu_del: stop with update, drop from the list."""
+        """x86_pmu_del: stop with update, drop from the list; inside a transaction only
+        undo the add (cancel_txn truncates the list)."""
+        if self.txn:
+            return
         yield from self.stop(e, update=True)
         i = self.event_list.index(e)
         if i >= len(self.event_list) - self.n_added:
             self.n_added -= 1
         del self.event_list[i]
         del self.assign[i]
+
+    # -- group transactions (x86_pmu_start_txn / commit_txn / cancel_txn) ---------------------
+    def start_txn(self) -> None:
+        """x86_pmu_start_txn(PERF_PMU_TXN_ADD): adds skip the schedulability test."""
+        self.txn, self.n_txn = True, 0
+
+    def commit_txn(self) -> bool:
+        """x86_pmu_commit_txn: schedule every collected event at once."""
+        assign = self.schedule_events(self.event_list)
+        if assign is None:
+            return False
+        self.assign, self.txn = assign, False
+        return True
+
+    def cancel_txn(self) -> None:
+        """x86_pmu_cancel_txn: drop the transaction's events from the list."""
+        self.txn = False
+        self.n_added -= self.n_txn
+        del self.event_list[len(self.event_list) - self.n_txn:]
 
     # -- counter read and re-arm ----------------------------------------------------------
     def update(self, e: PerfEvent) -> Gen[int]:
@@ -157,6 +206,10 @@ class X86Pmu:
         e.count += delta
         hw.period_left -= delta
         return new
+
+    def read(self, e: PerfEvent) -> Gen[None]:
+        """x86_pmu_read: x86_perf_event_update."""
+        yield from self.update(e)
 
     def set_period(self, e: PerfEvent) -> Gen[bool]:
         """x86_perf_event_set_period: WRMSR the counter to -left; True if a period elapsed."""

@@ -1,8 +1,8 @@
 """The arm64 operations of the guest register port: system-register reads and writes by
 name (``MRS x0, PMCCNTR_EL0`` / ``MSR PMCR_EL0, x0``).
 
-Results: ``Mrs`` -> int or Fault.UNDEF; ``Msr`` -> None or Fault.UNDEF (DESIGN.md: an
-access the PMU or the hypervisor refuses is an UNDEFINED exception, Arm ARM D1.12). Declared
+Results: ``Mrs`` -> int or Fault.UNDEF; ``Msr`` -> None or Fault.UNDEF (an access
+the PMU or the hypervisor refuses is an UNDEFINED exception, Arm ARM D1.12). Declared
 now so that a program can be written against the port; no CPU model executes them yet, so
 every executor answers Fault.UNDEF (on x86 they are undefined instructions, #UD).
 """

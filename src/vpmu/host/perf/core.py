@@ -20,7 +20,8 @@ Follows kernel/events/core.c where the vPMU questions depend on it:
 - **RDPMC.** switch_mm to a task whose mm allows RDPMC sets CR4.PCE and clears the dirty
   counters no event is assigned to (``perf_clear_dirty_counters``); ``clear_dirty_counters``
   off models kernels before 5.15, which did not.
-- **Mediated guests** (reference/kvm_x86_vpmu.md 2.2-2.3, Linux 7.0): ``create_mediated_pmu``
+- **Mediated guests** (kernel/events/core.c@v7.0: ``perf_create_mediated_pmu``,
+  ``perf_load_guest_context``): ``create_mediated_pmu``
   fails with EBUSY while an event that counts the guest exists; while mediated VMs exist such
   events fail with EOPNOTSUPP. ``load_guest_context`` takes every host event off a CPU's
   counters (all of them exclude the guest, by admission) until ``put_guest_context``.

@@ -1,6 +1,7 @@
 """What perf needs of a mediated vPMU guest context, and the errors of mediated admission.
 
-A mediated vPMU (reference/kvm_x86_vpmu.md 2.2-2.3) borrows the core PMU: while a vCPU's guest
+A mediated vPMU (Linux 7.0: kernel/events/core.c and arch/x86/kvm/pmu.c@v7.0) borrows the
+core PMU: while a vCPU's guest
 context is loaded on a CPU, perf keeps every host event off that CPU's counters and lets the
 owner switch the global control at VM-entry and VM-exit (the VMCS fields on Intel). Perf
 also refuses events that would count the guest while mediated VMs exist (admission control

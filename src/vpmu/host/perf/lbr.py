@@ -4,7 +4,7 @@ The LBR is one per CPU and its records carry no owner, so at any moment one side
 it and reads it. Host LBR users are perf events with a branch stack (``perf record -b``,
 ``--call-graph lbr``); a guest's claim is KVM's guest LBR event, present on a CPU while its
 vCPU thread runs there (``vpmu.vpmu.x86.lbr``). When both want a CPU, the guest's
-``lbr_ownership`` rule decides (seed 002's argument, 9 Jul 2019):
+``lbr_ownership`` rule decides (seed 002's argument, 9 Jul 2019; docs/sources.md):
 
 - ``first-come`` (Wei Wang: "if guest first gets the lbr, host wouldn't take over"): the
   older claim wins: a guest LBR event created before the host event keeps the LBR on its

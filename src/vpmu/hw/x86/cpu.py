@@ -4,9 +4,10 @@ PMU and the LVTPC, and the execution of workload streams in simulated time.
 Instruction semantics that are not the PMU's live here: RDMSR/WRMSR are privileged (#GP at
 CPL > 0); RDPMC at CPL > 0 needs CR4.PCE (SDM RDPMC: #GP if CR4.PCE = 0 and CPL > 0 in
 protected mode). A write retires as one instruction *before* its effect lands, which is why a
-WRMSR that enables a counter is not counted and one that disables it is (conformance_suites.md
-5.D); a read samples its value as it executes, before it retires; an instruction that faults
-takes its latency but does not retire.
+WRMSR that enables a counter is not counted and one that disables it is (the exact totals of
+kvm-unit-tests x86/pmu.c and of the selftest pmu_counters_test.c count the disabling WRMSR); a read
+samples its value as it executes, before it retires; an instruction that faults takes its latency
+but does not retire.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ class X86Vcpu(Vcpu):
         return reason, msrs.IRQ_VECTORS.get(kind, -1)
 
     def deliver_lvtpc(self) -> bool:
-        """kvm_apic_local_deliver(APIC_LVTPC), then mask it for an Intel guest (1.4)."""
+        """kvm_apic_local_deliver(APIC_LVTPC), then mask it for an Intel guest (lapic.c)."""
         if self.lvtpc >> msrs.LVT_MASKED & 1:
             return False
         self.nmi_pending = True

@@ -21,7 +21,7 @@ A guest whose PERF_CAPABILITIES reports the host's LBR format gets the host's LB
   scheduled back in, the event is released if the guest's DEBUGCTL.LBR is clear (only that
   bit is consulted, whatever the series' cover letter says of LBR MSR accesses).
 
-**Where the stack is saved** (the save point, seed 002's question):
+**Where the stack is saved** (the save point, seed 002's question, docs/sources.md):
 
 - ``thread-switch`` (upstream): the guest LBR event is a call-stack task event, so perf saves
   the stack when the vCPU thread is switched out (``intel_pmu_lbr_sched_task`` ->

@@ -56,7 +56,7 @@ AMD_ZEN_INSTRUCTIONS = _amd(ev.INSTRUCTIONS)
 """Same encoding as Intel's instructions retired (0xC0), which the base list relies on."""
 
 BASE_EVENTS = (*(e.encoding for e in ev.INTEL_ARCH_EVENTS[:8]), AMD_ZEN_BRANCHES)
-"""base_event_filter: Intel arch events 0-7 plus AMD's branches retired (2.3)."""
+"""base_event_filter: Intel arch events 0-7 plus AMD's branches retired."""
 MEASURED_EVENTS = (INTEL_INSTRUCTIONS, INTEL_BRANCHES, AMD_ZEN_BRANCHES)
 """What test_not_member_* remove from the base list."""
 AMD_DENIED_12BIT = raw_event(0x100 | AMD_ZEN_BRANCHES, 0)
@@ -73,7 +73,7 @@ MASKED_EVENTS_INTEL_MODELS = (0x8F, 0x6A, 0x55)
 server (family 6). Other models skip the masked-events test upstream."""
 
 NUM_BRANCHES = 42
-"""Iterations of the measured ``loop .``: 42 branches (2.3; the exact count is only logged)."""
+"""Iterations of the measured ``loop .``: 42 branches (the exact count is only logged)."""
 OS_EN = EVTSEL_OS | EVTSEL_EN
 FIXED_PMC_KERNEL = 0x1
 """FIXED_CTR_CTRL field: count at CPL 0 only."""

@@ -37,13 +37,13 @@ Gen: TypeAlias = Generator[Op, Any, T]
 U64 = (1 << 64) - 1
 """WRMSR takes EDX:EAX: the C code's negative presets are these 64-bit patterns."""
 
-# Constants of conformance_suites.md 1.2 (x86/pmu.c) unless stated otherwise.
+# Constants of kvm-unit-tests x86/pmu.c unless stated otherwise.
 N = 1_000_000
 """Iterations of ``loop`` (``#define N``)."""
 LOOP_INSNS = 10 * N + 17
-"""Exact instructions of the v2+ measured blob, disabling WRMSR included (1.2 "Exact totals")."""
+"""Exact instructions of the v2+ measured blob, disabling WRMSR included."""
 LOOP_BRANCHES = N + 2
-"""Exact branches of the measured blob (1.2 "Exact totals")."""
+"""Exact branches of the measured blob."""
 FEWER_THAN_LOOP_INSNS = 10 * N
 """Tests 8 and 9 require fewer than 10N instructions. Upstream compares with the instructions
 event's lower bound, which adjust_events_range raises to LOOP_INSNS on Intel v2+; the section's
@@ -63,18 +63,18 @@ PMI_POLL_TIMEOUT_NS = 100_000 * 70
 """check_irq's 100,000 PAUSEs; estimate: ~140 cycles per PAUSE (Skylake and later, Intel
 optimization manual) at ~2 GHz."""
 AMD64_NUM_COUNTERS, AMD64_NUM_COUNTERS_CORE = 4, 6
-"""K7 counters; F15H counters without PerfMonV2 (1.1)."""
+"""K7 counters; F15H counters without PerfMonV2 (lib/x86/pmu.h)."""
 OVERFLOW_ERRATUM_SLACK = 14
 """With the Atom overcount erratum the overflowed counter must be < 14."""
 AMD_OVERFLOW_SLACK, AMD_OVERFLOW_ALL_ONES = 7, (1 << 48) - 1
 """AMD: the overflowed counter reads 0xFFFFFFFFFFFF or < 7."""
 
-# Event-select bits (conformance_suites.md, "Event-select bits").
+# Event-select bits (lib/x86/pmu.h; Intel SDM Vol. 3B chapter 20).
 EVNTSEL_USR, EVNTSEL_OS, EVNTSEL_INT, EVNTSEL_EN = 1 << 16, 1 << 17, 1 << 20, 1 << 22
 EVNTSEL_CMASK_SHIFT = 24
 OS_USR = EVNTSEL_OS | EVNTSEL_USR
 
-# Atom overcount errata, family 6 (conformance_suites.md 1.1).
+# Atom overcount errata, family 6 (lib/x86/pmu.c).
 
 
 
@@ -96,7 +96,7 @@ class PmuEvent:
 CORE_CYCLES, INSTRUCTIONS, REF_CYCLES = "core cycles", "instructions", "ref cycles"
 LLC_MISSES, BRANCHES, BRANCH_MISSES = "llc misses", "branches", "branch misses"
 
-# Pass ranges: conformance_suites.md 1.2 table. Position in the Intel table = CPUID.0xA:EBX bit.
+# Pass ranges: x86/pmu.c's event tables. Position in the Intel table = CPUID.0xA:EBX bit.
 INTEL_GP_EVENTS = (
     PmuEvent(CORE_CYCLES, 0x003C, N, 50 * N),
     PmuEvent(INSTRUCTIONS, 0x00C0, 10 * N, 102 * N // 10),
@@ -117,7 +117,7 @@ FIXED_EVENTS = (
     PmuEvent("fixed 1", msrs.IA32_FIXED_CTR0 + 1, N, 30 * N),
     PmuEvent("fixed 2", msrs.IA32_FIXED_CTR0 + 2, N // 10, 30 * N),
 )
-"""At most three fixed counters are tested (conformance_suites.md 3)."""
+"""At most three fixed counters are tested (x86/pmu.c's fixed-event table has three)."""
 
 LOOP = kut_loop(N)
 """The measured blob between the enabling and the disabling WRMSR (10N+16 instructions)."""
@@ -194,7 +194,7 @@ class Kut:
         return (1 << self.view.gp_width) - 1
 
     def available(self, i: int) -> bool:
-        """``pmu_gp_counter_is_available``: Intel EBX rule; AMD ``i < nr_gp`` (1.1)."""
+        """``pmu_gp_counter_is_available``: Intel EBX rule; AMD ``i < nr_gp`` (lib/x86/pmu.h)."""
         if self.view.is_intel:
             return self.view.arch_event_available(i)
         return i < self.view.n_gp
@@ -223,7 +223,7 @@ def _rdmsr(k: Kut, addr: int) -> Gen[int]:
 
 # -- lib/x86/pmu.c: discovery and init ----------------------------------------------------
 def _pmu_caps(checker: Checker, expectations: Expectations, view: GuestPmuView) -> Kut:
-    """``pmu_init``'s MSR bases and global MSRs (conformance_suites.md 1.1)."""
+    """``pmu_init``'s MSR bases and global MSRs (lib/x86/pmu.c)."""
     if view.is_intel:
         k = Kut(checker, expectations, view, view.n_gp, msrs.IA32_PMC0, msrs.IA32_PERFEVTSEL0, 1)
         if view.version >= 2:
@@ -259,7 +259,7 @@ def _reset_all_counters(k: Kut) -> Gen[None]:
 
 
 def _adjusted_events(k: Kut) -> Gen[tuple[PmuEvent, ...]]:
-    """The vendor's table with main()'s and ``adjust_events_range``'s changes (1.2)."""
+    """The vendor's table with main()'s and ``adjust_events_range``'s changes."""
     edx1 = (yield Cpuid(1))[3]
     if k.view.is_intel:
         ibpb = bool((yield Cpuid(7, 0))[3] & CPUID_7_EDX_SPEC_CTRL)

@@ -1,8 +1,8 @@
 """kvm-unit-tests ``x86/pmu.c`` (HEAD 1da1819e) as a guest program suite.
 
-Spec: reference/conformance_suites.md 1.1 (``lib/x86/pmu.{c,h}``: discovery and init) and 1.2
-(``x86/pmu.c``: the workload ``loop``, its pass ranges, the tests in order and the reruns). Every
-test of 1.2 is here except check_tsx_cycles (TSX is out of scope). Check names are upstream's
+Spec: kvm-unit-tests ``lib/x86/pmu.{c,h}`` (discovery and init) and ``x86/pmu.c`` (the
+workload ``loop``, its pass ranges, the tests in order and the reruns) at 1da1819e. Every test
+of x86/pmu.c is here except check_tsx_cycles (TSX is out of scope). Check names are upstream's
 ``report()`` names; a rerun case carries a suffix (``check_rdpmc/fw_write``, ``.../amd_k7``).
 
 The framework runs each case on a fresh machine, so each case starts with the suite's init
@@ -344,7 +344,8 @@ COUNTER_TESTS: tuple[tuple[str, Callable[[Kut], GuestGen]], ...] = (
     ("check_gp_counter_cmask", check_gp_counter_cmask),
     ("check_running_counter_wrmsr", check_running_counter_wrmsr),
 )
-"""``check_counters``: tests 1-9 of 1.2 (test 10, check_tsx_cycles, is out of scope)."""
+"""``check_counters``: tests 1-9 of x86/pmu.c's main() (test 10, check_tsx_cycles, is out of
+scope)."""
 
 
 def _no_arch_pmu(view: GuestPmuView) -> str | None:

@@ -1,13 +1,12 @@
 """Port of the KVM selftest ``x86/pmu_counters_test.c`` (Intel only).
 
-Source: linux-next ``7886d3dd`` tools/testing/selftests/kvm/x86/pmu_counters_test.c, as
-catalogued in reference/conformance_suites.md sections 2.1, 2.2 and 5 (paraphrased there; no
-upstream code is copied here).
+Source: linux-next ``7886d3dd`` tools/testing/selftests/kvm/x86/pmu_counters_test.c and
+include/x86/pmu.h (no upstream code is copied here).
 
 Upstream runs three guests per sweep point (PMU version x PERF_CAPABILITIES):
 
 - ``guest_test_arch_events``: every architectural event, whether or not guest CPUID lists it,
-  on every GP counter and on its fixed twin, checked against the pass table of 2.2 for the
+  on every GP counter and on its fixed twin, checked against the test's pass table for the
   events the *host* supports, plus two sanity checks for every event (a disabled counter does
   not move; RDPMC returns what the counter MSR was written with);
 - ``guest_test_gp_counters``: GLOBAL_CTRL's reset value and the read/write/RDPMC behaviour of
@@ -61,37 +60,38 @@ from vpmu.workloads.streams import (
     selftest_measured_block,
 )
 
-# -- constants of the upstream test (conformance_suites.md 2.1 / 2.2) ----------------------
+# -- constants of the upstream test and include/x86/pmu.h ----------------------------------
 
 NUM_INSNS_RETIRED = SELFTEST_NUM_INSNS_RETIRED
 """65 instructions in GUEST_MEASURE_EVENT's window: 10 x (ENTER, CLFLUSH*, MFENCE, load,
-LEAVE, LOOP) + 2 MOV + 2 XOR + the disabling WRMSR (2.2; 45 in older trees)."""
+LEAVE, LOOP) + 2 MOV + 2 XOR + the disabling WRMSR (45 in older trees)."""
 
 NUM_BRANCHES = SELFTEST_NUM_BRANCHES
-"""10 branches in the window: one LOOP per iteration (2.2)."""
+"""10 branches in the window: one LOOP per iteration."""
 
 NUM_LOOPS = 10
 """Iterations of the bare ``loop .`` (upstream NUM_LOOPS): the "10 more loop ." sanity check
-and the fixed-counter workload (2.2)."""
+and the fixed-counter workload."""
 
 TEST_VAL = 0xFFFF
-"""Value guest_rd_wr_counters writes to every counter MSR (2.2)."""
+"""Value guest_rd_wr_counters writes to every counter MSR."""
 
 SANITY_VAL = 0xDEAD
-"""Value written to the counter MSR that RDPMC must then return (2.2, always checked)."""
+"""Value written to the counter MSR that RDPMC must then return (always checked)."""
 
 NR_INTEL_ARCH_EVENTS = len(INTEL_ARCH_EVENTS)
-"""13 architectural events in newer trees (2.1); the EBX-length sweep runs to NR + 1."""
+"""13 architectural events in newer trees (include/x86/pmu.h); the EBX-length sweep runs to NR +
+1."""
 
 MAX_NR_GP_COUNTERS = 8
-"""GP counters 0..7 are probed whatever the enumeration (2.2 guest_test_gp_counters)."""
+"""GP counters 0..7 are probed whatever the enumeration (guest_test_gp_counters)."""
 
 MAX_NR_FIXED_COUNTERS = 3
-"""Fixed counters 0..2 are always probed; counter 3 (slots) too when the host has it (2.2)."""
+"""Fixed counters 0..2 are always probed; counter 3 (slots) too when the host has it."""
 
 UNAVAILABLE_MASKS = (0xFFFF_FFFF, 0xAAAA_AAAA, 0x5555_5555, 0xF0F0_F0F0, 0x0F0F_0F0F,
                      0xA0A0_A0A0, 0x0A0A_0A0A, 0x5050_5050, 0x0505_0505)
-"""CPUID.0xA:EBX "unavailable" masks of the newer tree (2.2); its table also has 0, which the
+"""CPUID.0xA:EBX "unavailable" masks of the newer tree; its table also has 0, which the
 loop skips, so it is left out here."""
 
 EVENTSEL_OS = 1 << 17
@@ -100,7 +100,7 @@ FIXED_PMC_KERNEL = 0x1
 """FIXED_CTR_CTRL field value: count at CPL 0 only (OS bit of the counter's 4-bit field)."""
 
 LEGACY_PERFCTR01 = (IA32_PMC0, IA32_PMC0 + 1)
-"""MSR_P6_PERFCTR0/1: KVM drops writes to them when unsupported instead of #GP (2.2)."""
+"""MSR_P6_PERFCTR0/1: KVM drops writes to them when unsupported instead of #GP."""
 
 
 
@@ -133,7 +133,7 @@ inserts) get only the sanity checks."""
 
 CLFLUSH_GATED_EVENTS = tuple(e.name for e in INTEL_ARCH_EVENTS
                              if e.key in PASS_TABLE and PASS_TABLE[e.key].needs_clflush)
-"""Events whose pass rule needs CLFLUSH: LLC references and LLC misses (2.2)."""
+"""Events whose pass rule needs CLFLUSH: LLC references and LLC misses."""
 
 
 # -- sweep points ------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def arch_event_variants(view: GuestPmuView) -> list[Variant | None]:
 
 
 def gp_counter_variants(view: GuestPmuView) -> list[Variant | None]:
-    """Every guest GP count 0..host count, per version x caps (2.2 guest_test_gp_counters)."""
+    """Every guest GP count 0..host count, per version x caps (guest_test_gp_counters)."""
     return [sweep_point(view, v, fw, n_gp=n)
             for v in _versions(view) for fw in _perf_caps(view) for n in range(view.n_gp + 1)]
 
@@ -236,14 +236,14 @@ class GuestFacts:
 
     view: GuestPmuView
     version: int
-    """Effective version: min(platform maximum, CPUID version) (2.2)."""
+    """Effective version: min(platform maximum, CPUID version)."""
     clflush: bool
     overcount: frozenset[str]
     host: CountersVariant
 
     @property
     def base_pmc_msr(self) -> int:
-        """PMCi if the guest has FW_WRITE, else the legacy PERFCTRi (2.2)."""
+        """PMCi if the guest has FW_WRITE, else the legacy PERFCTRi."""
         return IA32_A_PMC0 if self.view.fw_write else IA32_PMC0
 
 
@@ -290,7 +290,7 @@ class Window:
 
 
 def guest_test_arch_events(checker: Checker, ctx: SuiteContext) -> GuestGen:
-    """Every arch event on every GP counter and its fixed twin (2.2 guest_test_arch_event)."""
+    """Every arch event on every GP counter and its fixed twin (guest_test_arch_event)."""
     g = yield from guest_facts(ctx)
     if not checker.check("guest has a PMU version and GP counters",
                          g.version >= 1 and g.view.n_gp > 0,
@@ -298,7 +298,7 @@ def guest_test_arch_events(checker: Checker, ctx: SuiteContext) -> GuestGen:
         return
     if not g.clflush:
         checker.skip(f"{', '.join(CLFLUSH_GATED_EVENTS)} counts not checked: CPUID lists "
-                     "neither CLFLUSH nor CLFLUSHOPT (2.2 pass table)")
+                     "neither CLFLUSH nor CLFLUSHOPT (the test's pass table)")
     for event in INTEL_ARCH_EVENTS:
         yield from _arch_event_gp(checker, g, event)
         yield from _arch_event_fixed(checker, g, event)
@@ -393,7 +393,7 @@ class Bank:
 
 
 def guest_test_gp_counters(checker: Checker, ctx: SuiteContext) -> GuestGen:
-    """GLOBAL_CTRL's reset value and GP counters 0..7 (2.2 guest_test_gp_counters)."""
+    """GLOBAL_CTRL's reset value and GP counters 0..7 (guest_test_gp_counters)."""
     g = yield from guest_facts(ctx)
     n = g.view.n_gp if g.version else 0
     if g.version >= 2:
@@ -450,7 +450,7 @@ def _access(checker: Checker, name: str, got: object, expect_gp: bool) -> None:
 
 
 def guest_test_fixed_counters(checker: Checker, ctx: SuiteContext) -> GuestGen:
-    """Fixed counters: access rules, #GP for missing ones, counting for present ones (2.2)."""
+    """Fixed counters: access rules, #GP for missing ones, counting for present ones."""
     g = yield from guest_facts(ctx)
     n = g.view.n_fixed if g.version >= 2 else 0
     mask = g.view.fixed_mask if g.version >= 5 else 0
@@ -496,8 +496,8 @@ def host_arch_event_length(checker: Checker, ctx: SuiteContext) -> GuestGen:
 
 
 def intel_only(view: GuestPmuView) -> str | None:
-    """pmu_counters_test runs on Intel only (2.2)."""
-    return None if view.is_intel else "pmu_counters_test is Intel only (section 2.2)"
+    """pmu_counters_test runs on Intel only."""
+    return None if view.is_intel else "pmu_counters_test is Intel only"
 
 
 SUITE = Suite(

@@ -2,7 +2,8 @@
 
 Modelled on Linux ``arch/x86/events/core.c`` (``x86_schedule_events``, ``perf_assign_events``,
 ``struct perf_sched``) and ``intel/core.c`` (``FIXED_EVENT_CONSTRAINT``,
-``intel_pmu_check_event_constraints``), recalled from memory [mem].
+``intel_pmu_check_event_constraints``), written from memory of that code, not checked against a
+kernel tree.
 
 Counters are named by the *global counter index* of ``vpmu.arch.x86.caps`` (GP ``i`` is
 ``i``, fixed ``i`` is ``32 + i``), which is also the kernel's ``hwc->idx`` and the bit of a

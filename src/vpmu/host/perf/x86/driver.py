@@ -188,7 +188,8 @@ class X86PerfDriver:
         """GLOBAL_CTRL for the mode the CPU is in (host or guest): every counter
         (x86_pmu.intel_ctrl, AMD's global counter mask) except those of events that exclude
         this mode (perf_guest_get_msrs). Free counters are off by their selector's EN bit,
-        which is why a selector left enabled by someone else counts (seed 003)."""
+        which is why a selector left enabled by someone else counts (seed 003,
+        docs/sources.md)."""
         mask = self._counter_mask
         if not self.caps.is_intel:
             return mask

@@ -1,17 +1,17 @@
 """perf's generic hardware events, each vendor's map to a raw event select, and event names.
 
-Modelled on Linux (from memory of the kernel and perf-tool sources; each fact recalled rather
-than copied from a tree is marked ``[mem]``):
+Modelled on Linux (from memory of the kernel and perf-tool sources; each fact written from
+memory rather than checked against a tree is marked "(recalled)"):
 
 - ``include/uapi/linux/perf_event.h``: ``PERF_TYPE_*`` and ``PERF_COUNT_HW_*``.
 - ``arch/x86/events/intel/core.c``: ``intel_perfmon_event_map`` and the rule that clears an
-  architectural event CPUID.0xA:EBX marks unavailable (``intel_arch_events_map``) [mem].
+  architectural event CPUID.0xA:EBX marks unavailable (``intel_arch_events_map``) (recalled).
 - ``arch/x86/events/amd/core.c``: ``amd_perfmon_event_map`` (pre-Zen) and the Zen 1/2/4
-  maps chosen by ``amd_pmu_event_map`` [mem].
+  maps chosen by ``amd_pmu_event_map`` (recalled).
 - ``arch/x86/events/core.c``: ``x86_setup_perfctr``: an id past the map is ``-EINVAL``, a map
-  entry of 0 is ``-ENOENT`` ("<not supported>" in ``perf stat``) [mem].
+  entry of 0 is ``-ENOENT`` ("<not supported>" in ``perf stat``) (recalled).
 - ``tools/perf/util/parse-events.c``: event symbols and aliases, ``rNNNN`` raw events and the
-  ``:ukhGHp`` modifiers (``get_event_modifier``) [mem]; ``evsel.c``: ``evsel__hw_names``.
+  ``:ukhGHp`` modifiers (``get_event_modifier``) (recalled); ``evsel.c``: ``evsel__hw_names``.
 
 The x86 core PMU registers itself with type ``PERF_TYPE_RAW``, so a raw config and a sysfs
 alias of the core PMU (Intel's ``slots``) both come out as ``(PERF_TYPE_RAW, config)``.
@@ -64,7 +64,7 @@ intel_perfmon_event_map: _EventMap = MappingProxyType({
     PERF_COUNT_HW_REF_CPU_CYCLES: 0x0300,  # pseudo-encoding: fixed counter 2 only
 })
 """Intel's generic map. The stalled-cycles entries are filled at boot only for Nehalem to
-Ivy Bridge [mem]; every preset here is Skylake or later, so they stay unsupported."""
+Ivy Bridge (recalled); every preset here is Skylake or later, so they stay unsupported."""
 
 amd_perfmon_event_map: _EventMap = MappingProxyType({
     PERF_COUNT_HW_CPU_CYCLES: 0x0076,
@@ -76,7 +76,7 @@ amd_perfmon_event_map: _EventMap = MappingProxyType({
     PERF_COUNT_HW_STALLED_CYCLES_FRONTEND: 0x00D0,  # "Decoder empty"
     PERF_COUNT_HW_STALLED_CYCLES_BACKEND: 0x00D1,   # "Dispatch stalls"
 })
-"""Pre-Zen AMD (K7 to family 16h) [mem]."""
+"""Pre-Zen AMD (K7 to family 16h) (recalled)."""
 
 _ZEN_COMMON: dict[int, int] = {
     PERF_COUNT_HW_CPU_CYCLES: 0x0076,
@@ -92,24 +92,24 @@ amd_zen1_perfmon_event_map: _EventMap = MappingProxyType({
     PERF_COUNT_HW_STALLED_CYCLES_FRONTEND: 0x0287,
     PERF_COUNT_HW_STALLED_CYCLES_BACKEND: 0x0187,
 })
-"""Zen and Zen+ [mem]."""
+"""Zen and Zen+ (recalled)."""
 
 amd_zen2_perfmon_event_map: _EventMap = MappingProxyType({
     **_ZEN_COMMON,
     PERF_COUNT_HW_STALLED_CYCLES_FRONTEND: 0x00A9,
 })
-"""Zen 2 and Zen 3 [mem]: no backend-stall event."""
+"""Zen 2 and Zen 3 (recalled): no backend-stall event."""
 
 amd_zen4_perfmon_event_map: _EventMap = MappingProxyType({
     **amd_zen2_perfmon_event_map,
     PERF_COUNT_HW_REF_CPU_CYCLES: 0x1_0000_0120,  # event 0x120 (select bits 35:32 = 1), umask 1
 })
-"""Zen 4 and later [mem]: adds ref-cycles."""
+"""Zen 4 and later (recalled): adds ref-cycles."""
 
 _ZEN2_MODELS_17H = ((0x30, 0x4F), (0x60, 0x7F), (0x90, 0x91), (0xA0, 0xAF))
 _ZEN1_MODELS_17H = ((0x00, 0x2F), (0x50, 0x5F))
 _ZEN4_MODELS_19H = ((0x10, 0x1F), (0x60, 0xAF))
-"""Model ranges behind X86_FEATURE_ZEN1/ZEN2/ZEN4 (``arch/x86/kernel/cpu/amd.c``) [mem]."""
+"""Model ranges behind X86_FEATURE_ZEN1/ZEN2/ZEN4 (``arch/x86/kernel/cpu/amd.c``) (recalled)."""
 
 _INTEL_ARCH_EVENT_IDS = (
     PERF_COUNT_HW_CPU_CYCLES, PERF_COUNT_HW_INSTRUCTIONS, PERF_COUNT_HW_BUS_CYCLES,
@@ -117,7 +117,7 @@ _INTEL_ARCH_EVENT_IDS = (
     PERF_COUNT_HW_BRANCH_INSTRUCTIONS, PERF_COUNT_HW_BRANCH_MISSES,
 )
 """``intel_arch_events_map``: the generic id behind CPUID.0xA:EBX bit i (bit 2, "reference
-cycles", is the 0x013c encoding perf calls bus-cycles) [mem]."""
+cycles", is the 0x013c encoding perf calls bus-cycles) (recalled)."""
 
 
 def _vendor(cpu: Cpu) -> str:
@@ -181,7 +181,7 @@ PMU_EVENT_ALIASES: Mapping[str, Mapping[str, int]] = MappingProxyType({
     "amd": MappingProxyType({}),
 })
 """Named events of the core PMU from sysfs (``/sys/bus/event_source/devices/cpu/events``)
-that a preset can count [mem]; the perf tool turns them into raw configs."""
+that a preset can count (recalled); the perf tool turns them into raw configs."""
 
 
 def event_name(type_: int, config: int) -> str:
@@ -201,7 +201,7 @@ def parse_event(cpu: Cpu, spec: str) -> ParsedEvent:
     is the kernel's answer at open time (``hw_event_config``). The vendor matters for the
     core PMU's named sysfs events (Intel ``slots``). Not modelled: the perf tool's defaults
     for events without ``G``/``H`` (whether it sets ``exclude_guest``, by default or with
-    ``:u``, has changed between perf versions [mem]) -- host tools apply that policy.
+    ``:u``, has changed between perf versions, recalled) -- host tools apply that policy.
     """
     return parse_spec(PMU_EVENT_ALIASES[_vendor(cpu)], spec)
 

@@ -1,4 +1,4 @@
-"""``emulated``: KVM's perf-backed vPMU (arch/x86/kvm/pmu.c, Linux v6.6), the default.
+"""``emulated``: KVM's perf-backed vPMU (arch/x86/kvm/pmu.c@v6.6), the default.
 
 Every PMU MSR access and RDPMC exits; KVM keeps the guest's registers in ``struct kvm_pmu`` and
 counts with host perf events (pinned, exclude_host, bound to the vCPU thread), reprogrammed
@@ -6,9 +6,12 @@ before the next entry when KVM_REQ_PMU is pending.
 
 Options (``emulated:key=value``):
 - ``is_paused`` (default true, upstream since 5.15, 2021): skip perf calls on paused events;
-  false reproduces the 2021 baseline of seed 001.
-- ``reuse_perf_events`` (default true, upstream since 5.5, 2019): pause and resume the perf
-  event instead of releasing and re-creating it on every reprogram; false is the 2019 baseline.
+  false reproduces the 2021 baseline of seed 001 (Like Xu, "[PATCH] KVM: x86/pmu: Introduce
+  pmc->is_paused to reduce the call time of perf interfaces", 28 Jul 2021).
+- ``reuse_perf_events`` (default true, upstream since 5.5: Like Xu, "[PATCH v4 5/6] KVM:
+  x86/vPMU: Reuse perf_event to avoid unnecessary pmc_reprogram_counter", 27 Oct 2019): pause and
+  resume the perf event instead of releasing and re-creating it on every reprogram; false is the
+  2019 baseline.
 - ``emulated_instructions`` (default true, upstream since 5.18, 2022): instructions KVM skips
   (MSR, RDPMC, CPUID exits) count on the guest's instructions-retired counters; false is the
   kernel seed 001 was measured on.
@@ -18,7 +21,9 @@ Options (``emulated:key=value``):
   host. False: no LBR format, as a migratable CPU model gives.
 - ``lbr_save_point`` (default ``thread-switch``, upstream): where the guest's LBR stack is
   saved and restored: when perf switches the vCPU thread's LBR context, or
-  ``vm-transition``, at every VM-exit and VM-entry (seed 002's alternative).
+  ``vm-transition``, at every VM-exit and VM-entry (seed 002's alternative: Wei Wang and Peter
+  Zijlstra, "Re: [PATCH v7 08/12] KVM/x86/vPMU: Add APIs to support host save/restore the
+  guest lbr stack", 9 Jul 2019).
 - ``lbr_ownership`` (default ``first-come``): who keeps the LBR when a host perf LBR user and
   the guest both want it (``vpmu.host.perf.lbr``): the older claim (Wei Wang's proposal in
   the thread), ``cpu-event-precedence``, where a host CPU event reclaims it (Peter

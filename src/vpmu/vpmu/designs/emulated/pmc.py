@@ -1,5 +1,6 @@
 """``struct kvm_pmc`` of the perf-backed vPMU and the helpers of arch/x86/kvm/pmu.c that
-move its value between KVM and its perf event (reference/kvm_x86_vpmu.md 1.1, 1.3).
+move its value between KVM and its perf event (pmu.c and pmu.h@v6.6: ``pmc_read_counter``,
+``pmc_write_counter``, ``pmc_pause_counter``, ``pmc_resume_counter``).
 
 The guest-visible value is ``counter + emulated_counter + perf count`` masked to the width.
 Each helper here is a kernel op (a simulation generator) because the perf calls it makes cost

@@ -1,8 +1,8 @@
-"""``struct kvm_pmu`` of the perf-backed vPMU: reprogramming on KVM_REQ_PMU (1.3), overflow to
-guest PMI (1.4), emulated instructions (1.6) and the lazy release on sched-in (1.7), as
-arch/x86/kvm/pmu.c and vmx/pmu_intel.c / svm/pmu.c do.
+"""``struct kvm_pmu`` of the perf-backed vPMU: reprogramming on KVM_REQ_PMU, overflow to guest
+PMI, emulated instructions and the lazy release on sched-in, as arch/x86/kvm/pmu.c and
+vmx/pmu_intel.c / svm/pmu.c do (Linux v6.6).
 
-The guest's MSR and RDPMC accesses (1.2, 1.5) are the shared core's (``vpmu.vpmu.x86.core``:
+The guest's MSR and RDPMC accesses are the shared core's (``vpmu.vpmu.x86.core``:
 the declared #GP rules, the vendor ops); this design says where a counter's value lives, in
 KVM's part and a host perf event.
 """
@@ -64,10 +64,10 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
         return self.lbr_intercepts(addr)
 
     def intercepts_rdpmc(self) -> bool:
-        """RDPMC always exits (1.5)."""
+        """RDPMC always exits (VMX RDPMC exiting; SVM INTERCEPT_RDPMC)."""
         return True
 
-    # -- the counters' values: the perf event's count plus KVM's (1.2, 1.5) -----------------
+    # -- the counters' values: the perf event's count plus KVM's ---------------------------
     def read_counter(self, cpu: Pcpu, pmc: KvmPmc) -> Gen:
         """pmc_read_counter: KVM's part plus the perf event's count (perf_event_read_value)."""
         return (yield from self.ops.read_counter(cpu, pmc))
@@ -94,7 +94,7 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
         sel |= msrs.EVTSEL_INT if field & FIXED_PMI else 0
         return sel, field
 
-    # -- KVM_REQ_PMU (1.3) -----------------------------------------------------------------
+    # -- KVM_REQ_PMU (kvm_pmu_handle_event) ------------------------------------------------
     def reprogram_pmcs(self, cpu: Pcpu, pmcs: list[KvmPmc]) -> Gen:
         """reprogram_counter on each, its cost spent just before it, then the lazy cleanup.
         (The mediated design spends the loop's cost at once: the total is the same, the
@@ -107,7 +107,7 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
             yield from self.cleanup(cpu)
 
     def reprogram_counter(self, cpu: Pcpu, pmc: KvmPmc) -> Gen:
-        """reprogram_counter (1.3 steps 1-5); with reuse off, the 2019 stop + create."""
+        """reprogram_counter (pmu.c@v6.6); with reuse off, the 2019 stop + create."""
         if not self.ops.reuse:
             self.event_count -= yield from self.ops.stop(cpu, pmc)
             if self.event_is_allowed(pmc):
@@ -153,7 +153,7 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
             self.lbr.cleanup(cpu)
         self.pmc_in_use = 0
 
-    # -- overflow and PMI (1.4) ------------------------------------------------------------
+    # -- overflow and PMI (kvm_perf_overflow) ----------------------------------------------
     def _perf_overflow_for(self, pmc: KvmPmc) -> OverflowHandler:
         def kvm_perf_overflow(event: PerfEvent, cpu: Pcpu) -> None:
             if self.reprogram_pmi >> pmc.idx & 1:
@@ -163,7 +163,7 @@ class EmulatedVcpu(X86VpmuCore[KvmPmc], NoGuestContext):
             self.vcpu.request(KVM_REQ_PMU)
         return kvm_perf_overflow
 
-    # -- emulated instructions (1.6) and sched-in (1.7) ------------------------------------
+    # -- emulated instructions (kvm_pmu_trigger_event) and sched-in (kvm_pmu_cleanup) ------
     def counting_instructions(self) -> Iterator[tuple[KvmPmc, int]]:
         """Every allowed counter of instructions retired (none with the option off), checked
         at each retire against the live selectors and the filter, so the write that enables

@@ -1,4 +1,4 @@
-"""``mediated``: the mediated (pass-through) vPMU of Linux 7.0 (arch/x86/kvm/pmu.c, v7.0).
+"""``mediated``: the mediated (pass-through) vPMU of Linux 7.0 (arch/x86/kvm/pmu.c@v7.0).
 
 The guest gets the host's counters; KVM switches the PMU between the host's events and the
 guest's values, and perf refuses events that would count the guest while such VMs exist.
@@ -8,7 +8,8 @@ full-width writes (GLOBAL_CTRL through the VMCS, or the v6 autostore fallback pr
 AMD PerfMonV2. Creating the PMU fails with EBUSY while any host event counts the guest (the
 NMI watchdog does).
 
-Options (``mediated:key=value``), each one of the seeds' debates:
+Options (``mediated:key=value``), each one of the debates of the seed threads (the
+mailing-list threads docs/sources.md lists):
 - ``switch_point``: where load and put happen. ``run-loop`` (upstream): around the fastpath
   loop, so every exit that leaves it pays put+load and the fastpath runs with the guest
   context loaded (a blind spot for host profiling). ``vm-entry``: at every entry and exit,
@@ -23,17 +24,29 @@ Options (``mediated:key=value``), each one of the seeds' debates:
   FIXED_CTR_CTRL). ``none``: nothing (seed 003's leak). ``all``: every exposed counter and
   selector. ``guest-used``: selectors, and the counters whose selector the guest has ever
   enabled (seed 003's option a; a counter the guest writes without enabling it still leaks).
-- ``elide_writes`` (default true, v6 34/44): at load, write a counter only if the hardware
-  value differs (RDPMC first).
+- ``elide_writes`` (default true, upstream: commit b0b6a8d3be16, posted as "[PATCH v6 34/44]
+  KVM: x86/pmu: Elide WRMSRs when loading guest PMCs if values already match"): at load, write a
+  counter only if the hardware value differs (RDPMC first).
 - ``guest_counters``: how many of the host's GP counters the guest gets (default ``all``);
-  fewer makes the global registers and RDPMC exit (2.4).
+  fewer makes the global registers and RDPMC exit (``vmx_recalc_pmu_msr_intercepts``).
 - ``lbr`` (default false, as upstream: "[PATCH v6 17/44]", 5 Dec 2025, disables LBR with the
   mediated PMU): true gives the guest the host's legacy LBR, owned while its context is
   loaded: LBR MSRs passed through, DEBUGCTL in the VMCS as with ``emulated``, and the stack
   saved and the LBR reset at every put, restored at every load, at ``switch_point`` (what
   nobody has measured upstream; ``vpmu.vpmu.x86.lbr`` PMU_SWITCH).
+- ``passthrough``: which PMU MSRs the guest reaches without an exit. ``counters`` (upstream):
+  the counters (and the global registers and RDPMC when
+  ``vmx_recalc_pmu_msr_intercepts`` passes them through), while the event selectors
+  and FIXED_CTR_CTRL always exit, so KVM applies KVM_SET_PMU_EVENT_FILTER to the hardware
+  copies. ``all``: the selectors of the guest's counters and FIXED_CTR_CTRL pass through
+  too, as in the "all passthrough" variant the series' first version measured ("[RFC PATCH
+  00/41] KVM: x86/pmu: Introduce passthrough vPM", 26 Jan 2024: 4.24% / 7.34% guest overhead
+  against 6.21% / 10.45% with the selectors intercepted); put saves them (RDMSR) and load
+  restores them like the counters, and KVM can no longer enforce the event filter
+  (``enforces_event_filter`` is False).
 
-Assumption (reference open question 2): the guest enumerates PMU version min(host, 2), like
+Assumption (the series as read does not say whether a mediated guest is offered PMU v4+): the
+guest enumerates PMU version min(host, 2), like
 the emulated design, with all the host's fixed counters.
 """
 
@@ -63,6 +76,12 @@ class MediatedPmu:
             raise ValueError(f"design 'mediated' option guest_counters must be 'all' or a "
                              f"count >= 0, not {gc!r}")
         self._admitted = False
+
+    @property
+    def enforces_event_filter(self) -> bool:
+        """Whether KVM_SET_PMU_EVENT_FILTER holds for this VM's guests: not with
+        ``passthrough=all``, where the guest programs the selectors without an exit."""
+        return self.options["passthrough"] != "all"
 
     def __repr__(self) -> str:
         return f"MediatedPmu(options={self.options!r})"
@@ -95,5 +114,6 @@ class MediatedPmu:
         opts = MediatedOptions(str(self.options["switch_point"]),
                                str(self.options["host_preemption"]),
                                str(self.options["clear_on_put"]),
-                               bool(self.options["elide_writes"]))
+                               bool(self.options["elide_writes"]),
+                               str(self.options["passthrough"]))
         return MediatedVcpu(vcpu, x86_caps(vcpu.caps), host, opts)

@@ -1,5 +1,5 @@
 """The mediated PMU context switch: kvm_mediated_pmu_load / _put with their exact MSR traffic
-(reference/kvm_x86_vpmu.md 2.3, Intel and AMD).
+(arch/x86/kvm/pmu.c, vmx/pmu_intel.c and svm/pmu.c@v7.0, Intel and AMD).
 
 Each sequence runs on the hardware of the CPU the vCPU is on, instantly, through a
 ``MsrTally`` that prices every RDMSR, WRMSR and RDPMC at the preset's cost (the host table)
@@ -83,7 +83,7 @@ def rdpmc_ecx(idx: int) -> int:
 
 
 def load(vc: MediatedVcpu, t: MsrTally) -> None:
-    """kvm_mediated_pmu_load after perf_load_guest_context (steps 2-5 of 2.3): GLOBAL_CTRL
+    """kvm_mediated_pmu_load after perf_load_guest_context (pmu.c@v7.0): GLOBAL_CTRL
     0, the LVTPC, kvm_pmu_load_guest_pmcs, then the vendor's mediated_load."""
     caps = x86_caps(t.cpu.host.preset.caps)
     t.wr(vc.vendor.PERF_GLOBAL_CTRL, 0)
@@ -107,10 +107,13 @@ def _load_counter(vc: MediatedVcpu, t: MsrTally, caps: X86PmuCaps, idx: int,
 
 
 def put(vc: MediatedVcpu, t: MsrTally) -> None:
-    """kvm_mediated_pmu_put before perf_put_guest_context (steps 2-4 of 2.3): the vendor's
+    """kvm_mediated_pmu_put before perf_put_guest_context (pmu.c@v7.0): the vendor's
     mediated_put, kvm_pmu_put_guest_pmcs, the LVTPC; what is zeroed follows the
-    ``clear_on_put`` policy."""
+    ``clear_on_put`` policy. With ``passthrough=all`` the guest's selectors are read first
+    (``save_controls``), so the zeroing applies to the values the guest left."""
     caps = x86_caps(t.cpu.host.preset.caps)
+    if vc.selectors_passthrough:
+        _save_controls(vc, t, caps)
     vc.vendor.mediated_put(vc, t)
     policy = vc.clear_on_put
     for pmc in vc.gp:
@@ -128,10 +131,21 @@ def put(vc: MediatedVcpu, t: MsrTally) -> None:
     t.wr(msrs.X2APIC_LVTPC, LVTPC_HOST)
 
 
+def _save_controls(vc: MediatedVcpu, t: MsrTally, caps: X86PmuCaps) -> None:
+    """RDMSR each passed-through selector (and FIXED_CTR_CTRL, if it passes through), as the
+    series' first save did ("[RFC PATCH 23/41] KVM: x86/pmu: Implement the save/restore of
+    PMU state for Intel CPU", 26 Jan 2024), before anything is zeroed."""
+    sels = [t.rd(sel_addr(caps, pmc.idx)) for pmc in vc.gp]
+    vc.save_controls(sels, t.rd(msrs.IA32_FIXED_CTR_CTRL) if vc.fixed_ctrl_passthrough
+                     else None)
+
+
 def _clears_counter(policy: str, vc: MediatedVcpu, idx: int, value: int) -> bool:
     """Whether put zeroes this counter: upstream zeroes the non-zero ones, ``all`` every one,
     ``guest-used`` the non-zero ones whose selector the guest has ever enabled
-    (seed 003's option a: KVM can only see the selectors, which exit), ``none`` none."""
+    (option a of seed 003, Dapeng Mi's reply in "[RFC PATCH 23/41] KVM: x86/pmu: Implement the
+    save/restore of PMU state for Intel CPU", 18 Apr 2024: KVM can only see the selectors,
+    which exit), ``none`` none."""
     if policy == "all":
         return True
     if policy == "none" or not value:

@@ -1,11 +1,14 @@
 """``struct kvm_pmu`` of the mediated vPMU: the guest owns the hardware counters while its
-context is loaded (reference/kvm_x86_vpmu.md 2.3-2.5, Linux 7.0).
+context is loaded (arch/x86/kvm/pmu.c, pmu.h, vmx/pmu_intel.c, svm/pmu.c@v7.0).
 
 KVM keeps the guest's values here while the context is put and the hardware holds them while
-it is loaded. Selectors and FIXED_CTR_CTRL always exit, so KVM sees every enable and builds
-the hardware copies (``eventsel_hw``, ``fixed_ctr_ctrl_hw``) with the event filter's denied
-counters' enable bits masked (and, on AMD, GuestOnly set). Counters, the global registers
-(when the guest has every host counter) and RDPMC (same condition) do not exit.
+it is loaded. Selectors and FIXED_CTR_CTRL exit (upstream, ``passthrough=counters``), so KVM
+sees every enable and builds the hardware copies (``eventsel_hw``, ``fixed_ctr_ctrl_hw``) with
+the event filter's denied counters' enable bits masked (and, on AMD, GuestOnly set). Counters,
+the global registers (when the guest has every host counter) and RDPMC (same condition) do
+not exit. With ``passthrough=all`` the selectors and FIXED_CTR_CTRL do not exit either: the
+guest's own values are in the hardware while loaded, put reads them back and load restores
+them, and no filter or GuestOnly is applied.
 
 Where the switch happens is the ``switch_point`` option; what a host event opened while the
 guest owns the PMU does is ``host_preemption``; what put zeroes is ``clear_on_put``
@@ -65,6 +68,7 @@ class MediatedOptions:
     host_preemption: str
     clear_on_put: str
     elide_writes: bool
+    passthrough: str = "counters"
 
 
 class MediatedVcpu(X86VpmuCore[MediatedPmc]):
@@ -82,14 +86,24 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         self.fixed_ctr_ctrl_hw = 0
         self.used = 0
         """Counters whose selector the guest has ever enabled (guest-used): KVM can only
-        see the selectors, which exit; a counter written but never enabled is not in it."""
+        see the selectors, which exit (``passthrough=all``: which put reads back); a counter
+        written but never enabled is not in it."""
         self.loaded_on: Pcpu | None = None
         self._ipi_pending = False
         self.traffic: dict[str, Counter[str]] = {"load": Counter(), "put": Counter()}
         """MSR traffic of every load and put so far, by access and kernel MSR name."""
-        same = caps.n_gp == host.n_gp and len(self.fixed) == self.vendor.nr_fixed(host)
+        same_fixed = len(self.fixed) == self.vendor.nr_fixed(host)
+        same = caps.n_gp == host.n_gp and same_fixed
         self.global_passthrough = same and caps.has_global_ctrl
         self.rdpmc_passthrough = same and caps.gp_width == host.gp_width
+        self.selectors_passthrough = options.passthrough == "all"
+        """The guest's selectors run on the hardware: put saves them, KVM filters nothing."""
+        # Assumption (the RFC's "all passthrough" variant was never posted as code): as with
+        # the global registers, FIXED_CTR_CTRL passes through only if the guest has exactly
+        # the host's fixed counters, else the guest could enable a host counter it lacks.
+        self.fixed_ctrl_passthrough = (self.selectors_passthrough and same_fixed
+                                       and self.vendor.fixed_counters)
+        """FIXED_CTR_CTRL runs on the hardware too (Intel; AMD has none)."""
 
     def __repr__(self) -> str:
         return f"MediatedVcpu(vcpu={self.vcpu.index}, loaded_on={self.loaded_on!r})"
@@ -173,16 +187,20 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
             return self.counter_mask
         return self.vendor.read_global_ctrl(self, self._hw())
 
-    # -- intercepts (2.4) -------------------------------------------------------------------
+    # -- intercepts (vmx_recalc_pmu_msr_intercepts) ----------------------------------------
     def intercepts_msr(self, addr: int) -> bool:
         """vmx/svm_recalc_pmu_msr_intercepts: the guest's counters pass through; selectors and
-        FIXED_CTR_CTRL always exit; the global registers pass through iff the guest has
-        exactly the host's counters; everything else exits."""
+        FIXED_CTR_CTRL exit (unless ``passthrough=all``); the global registers pass through
+        iff the guest has exactly the host's counters; everything else exits."""
         spec = self.specs.get(addr)
         if spec is None:
             return True
         if spec.role is Role.COUNTER or (self.lbr is not None and addr in self.lbr.msrs):
             return False
+        if spec.role is Role.SELECTOR:
+            return not self.selectors_passthrough
+        if spec.storage == "FIXED_CTR_CTRL":
+            return not self.fixed_ctrl_passthrough
         if spec.storage in ("GLOBAL_CTRL", "GLOBAL_STATUS") or spec.target == "GLOBAL_STATUS":
             return not self.global_passthrough
         return True
@@ -211,10 +229,11 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         self.global_ctrl = value
         self.vendor.write_global_ctrl(self._hw(), value)
 
-    # -- KVM_REQ_PMU: the hardware copies and the filter (2.4) -----------------------------
+    # -- KVM_REQ_PMU: the hardware copies and the filter -----------------------------------
     def reprogram_pmcs(self, cpu: Pcpu, pmcs: list[MediatedPmc]) -> Gen:
         """reprogram_counter on a mediated PMU: refresh the hardware selectors only. The
-        loop's cost is spent at once (the emulated design spends it per counter)."""
+        loop's cost is spent at once (the emulated design spends it per counter). With
+        ``passthrough=all`` no selector write exits, so nothing requests it."""
         if pmcs:
             yield from cpu.kernel_work(len(pmcs) * self.vcpu.kvm_costs.pmc_reprogram_cycles,
                                        "kvm reprogram_counter")
@@ -251,13 +270,35 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         return value
 
     def _enabled_mask(self) -> int:
-        mask = sum(1 << p.idx for p in self.gp if p.eventsel_hw & msrs.EVTSEL_EN)
+        ctrl = self._fixed_ctrl_now()
+        mask = sum(1 << p.idx for p in self.gp if self._eventsel_now(p) & msrs.EVTSEL_EN)
         for pmc in self.fixed:
-            if fixed_ctrl_field(self.fixed_ctr_ctrl_hw, pmc) & FIXED_EN:
+            if fixed_ctrl_field(ctrl, pmc) & FIXED_EN:
                 mask |= 1 << pmc.idx
         return mask
 
-    # -- PMIs and emulated instructions (2.5) ----------------------------------------------
+    def _eventsel_now(self, pmc: MediatedPmc) -> int:
+        """The selector that decides what ``pmc`` counts: KVM's hardware copy, or with
+        ``passthrough=all`` while loaded the hardware's (the guest writes it there)."""
+        hw = self._hw() if self.selectors_passthrough else None
+        return pmc.eventsel_hw if hw is None else hw.sels.get(pmc.idx, 0)
+
+    def _fixed_ctrl_now(self) -> int:
+        """FIXED_CTR_CTRL as ``_eventsel_now`` reads a selector."""
+        hw = self._hw() if self.fixed_ctrl_passthrough else None
+        return self.fixed_ctr_ctrl_hw if hw is None else hw.regs.get("FIXED_CTR_CTRL", 0)
+
+    def save_controls(self, eventsels: list[int], fixed_ctr_ctrl: int | None) -> None:
+        """``passthrough=all``: what put read from the hardware (RFC v1 23/41's save:
+        ``rdmsrl`` of each EVENTSEL and of FIXED_CTR_CTRL) is both the guest's value and the
+        hardware copy load restores; an enabled one marks its counter guest-used."""
+        for pmc, sel in zip(self.gp, eventsels, strict=True):
+            pmc.eventsel = pmc.eventsel_hw = sel
+        if fixed_ctr_ctrl is not None:
+            self.fixed_ctr_ctrl = self.fixed_ctr_ctrl_hw = fixed_ctr_ctrl
+        self.used |= self._enabled_mask()
+
+    # -- PMIs and emulated instructions -----------------------------------------------------
     def counting_instructions(self) -> list[tuple[MediatedPmc, int]]:
         """Every globally enabled counter of instructions retired as the hardware copies
         say (pmc_counting_instructions: the filter and the enables as of the last
@@ -265,11 +306,12 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         hardware). A guest without a global control reads every counter's bit set."""
         ctrl, out = self.read_global_ctrl(), []
         for pmc in self.gp:
-            sel = pmc.eventsel_hw
+            sel = self._eventsel_now(pmc)
             if sel & msrs.EVTSEL_EN and is_instructions_retired(sel) and ctrl >> pmc.idx & 1:
                 out.append((pmc, ring_field(sel)))
+        fixed_ctrl = self._fixed_ctrl_now()
         for pmc in self.fixed:
-            field = fixed_ctrl_field(self.fixed_ctr_ctrl_hw, pmc)
+            field = fixed_ctrl_field(fixed_ctrl, pmc)
             if pmc.idx == INTEL_FIXED_INSTRUCTIONS and field & FIXED_EN and ctrl >> pmc.idx & 1:
                 out.append((pmc, field))
         return out
@@ -286,7 +328,7 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
         """kvm_pmu_is_fastpath_emulation_allowed: no instructions counter is enabled."""
         return not self.counting_instructions()
 
-    # -- the context switch (2.3) ----------------------------------------------------------
+    # -- the context switch (kvm_mediated_pmu_load / _put) ---------------------------------
     def needs_load(self) -> bool:
         """The guest context is not on the hardware."""
         return self.loaded_on is None
@@ -373,8 +415,9 @@ class MediatedVcpu(X86VpmuCore[MediatedPmc]):
 
     def host_event_added(self, cpu: Pcpu) -> None:
         """A host exclude_guest event wants this CPU: with ``ipi`` the guest is switched out
-        at once (seed 000's "hard requirement"); with ``deferred`` it waits for the next
-        switch point."""
+        at once (seed 000's "hard requirement": Sean Christopherson in "[RFC PATCH 23/41] KVM:
+        x86/pmu: Implement the save/restore of PMU state for Intel CPU", 26 and 29 Apr 2024); with
+        ``deferred`` it waits for the next switch point."""
         if not self._preempts() or self._ipi_pending:
             return
         self._ipi_pending = True

@@ -1,6 +1,7 @@
-"""``partitioned``: the partitioned PMU of KVM/arm64 (the series "KVM: arm64: Implement a
-Partitioned PMU", Colton Lewis, v8 12 Jun 2026 and v9 24 Sep 2026, not merged; modelled at
-v8, ``vpmu.vpmu.arm64.partition``).
+"""``partitioned``: the partitioned PMU proposed for KVM/arm64 (not merged; docs/partitioned.md).
+
+The series "KVM: arm64: Implement a Partitioned PMU" (Colton Lewis, v8 12 Jun 2026 and v9
+24 Sep 2026), modelled at v8 (``vpmu.vpmu.arm64.partition``).
 
 The host's arm_pmuv3 driver is booted with ``arm_pmuv3.reserved_host_counters``: a guest may
 own event counters [0, N - reserved) and the cycle counter, reserved on a CPU only while one
