@@ -1,9 +1,10 @@
 """Seed 001 calibration targets (docs/calibration.md), checked on the full example scenario.
 
-The KVM cost table has one value fitted to the is_paused=true latency (the VM-exit
-transition); the is_paused=false latency, the ratio and the per-PMI MSR ratios are
-predictions with the same table. Tolerances are the issue's: 10% per latency, 0.05 on the
-ratio, 15% per MSR ratio.
+ICX's KVM table has one value fitted to the is_paused=true latency (the VM-exit transition),
+and host.perf_ctx_lock_cycles is derived from the is_paused saving, so the is_paused=false
+latency and the ratio are fitted rows too; the per-PMI MSR ratios are predictions.
+Tolerances are the issue's: 10% per latency, 0.05 on the ratio, 15% per MSR ratio. In the slow
+tier (about 50 s).
 """
 
 from pathlib import Path
@@ -26,6 +27,8 @@ SEED_PER_PMI = {
     "counter_writes": (2922 + 2912 + 2904 + 976) / SEED_PMIS,
 }
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, dict[str, Any]]:
@@ -46,12 +49,12 @@ def test_pmi_latency_with_is_paused(runs: dict[str, dict[str, Any]]) -> None:
 
 
 def test_pmi_latency_without_is_paused(runs: dict[str, dict[str, Any]]) -> None:
-    """37,646.7 ns within 10% (predicted)."""
+    """37,646.7 ns within 10% (fitted through host.perf_ctx_lock_cycles)."""
     assert _latency(runs["emulated:is_paused=false"]) == pytest.approx(37_646.7, rel=0.10)
 
 
 def test_is_paused_speedup_ratio(runs: dict[str, dict[str, Any]]) -> None:
-    """37,646.7 / 32,929.3 = 1.14, within 0.05 (predicted)."""
+    """37,646.7 / 32,929.3 = 1.14, within 0.05 (follows from the two fitted rows)."""
     ratio = _latency(runs["emulated:is_paused=false"]) / _latency(runs["emulated"])
     assert ratio == pytest.approx(37_646.7 / 32_929.3, abs=0.05)
 

@@ -9,7 +9,7 @@ PMU request's per-counter bookkeeping.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from vpmu.costs.values import NOT_A_NUMBER, numbers
@@ -90,3 +90,18 @@ class KvmCosts:
         """The round trip of one exit of ``reason``, without the vPMU's work."""
         full = 0 if fastpath else self.full_exit_cycles
         return self.vmx_transition_cycles + full + self.exit_handler_cycles[reason]
+
+
+def scale_exit_path(costs: KvmCosts, round_trip: int, reason: str) -> KvmCosts:
+    """``costs`` with its exit path (the transition, the full exit and every handler) scaled
+    so that a round trip of ``reason`` takes about ``round_trip`` cycles: how a generation
+    whose one published figure is a plain exit round trip gets its table from a measured
+    table's shape. Each number is rounded to 10 and kept at least 10, so the scaled round trip
+    can differ from ``round_trip`` by the rounding (the fit runs the model, not this sum)."""
+    factor = round_trip / costs.exit_cycles(reason)
+
+    def scale(cycles: int) -> int:
+        return max(int(round(cycles * factor, -1)), 10)
+    return replace(costs, vmx_transition_cycles=scale(costs.vmx_transition_cycles),
+                   full_exit_cycles=scale(costs.full_exit_cycles),
+                   exit_handler_cycles={r: scale(c) for r, c in costs.exit_handler_cycles.items()})

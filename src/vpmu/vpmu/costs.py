@@ -12,7 +12,7 @@ from types import MappingProxyType
 from vpmu.costs import COSTS, part_sources, preset_costs
 from vpmu.costs.kvm import EXIT_REASONS as _EXIT_REASONS_BY_ARCH
 from vpmu.costs.kvm import KvmCosts
-from vpmu.costs.x86.kvm import V6_PLAIN_CPUID
+from vpmu.costs.x86.kvm import PLAIN_EXIT_FITTED
 
 EXIT_REASONS = _EXIT_REASONS_BY_ARCH["x86"]
 """The VMX exit reasons the model produces (names as KVM's trace prints them); SVM exits are
@@ -38,5 +38,5 @@ KVM_COST_SOURCES: Mapping[str, str] = part_sources("kvm")
 """Where every ``KvmCosts`` field of the x86 presets comes from, by field name
 (``part_sources("kvm", "arm64")`` gives the Arm presets')."""
 
-__all__ = ["EXIT_REASONS", "KVM_COSTS", "KVM_COST_SOURCES", "V6_PLAIN_CPUID", "KvmCosts",
+__all__ = ["EXIT_REASONS", "KVM_COSTS", "KVM_COST_SOURCES", "PLAIN_EXIT_FITTED", "KvmCosts",
            "kvm_costs"]

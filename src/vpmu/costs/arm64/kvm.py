@@ -27,23 +27,28 @@
 The world switch differs between VHE presets (``arm-n1``, ``arm-a520``, ``arm-a720``:
 Armv8.1 and later, where the host kernel runs at EL2) and nVHE ones (``arm-a53``,
 ``arm-a72``: Armv8.0 cores, which have no VHE, so the host boots nVHE, as RK3399 does; see
-``Host(vhe=...)``). Every number is an estimate: no published measurement of these paths
-could be read (``sources.py`` says why each is what it is).
+``Host(vhe=...)``). One number is fitted: the VHE exit path (transition, full exit,
+handlers) is the estimated shape below scaled to a plain HVC round trip on Neoverse N1
+(``PLAIN_HVC_FITTED``, benchmarks/calibrate.py); the other VHE presets borrow it, and the nVHE
+world switch adds its EL1 context to the scaled VHE one. The rest are estimates
+(``sources.py`` says why each is what it is).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 
 from vpmu.costs.arm64.host import MRS_CYCLES, MSR_CYCLES
-from vpmu.costs.kvm import KvmCosts
+from vpmu.costs.kvm import KvmCosts, scale_exit_path
 
 VHE_PRESETS = frozenset({"arm-n1", "arm-a520", "arm-a720"})
 """The Arm presets whose cores have VHE (Armv8.1+): their host kernel runs at EL2."""
 
 VHE_TRANSITION_CYCLES = 1_000
-"""The VHE world switch round trip (sources.py: kvm.vmx_transition_cycles)."""
+"""The estimated VHE world switch round trip, before the exit path is scaled to the fit
+(sources.py: kvm.vmx_transition_cycles)."""
 NVHE_EL1_SYSREGS = 25
 """The EL1 system registers an nVHE world switch saves and restores on every exit and entry
 (``__sysreg_save_el1_state`` / ``__sysreg_restore_el1_state``, with SP_EL1, ELR_EL1 and
@@ -52,12 +57,10 @@ NVHE_HYP_CALL_CYCLES = 500
 """The nVHE extras besides the EL1 registers: the host's HVC into EL2 and the ERET back,
 stage-2 (VTTBR_EL2) and trap (HCR/CPTR/MDCR_EL2) switching, the timer's and the PMU's
 (``__pmu_switch_to_guest/host``) per-entry work."""
-NVHE_TRANSITION_CYCLES = (VHE_TRANSITION_CYCLES
-                          + 2 * NVHE_EL1_SYSREGS * (MRS_CYCLES + MSR_CYCLES)
-                          + NVHE_HYP_CALL_CYCLES)
-"""The nVHE world switch round trip: the VHE one, plus the EL1 context switched both ways
-(each register read from one context and written with the other's, on exit and again on
-entry: 2 x 25 MRS + 2 x 25 MSR), plus the hyp call: 3,000."""
+NVHE_EXTRA_CYCLES = 2 * NVHE_EL1_SYSREGS * (MRS_CYCLES + MSR_CYCLES) + NVHE_HYP_CALL_CYCLES
+"""What an nVHE world switch round trip adds to the VHE one: the EL1 context switched both
+ways (each register read from one context and written with the other's, on exit and again
+on entry: 2 x 25 MRS + 2 x 25 MSR), plus the hyp call: 2,000."""
 
 FULL_EXIT_CYCLES = 800
 EXIT_HANDLER_CYCLES: Mapping[str, int] = MappingProxyType({
@@ -68,10 +71,22 @@ HRTIMER_CYCLES = 800
 MEDIATED_SWITCH_CYCLES = 150
 
 
-def kvm_table(preset: str) -> KvmCosts:
-    """One Arm preset's KVM table: the VHE or the nVHE world switch, the rest shared."""
-    transition = VHE_TRANSITION_CYCLES if preset in VHE_PRESETS else NVHE_TRANSITION_CYCLES
-    return KvmCosts(vmx_transition_cycles=transition, full_exit_cycles=FULL_EXIT_CYCLES,
-                    exit_handler_cycles=EXIT_HANDLER_CYCLES, inject_cycles=INJECT_CYCLES,
-                    pmc_reprogram_cycles=PMC_REPROGRAM_CYCLES, hrtimer_cycles=HRTIMER_CYCLES,
-                    mediated_switch_cycles=MEDIATED_SWITCH_CYCLES, arch="arm64")
+PLAIN_HVC_FITTED = 880
+"""The plain HVC exit round trip (cycles) the VHE exit path is scaled to, as
+benchmarks/calibrate.py fits it to Neoverse N1's 292 ns at the preset's 3.0 GHz (sources.py);
+every Arm preset takes it (none other has a figure)."""
+
+
+def kvm_table(preset: str, plain_hvc: int = PLAIN_HVC_FITTED) -> KvmCosts:
+    """One Arm preset's KVM table: the estimated VHE shape scaled to the fitted plain HVC
+    round trip (or to ``plain_hvc``, as a refit asks); an nVHE preset adds its EL1 context
+    switch and hyp call to the scaled world switch."""
+    estimate = KvmCosts(
+        vmx_transition_cycles=VHE_TRANSITION_CYCLES, full_exit_cycles=FULL_EXIT_CYCLES,
+        exit_handler_cycles=EXIT_HANDLER_CYCLES, inject_cycles=INJECT_CYCLES,
+        pmc_reprogram_cycles=PMC_REPROGRAM_CYCLES, hrtimer_cycles=HRTIMER_CYCLES,
+        mediated_switch_cycles=MEDIATED_SWITCH_CYCLES, arch="arm64")
+    vhe = scale_exit_path(estimate, plain_hvc, "HVC64")
+    if preset in VHE_PRESETS:
+        return vhe
+    return replace(vhe, vmx_transition_cycles=vhe.vmx_transition_cycles + NVHE_EXTRA_CYCLES)

@@ -21,8 +21,24 @@ RDMSR_CYCLES = 150
 RDPMC_CYCLES = 30
 LBR_MSR_CYCLES = 36
 """An LBR MSR access in a save or restore of the stack (fitted: see the sources)."""
-CPUID_CYCLES = 100
 MOV_CR_CYCLES = 100
+
+# -- bare CPUID: the per-part figures (leaf 0xD sub-leaves, 1201f226c863) and the estimate ----
+CPUID_SUBLEAF_0XD: Mapping[str, tuple[int, ...]] = MappingProxyType({
+    "intel-skl": (348, 400, 276, 236),
+    "intel-emr": (1138, 1362, 1068, 910, 914, 1350, 734, 766, 732, 718, 734, 1700, 1126, 898,
+                  716, 748, 776),
+})
+"""Bare-metal CPUID.0xD.n latencies in cycles, SKX sub-leaves 2-5 and EMR 2-18 (sources.py)."""
+CPUID_ESTIMATE_CYCLES = 100
+"""CPUID on a part with no published figure (sources.py)."""
+
+
+def cpuid_cycles(preset: str) -> int:
+    """A bare CPUID's latency: the mean of the part's published sub-leaves, else the
+    estimate."""
+    figures = CPUID_SUBLEAF_0XD.get(preset)
+    return round(sum(figures) / len(figures)) if figures else CPUID_ESTIMATE_CYCLES
 
 
 # -- the per-part WRMSR figures ---------------------------------------------------------------
@@ -71,7 +87,7 @@ counter with RDPMC."""
 def instruction_table(preset: str) -> dict[str, int]:
     """One x86 preset's instruction latencies: the shared figures and its part's WRMSR."""
     return {"rdmsr": RDMSR_CYCLES, "wrmsr": WRMSR_CYCLES[preset], "rdpmc": RDPMC_CYCLES,
-            "cpuid": CPUID_CYCLES, "mov_cr": MOV_CR_CYCLES,
+            "cpuid": cpuid_cycles(preset), "mov_cr": MOV_CR_CYCLES,
             "lbr_rdmsr": LBR_MSR_CYCLES, "lbr_wrmsr": LBR_MSR_CYCLES}
 
 

@@ -17,7 +17,12 @@ _IS_PAUSED = ('Like Xu, "[PATCH] KVM: x86/pmu: Introduce pmc->is_paused to reduc
               'time of perf interfaces" (28 Jul 2021)')
 _ELIDE = ('"[PATCH v6 34/44] KVM: x86/pmu: Elide WRMSRs when loading guest PMCs..." '
           '(mediated vPMU series v6, 5 Dec 2025)')
-_SCALED = ("on intel-emr and amd-zen5 scaled with the exit path (kvm.vmx_transition_cycles)")
+_SCALED = ("on every preset but intel-icx scaled with the exit path to the preset's fitted or "
+           "borrowed plain round trip (kvm.vmx_transition_cycles), rounded to 10")
+_SKL_VMCALL = ('Wanpeng Li, "[PATCH v2] KVM: VMX: Micro-optimize vmexit time when not exposing '
+               'PMU" (13 Mar 2020)')
+_CPUID_0XD = ('"[PATCH 1/5] KVM: x86: Cache CPUID.0xD XSTATE offsets+sizes during module init" '
+              '(Sean Christopherson, 10 Dec 2024), upstream 1201f226c863,')
 _PRICED = ("its MSR accesses at this preset's host.instruction_cycles[rdmsr], "
            "host.instruction_cycles[wrmsr] and host.instruction_cycles[rdpmc]")
 
@@ -36,11 +41,16 @@ HOST: Mapping[str, str] = MappingProxyType({
         "estimate: RDPMC is commonly put at ~20-40 cycles (unverified), so the middle, 30, on "
         "every preset.",
     "host.instruction_cycles[cpuid]":
-        "estimate: a serializing, microcoded instruction, ~100 cycles on every preset (the "
-        "published figures are CPUID exit round trips, not bare CPUID).",
+        f"derived: {_CPUID_0XD} measured bare CPUID of leaf 0xD in cycles: SKX sub-leaves 2-5 "
+        "348, 400, 276 and 236 (\"other sub-leaves are similar\"), EMR sub-leaves 2-18 from "
+        "716 to 1,700; intel-skl takes the SKX mean, 315, and intel-emr the EMR mean, 964. "
+        "Leaf 0xD is among the slow leaves (\"CPUID for supported XSAVE feature sub-leafs is "
+        "significantly slower\"), so other leaves may be faster. estimate: 100 on intel-icx, "
+        "intel-spr, amd-zen4 and amd-zen5 (no published figure; the same commit says only "
+        "that \"CPUID itself is slow on ICX\").",
     "host.instruction_cycles[mov_cr]":
-        "estimate: MOV to CR4 is serializing like CPUID, so it is priced like CPUID: 100 on "
-        "every preset.",
+        "estimate: MOV to CR4 is serializing; 100 on every preset (no published figure; the "
+        "CPUID figures of leaf 0xD, a slow microcoded leaf, are not taken for it).",
     "host.instruction_cycles[lbr_rdmsr]":
         'fitted: Wei Wang, "Re: [PATCH v7 08/12] KVM/x86/vPMU: Add APIs to support host '
         'save/restore the guest lbr stack" (9 Jul 2019): "On SKL, saving 32 LBR entries could '
@@ -136,17 +146,21 @@ HOST: Mapping[str, str] = MappingProxyType({
 
 KVM: Mapping[str, str] = MappingProxyType({
     "kvm.vmx_transition_cycles":
-        "fitted: benchmarks/fit_seed001.py sweeps 1,800-3,000 in steps of 400 and keeps "
-        "2,600, whose guest PMI handler latency is nearest the measurement with is_paused, "
-        f"32,929.3 ns (ICX, 4 events; {_IS_PAUSED}). That is above the ~1.0-1.5k cycles "
-        "commonly put on a plain CPUID exit round trip on SPR-class parts (unverified): the "
-        "2021 ICX kernel ran with more mitigations, and the fit absorbs whatever the model "
-        "leaves out of the handler's exits (docs/calibration.md). The same on every preset "
-        "but intel-emr and amd-zen5, whose exit path (this, kvm.full_exit_cycles and "
-        "kvm.exit_handler_cycles) is scaled to a plain CPUID round trip that "
-        f"benchmarks/fit_mediated.py fits to {_ELIDE}, EMR 4k -> 3k and Turin 6.2k -> 5.3k "
-        "cycles: EMR 370, Turin 1,950, rounded to 10. EMR's is below 1.0k: the load/put MSR "
-        "prices leave no more.",
+        "fitted: one plain exit round trip per generation and kernel era (benchmarks/"
+        "calibrate.py runs the guest microbenchmark, a timed loop of CPUIDs as kvm-unit-tests' "
+        "x86/vmexit.c does, and fits; docs/calibration.md has every row). intel-icx: 2,600, "
+        "ICX's own table: benchmarks/fit_seed001.py sweeps it and keeps the value "
+        "whose guest PMI handler latency is nearest the is_paused measurement, 32,929.3 ns "
+        f"(ICX, 4 events; {_IS_PAUSED}); its plain CPUID round trip is 3,700 (transition + "
+        "kvm.full_exit_cycles + kvm.exit_handler_cycles[CPUID]). Every other preset's exit "
+        "path is that table's scaled to a plain round trip: intel-skl to the VMCALL round trip "
+        f"of {_SKL_VMCALL}, 1,559 TSC ticks on an SKX server (vmexit.flat; TSC ticks, read as "
+        "core cycles at the preset's equal clocks; the model's plain exit is a CPUID one), "
+        "fit 1,550 (round trip 1,560); intel-emr and amd-zen5 to the mediated CPUID round "
+        f"trips of {_ELIDE}, EMR 4k -> 3k and Turin 6.2k -> 5.3k cycles, fits 350 and 1,950. "
+        "derived (borrowed, flagged): intel-spr takes intel-emr's (the same Golden Cove "
+        "generation and 2025 kernel era; no SPR exit figure was found), amd-zen4 takes "
+        "amd-zen5's (no Zen 4 figure of any kind was found).",
     "kvm.full_exit_cycles":
         "estimate: vmx_handle_exit's dispatch (arch/x86/kvm/vmx/vmx.c@v6.6) plus "
         "vcpu_enter_guest's way out and back in (arch/x86/kvm/x86.c@v6.6: "
