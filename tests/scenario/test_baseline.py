@@ -144,6 +144,8 @@ def test_each_vm_is_described_under_vms() -> None:
     assert vms[1]["overhead"]["vs_unprofiled"] is not None
     assert [v["vcpus"] for v in vms] == [2, 1]
     assert all(v["event_filter"] == {"installed": False, "enforced": False} for v in vms)
+    assert vms[0]["guest_perf"]["max_sample_rate"] is not None  # perf record ran
+    assert vms[1]["guest_perf"] == {"throttles": 0, "rate_lowerings": 0, "max_sample_rate": None}
 
 
 @pytest.mark.parametrize("design", ["mediated", "none"])

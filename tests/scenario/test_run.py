@@ -181,6 +181,15 @@ def test_perf_stat_under_emulated_counts_within_one_percent() -> None:
     assert data["guest_pmi"]["count"] == 0  # perf stat never overflows
 
 
+def test_the_same_event_twice_is_two_rows_each_with_the_whole_truth() -> None:
+    """`-e instructions -e instructions` opens two events: each counts the workload once
+    (not one row with twice the count and a +100% error)."""
+    data = results(run_text(scenario_text(events='["instructions", "instructions"]')))
+    rows = data["accuracy"]["events"]
+    assert [r["event"] for r in rows] == ["instructions", "instructions"]
+    assert all(abs(r["error"]) < 0.01 for r in rows), rows
+
+
 @pytest.mark.parametrize("tool", ["perf-stat", "perf-record"])
 def test_design_none_makes_perf_tools_not_supported(tool: str) -> None:
     """With no vPMU the guest's perf finds no PMU: every event is <not supported>, KVM makes

@@ -98,8 +98,20 @@ def summary_rows(data: dict[str, Any],
     rows += _mediated_rows(data)
     rows += _lbr_rows(data)
     rows += _arm64_rows(data)
+    rows += _guest_perf_rows(data)
     rows += [("count error, worst (%)", pct(worst_error(data["accuracy"])))]
     return rows
+
+
+def _guest_perf_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    """What the guests' perf limits did, summed over the VMs (rows only with a guest tool)."""
+    perf = [vm["guest_perf"] for vm in data.get("vms", [])
+            if vm.get("guest_perf", {}).get("max_sample_rate") is not None]
+    if not perf:
+        return []
+    return [("guest perf throttles", sum(p["throttles"] for p in perf)),
+            ("  sample rate lowerings", sum(p["rate_lowerings"] for p in perf)),
+            ("  max sample rate at end (Hz)", min(p["max_sample_rate"] for p in perf))]
 
 
 def worst_error(accuracy: dict[str, Any]) -> float | None:

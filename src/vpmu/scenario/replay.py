@@ -227,8 +227,8 @@ def _assumptions(replay: Replay, preset: str, isa: str) -> list[str]:
     out = [f"CPU model: {preset} (a capture does not name it; --preset changes it)",
            f"frequency-mode sampling: perf's default -F {DEFAULT_FREQ} (the periods of a short "
            "run are still adapting and do not give the target; --set vm[0].guest[0].freq=N)",
-           "guest perf_event_max_sample_rate and tick rate: the scenario defaults "
-           "(not visible in a capture; --set changes them)"]
+           "guest perf_event_max_sample_rate, perf_cpu_time_max_percent and tick rate: the "
+           "scenario defaults (not visible in a capture; --set changes them)"]
     if isa == "svm":
         out.append("AMD capture: PMU programming is decoded for Intel's MSRs only")
     for p in replay.profiles:

@@ -146,12 +146,24 @@ class RunOutcome:
                  "vcpu_tasks": [v.task.name for v in vm.vcpus],
                  "event_filter": {"installed": vm.event_filter is not None,
                                   "enforced": vm.event_filter is not None
-                                  and bool(getattr(vm.design, "enforces_event_filter", True))}}
+                                  and bool(getattr(vm.design, "enforces_event_filter", True))},
+                 "guest_perf": _guest_perf([v.task.result for v in vm.vcpus])}
                 for vm, spec in zip(self.vms, self.designs, strict=True)]
 
     def guest_results(self) -> dict[str, Any]:
         """What each vCPU's guest main program returned, by task name."""
         return {v.task.name: v.task.result for vm in self.vms for v in vm.vcpus}
+
+
+def _guest_perf(vcpu_results: list[Any]) -> dict[str, Any]:
+    """What the guests' perf limits did over their tool runs: per-tick throttles
+    (PERF_RECORD_THROTTLE), perf_sample_event_took's rate lowerings ("perf: interrupt took
+    too long") and the lowest perf_event_max_sample_rate a run ended with (None: no tool)."""
+    runs = [r for result in vcpu_results if isinstance(result, list)
+            for r in result if isinstance(r, RunResult)]
+    return {"throttles": sum(e.throttles for r in runs for e in r.events),
+            "rate_lowerings": sum(len(r.rate_lowerings) for r in runs),
+            "max_sample_rate": min((r.max_sample_rate for r in runs), default=None)}
 
 
 PERF_EVENT_KEYS = {
@@ -167,15 +179,17 @@ def _tool_rows(vcpu: str, result: Any, truth: dict[str, int]) -> list[dict[str, 
     """Sum a guest tool's runs per event; pair each with the truth of its key."""
     if not isinstance(result, list) or not all(isinstance(r, RunResult) for r in result):
         return []
-    totals: dict[tuple[str, str], int | None] = {}
+    # keyed by the event's place in the tool's list too: `-e instructions -e instructions`
+    # is two events, each with the whole truth, not one with twice the count
+    totals: dict[tuple[str, int, str], int | None] = {}
     for run_result in result:
-        for e in run_result.events:
-            key = (run_result.tool, e.name)
+        for i, e in enumerate(run_result.events):
+            key = (run_result.tool, i, e.name)
             prev = totals.get(key, 0)
             totals[key] = None if prev is None or not e.supported else prev + e.scaled_count
     return [{"vcpu": vcpu, "tool": tool, "event": name, "count": count,
              "truth": truth.get(PERF_EVENT_KEYS.get(name, ""))}
-            for (tool, name), count in totals.items()]
+            for (tool, _, name), count in totals.items()]
 
 
 def design_for(vm: VmSpec, override: str | None) -> str:

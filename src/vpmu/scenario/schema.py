@@ -51,6 +51,7 @@ from vpmu.host.perf.core import PerfSubsystem
 from vpmu.host.perf.x86.events_map import parse_event as host_parse_event
 from vpmu.host.tools import tool_attrs
 from vpmu.linux.perf import DEFAULT_CPU_TIME_MAX_PERCENT, DEFAULT_FREQ, DEFAULT_MAX_SAMPLE_RATE
+from vpmu.scenario.checks import repeated_names
 from vpmu.scenario.workload_schema import WorkloadSpec
 from vpmu.vpmu import registry
 from vpmu.vpmu.design import DesignSpec
@@ -634,12 +635,8 @@ class Scenario(_Model):
         if layout is not None and ncpu != layout.ncpus:
             problems.append((("host", "cpus"), f"expected {layout.ncpus}, the CPUs of host "
                                                f"preset {layout.name!r}, got {ncpu}"))
-        seen: set[str] = set()
+        problems += repeated_names((vm.name for vm in self.vm), "vm", "VM")
         for i, vm in enumerate(self.vm):
-            if vm.name in seen:
-                problems.append((("vm", i, "name"), f"expected a unique VM name, got "
-                                                    f"{vm.name!r} again"))
-            seen.add(vm.name)
             problems += [(("vm", i, "pin", j), f"expected a pCPU < host.cpus = {ncpu}, got {c}")
                          for j, c in enumerate(vm.pin or ()) if c >= ncpu]
             problems += [(("vm", i, "guest", j, "start_ms"), self._late(g.start_ms))

@@ -22,6 +22,7 @@ from typing import Annotated, Final, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from vpmu.scenario.checks import repeated_names
 from vpmu.workloads.phases import Phase
 from vpmu.workloads.table import Workload, WorkloadPhase
 
@@ -141,13 +142,7 @@ class WorkloadSpec(_Model):
 
     @model_validator(mode="after")
     def _check_phases(self) -> Self:
-        problems: list[tuple[tuple[str | int, ...], str]] = []
-        seen: set[str] = set()
-        for i, p in enumerate(self.phase):
-            if p.name in seen:
-                problems.append((("phase", i, "name"), f"expected a unique phase name, got "
-                                                       f"{p.name!r} again"))
-            seen.add(p.name)
+        problems = repeated_names((p.name for p in self.phase), "phase", "phase")
         by_share = [p.share is not None for p in self.phase]
         if any(by_share) and not all(by_share):
             problems += [(("phase", i, "share" if s else "instructions"),
