@@ -6,6 +6,7 @@ import pytest
 
 from vpmu.report.results import results
 from vpmu.scenario import load_scenario
+from vpmu.scenario.load import validate_scenario
 from vpmu.scenario.run import build, run
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.toml"))
@@ -23,6 +24,14 @@ def _events(name: str) -> dict[str, dict[str, object]]:
     sc = load_scenario(Path(__file__).resolve().parents[2] / "examples" / f"{name}.toml")
     data = results(run(build(sc)))
     return {e["event"]: e for e in data["accuracy"]["events"]}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_echo_reads_back(path: Path) -> None:
+    """The scenario a results file embeds (``scenario.file_model``, the JSON dump) is a valid
+    scenario equal to the example: host tasks dump only the keys of their kind."""
+    scenario = load_scenario(path)
+    assert validate_scenario(scenario.model_dump(mode="json")) == scenario
 
 
 def test_perf_stat_example_counts_within_half_a_percent() -> None:

@@ -32,8 +32,17 @@ def _guest_cost(data: dict[str, Any]) -> str:
         return "no guest tool runs"
     bare = ov["baseline"].get("bare_metal_vs_unprofiled")
     on_bare = "" if bare is None else f" (on bare metal: {_pct(bare)})"
-    return (f"profiling costs the guest {_pct(ov['vs_unprofiled'])} time{on_bare}; it "
+    blind = (", though its perf counted nothing (every event <not supported>)"
+             if _uncounted(data) else "")
+    return (f"profiling costs the guest {_pct(ov['vs_unprofiled'])} time{on_bare}{blind}; it "
             f"takes {_pct(ov['vs_bare_metal'])} against the same work and tools on bare metal")
+
+
+def _uncounted(data: dict[str, Any]) -> bool:
+    """Every guest tool event was <not supported> (a guest with no vPMU): the cost is then
+    that of tools that measured nothing."""
+    events = data["accuracy"]["events"]
+    return bool(events) and all(e["count"] is None for e in events)
 
 
 def _host_loss(data: dict[str, Any]) -> str:

@@ -59,9 +59,7 @@ def profiled(scenario: Scenario) -> bool:
 
 def unprofiled(scenario: Scenario) -> Scenario:
     """``scenario`` with every guest tool removed: the same work, nothing measuring it."""
-    # the keys as written (defaults left out): a key that applies to one kind of host task
-    # only must not be restated for the others
-    data = scenario.model_dump(mode="json", exclude_unset=True)
+    data = scenario.model_dump(mode="json")
     for vm in data.get("vm", []):
         for guest in vm.get("guest", []):
             guest.update(TOOL_KEYS)

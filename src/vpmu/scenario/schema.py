@@ -143,7 +143,9 @@ def _literal(choices: Any) -> BeforeValidator:
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _OPTION_KEY = re.compile(r"[A-Za-z0-9_.-]+")
-_PERF_EVENT = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+_PERF_EVENT = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*(:[A-Za-z]+)?")
+"""A perf event name, with perf's modifiers after a colon (``branch-misses:u``; the guest's
+event parser says which it takes)."""
 _HOST_PERF_EVENT = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*(/[A-Za-z0-9_.=-]+/)?")
 
 
@@ -185,7 +187,8 @@ def _event_code(value: object) -> int:
 def _perf_event(value: object) -> object:
     if isinstance(value, str) and _PERF_EVENT.fullmatch(value):
         return value
-    raise _bad("a perf event name like 'cycles' or a raw event like 'r00c0'", value)
+    raise _bad("a perf event name like 'cycles', 'instructions:u' or a raw event like "
+               "'r00c0'", value)
 
 
 def _host_perf_event(value: object) -> object:
@@ -512,6 +515,13 @@ def _option_text(value: str | int | bool) -> str:
     return str(value)
 
 
+HOST_TASK_ONLY: Final = {"workload": "load", "interval_us": "rdpmc-reader",
+                         "clear_dirty_counters": "rdpmc-reader", "branch_stack": "perf-record"}
+"""``[[host_task]]`` keys that apply to one kind only."""
+NOT_FOR_LOAD: Final = ("events", "exclude_guest")
+"""``[[host_task]]`` keys a load does not take."""
+
+
 class HostTaskSpec(_Model):
     """``[[host_task]]``: something the host runs beside the VMs."""
 
@@ -551,14 +561,12 @@ class HostTaskSpec(_Model):
     @model_validator(mode="after")
     def _check_kind(self) -> Self:
         problems = _sampling_problems(self, self.kind == "perf-record")
-        only = {"workload": "load", "interval_us": "rdpmc-reader",
-                "clear_dirty_counters": "rdpmc-reader", "branch_stack": "perf-record"}
         problems += [((k,), f"applies only to kind = {kind!r}; got kind = {self.kind!r}")
-                     for k, kind in only.items()
+                     for k, kind in HOST_TASK_ONLY.items()
                      if k in self.model_fields_set and self.kind != kind]
         if self.kind == "load":
             problems += [((k,), "does not apply to kind = 'load'")
-                         for k in ("events", "exclude_guest") if k in self.model_fields_set]
+                         for k in NOT_FOR_LOAD if k in self.model_fields_set]
         if self.kind == "rdpmc-reader" and self.events:
             problems.append((("events",), "an rdpmc-reader reads every counter of the host "
                                           "and opens no events; got "
@@ -568,6 +576,19 @@ class HostTaskSpec(_Model):
                                           f"kind = {self.kind!r}, got []"))
         _raise_problems(problems)
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Every key that applies to this kind: the dump (a results file's scenario echo)
+        reads back, which restating another kind's key at its default would not."""
+        data: dict[str, Any] = handler(self)
+        for key, kind in HOST_TASK_ONLY.items():
+            if self.kind != kind:
+                data.pop(key, None)
+        if self.kind == "load":
+            for key in NOT_FOR_LOAD:
+                data.pop(key, None)
+        return data
 
 
 def _workload_problems(sc: "Scenario") -> list[tuple[Loc, str]]:
