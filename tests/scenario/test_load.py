@@ -170,8 +170,8 @@ def test_tool_needs_events_and_no_tool_takes_none() -> None:
         "x.toml: vm[0].guest[0].events: applies only with tool = 'perf-record' or 'perf-stat'; "
         "got tool = 'none'"]
     assert problems(edit('events = ["cycles"]', 'events = ["cycles,instructions"]')) == [
-        "x.toml: vm[0].guest[0].events[0]: expected a perf event name like 'cycles' or a raw "
-        "event like 'r00c0', got 'cycles,instructions'"]
+        "x.toml: vm[0].guest[0].events[0]: expected a perf event name like 'cycles', "
+        "'instructions:u' or a raw event like 'r00c0', got 'cycles,instructions'"]
 
 
 @pytest.mark.parametrize(("task", "expected"), [

@@ -43,6 +43,10 @@ class PresetCosts:
     """The guest Linux kernel's own code (``vpmu.guest.linux``)."""
     sources: Mapping[str, str]
     """Where each number comes from, by number name (see the module docstring)."""
+    kvm_nvhe: KvmCosts | None = None
+    """KVM's costs when the host runs nVHE on a preset whose cores have VHE (arm64's
+    ``[host] vhe = false``, ``kvm-arm.mode=nvhe``): the same numbers with the nVHE world
+    switch (``vpmu.costs.arm64.kvm``); None where the preset has only one mode."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))

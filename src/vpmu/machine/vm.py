@@ -43,7 +43,7 @@ class Vm:
         self.perf: PerfSubsystem = host.perf
         self.kapi = KernelCounterApi(self.perf)
         check_arch(design.name, host.host_preset.arch)
-        self.kvm_costs = kvm_costs(host.preset.costs)
+        self.kvm_costs = kvm_costs(host.preset.costs, vhe=host.vhe)
         self.caps: PmuCaps = guest_caps(design, host.preset.caps, shape)
         refusal = host_refusal(design.name, host.preset.caps)
         if refusal:

@@ -24,10 +24,12 @@ KVM_COSTS: Mapping[str, KvmCosts] = MappingProxyType(
 table's ``arch`` says whose exit reasons it prices)."""
 
 
-def kvm_costs(preset_name: str) -> KvmCosts:
-    """The KVM cost table of a preset; the error lists the valid names, or says that the
+def kvm_costs(preset_name: str, *, vhe: bool = True) -> KvmCosts:
+    """The KVM cost table of a preset (``vhe=False``: of its host booted nVHE, where the
+    preset's cores could run VHE); the error lists the valid names, or says that the
     preset's architecture has no KVM model yet."""
-    found = preset_costs(preset_name).kvm
+    costs = preset_costs(preset_name)
+    found = costs.kvm if vhe or costs.kvm_nvhe is None else costs.kvm_nvhe
     if found is None:
         raise ValueError(f"preset {preset_name!r} has no KVM cost table: VMs on its "
                          "architecture are not modelled yet")

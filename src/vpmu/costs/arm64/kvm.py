@@ -77,16 +77,18 @@ benchmarks/calibrate.py fits it to Neoverse N1's 292 ns at the preset's 3.0 GHz 
 every Arm preset takes it (none other has a figure)."""
 
 
-def kvm_table(preset: str, plain_hvc: int = PLAIN_HVC_FITTED) -> KvmCosts:
+def kvm_table(preset: str, plain_hvc: int = PLAIN_HVC_FITTED, *,
+              vhe: bool | None = None) -> KvmCosts:
     """One Arm preset's KVM table: the estimated VHE shape scaled to the fitted plain HVC
-    round trip (or to ``plain_hvc``, as a refit asks); an nVHE preset adds its EL1 context
-    switch and hyp call to the scaled world switch."""
+    round trip (or to ``plain_hvc``, as a refit asks); an nVHE host (``vhe``: the preset's
+    own mode unless given) adds its EL1 context switch and hyp call to the scaled world
+    switch."""
     estimate = KvmCosts(
         vmx_transition_cycles=VHE_TRANSITION_CYCLES, full_exit_cycles=FULL_EXIT_CYCLES,
         exit_handler_cycles=EXIT_HANDLER_CYCLES, inject_cycles=INJECT_CYCLES,
         pmc_reprogram_cycles=PMC_REPROGRAM_CYCLES, hrtimer_cycles=HRTIMER_CYCLES,
         mediated_switch_cycles=MEDIATED_SWITCH_CYCLES, arch="arm64")
-    vhe = scale_exit_path(estimate, plain_hvc, "HVC64")
-    if preset in VHE_PRESETS:
-        return vhe
-    return replace(vhe, vmx_transition_cycles=vhe.vmx_transition_cycles + NVHE_EXTRA_CYCLES)
+    table = scale_exit_path(estimate, plain_hvc, "HVC64")
+    if (preset in VHE_PRESETS) if vhe is None else vhe:
+        return table
+    return replace(table, vmx_transition_cycles=table.vmx_transition_cycles + NVHE_EXTRA_CYCLES)
