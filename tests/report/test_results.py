@@ -220,3 +220,18 @@ def test_summary_table_has_a_column_per_run_and_dashes_for_missing_rows() -> Non
     assert msr_write.split() == ["MSR_WRITE", "1", "-"]
     alone = next(line for line in render([with_exits]).splitlines() if "metric" in line)
     assert alone.split() == ["metric", "emulated"]  # default label: the design
+
+
+def test_summary_table_never_cuts_a_figure_at_80_columns() -> None:
+    """Four runs with long labels in 80 columns: every figure is whole (its column is as
+    wide as its widest figure), a long label folds, only metric names may be cut."""
+    data = results(StubOutcome(records=RECORDS))
+    data["sim"] = {**data["sim"], "end_ms": 123456.789}
+    labels = ["emulated:is_paused=false", "mediated:passthrough=all", "none", "emulated"]
+    out = io.StringIO()
+    Console(file=out, width=80, color_system=None).print(
+        summary_table([data] * 4, title="t", labels=labels))
+    lines = out.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    end = next(line for line in lines if line.lstrip().startswith("simulated end"))
+    assert end.split()[-4:] == ["123,456.8"] * 4

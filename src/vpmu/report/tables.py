@@ -199,17 +199,21 @@ def _mediated_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
 def summary_table(runs: Sequence[dict[str, Any]], *, title: str,
                   labels: Sequence[str] | None = None) -> Table:
     """Metrics side by side; rows missing from a run show '-', rows that do not apply 'n/a'."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    table.add_column("metric", no_wrap=True, overflow="ellipsis", min_width=16)
-    names = labels or [r["design"] or "-" for r in runs]
-    for name in names:
-        table.add_column(name, justify="right", no_wrap=True)
     msr_names = top_msrs(runs)
     rows = [summary_rows(r, msr_names) for r in runs]
     per_run = [dict(r) for r in rows]
     order = merged_order(rows)
-    for key in order:
-        table.add_row(key, *(fmt(p.get(key)) for p in per_run))
+    cells = [[fmt(p.get(key)) for p in per_run] for key in order]
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("metric", no_wrap=True, overflow="ellipsis", min_width=16)
+    names = labels or [r["design"] or "-" for r in runs]
+    for i, name in enumerate(names):
+        # a figure is never cut: its column is at least as wide as its widest figure, and
+        # a long design label folds onto more lines instead
+        widest = max((len(row[i]) for row in cells), default=1)
+        table.add_column(name, justify="right", overflow="fold", min_width=widest)
+    for key, row in zip(order, cells, strict=True):
+        table.add_row(key, *row)
     return table
 
 
