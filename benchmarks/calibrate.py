@@ -383,8 +383,9 @@ def tables_patched(tables: dict[str, KvmCosts]) -> Iterator[None]:
     """The model with these presets' KVM tables (the VMs look them up when built)."""
     original = vm_module.kvm_costs
 
-    def lookup(name: str) -> KvmCosts:
-        return tables.get(name) or original(name)
+    def lookup(name: str, *, vhe: bool = True) -> KvmCosts:
+        # the refit tables are of each preset's own mode (an nVHE host keeps its own)
+        return (tables.get(name) if vhe else None) or original(name, vhe=vhe)
     vm_module.kvm_costs = lookup
     scenario.cache_clear()
     try:
