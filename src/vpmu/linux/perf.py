@@ -91,15 +91,16 @@ class SampleRateLimits:
         self.hz = hz or 1
         """HZ (1 for a kernel without a tick)."""
         self.tick_nsec = tick_nsec(self.hz)
-        self.sample_rate = DEFAULT_MAX_SAMPLE_RATE
-        """sysctl_perf_event_sample_rate."""
         self.cpu_time_max_percent = DEFAULT_CPU_TIME_MAX_PERCENT
         """sysctl_perf_cpu_time_max_percent."""
-        self.max_samples_per_tick = -(-DEFAULT_MAX_SAMPLE_RATE // self.hz)
-        self.sample_period_ns = NSEC_PER_SEC // DEFAULT_MAX_SAMPLE_RATE
+        self.sample_rate = 0
+        """sysctl_perf_event_sample_rate."""
+        self.max_samples_per_tick = 0
+        self.sample_period_ns = 0
         """perf_sample_period_ns."""
-        self.allowed_ns = self.sample_period_ns * DEFAULT_CPU_TIME_MAX_PERCENT // 100
+        self.allowed_ns = 0
         """perf_sample_allowed_ns (0: no CPU-time limit)."""
+        self._set_sample_rate(DEFAULT_MAX_SAMPLE_RATE)
         self.running_sample_length: dict[int, int] = {}
         """The per-CPU running sum of interrupt lengths (ns)."""
         self.lowerings: list[RateLowering] = []
@@ -118,11 +119,16 @@ class SampleRateLimits:
         throttling is off (percent 0 or 100) or if ``rate`` < 1."""
         if self.cpu_time_max_percent in (0, 100) or rate < 1:
             return False
+        self._set_sample_rate(rate)
+        return True
+
+    def _set_sample_rate(self, rate: int) -> None:
+        """What the rate sysctl's handler derives: max_samples_per_tick (rounded up),
+        perf_sample_period_ns and, through update_perf_cpu_limits, the allowed length."""
         self.sample_rate = rate
         self.max_samples_per_tick = -(-rate // self.hz)
         self.sample_period_ns = NSEC_PER_SEC // rate
         self._update_perf_cpu_limits()
-        return True
 
     def write_cpu_time_max_percent(self, percent: int) -> bool:
         """``echo percent > /proc/sys/kernel/perf_cpu_time_max_percent``: 0 or 100 turns the

@@ -33,7 +33,7 @@ from vpmu.machine.baremetal import BareMetal
 from vpmu.machine.build import event_filter
 from vpmu.machine.vm import run_vm_program
 from vpmu.vpmu import registry
-from vpmu.vpmu.design import DesignSpec, make_design
+from vpmu.vpmu.design import DesignSpec, enforces_event_filter, make_design
 from vpmu.vpmu.filter import Errno, PmuEventFilter
 
 
@@ -155,8 +155,7 @@ def run_conformance(preset: str | CpuPreset, *, suites: tuple[str, ...] | None =
         expect = DESIGN_EXPECTATIONS.get(spec.name,
                                          Expectations(platform=spec.name, kvm_vm_ioctls=True))
         # An option may take the filter out of KVM's hands (the design object says).
-        enforced = bool(getattr(built, "enforces_event_filter", True))
-        if not enforced:
+        if not enforces_event_filter(built):
             expect = replace(expect, event_filter_enforced=False)
     results: list[CheckResult] = []
     for name in names:

@@ -4,6 +4,7 @@ a run took than one of them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -15,6 +16,14 @@ class Baseline:
     unprofiled_ps: tuple[int, ...] | None
     bare_metal_ps: tuple[int, ...] | None
     bare_metal_unprofiled_ps: tuple[int, ...] | None = None
+
+    def pick(self, select: Callable[[tuple[int, ...]], int]
+             ) -> tuple[int | None, int | None, int | None]:
+        """``select`` (one VM's time, or the latest) of each baseline: unprofiled, bare
+        metal, bare metal unprofiled; None where it was not measured."""
+        def one(ends: tuple[int, ...] | None) -> int | None:
+            return None if ends is None else select(ends)
+        return one(self.unprofiled_ps), one(self.bare_metal_ps), one(self.bare_metal_unprofiled_ps)
 
 
 NO_BASELINE = Baseline(None, None)

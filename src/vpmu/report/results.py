@@ -19,6 +19,7 @@ and results; nothing is looked up.
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from typing import Any, Protocol
 
 from vpmu.metrics import RunMetrics
@@ -74,16 +75,14 @@ def results(outcome: RunOutcome, baseline: Baseline = NO_BASELINE) -> dict[str, 
     metrics = outcome.metrics
     sections = metrics.sections(end_ps, outcome.vcpu_tasks)
     ends = outcome.guest_end_ps()
-    sections["overhead"].update(_baseline(max(ends, default=0), _latest(baseline.unprofiled_ps),
-                                          _latest(baseline.bare_metal_ps),
-                                          _latest(baseline.bare_metal_unprofiled_ps)))
+    sections["overhead"].update(_baseline(_latest(ends), *baseline.pick(_latest)))
     first = outcome.designs[0].partition(":")[0] if outcome.designs else None
     out: dict[str, Any] = {
         "scenario": {"name": sc.name, "file_model": sc.model_dump(mode="json")},
         "design": first,
         "design_options": (outcome.design_options() or [{}])[0],
         "preset": sc.host.preset,
-        "sim": {"duration_ms": sc.duration_ms, "end_ms": round(end_ps / 1e9, 6),
+        "sim": {"duration_ms": sc.duration_ms, "end_ms": _ms(end_ps),
                 "seed": sc.seed, "events": outcome.events_processed,
                 "records": outcome.metrics.records},
         "vm_exits": sections["vm_exits"], "msr_exits": sections["msr_exits"],
@@ -99,9 +98,9 @@ def results(outcome: RunOutcome, baseline: Baseline = NO_BASELINE) -> dict[str, 
     return out
 
 
-def _latest(ends: tuple[int, ...] | None) -> int | None:
-    """The run's completion: its latest VM's (None when not measured)."""
-    return None if ends is None else max(ends, default=0)
+def _latest(ends: tuple[int, ...]) -> int:
+    """The run's completion: its latest VM's."""
+    return max(ends, default=0)
 
 
 def _baseline(end: int, unprofiled: int | None, bare_metal: int | None,
@@ -121,6 +120,7 @@ def _vs(end: int, baseline: int | None) -> float | None:
 
 
 def _ms(ps: int | None) -> float | None:
+    """ps as the results print ms: to 1e-6 (None stays None)."""
     return None if ps is None else round(ps / 1e9, 6)
 
 
@@ -131,9 +131,7 @@ def _vms(outcome: RunOutcome, metrics: RunMetrics, ends: tuple[int, ...],
     for i, facts in enumerate(outcome.vm_facts()):
         tasks = facts.pop("vcpu_tasks")
         over = {k: v for k, v in metrics.overhead(tasks).items() if k in VM_OVERHEAD_KEYS}
-        over.update(_baseline(ends[i], _nth(baseline.unprofiled_ps, i),
-                              _nth(baseline.bare_metal_ps, i),
-                              _nth(baseline.bare_metal_unprofiled_ps, i)))
+        over.update(_baseline(ends[i], *baseline.pick(itemgetter(i))))
         out.append({**facts, "vcpus": len(tasks), **metrics.per_vm.section(facts["name"]),
                     "overhead": over})
     return out
@@ -143,9 +141,6 @@ VM_OVERHEAD_KEYS = ("guest_ns", "kvm_ns", "kvm_per_guest_s_ns", "slowdown")
 """The run's overhead keys that a VM has on its own (perf calls and PMU switches are the
 host's, not attributed to a VM)."""
 
-
-def _nth(ends: tuple[int, ...] | None, i: int) -> int | None:
-    return None if ends is None else ends[i]
 
 
 def dumps(data: dict[str, Any]) -> str:

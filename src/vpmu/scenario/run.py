@@ -41,7 +41,7 @@ from vpmu.scenario.guests import guest_os_for, workload_truth
 from vpmu.scenario.load import ScenarioError
 from vpmu.scenario.schema import HostTaskSpec, Scenario, VmSpec
 from vpmu.trace import Record, Sink
-from vpmu.vpmu.design import DesignSpec, make_design
+from vpmu.vpmu.design import DesignSpec, enforces_event_filter, make_design
 from vpmu.vpmu.filter import (
     KVM_PMU_EVENT_ALLOW,
     KVM_PMU_EVENT_DENY,
@@ -141,14 +141,14 @@ class RunOutcome:
     def vm_facts(self) -> list[dict[str, Any]]:
         """Each VM as plain data: name, design and options, vCPU threads, whether an event
         filter was set and whether the design enforces it."""
-        return [{"name": vm.name, "design": spec.partition(":")[0],
+        return [{"name": vm.name, "design": vm.design.name,
                  "design_options": dict(vm.design.options),
                  "vcpu_tasks": [v.task.name for v in vm.vcpus],
                  "event_filter": {"installed": vm.event_filter is not None,
                                   "enforced": vm.event_filter is not None
-                                  and bool(getattr(vm.design, "enforces_event_filter", True))},
+                                  and enforces_event_filter(vm.design)},
                  "guest_perf": _guest_perf([v.task.result for v in vm.vcpus])}
-                for vm, spec in zip(self.vms, self.designs, strict=True)]
+                for vm in self.vms]
 
     def guest_results(self) -> dict[str, Any]:
         """What each vCPU's guest main program returned, by task name."""
@@ -159,8 +159,7 @@ def _guest_perf(vcpu_results: list[Any]) -> dict[str, Any]:
     """What the guests' perf limits did over their tool runs: per-tick throttles
     (PERF_RECORD_THROTTLE), perf_sample_event_took's rate lowerings ("perf: interrupt took
     too long") and the lowest perf_event_max_sample_rate a run ended with (None: no tool)."""
-    runs = [r for result in vcpu_results if isinstance(result, list)
-            for r in result if isinstance(r, RunResult)]
+    runs = [r for result in vcpu_results for r in _tool_results(result)]
     return {"throttles": sum(e.throttles for r in runs for e in r.events),
             "rate_lowerings": sum(len(r.rate_lowerings) for r in runs),
             "max_sample_rate": min((r.max_sample_rate for r in runs), default=None)}
@@ -175,14 +174,20 @@ PERF_EVENT_KEYS = {
 """perf's generic event names and the workload key each counts (for the truth)."""
 
 
+def _tool_results(result: Any) -> list[RunResult]:
+    """A vCPU guest's tool runs: its result when that is a list of RunResult (what a guest
+    with a perf tool returns), else none."""
+    if isinstance(result, list) and all(isinstance(r, RunResult) for r in result):
+        return result
+    return []
+
+
 def _tool_rows(vcpu: str, result: Any, truth: dict[str, int]) -> list[dict[str, Any]]:
     """Sum a guest tool's runs per event; pair each with the truth of its key."""
-    if not isinstance(result, list) or not all(isinstance(r, RunResult) for r in result):
-        return []
     # keyed by the event's place in the tool's list too: `-e instructions -e instructions`
     # is two events, each with the whole truth, not one with twice the count
     totals: dict[tuple[str, int, str], int | None] = {}
-    for run_result in result:
+    for run_result in _tool_results(result):
         for i, e in enumerate(run_result.events):
             key = (run_result.tool, i, e.name)
             prev = totals.get(key, 0)

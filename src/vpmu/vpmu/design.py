@@ -50,6 +50,13 @@ class Design(Protocol):
         ...
 
 
+def enforces_event_filter(design: object) -> bool:
+    """Whether a design enforces KVM_SET_PMU_EVENT_FILTER for its VM: every design does
+    unless it says otherwise (``mediated:passthrough=all``, whose guest programs the
+    selectors without an exit, has ``enforces_event_filter`` False)."""
+    return bool(getattr(design, "enforces_event_filter", True))
+
+
 _DESIGN_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _OPTION_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 
