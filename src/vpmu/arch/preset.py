@@ -92,6 +92,10 @@ class HostPreset:
         """The index of the cluster ``cpu`` belongs to."""
         return next(i for i, cl in enumerate(self.clusters) if cpu in cl.cpus)
 
+    def preset_of(self, cpu: int) -> CpuPreset:
+        """The CPU preset of ``cpu``: its cluster's."""
+        return self.clusters[self.cluster_of(cpu)].preset
+
     @property
     def single(self) -> CpuPreset | None:
         """The one CPU preset of a host whose clusters all carry the same one, else None."""

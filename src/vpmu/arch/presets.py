@@ -48,6 +48,13 @@ def boot_preset(name: str) -> CpuPreset:
     return host.clusters[0].preset if host is not None else get_preset(name)
 
 
+def cpu_preset(name: str, cpu: int) -> CpuPreset:
+    """The CPU preset CPU ``cpu`` of a host of the preset ``name`` runs: a CPU preset
+    itself, or the preset of the host preset's cluster holding that CPU."""
+    layout = host_layout(name)
+    return layout if isinstance(layout, CpuPreset) else layout.preset_of(cpu)
+
+
 def host_layout(name: str) -> CpuPreset | HostPreset:
     """What ``Host`` builds for a preset name: a host preset's clusters, or a CPU preset
     (repeated over the host's CPUs)."""

@@ -38,7 +38,7 @@ class Host:
         # Work priced on a CPU uses that CPU's preset (Pcpu.costs, Pcpu.cycles_ps); what has
         # no CPU (host-wide figures, KVM's and the guests' tables, clocks read off the host)
         # takes the boot CPU's: CPU 0, in cluster 0 (docs/host.md, "Arm hosts").
-        self.preset = self.host_preset.clusters[self.host_preset.cluster_of(0)].preset
+        self.preset = self.host_preset.preset_of(0)
         """The boot CPU's preset (every CPU's on a homogeneous host)."""
         self.vhe = vhe
         """arm64: the kernel runs at EL2 (VHE) where every core can, else at EL1 (nVHE, as

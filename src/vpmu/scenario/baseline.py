@@ -22,8 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from vpmu.arch.preset import CpuPreset
-from vpmu.arch.presets import host_layout
+from vpmu.arch.presets import cpu_preset
 from vpmu.machine.baremetal import BareMetal
 from vpmu.metrics.baseline import Baseline
 from vpmu.scenario.guests import guest_os_for, has_guest
@@ -76,19 +75,11 @@ def bare_metal_ps(scenario: Scenario) -> tuple[int, ...]:
 def _bare_metal_vcpu(scenario: Scenario, vm: VmSpec, vcpu: int) -> int:
     """When vCPU ``vcpu``'s guest finishes on a CPU of its own (the one it is pinned to, else
     the boot CPU's preset)."""
-    preset = _cpu_preset(scenario.host.preset, vm.pin[vcpu] if vm.pin else 0)
+    preset = cpu_preset(scenario.host.preset, vm.pin[vcpu] if vm.pin else 0)
     machine = BareMetal(preset, seed=scenario.seed)
     machine.run_os(guest_os_for(vm, vcpu, scenario.duration_ms, scenario.host.preset,
                                 workloads=scenario.workloads()))
     return machine.env.now_ps
-
-
-def _cpu_preset(name: str, cpu: int) -> CpuPreset:
-    """The CPU preset host CPU ``cpu`` of the preset ``name`` has."""
-    layout = host_layout(name)
-    if isinstance(layout, CpuPreset):
-        return layout
-    return layout.clusters[layout.cluster_of(cpu)].preset
 
 
 def measure(outcome: RunOutcome, design: str | None = None, *, fast_forward: bool = True,

@@ -107,10 +107,11 @@ class RunOutcome:
         """Per vCPU tool event: the count its runs reported and the workload's truth."""
         rows: list[dict[str, Any]] = []
         sc = self.scenario
+        workloads = sc.workloads()
         for vm_spec, vm in zip(sc.vm, self.vms, strict=True):
             for v in vm.vcpus:
                 truth = workload_truth(vm_spec, v.index, sc.duration_ms, sc.host.preset,
-                                       workloads=sc.workloads())
+                                       workloads=workloads)
                 rows += _tool_rows(v.task.name, v.task.result, truth)
         return rows
 
@@ -247,6 +248,7 @@ def build(scenario: Scenario, design: str | None = None, *, source: str = "<scen
         host.trace.subscribe(sink)
     for i, task in enumerate(scenario.host_task):
         _host_task(outcome, perf, i, task)
+    workloads = scenario.workloads()
     for i, vm_spec in enumerate(scenario.vm):
         where = source if design is None else f"--design {design}"
         spec = design_for(vm_spec, design)
@@ -259,9 +261,9 @@ def build(scenario: Scenario, design: str | None = None, *, source: str = "<scen
         except ValueError as err:
             raise ScenarioError.one(where, f"vm[{i}].design", str(err)) from None
         _check_guests(vm_spec, i, source)
-        guests = [guest_os_for(vm_spec, i, scenario.duration_ms, h.preset,
-                               workloads=scenario.workloads())
-                  for i in range(vm_spec.vcpus)]
+        guests = [guest_os_for(vm_spec, vcpu, scenario.duration_ms, h.preset,
+                               workloads=workloads)
+                  for vcpu in range(vm_spec.vcpus)]
         try:
             vm_filter = build_filter(vm_spec, host)
         except ValueError as err:
