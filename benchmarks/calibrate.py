@@ -172,6 +172,18 @@ def _specint(events: int, design: str) -> Callable[[], float]:
     return measure_it
 
 
+def _elide_rows(key: str, preset: str, elided: float, not_elided: float) -> tuple[Row, Row]:
+    """The mediated CPUID round trips of the Elide-WRMSRs commit for one part, both fitted:
+    with the PMC writes elided, then before."""
+    return (Row(f"{key}-mediated", preset, "CPUID round trip, mediated PMU, writes elided",
+                "v7.0, 2025", ELIDE, elided, "cycles", "fitted",
+                lambda: cpuid_round_trip(preset, "mediated"), TOL_ROUND_TRIP),
+            Row(f"{key}-mediated-noelide", preset, "same, before eliding", "v7.0, 2025", ELIDE,
+                not_elided, "cycles", "fitted",
+                lambda: cpuid_round_trip(preset, "mediated:elide_writes=false"), TOL_ROUND_TRIP,
+                note="WRMSR is derived from the pair's difference"))
+
+
 def _not_modelled(key: str, preset: str, quantity: str, era: str, source: str,
                   published: float, unit: str, note: str) -> Row:
     return Row(key, preset, quantity, era, source, published, unit, "not modelled", note=note)
@@ -291,12 +303,7 @@ ROWS: tuple[Row, ...] = (
                   "at entry/exit (6442Y)", "2024", SPR_BHI, 17.5, "%",
                   "no SPEC_CTRL switch, no timer path"),
     # ---- intel-emr (Emerald Rapids) -----------------------------------------------------
-    Row("emr-mediated", "intel-emr", "CPUID round trip, mediated PMU, writes elided",
-        "v7.0, 2025", ELIDE, 3000, "cycles", "fitted",
-        lambda: cpuid_round_trip("intel-emr", "mediated"), TOL_ROUND_TRIP),
-    Row("emr-mediated-noelide", "intel-emr", "same, before eliding", "v7.0, 2025", ELIDE, 4000,
-        "cycles", "fitted", lambda: cpuid_round_trip("intel-emr", "mediated:elide_writes=false"),
-        TOL_ROUND_TRIP, note="WRMSR is derived from the pair's difference"),
+    *_elide_rows("emr", "intel-emr", 3000, 4000),
     Row("emr-cpuid-bare", "intel-emr", "bare CPUID, leaf 0xD sub-leaves 2-18 (mean of 17)",
         "2024", CPUID_0XD, 964, "cycles", "fitted", lambda: bare_cpuid("intel-emr"),
         TOL_ROUND_TRIP, note="host.instruction_cycles[cpuid] is this mean (cited)"),
@@ -308,12 +315,7 @@ ROWS: tuple[Row, ...] = (
     _not_modelled("emr-nested", "intel-emr", "nested CPUID round trip, before/after caching "
                   "(28,850 -> 7,900)", "2024", CPUID_0XD, 7900, "cycles", "no nested VMs"),
     # ---- amd-zen5 (Turin) -------------------------------------------------------------
-    Row("turin-mediated", "amd-zen5", "CPUID round trip, mediated PMU, writes elided",
-        "v7.0, 2025", ELIDE, 5300, "cycles", "fitted",
-        lambda: cpuid_round_trip("amd-zen5", "mediated"), TOL_ROUND_TRIP),
-    Row("turin-mediated-noelide", "amd-zen5", "same, before eliding", "v7.0, 2025", ELIDE, 6200,
-        "cycles", "fitted", lambda: cpuid_round_trip("amd-zen5", "mediated:elide_writes=false"),
-        TOL_ROUND_TRIP, note="WRMSR is derived from the pair's difference"),
+    *_elide_rows("turin", "amd-zen5", 5300, 6200),
     # ---- arm-n1 (Neoverse N1) -----------------------------------------------------------
     Row("n1-hvc", "arm-n1", "hvc round trip (arm/micro-bench), not mitigated", "v5.17, 2022",
         N1_BHB, 292, "ns", "fitted",
