@@ -24,7 +24,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from vpmu.errors import InputError
-from vpmu.scenario.schema import BAD_VALUE, CHOICE, CROSS_CHECK, Loc, Scenario, show, toml_path
+from vpmu.scenario.checks import BAD_VALUE, CHOICE, CROSS_CHECK, Loc, show, toml_path
+from vpmu.scenario.schema import Scenario
 
 
 class Problem(NamedTuple):

@@ -12,20 +12,19 @@ built (``vpmu.scenario.run.build``, which names the key path too). Every number 
 range (in its docstring and docs/scenarios.md), so no value overflows or runs for ever.
 
 Cross-field checks (a pin per vCPU, a pCPU inside the host, ...) report each problem at its own
-key path through :func:`_raise_problems`, so the loader can name ``vm[0].pin[2]`` rather than
-the whole scenario.
+key path through :func:`vpmu.scenario.checks.raise_problems`, so the loader can name
+``vm[0].pin[2]`` rather than the whole scenario. The error shapes, the strict model
+configuration and the checks the scenario's tables share are ``vpmu.scenario.checks``'s.
 """
 
 import functools
 import re
-from collections.abc import Callable, Collection, Iterable
 from contextvars import ContextVar
 from typing import Annotated, Any, Final, Literal, Self, get_args
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ModelWrapValidatorHandler,
     PlainValidator,
@@ -51,22 +50,22 @@ from vpmu.host.perf.core import PerfSubsystem
 from vpmu.host.perf.x86.events_map import parse_event as host_parse_event
 from vpmu.host.tools import tool_attrs
 from vpmu.linux.perf import DEFAULT_CPU_TIME_MAX_PERCENT, DEFAULT_FREQ, DEFAULT_MAX_SAMPLE_RATE
-from vpmu.scenario.checks import repeated_names
+from vpmu.scenario.checks import (
+    BAD_VALUE,
+    STRICT,
+    Loc,
+    bad,
+    one_of,
+    raise_problems,
+    repeated_names,
+    show,
+    valid_name,
+)
 from vpmu.scenario.workload_schema import WorkloadSpec
 from vpmu.vpmu import registry
 from vpmu.vpmu.design import DesignSpec
 from vpmu.workloads.table import Workload
 from vpmu.workloads.table import builtin as builtin_workloads
-
-Loc = tuple[str | int, ...]
-"""A key path as pydantic reports it: ``("vm", 0, "guest", 1, "tool")``."""
-
-CROSS_CHECK: Final = "scenario_cross_check"
-"""Error type of a cross-field check; its ``ctx["problems"]`` holds ``(loc, message)`` pairs."""
-CHOICE: Final = "scenario_choice"
-"""Error type of a value that must be one of a set of names."""
-BAD_VALUE: Final = "scenario_value"
-"""Error type of any other value this module checks itself; the message says what was expected."""
 
 MAX_CPUS: Final = 4096
 """A guard against typos such as ``cpus = 40000``, not a modelling limit (x86 NR_CPUS max,
@@ -91,57 +90,12 @@ FilterAction = Literal["allow", "deny"]
 """``KVM_PMU_EVENT_ALLOW`` / ``KVM_PMU_EVENT_DENY``."""
 
 
-def toml_path(loc: Iterable[str | int]) -> str:
-    """A key path in TOML terms: ``("vm", 0, "guest", 1, "tool")`` -> ``vm[0].guest[1].tool``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
-
-
-def show(value: object) -> str:
-    """A value as the user wrote it in TOML, shortened for an error message."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a table"
-    text = f"[{', '.join(show(v) for v in value)}]" if isinstance(value, list) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _bad(expected: str, got: object) -> PydanticCustomError:
-    """The one error shape of this module: expected X, got Y."""
-    return PydanticCustomError(BAD_VALUE, "expected {expected}, got {got}",
-                               {"expected": expected, "got": show(got)})
-
-
-def _raise_problems(problems: list[tuple[Loc, str]]) -> None:
-    """Raise the cross-field problems found, each at its key path below the current model."""
-    if problems:
-        summary = "; ".join(f"{toml_path(loc) or '.'}: {msg}" for loc, msg in problems)
-        raise PydanticCustomError(CROSS_CHECK, "{summary}",
-                                  {"summary": summary, "problems": tuple(problems)})
-
-
-def _one_of(names: Callable[[], Collection[str]]) -> Callable[[object], object]:
-    """A check that a value is one of ``names()`` (looked up at check time, in that order)."""
-    def check(value: object) -> object:
-        valid = names()
-        if isinstance(value, str) and value in valid:
-            return value
-        expected = ", ".join(repr(n) for n in valid)
-        raise PydanticCustomError(CHOICE, "expected one of {expected}, got {got}",
-                                  {"expected": expected, "got": show(value)})
-    return check
-
-
 def _literal(choices: Any) -> BeforeValidator:
     """Check a Literal field first, so that its error lists the choices in declared order."""
     values: tuple[str, ...] = get_args(choices)
-    return BeforeValidator(_one_of(lambda: values))
+    return BeforeValidator(one_of(lambda: values))
 
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _OPTION_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 _PERF_EVENT = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*(:[A-Za-z]+)?")
 """A perf event name, with perf's modifiers after a colon (``branch-misses:u``; the guest's
@@ -151,7 +105,7 @@ _HOST_PERF_EVENT = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*(/[A-Za-z0-9_.=-]+/)?")
 
 def _design_spec(value: object) -> object:
     if not isinstance(value, str):
-        raise _bad("a design spec NAME or NAME:key=value,...", value)
+        raise bad("a design spec NAME or NAME:key=value,...", value)
     try:
         DesignSpec.parse(value)
     except ValueError as err:
@@ -162,13 +116,13 @@ def _design_spec(value: object) -> object:
 def _option_value(value: object) -> str | int | bool:
     if isinstance(value, str | int):  # bool is an int
         return value
-    raise _bad("a string, an integer or a boolean", value)
+    raise bad("a string, an integer or a boolean", value)
 
 
 def _option_key(value: object) -> object:
     if isinstance(value, str) and _OPTION_KEY.fullmatch(value):
         return value
-    raise _bad("an option name of letters, digits, '_', '.' or '-'", value)
+    raise bad("an option name of letters, digits, '_', '.' or '-'", value)
 
 
 def _event_code(value: object) -> int:
@@ -181,13 +135,13 @@ def _event_code(value: object) -> int:
             code = None
     if isinstance(code, int) and not isinstance(code, bool) and 0 <= code < 1 << 64:
         return code
-    raise _bad("an event select as an integer or a hex string like '0x00c0'", value)
+    raise bad("an event select as an integer or a hex string like '0x00c0'", value)
 
 
 def _perf_event(value: object) -> object:
     if isinstance(value, str) and _PERF_EVENT.fullmatch(value):
         return value
-    raise _bad("a perf event name like 'cycles', 'instructions:u' or a raw event like "
+    raise bad("a perf event name like 'cycles', 'instructions:u' or a raw event like "
                "'r00c0'", value)
 
 
@@ -196,7 +150,7 @@ def _host_perf_event(value: object) -> object:
     several core PMUs."""
     if isinstance(value, str) and _HOST_PERF_EVENT.fullmatch(value):
         return value
-    raise _bad("a perf event name like 'cycles', a raw event like 'r00c0' or a PMU's event "
+    raise bad("a perf event name like 'cycles', a raw event like 'r00c0' or a PMU's event "
                "like 'armv8_cortex_a72/cycles/'", value)
 
 
@@ -233,7 +187,7 @@ def _guest_event(value: object) -> object:
         except ValueError as err:
             raise PydanticCustomError(BAD_VALUE, "{reason}", {"reason": str(err)}) from None
         if not all(_PERF_EVENT.fullmatch(name) for name in members):
-            raise _bad("a group of perf event names like '{cycles,instructions}'", value)
+            raise bad("a group of perf event names like '{cycles,instructions}'", value)
         return value
     _perf_event(value)
     try:
@@ -248,13 +202,7 @@ def _vcpu(value: object) -> int | Literal["all"]:
         return "all"
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    raise _bad("a vCPU index (an integer >= 0) or 'all'", value)
-
-
-def _name(value: object) -> object:
-    if isinstance(value, str) and _NAME.fullmatch(value):
-        return value
-    raise _bad("a name of letters, digits, '_', '.' or '-'", value)
+    raise bad("a vCPU index (an integer >= 0) or 'all'", value)
 
 
 PerfEvent = Annotated[str, BeforeValidator(_perf_event)]
@@ -276,7 +224,7 @@ def _workload_names() -> list[str]:
     return [*builtin_workloads(), *_DECLARED_WORKLOADS.get()]
 
 
-Phase = Annotated[str, BeforeValidator(_one_of(_workload_names))]
+Phase = Annotated[str, BeforeValidator(one_of(_workload_names))]
 """A workload name: a built-in one (``vpmu.workloads.table.builtin``: the phases of
 ``vpmu.workloads.phases.PHASES`` and the SPEC CPU2017 presets) or a ``[[workload]]`` of the
 scenario being validated."""
@@ -314,16 +262,15 @@ def _freq_problems(freq: int | None, max_rate: int, where: str) -> list[tuple[Lo
 
 
 class _Model(BaseModel):
-    """Common configuration: unknown keys are errors, values are frozen and strictly typed."""
+    """A scenario table (``STRICT``: unknown keys are errors, values frozen and strict)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False,
-                              use_attribute_docstrings=True)
+    model_config = STRICT
 
 
 class HostSpec(_Model):
     """``[host]``: the machine the VMs run on."""
 
-    preset: Annotated[str, BeforeValidator(_one_of(lambda: list(PRESET_NAMES)))]
+    preset: Annotated[str, BeforeValidator(one_of(lambda: list(PRESET_NAMES)))]
     """CPU preset name, or a host preset's (a machine whose clusters differ: ``rk3399``);
     ``vpmu presets`` lists both."""
     cpus: int = Field(default=1, ge=1, le=MAX_CPUS)
@@ -345,7 +292,7 @@ class HostSpec(_Model):
     def _check_vhe(self) -> Self:
         arch = boot_preset(self.preset).caps.arch
         if not self.vhe and arch != "arm64":
-            _raise_problems([(("vhe",), f"applies only to an arm64 host (VHE or nVHE); got "
+            raise_problems([(("vhe",), f"applies only to an arm64 host (VHE or nVHE); got "
                                         f"preset = {self.preset!r}, an {arch} host")])
         return self
 
@@ -441,7 +388,7 @@ class GuestSpec(_Model):
         if self.tool in ("perf-record", "perf-stat") and not self.events:
             problems.append((("events",), f"expected at least one event for "
                                           f"tool = {self.tool!r}, got []"))
-        _raise_problems(problems)
+        raise_problems(problems)
         return self
 
     @model_serializer(mode="wrap")
@@ -460,7 +407,7 @@ class GuestSpec(_Model):
 class VmSpec(_Model):
     """``[[vm]]``: one VM, its vPMU design and what its guest runs."""
 
-    name: Annotated[str, BeforeValidator(_name)] = "vm0"
+    name: Annotated[str, BeforeValidator(valid_name)] = "vm0"
     """Unique VM name; the scenario names unnamed VMs ``vm0``, ``vm1``, ... by position."""
     vcpus: int = Field(default=1, ge=1, le=MAX_CPUS)
     """Number of vCPUs (1-4096)."""
@@ -505,7 +452,7 @@ class VmSpec(_Model):
                                             f"{self.vcpus}, got {g.vcpu}")
                      for i, g in enumerate(self.guest)
                      if isinstance(g.vcpu, int) and g.vcpu >= self.vcpus]
-        _raise_problems(problems)
+        raise_problems(problems)
         return self
 
 
@@ -574,7 +521,7 @@ class HostTaskSpec(_Model):
         if self.kind in ("perf-record", "perf-stat") and not self.events:
             problems.append((("events",), f"expected at least one event for "
                                           f"kind = {self.kind!r}, got []"))
-        _raise_problems(problems)
+        raise_problems(problems)
         return self
 
     @model_serializer(mode="wrap")
@@ -673,7 +620,7 @@ class Scenario(_Model):
             problems += [(("host_task", i, "events", j), msg)
                          for j, e in enumerate(t.events)
                          if (msg := _host_event_problem(self.host.preset, e))]
-        _raise_problems(problems)
+        raise_problems(problems)
         return self
 
     @model_validator(mode="wrap")
@@ -689,7 +636,7 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _check_workloads(self) -> Self:
-        _raise_problems(_workload_problems(self))
+        raise_problems(_workload_problems(self))
         return self
 
     @model_serializer(mode="wrap")

@@ -20,9 +20,9 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Annotated, Final, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
-from vpmu.scenario.checks import repeated_names
+from vpmu.scenario.checks import STRICT, raise_problems, repeated_names, valid_name
 from vpmu.workloads.phases import Phase
 from vpmu.workloads.table import Workload, WorkloadPhase
 
@@ -40,34 +40,21 @@ SHARE_TOLERANCE: Final = 1e-9
 0.2 and 0.7 do not add up to exactly 1.0 in binary)."""
 
 
-def _name(value: object) -> object:
-    from vpmu.scenario.schema import _name as check  # schema imports this module
-
-    return check(value)
-
-
-def _problems(problems: list[tuple[tuple[str | int, ...], str]]) -> None:
-    from vpmu.scenario.schema import _raise_problems
-
-    _raise_problems(problems)
-
-
 def _exact(value: float) -> Fraction:
     """A TOML number at the decimal value it was written as (1.8 -> 9/5)."""
     return Fraction(repr(value))
 
 
 class _Model(BaseModel):
-    """``vpmu.scenario.schema._Model``'s configuration (that module imports this one)."""
+    """A scenario table (``STRICT``, as ``vpmu.scenario.schema``'s)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False,
-                              use_attribute_docstrings=True)
+    model_config = STRICT
 
 
 class WorkloadPhaseSpec(_Model):
     """``[[workload.phase]]``: one phase of a workload, its size and its rates."""
 
-    name: Annotated[str, BeforeValidator(_name)]
+    name: Annotated[str, BeforeValidator(valid_name)]
     """Phase name, unique in its workload."""
     instructions: float | None = Field(default=None, gt=0, le=MAX_INSTRUCTIONS)
     """Instructions of the phase in one pass of the sequence (1 to 10^18); give this or
@@ -102,7 +89,7 @@ class WorkloadPhaseSpec(_Model):
                 problems.append(((misses,), f"expected at most {refs} = "
                                             f"{getattr(self, refs):g}, got "
                                             f"{getattr(self, misses):g}"))
-        _problems(problems)
+        raise_problems(problems)
         return self
 
     def to_phase(self, workload: str) -> Phase:
@@ -130,7 +117,7 @@ class WorkloadPhaseSpec(_Model):
 class WorkloadSpec(_Model):
     """``[[workload]]``: a named workload, its phases in order, how often they repeat."""
 
-    name: Annotated[str, BeforeValidator(_name)]
+    name: Annotated[str, BeforeValidator(valid_name)]
     """The name ``[[vm.guest]]`` and ``[[host_task]]`` give as ``workload``; unique, and not
     a built-in workload's."""
     description: str = ""
@@ -154,7 +141,7 @@ class WorkloadSpec(_Model):
             if abs(total - 1) > SHARE_TOLERANCE:
                 problems.append((("phase",), f"expected the phases' shares to sum to 1, got "
                                              f"{total:g}"))
-        _problems(problems)
+        raise_problems(problems)
         return self
 
     def to_workload(self) -> Workload:
